@@ -1,0 +1,142 @@
+//! One trait over the GPU kernels and their CPU twins. Models are written
+//! once against it.
+//!
+//! Conventions shared by every op:
+//! - layouts follow PyTorch: activations NCHW, conv weight [out, in, kh, kw],
+//!   dense weight [out, in], LSTM gates in the order i, f, g, o;
+//! - outputs are preallocated by the caller and passed as `&mut`, so a model
+//!   allocates its buffers once and a training step allocates nothing;
+//! - forward ops overwrite their output; `*_backward_*` ops ACCUMULATE into
+//!   their gradient (`+=`), so gradients from several uses add up and the
+//!   caller zeroes them with [`Backend::fill_zero`] once per step;
+//! - on the GPU, ops are only recorded; [`Backend::read`] submits everything
+//!   recorded so far and reads the requested tensors back in one go.
+
+use std::future::Future;
+
+use crate::error::Result;
+use crate::shapes::AdamConfig;
+
+/// A tensor of `f32` living on some backend, with a row-major shape.
+pub trait Tensor {
+    fn shape(&self) -> &[usize];
+    fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A vector of `u32` on some backend: class labels, token ids, pool argmax.
+pub trait Indices {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Gradients flowing out of one LSTM cell step.
+pub struct LstmCellGrads<'a, T> {
+    /// d loss / d gate pre-activations [n, 4h], overwritten.
+    pub dgates: &'a mut T,
+    /// d loss / d c_{t-1} [n, h], overwritten.
+    pub dc_prev: &'a mut T,
+}
+
+pub trait Backend {
+    type Tensor: Tensor;
+    type Indices: Indices;
+
+    /// What runs the kernels, e.g. "WebGPU: swiftshader" or "CPU".
+    fn name(&self) -> String;
+
+    // ---- memory -------------------------------------------------------
+
+    /// A new tensor holding `data` (row-major, length = product of `shape`).
+    fn tensor(&self, shape: &[usize], data: &[f32]) -> Result<Self::Tensor>;
+    /// A new tensor of zeros.
+    fn zeros(&self, shape: &[usize]) -> Self::Tensor;
+    /// Overwrite a tensor with host data of the same length.
+    fn write(&self, dst: &mut Self::Tensor, data: &[f32]) -> Result<()>;
+    /// Set every value to zero (gradient buffers at the start of a step).
+    fn fill_zero(&self, dst: &mut Self::Tensor);
+    /// A new index vector holding `data`.
+    fn indices(&self, data: &[u32]) -> Self::Indices;
+    /// Overwrite an index vector with host data of the same length.
+    fn write_indices(&self, dst: &mut Self::Indices, data: &[u32]) -> Result<()>;
+    /// Read tensors back to the host, finishing all recorded work first.
+    /// Async so that the page never blocks on the GPU.
+    fn read(&self, tensors: &[&Self::Tensor]) -> impl Future<Output = Result<Vec<Vec<f32>>>>;
+    /// Read an index vector back to the host.
+    fn read_indices(&self, ids: &Self::Indices) -> impl Future<Output = Result<Vec<u32>>>;
+
+    // ---- conv2d (3x3, stride 1, valid) --------------------------------
+
+    /// y [n, o, h-2, w-2] = conv(x [n, c, h, w], w [o, c, 3, 3]) + b [o], then relu if asked.
+    fn conv2d_forward(&self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor, relu: bool) -> Result<()>;
+    /// dx [n, c, h, w] += full correlation of dy [n, o, h-2, w-2] with w.
+    fn conv2d_backward_input(&self, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
+    /// dw [o, c, 3, 3] += correlation of x with dy, summed over the batch.
+    fn conv2d_backward_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, dw: &mut Self::Tensor) -> Result<()>;
+    /// db [o] += dy summed over batch and space.
+    fn conv2d_backward_bias(&self, dy: &Self::Tensor, db: &mut Self::Tensor) -> Result<()>;
+
+    // ---- max_pool2d (2x2, stride 2, floor) ----------------------------
+
+    /// y [n, c, h/2, w/2] = window maxima of x; argmax records each one's flat index into x.
+    fn max_pool2d_forward(&self, x: &Self::Tensor, y: &mut Self::Tensor, argmax: &mut Self::Indices) -> Result<()>;
+    /// dx += dy routed to the recorded argmax positions.
+    fn max_pool2d_backward(&self, dy: &Self::Tensor, argmax: &Self::Indices, dx: &mut Self::Tensor) -> Result<()>;
+
+    // ---- dense (tiled matmul) ----------------------------------------
+
+    /// y [n, out] = x [n, ...] (flattened to [n, in]) . w [out, in]^T + b [out], then relu if asked.
+    fn dense_forward(&self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor, relu: bool) -> Result<()>;
+    /// dx [n, in] += dy [n, out] . w [out, in].
+    fn dense_backward_input(&self, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
+    /// dw [out, in] += dy [n, out]^T . x [n, in].
+    fn dense_backward_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, dw: &mut Self::Tensor) -> Result<()>;
+    /// db [out] += dy [n, out] summed over rows.
+    fn dense_backward_bias(&self, dy: &Self::Tensor, db: &mut Self::Tensor) -> Result<()>;
+
+    // ---- relu -----------------------------------------------------------
+
+    /// y = max(x, 0).
+    fn relu_forward(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
+    /// grad *= (y > 0), in place: turns d loss / d y into d loss / d pre-activation.
+    /// Done once so the three backward kernels of a fused conv/dense+relu share it.
+    fn relu_backward(&self, y: &Self::Tensor, grad: &mut Self::Tensor) -> Result<()>;
+
+    // ---- embedding ------------------------------------------------------
+
+    /// y [n, dim] = table [vocab, dim] rows picked by ids [n]; an id >= vocab gives a zero row.
+    fn embedding_forward(&self, ids: &Self::Indices, table: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
+    /// dtable [vocab, dim] += dy rows added at their ids (no atomics: one thread per table entry).
+    fn embedding_backward(&self, ids: &Self::Indices, dy: &Self::Tensor, dtable: &mut Self::Tensor) -> Result<()>;
+
+    // ---- LSTM cell ------------------------------------------------------
+
+    /// One timestep over a batch. `xg` = x W_ih^T + b_ih and `hg` = h W_hh^T + b_hh
+    /// (both [n, 4h], from `dense_forward`); writes c [n, h] = f*c_prev + i*g,
+    /// h [n, h] = o*tanh(c), and the activated gates [n, 4h] for the backward pass.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_cell_forward(&self, xg: &Self::Tensor, hg: &Self::Tensor, c_prev: &Self::Tensor, h: &mut Self::Tensor, c: &mut Self::Tensor, gates: &mut Self::Tensor) -> Result<()>;
+    /// Given dh (d loss / d h_t) and dc (d loss / d c_t from step t+1), writes the
+    /// gradients of the gate pre-activations and of c_{t-1}.
+    fn lstm_cell_backward(&self, gates: &Self::Tensor, c_prev: &Self::Tensor, c: &Self::Tensor, dh: &Self::Tensor, dc: &Self::Tensor, out: LstmCellGrads<'_, Self::Tensor>) -> Result<()>;
+
+    // ---- softmax + cross-entropy -----------------------------------------
+
+    /// probs [n, classes] = softmax of logits, row by row.
+    fn softmax_forward(&self, logits: &Self::Tensor, probs: &mut Self::Tensor) -> Result<()>;
+    /// probs as above, and loss [n] = -ln probs[label] per row.
+    fn softmax_xent_forward(&self, logits: &Self::Tensor, labels: &Self::Indices, probs: &mut Self::Tensor, loss: &mut Self::Tensor) -> Result<()>;
+    /// dlogits += scale * (probs - onehot(label)): the fused backward of both.
+    fn softmax_xent_backward(&self, probs: &Self::Tensor, labels: &Self::Indices, dlogits: &mut Self::Tensor, scale: f32) -> Result<()>;
+
+    // ---- Adam -------------------------------------------------------------
+
+    /// One bias-corrected Adam step (`step` counts from 1) over a flat parameter.
+    fn adam_step(&self, param: &mut Self::Tensor, grad: &Self::Tensor, m: &mut Self::Tensor, v: &mut Self::Tensor, cfg: AdamConfig, step: u32) -> Result<()>;
+}

@@ -1,0 +1,122 @@
+//! The WGSL sources and, for every entry point, the buffers it binds. This
+//! table is the contract between `shaders/` and the dispatch code; the test
+//! `tests/wgsl_validate.rs` checks it against what naga reads in each shader.
+
+/// One `.wgsl` file: an op family.
+#[derive(Debug)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+/// How an entry point uses a storage buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One entry point: binding 0 is always the `Params` uniform; `buffers`
+/// lists the storage bindings in the order the dispatch passes them.
+#[derive(Debug)]
+pub struct Kernel {
+    pub shader: &'static Shader,
+    pub entry: &'static str,
+    pub buffers: &'static [(u32, Access)],
+    pub workgroup: Workgroup,
+}
+
+/// Threads per workgroup of an entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workgroup {
+    /// `@workgroup_size(WG)` with `override WG`: the size is set here, at
+    /// pipeline creation, and the WGSL default is only a fallback.
+    Override(u32),
+    /// A size fixed in the shader because shared-memory tiles depend on it.
+    Fixed(u32),
+}
+
+impl Workgroup {
+    pub fn threads(self) -> u32 {
+        match self {
+            Workgroup::Override(n) | Workgroup::Fixed(n) => n,
+        }
+    }
+}
+
+macro_rules! shader {
+    ($id:ident, $name:literal) => {
+        pub static $id: Shader = Shader {
+            name: $name,
+            source: include_str!(concat!("../../shaders/", $name, ".wgsl")),
+        };
+    };
+}
+
+shader!(CONV2D, "conv2d");
+shader!(MAX_POOL2D, "max_pool2d");
+shader!(DENSE, "dense");
+shader!(RELU, "relu");
+shader!(EMBEDDING, "embedding");
+shader!(LSTM, "lstm");
+shader!(SOFTMAX_XENT, "softmax_xent");
+shader!(ADAM, "adam");
+
+pub static SHADERS: [&Shader; 8] = [&CONV2D, &MAX_POOL2D, &DENSE, &RELU, &EMBEDDING, &LSTM, &SOFTMAX_XENT, &ADAM];
+
+use Access::{Read as R, ReadWrite as W};
+use Workgroup::{Fixed, Override};
+
+macro_rules! kernel {
+    ($id:ident, $shader:ident, $entry:literal, $wg:expr, [$(($b:literal, $a:ident)),*]) => {
+        pub static $id: Kernel = Kernel { shader: &$shader, entry: $entry, buffers: &[$(($b, $a)),*], workgroup: $wg };
+    };
+}
+
+// Workgroup sizes: 64 for gathers, 256 for streaming elementwise ops;
+// fixed 256 for the tree reductions and 16x16 for the tiled matmuls.
+kernel!(CONV2D_FORWARD, CONV2D, "conv2d_forward", Override(64), [(1, R), (2, R), (3, R), (4, W)]);
+kernel!(CONV2D_BACKWARD_INPUT, CONV2D, "conv2d_backward_input", Override(64), [(5, R), (2, R), (6, W)]);
+kernel!(CONV2D_BACKWARD_WEIGHT, CONV2D, "conv2d_backward_weight", Fixed(256), [(1, R), (5, R), (7, W)]);
+kernel!(CONV2D_BACKWARD_BIAS, CONV2D, "conv2d_backward_bias", Fixed(256), [(5, R), (8, W)]);
+kernel!(MAX_POOL2D_FORWARD, MAX_POOL2D, "max_pool2d_forward", Override(64), [(1, R), (2, W), (3, W)]);
+kernel!(MAX_POOL2D_BACKWARD, MAX_POOL2D, "max_pool2d_backward", Override(64), [(4, R), (5, R), (6, W)]);
+kernel!(DENSE_FORWARD, DENSE, "dense_forward", Fixed(256), [(1, R), (2, R), (3, R), (4, W)]);
+kernel!(DENSE_BACKWARD_INPUT, DENSE, "dense_backward_input", Fixed(256), [(1, R), (2, R), (4, W)]);
+kernel!(DENSE_BACKWARD_WEIGHT, DENSE, "dense_backward_weight", Fixed(256), [(1, R), (2, R), (4, W)]);
+kernel!(DENSE_BACKWARD_BIAS, DENSE, "dense_backward_bias", Override(64), [(1, R), (4, W)]);
+kernel!(RELU_FORWARD, RELU, "relu_forward", Override(256), [(1, R), (2, W)]);
+kernel!(RELU_BACKWARD, RELU, "relu_backward", Override(256), [(3, R), (4, W)]);
+kernel!(EMBEDDING_FORWARD, EMBEDDING, "embedding_forward", Override(64), [(1, R), (2, R), (3, W)]);
+kernel!(EMBEDDING_BACKWARD, EMBEDDING, "embedding_backward", Override(64), [(1, R), (4, R), (5, W)]);
+kernel!(LSTM_CELL_FORWARD, LSTM, "lstm_cell_forward", Override(64), [(1, R), (2, R), (3, R), (4, W), (5, W), (6, W)]);
+kernel!(LSTM_CELL_BACKWARD, LSTM, "lstm_cell_backward", Override(64), [(7, R), (3, R), (8, R), (9, R), (10, R), (11, W), (12, W)]);
+kernel!(SOFTMAX_FORWARD, SOFTMAX_XENT, "softmax_forward", Override(64), [(1, R), (2, W)]);
+kernel!(SOFTMAX_XENT_FORWARD, SOFTMAX_XENT, "softmax_xent_forward", Override(64), [(1, R), (3, R), (2, W), (4, W)]);
+kernel!(SOFTMAX_XENT_BACKWARD, SOFTMAX_XENT, "softmax_xent_backward", Override(64), [(5, R), (3, R), (6, W)]);
+kernel!(ADAM_STEP, ADAM, "adam_step", Override(256), [(1, W), (2, R), (3, W), (4, W)]);
+
+/// Every entry point, for warm-up (compile all pipelines while the page
+/// loads) and for the shader contract test.
+pub static KERNELS: [&Kernel; 20] = [
+    &CONV2D_FORWARD,
+    &CONV2D_BACKWARD_INPUT,
+    &CONV2D_BACKWARD_WEIGHT,
+    &CONV2D_BACKWARD_BIAS,
+    &MAX_POOL2D_FORWARD,
+    &MAX_POOL2D_BACKWARD,
+    &DENSE_FORWARD,
+    &DENSE_BACKWARD_INPUT,
+    &DENSE_BACKWARD_WEIGHT,
+    &DENSE_BACKWARD_BIAS,
+    &RELU_FORWARD,
+    &RELU_BACKWARD,
+    &EMBEDDING_FORWARD,
+    &EMBEDDING_BACKWARD,
+    &LSTM_CELL_FORWARD,
+    &LSTM_CELL_BACKWARD,
+    &SOFTMAX_FORWARD,
+    &SOFTMAX_XENT_FORWARD,
+    &SOFTMAX_XENT_BACKWARD,
+    &ADAM_STEP,
+];

@@ -1,0 +1,308 @@
+//! The wgpu backend: WebGPU in the browser; Vulkan, Metal or DX12 natively.
+//! Each op checks shapes (the same `shapes` functions as the CPU backend),
+//! then records one dispatch of its WGSL entry point; `read` submits.
+
+mod context;
+pub mod kernels;
+mod recorder;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use context::Context;
+use kernels as k;
+use recorder::{Bound, Grid, Recorder};
+
+use crate::backend::{Backend, Indices, LstmCellGrads, Tensor};
+use crate::error::{Error, Result};
+use crate::shapes::{self, AdamConfig};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn new_buffer(ctx: &Context, label: &str, bytes: u64) -> (wgpu::Buffer, u64) {
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        // WebGPU rejects bindings of size 0: an empty tensor still gets 4 bytes.
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    (buffer, NEXT_ID.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A tensor of `f32` in a GPU storage buffer.
+pub struct GpuTensor {
+    buffer: wgpu::Buffer,
+    id: u64,
+    shape: Vec<usize>,
+}
+
+impl Tensor for GpuTensor {
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+}
+
+impl Bound for GpuTensor {
+    fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// A vector of `u32` in a GPU storage buffer.
+pub struct GpuIndices {
+    buffer: wgpu::Buffer,
+    id: u64,
+    len: usize,
+}
+
+impl Indices for GpuIndices {
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Bound for GpuIndices {
+    fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+pub struct GpuBackend {
+    ctx: Context,
+    rec: Recorder,
+}
+
+impl GpuBackend {
+    /// Open the GPU. Fails with [`Error::NoAdapter`] when there is none (no
+    /// WebGPU in this browser, no Vulkan driver on this machine).
+    pub async fn new() -> Result<Self> {
+        let ctx = Context::new().await?;
+        let rec = Recorder::new(&ctx);
+        Ok(Self { ctx, rec })
+    }
+
+    /// Compile every kernel now, so that the first prediction is not slow.
+    pub fn warm_up(&self) {
+        for kernel in k::KERNELS {
+            self.rec.prepare(&self.ctx, kernel);
+        }
+    }
+
+    /// Whether the device was lost; a lost device never comes back.
+    pub fn is_lost(&self) -> bool {
+        self.ctx.errors.is_lost()
+    }
+
+    /// Submit recorded work without reading anything back.
+    pub fn submit(&self) {
+        self.rec.submit(&self.ctx);
+    }
+
+    fn run<P: bytemuck::Pod>(&self, kernel: &'static k::Kernel, params: &P, buffers: &[&dyn Bound], grid: Grid) -> Result<()> {
+        self.rec.dispatch(&self.ctx, kernel, params, buffers, grid);
+        Ok(())
+    }
+}
+
+fn check_len(op: &'static str, shape: &[usize], len: usize) -> Result<()> {
+    let expected = shape.iter().product();
+    if len != expected {
+        return Err(Error::DataLength { op, len, shape: shape.to_vec(), expected });
+    }
+    Ok(())
+}
+
+/// 64x64 output tiles of an m x n matmul, as (x, y) workgroups.
+fn tiles(m: u32, n: u32) -> Grid {
+    Grid::Tiles(n.div_ceil(64), m.div_ceil(64))
+}
+
+impl Backend for GpuBackend {
+    type Tensor = GpuTensor;
+    type Indices = GpuIndices;
+
+    fn name(&self) -> String {
+        self.ctx.describe()
+    }
+
+    fn tensor(&self, shape: &[usize], data: &[f32]) -> Result<GpuTensor> {
+        check_len("tensor", shape, data.len())?;
+        let mut t = self.zeros(shape);
+        self.write(&mut t, data)?;
+        Ok(t)
+    }
+
+    fn zeros(&self, shape: &[usize]) -> GpuTensor {
+        let len: usize = shape.iter().product();
+        // New buffers are zero-initialised by wgpu (WebGPU guarantees it).
+        let (buffer, id) = new_buffer(&self.ctx, "tensor", 4 * len as u64);
+        GpuTensor { buffer, id, shape: shape.to_vec() }
+    }
+
+    fn write(&self, dst: &mut GpuTensor, data: &[f32]) -> Result<()> {
+        check_len("write", &dst.shape, data.len())?;
+        if !data.is_empty() {
+            self.rec.write(&self.ctx, &dst.buffer, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn fill_zero(&self, dst: &mut GpuTensor) {
+        self.rec.clear(&self.ctx, &dst.buffer);
+    }
+
+    fn indices(&self, data: &[u32]) -> GpuIndices {
+        let (buffer, id) = new_buffer(&self.ctx, "indices", 4 * data.len() as u64);
+        if !data.is_empty() {
+            self.rec.write(&self.ctx, &buffer, bytemuck::cast_slice(data));
+        }
+        GpuIndices { buffer, id, len: data.len() }
+    }
+
+    fn write_indices(&self, dst: &mut GpuIndices, data: &[u32]) -> Result<()> {
+        check_len("write_indices", &[dst.len], data.len())?;
+        if !data.is_empty() {
+            self.rec.write(&self.ctx, &dst.buffer, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn read(&self, tensors: &[&GpuTensor]) -> impl Future<Output = Result<Vec<Vec<f32>>>> {
+        let buffers: Vec<(&wgpu::Buffer, u64)> = tensors.iter().map(|t| (&t.buffer, 4 * t.len() as u64)).collect();
+        async move {
+            let bytes = self.rec.read(&self.ctx, &buffers).await?;
+            Ok(bytes.iter().map(|b| bytemuck::pod_collect_to_vec(b)).collect())
+        }
+    }
+
+    fn read_indices(&self, ids: &GpuIndices) -> impl Future<Output = Result<Vec<u32>>> {
+        async move {
+            let bytes = self.rec.read(&self.ctx, &[(&ids.buffer, 4 * ids.len as u64)]).await?;
+            Ok(bytemuck::pod_collect_to_vec(&bytes[0]))
+        }
+    }
+
+    fn conv2d_forward(&self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor, relu: bool) -> Result<()> {
+        let p = shapes::conv2d("conv2d_forward", &x.shape, &w.shape, &y.shape, relu)?;
+        shapes::bias("conv2d_forward", &b.shape, p.o)?;
+        self.run(&k::CONV2D_FORWARD, &p, &[x, w, b, y], Grid::Threads(p.n * p.o * p.oh * p.ow))
+    }
+
+    fn conv2d_backward_input(&self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        let p = shapes::conv2d("conv2d_backward_input", &dx.shape, &w.shape, &dy.shape, false)?;
+        self.run(&k::CONV2D_BACKWARD_INPUT, &p, &[dy, w, dx], Grid::Threads(p.n * p.c * p.h * p.w))
+    }
+
+    fn conv2d_backward_weight(&self, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor) -> Result<()> {
+        let p = shapes::conv2d("conv2d_backward_weight", &x.shape, &dw.shape, &dy.shape, false)?;
+        self.run(&k::CONV2D_BACKWARD_WEIGHT, &p, &[x, dy, dw], Grid::Groups(p.o * p.c * 9))
+    }
+
+    fn conv2d_backward_bias(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
+        let p = shapes::conv2d_bias("conv2d_backward_bias", &dy.shape, &db.shape)?;
+        self.run(&k::CONV2D_BACKWARD_BIAS, &p, &[dy, db], Grid::Groups(p.o))
+    }
+
+    fn max_pool2d_forward(&self, x: &GpuTensor, y: &mut GpuTensor, argmax: &mut GpuIndices) -> Result<()> {
+        let p = shapes::max_pool2d("max_pool2d_forward", &x.shape, &y.shape, argmax.len)?;
+        self.run(&k::MAX_POOL2D_FORWARD, &p, &[x, y, argmax], Grid::Threads(p.n * p.c * p.oh * p.ow))
+    }
+
+    fn max_pool2d_backward(&self, dy: &GpuTensor, argmax: &GpuIndices, dx: &mut GpuTensor) -> Result<()> {
+        let p = shapes::max_pool2d("max_pool2d_backward", &dx.shape, &dy.shape, argmax.len)?;
+        self.run(&k::MAX_POOL2D_BACKWARD, &p, &[dy, argmax, dx], Grid::Threads(p.n * p.c * p.oh * p.ow))
+    }
+
+    fn dense_forward(&self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor, relu: bool) -> Result<()> {
+        let p = shapes::dense("dense_forward", &x.shape, &w.shape, &y.shape, relu)?;
+        shapes::bias("dense_forward", &b.shape, p.out)?;
+        self.run(&k::DENSE_FORWARD, &p, &[x, w, b, y], tiles(p.n, p.out))
+    }
+
+    fn dense_backward_input(&self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
+        let p = shapes::dense("dense_backward_input", &dx.shape, &w.shape, &dy.shape, false)?;
+        self.run(&k::DENSE_BACKWARD_INPUT, &p, &[dy, w, dx], tiles(p.n, p.inp))
+    }
+
+    fn dense_backward_weight(&self, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor) -> Result<()> {
+        let p = shapes::dense("dense_backward_weight", &x.shape, &dw.shape, &dy.shape, false)?;
+        self.run(&k::DENSE_BACKWARD_WEIGHT, &p, &[dy, x, dw], tiles(p.out, p.inp))
+    }
+
+    fn dense_backward_bias(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
+        let p = shapes::dense_bias("dense_backward_bias", &dy.shape, &db.shape)?;
+        self.run(&k::DENSE_BACKWARD_BIAS, &p, &[dy, db], Grid::Threads(p.out))
+    }
+
+    fn relu_forward(&self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        let p = shapes::elementwise("relu_forward", &x.shape, &y.shape)?;
+        self.run(&k::RELU_FORWARD, &p, &[x, y], Grid::Threads(p.len))
+    }
+
+    fn relu_backward(&self, y: &GpuTensor, grad: &mut GpuTensor) -> Result<()> {
+        let p = shapes::elementwise("relu_backward", &y.shape, &grad.shape)?;
+        self.run(&k::RELU_BACKWARD, &p, &[y, grad], Grid::Threads(p.len))
+    }
+
+    fn embedding_forward(&self, ids: &GpuIndices, table: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+        let p = shapes::embedding("embedding_forward", ids.len, &table.shape, &y.shape)?;
+        self.run(&k::EMBEDDING_FORWARD, &p, &[ids, table, y], Grid::Threads(p.n * p.dim))
+    }
+
+    fn embedding_backward(&self, ids: &GpuIndices, dy: &GpuTensor, dtable: &mut GpuTensor) -> Result<()> {
+        let p = shapes::embedding("embedding_backward", ids.len, &dtable.shape, &dy.shape)?;
+        self.run(&k::EMBEDDING_BACKWARD, &p, &[ids, dy, dtable], Grid::Threads(p.vocab * p.dim))
+    }
+
+    fn lstm_cell_forward(&self, xg: &GpuTensor, hg: &GpuTensor, c_prev: &GpuTensor, h: &mut GpuTensor, c: &mut GpuTensor, gates: &mut GpuTensor) -> Result<()> {
+        const OP: &str = "lstm_cell_forward";
+        let p = shapes::lstm_cell(OP, &xg.shape, &c_prev.shape)?;
+        shapes::lstm_cell(OP, &hg.shape, &h.shape)?;
+        shapes::lstm_cell(OP, &gates.shape, &c.shape)?;
+        shapes::elementwise(OP, &h.shape, &c_prev.shape)?;
+        self.run(&k::LSTM_CELL_FORWARD, &p, &[xg, hg, c_prev, h, c, gates], Grid::Threads(p.n * p.hidden))
+    }
+
+    fn lstm_cell_backward(&self, gates: &GpuTensor, c_prev: &GpuTensor, c: &GpuTensor, dh: &GpuTensor, dc: &GpuTensor, out: LstmCellGrads<'_, GpuTensor>) -> Result<()> {
+        const OP: &str = "lstm_cell_backward";
+        let p = shapes::lstm_cell(OP, &gates.shape, &c_prev.shape)?;
+        shapes::lstm_cell(OP, &out.dgates.shape, &c.shape)?;
+        for s in [&dh.shape, &dc.shape, &out.dc_prev.shape, &c_prev.shape] {
+            shapes::elementwise(OP, s, &c.shape)?;
+        }
+        self.run(&k::LSTM_CELL_BACKWARD, &p, &[gates, c_prev, c, dh, dc, out.dgates, out.dc_prev], Grid::Threads(p.n * p.hidden))
+    }
+
+    fn softmax_forward(&self, logits: &GpuTensor, probs: &mut GpuTensor) -> Result<()> {
+        let p = shapes::softmax("softmax_forward", &logits.shape, None, 1.0)?;
+        shapes::elementwise("softmax_forward", &logits.shape, &probs.shape)?;
+        self.run(&k::SOFTMAX_FORWARD, &p, &[logits, probs], Grid::Threads(p.n))
+    }
+
+    fn softmax_xent_forward(&self, logits: &GpuTensor, labels: &GpuIndices, probs: &mut GpuTensor, loss: &mut GpuTensor) -> Result<()> {
+        const OP: &str = "softmax_xent_forward";
+        let p = shapes::softmax(OP, &logits.shape, Some(labels.len), 1.0)?;
+        shapes::elementwise(OP, &logits.shape, &probs.shape)?;
+        shapes::elementwise(OP, &loss.shape, &[p.n as usize])?;
+        self.run(&k::SOFTMAX_XENT_FORWARD, &p, &[logits, labels, probs, loss], Grid::Threads(p.n))
+    }
+
+    fn softmax_xent_backward(&self, probs: &GpuTensor, labels: &GpuIndices, dlogits: &mut GpuTensor, scale: f32) -> Result<()> {
+        const OP: &str = "softmax_xent_backward";
+        let p = shapes::softmax(OP, &probs.shape, Some(labels.len), scale)?;
+        shapes::elementwise(OP, &probs.shape, &dlogits.shape)?;
+        self.run(&k::SOFTMAX_XENT_BACKWARD, &p, &[probs, labels, dlogits], Grid::Threads(p.n * p.classes))
+    }
+
+    fn adam_step(&self, param: &mut GpuTensor, grad: &GpuTensor, m: &mut GpuTensor, v: &mut GpuTensor, cfg: AdamConfig, step: u32) -> Result<()> {
+        let p = shapes::adam("adam_step", [&param.shape, &grad.shape, &m.shape, &v.shape], cfg, step)?;
+        self.run(&k::ADAM_STEP, &p, &[param, grad, m, v], Grid::Threads(p.len))
+    }
+}

@@ -1,0 +1,20 @@
+//! neuralpad: a digit classifier and a character language model whose every
+//! multiply-add runs in WGSL compute shaders through wgpu, with a plain-Rust
+//! twin of each kernel as the test oracle and the fallback.
+
+pub mod backend;
+pub mod cpu;
+pub mod error;
+pub mod gpu;
+pub mod params;
+pub mod selftest;
+pub mod shapes;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
+
+
+pub use backend::{Backend, Indices, Tensor};
+pub use cpu::CpuBackend;
+pub use error::{Error, Result};
+pub use gpu::GpuBackend;

@@ -1,0 +1,361 @@
+//! Every kernel entry point run on two backends over the same seeded random
+//! inputs, outputs compared as |a - b| <= ATOL + RTOL * |b|. The native GPU
+//! tests, the in-browser wasm tests and the page's "kernel self-test" all run
+//! these same cases: one test body, every backend and every runtime.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::backend::{Backend, LstmCellGrads};
+use crate::error::Result;
+use crate::shapes::{AdamConfig, conv_output_size, pool_output_size};
+
+/// Absolute tolerance. Sums of up to a few thousand f32 products in another
+/// order differ by ~1e-5 relative; an indexing bug is off by O(1).
+pub const ATOL: f32 = 1e-4;
+/// Relative tolerance.
+pub const RTOL: f32 = 1e-3;
+
+/// The ops under test, one per WGSL entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Conv2dForward,
+    Conv2dBackwardInput,
+    Conv2dBackwardWeight,
+    Conv2dBackwardBias,
+    MaxPool2dForward,
+    MaxPool2dBackward,
+    DenseForward,
+    DenseBackwardInput,
+    DenseBackwardWeight,
+    DenseBackwardBias,
+    ReluForward,
+    ReluBackward,
+    EmbeddingForward,
+    EmbeddingBackward,
+    LstmCellForward,
+    LstmCellBackward,
+    SoftmaxForward,
+    SoftmaxXentForward,
+    SoftmaxXentBackward,
+    AdamStep,
+}
+
+pub const OPS: [Op; 20] = [
+    Op::Conv2dForward,
+    Op::Conv2dBackwardInput,
+    Op::Conv2dBackwardWeight,
+    Op::Conv2dBackwardBias,
+    Op::MaxPool2dForward,
+    Op::MaxPool2dBackward,
+    Op::DenseForward,
+    Op::DenseBackwardInput,
+    Op::DenseBackwardWeight,
+    Op::DenseBackwardBias,
+    Op::ReluForward,
+    Op::ReluBackward,
+    Op::EmbeddingForward,
+    Op::EmbeddingBackward,
+    Op::LstmCellForward,
+    Op::LstmCellBackward,
+    Op::SoftmaxForward,
+    Op::SoftmaxXentForward,
+    Op::SoftmaxXentBackward,
+    Op::AdamStep,
+];
+
+impl Op {
+    /// The WGSL entry point (and CPU twin) name.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Op::Conv2dForward => "conv2d_forward",
+            Op::Conv2dBackwardInput => "conv2d_backward_input",
+            Op::Conv2dBackwardWeight => "conv2d_backward_weight",
+            Op::Conv2dBackwardBias => "conv2d_backward_bias",
+            Op::MaxPool2dForward => "max_pool2d_forward",
+            Op::MaxPool2dBackward => "max_pool2d_backward",
+            Op::DenseForward => "dense_forward",
+            Op::DenseBackwardInput => "dense_backward_input",
+            Op::DenseBackwardWeight => "dense_backward_weight",
+            Op::DenseBackwardBias => "dense_backward_bias",
+            Op::ReluForward => "relu_forward",
+            Op::ReluBackward => "relu_backward",
+            Op::EmbeddingForward => "embedding_forward",
+            Op::EmbeddingBackward => "embedding_backward",
+            Op::LstmCellForward => "lstm_cell_forward",
+            Op::LstmCellBackward => "lstm_cell_backward",
+            Op::SoftmaxForward => "softmax_forward",
+            Op::SoftmaxXentForward => "softmax_xent_forward",
+            Op::SoftmaxXentBackward => "softmax_xent_backward",
+            Op::AdamStep => "adam_step",
+        }
+    }
+}
+
+/// Sizes of one case. Each op reads the fields it needs:
+/// conv: x [n, c, h, w], weight [o, c, 3, 3]; pool: x [n, c, h, w];
+/// dense: x [n, c], weight [o, c]; elementwise: n * c * h * w values;
+/// embedding: n ids into a [o, c] table; LSTM: batch n, hidden c;
+/// softmax: [n, o]; Adam: n * c * h * w parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+}
+
+/// Batch 1, batch 64, odd sizes that are not multiples of any workgroup
+/// size or matmul tile, and the networks' own layer shapes.
+pub const DIMS: [Dims; 5] = [
+    Dims { n: 1, c: 1, h: 28, w: 28, o: 32 },
+    Dims { n: 64, c: 3, h: 9, w: 11, o: 5 },
+    Dims { n: 3, c: 7, h: 5, w: 6, o: 67 },
+    Dims { n: 2, c: 32, h: 13, w: 13, o: 64 },
+    Dims { n: 65, c: 130, h: 3, w: 3, o: 129 },
+];
+
+/// Outcome of one (op, dims) comparison.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    pub op: Op,
+    pub dims: Dims,
+    pub values: usize,
+    pub max_abs_diff: f32,
+    /// First index outside the tolerance, with (a, b) there.
+    pub first_bad: Option<(usize, f32, f32)>,
+}
+
+impl Comparison {
+    pub fn passed(&self) -> bool {
+        self.first_bad.is_none()
+    }
+}
+
+impl std::fmt::Display for Comparison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?}: {} values, max |diff| {:.3e}", self.op.entry(), self.dims, self.values, self.max_abs_diff)?;
+        if let Some((i, a, b)) = self.first_bad {
+            write!(f, ", first bad index {i}: {a} vs {b} (atol {ATOL}, rtol {RTOL})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Run `op` at `dims` on both backends from inputs drawn with `seed`.
+pub async fn compare<A: Backend, B: Backend>(a: &A, b: &B, op: Op, dims: Dims, seed: u64) -> Result<Comparison> {
+    let ra = run(a, op, dims, seed).await?;
+    let rb = run(b, op, dims, seed).await?;
+    let (mut max_abs_diff, mut first_bad, mut values) = (0.0f32, None, 0);
+    let mut offset = 0;
+    for (xa, xb) in ra.iter().zip(&rb) {
+        assert_eq!(xa.len(), xb.len(), "{} output lengths", op.entry());
+        for (i, (&va, &vb)) in xa.iter().zip(xb).enumerate() {
+            let d = (va - vb).abs();
+            let bad = !(d <= ATOL + RTOL * vb.abs()) && !(va.is_nan() && vb.is_nan());
+            if !d.is_nan() {
+                max_abs_diff = max_abs_diff.max(d);
+            }
+            if bad && first_bad.is_none() {
+                first_bad = Some((offset + i, va, vb));
+            }
+        }
+        offset += xa.len();
+        values += xa.len();
+    }
+    Ok(Comparison { op, dims, values, max_abs_diff, first_bad })
+}
+
+/// Every op at every size in [`DIMS`].
+pub async fn compare_all<A: Backend, B: Backend>(a: &A, b: &B, seed: u64) -> Result<Vec<Comparison>> {
+    let mut out = Vec::new();
+    for (k, op) in OPS.into_iter().enumerate() {
+        for (j, dims) in DIMS.into_iter().enumerate() {
+            out.push(compare(a, b, op, dims, seed + (k * DIMS.len() + j) as u64).await?);
+        }
+    }
+    Ok(out)
+}
+
+struct Gen(ChaCha8Rng);
+
+impl Gen {
+    /// Uniform in [-1, 1).
+    fn vec(&mut self, len: usize) -> Vec<f32> {
+        (0..len).map(|_| self.0.random::<f32>() * 2.0 - 1.0).collect()
+    }
+    fn ids(&mut self, len: usize, below: usize) -> Vec<u32> {
+        (0..len).map(|_| self.0.random::<u32>() % below as u32).collect()
+    }
+    fn tensor<B: Backend>(&mut self, b: &B, shape: &[usize]) -> Result<B::Tensor> {
+        b.tensor(shape, &self.vec(shape.iter().product()))
+    }
+}
+
+/// Run one op on one backend; returns every output it writes. Gradient
+/// outputs start from random values, so accumulation (+=) is tested too.
+async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f32>>> {
+    let mut g = Gen(ChaCha8Rng::seed_from_u64(seed));
+    let Dims { n, c, h, w, o } = d;
+    let (oh, ow) = (conv_output_size(h), conv_output_size(w));
+    let (ph, pw) = (pool_output_size(h), pool_output_size(w));
+    Ok(match op {
+        Op::Conv2dForward | Op::Conv2dBackwardInput | Op::Conv2dBackwardWeight | Op::Conv2dBackwardBias => {
+            let x = g.tensor(be, &[n, c, h, w])?;
+            let wt = g.tensor(be, &[o, c, 3, 3])?;
+            let bias = g.tensor(be, &[o])?;
+            let dy = g.tensor(be, &[n, o, oh, ow])?;
+            match op {
+                Op::Conv2dForward => {
+                    let mut y = be.zeros(&[n, o, oh, ow]);
+                    let mut yr = be.zeros(&[n, o, oh, ow]);
+                    be.conv2d_forward(&x, &wt, &bias, &mut y, false)?;
+                    be.conv2d_forward(&x, &wt, &bias, &mut yr, true)?;
+                    be.read(&[&y, &yr]).await?
+                }
+                Op::Conv2dBackwardInput => {
+                    let mut dx = g.tensor(be, &[n, c, h, w])?;
+                    be.conv2d_backward_input(&dy, &wt, &mut dx)?;
+                    be.read(&[&dx]).await?
+                }
+                Op::Conv2dBackwardWeight => {
+                    let mut dw = g.tensor(be, &[o, c, 3, 3])?;
+                    be.conv2d_backward_weight(&x, &dy, &mut dw)?;
+                    be.read(&[&dw]).await?
+                }
+                _ => {
+                    let mut db = g.tensor(be, &[o])?;
+                    be.conv2d_backward_bias(&dy, &mut db)?;
+                    be.read(&[&db]).await?
+                }
+            }
+        }
+        Op::MaxPool2dForward | Op::MaxPool2dBackward => {
+            let x = g.tensor(be, &[n, c, h, w])?;
+            let mut y = be.zeros(&[n, c, ph, pw]);
+            let mut arg = be.indices(&vec![0; n * c * ph * pw]);
+            be.max_pool2d_forward(&x, &mut y, &mut arg)?;
+            if op == Op::MaxPool2dForward {
+                let ys = be.read(&[&y]).await?;
+                let args = be.read_indices(&arg).await?;
+                vec![ys[0].clone(), args.into_iter().map(|i| i as f32).collect()]
+            } else {
+                let dy = g.tensor(be, &[n, c, ph, pw])?;
+                let mut dx = g.tensor(be, &[n, c, h, w])?;
+                be.max_pool2d_backward(&dy, &arg, &mut dx)?;
+                be.read(&[&dx]).await?
+            }
+        }
+        Op::DenseForward | Op::DenseBackwardInput | Op::DenseBackwardWeight | Op::DenseBackwardBias => {
+            let x = g.tensor(be, &[n, c])?;
+            let wt = g.tensor(be, &[o, c])?;
+            let bias = g.tensor(be, &[o])?;
+            let dy = g.tensor(be, &[n, o])?;
+            match op {
+                Op::DenseForward => {
+                    let mut y = be.zeros(&[n, o]);
+                    let mut yr = be.zeros(&[n, o]);
+                    be.dense_forward(&x, &wt, &bias, &mut y, false)?;
+                    be.dense_forward(&x, &wt, &bias, &mut yr, true)?;
+                    be.read(&[&y, &yr]).await?
+                }
+                Op::DenseBackwardInput => {
+                    let mut dx = g.tensor(be, &[n, c])?;
+                    be.dense_backward_input(&dy, &wt, &mut dx)?;
+                    be.read(&[&dx]).await?
+                }
+                Op::DenseBackwardWeight => {
+                    let mut dw = g.tensor(be, &[o, c])?;
+                    be.dense_backward_weight(&x, &dy, &mut dw)?;
+                    be.read(&[&dw]).await?
+                }
+                _ => {
+                    let mut db = g.tensor(be, &[o])?;
+                    be.dense_backward_bias(&dy, &mut db)?;
+                    be.read(&[&db]).await?
+                }
+            }
+        }
+        Op::ReluForward | Op::ReluBackward => {
+            let len = n * c * h * w;
+            let x = g.tensor(be, &[len])?;
+            let mut y = be.zeros(&[len]);
+            be.relu_forward(&x, &mut y)?;
+            if op == Op::ReluForward {
+                be.read(&[&y]).await?
+            } else {
+                let mut grad = g.tensor(be, &[len])?;
+                be.relu_backward(&y, &mut grad)?;
+                be.read(&[&grad]).await?
+            }
+        }
+        Op::EmbeddingForward | Op::EmbeddingBackward => {
+            // Ids run one past the table so that the out-of-range rule is tested too.
+            let ids = be.indices(&g.ids(n, o + 1));
+            let table = g.tensor(be, &[o, c])?;
+            if op == Op::EmbeddingForward {
+                let mut y = be.zeros(&[n, c]);
+                be.embedding_forward(&ids, &table, &mut y)?;
+                be.read(&[&y]).await?
+            } else {
+                let dy = g.tensor(be, &[n, c])?;
+                let mut dt = g.tensor(be, &[o, c])?;
+                be.embedding_backward(&ids, &dy, &mut dt)?;
+                be.read(&[&dt]).await?
+            }
+        }
+        Op::LstmCellForward | Op::LstmCellBackward => {
+            let xg = g.tensor(be, &[n, 4 * c])?;
+            let hg = g.tensor(be, &[n, 4 * c])?;
+            let c_prev = g.tensor(be, &[n, c])?;
+            let (mut hs, mut cs, mut gates) = (be.zeros(&[n, c]), be.zeros(&[n, c]), be.zeros(&[n, 4 * c]));
+            be.lstm_cell_forward(&xg, &hg, &c_prev, &mut hs, &mut cs, &mut gates)?;
+            if op == Op::LstmCellForward {
+                be.read(&[&hs, &cs, &gates]).await?
+            } else {
+                let dh = g.tensor(be, &[n, c])?;
+                let dc = g.tensor(be, &[n, c])?;
+                let (mut dgates, mut dc_prev) = (be.zeros(&[n, 4 * c]), be.zeros(&[n, c]));
+                let out = LstmCellGrads { dgates: &mut dgates, dc_prev: &mut dc_prev };
+                be.lstm_cell_backward(&gates, &c_prev, &cs, &dh, &dc, out)?;
+                be.read(&[&dgates, &dc_prev]).await?
+            }
+        }
+        Op::SoftmaxForward | Op::SoftmaxXentForward | Op::SoftmaxXentBackward => {
+            // Logits spread over [-8, 8) so that some probabilities are tiny.
+            let logits: Vec<f32> = g.vec(n * o).into_iter().map(|v| 8.0 * v).collect();
+            let logits = be.tensor(&[n, o], &logits)?;
+            let labels = be.indices(&g.ids(n, o));
+            let mut probs = be.zeros(&[n, o]);
+            match op {
+                Op::SoftmaxForward => {
+                    be.softmax_forward(&logits, &mut probs)?;
+                    be.read(&[&probs]).await?
+                }
+                Op::SoftmaxXentForward => {
+                    let mut loss = be.zeros(&[n]);
+                    be.softmax_xent_forward(&logits, &labels, &mut probs, &mut loss)?;
+                    be.read(&[&probs, &loss]).await?
+                }
+                _ => {
+                    be.softmax_forward(&logits, &mut probs)?;
+                    let mut dl = g.tensor(be, &[n, o])?;
+                    be.softmax_xent_backward(&probs, &labels, &mut dl, 1.0 / n as f32)?;
+                    be.read(&[&dl]).await?
+                }
+            }
+        }
+        Op::AdamStep => {
+            let len = n * c * h * w;
+            let mut param = g.tensor(be, &[len])?;
+            let grad = g.tensor(be, &[len])?;
+            let mut m = g.tensor(be, &[len])?;
+            let v: Vec<f32> = g.vec(len).into_iter().map(f32::abs).collect();
+            let mut v = be.tensor(&[len], &v)?;
+            be.adam_step(&mut param, &grad, &mut m, &mut v, AdamConfig::default(), 1)?;
+            be.adam_step(&mut param, &grad, &mut m, &mut v, AdamConfig { lr: 0.01, ..AdamConfig::default() }, 2)?;
+            be.read(&[&param, &m, &v]).await?
+        }
+    })
+}

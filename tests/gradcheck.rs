@@ -1,0 +1,591 @@
+//! Every backward op of the CPU backend checked against central finite
+//! differences of its forward op (DESIGN.md, "Contracts").
+//!
+//! Method, the same for every op: pick a fixed random `r` of the forward
+//! output's shape and take the scalar loss L = sum(forward_output * r),
+//! summed in f64 from the f32 outputs. Then dL/d(output) = r, so the
+//! analytic gradient is the backward op called with dy = r, and the
+//! numerical one is (L(x + h) - L(x - h)) / (2h), one input element at a
+//! time. softmax + cross-entropy uses L = mean of the per-row losses
+//! instead, which is what `scale = 1/n` in its fused backward stands for.
+//!
+//! Backward ops ACCUMULATE into their gradient, so every gradient buffer
+//! starts at zero here; `backward_ops_accumulate` checks the `+=` itself.
+//! Inputs of relu and max-pool are kept away from kinks and ties, where the
+//! finite difference would straddle two branches.
+//!
+//! Each test body is generic over [`Backend`] and instantiated for the CPU
+//! at the bottom of the file.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use neuralpad::backend::LstmCellGrads;
+use neuralpad::{Backend, CpuBackend, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Finite-difference step h, applied to the f32 input.
+const STEP: f32 = 1e-2;
+/// A check passes when |numerical - analytic| <= TOL * max(1, |analytic|).
+/// The linear ops are exact up to f32 rounding of L (about 1e-4 after the
+/// division by 2h); the smooth nonlinear ones (LSTM, softmax) add a
+/// truncation error of order h^2 = 1e-4.
+const TOL: f64 = 1e-2;
+
+// ---- helpers ----------------------------------------------------------------
+
+fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// `n` values drawn uniformly from [lo, hi).
+fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// Like [`uniform`] but redraws every value with |v| < `margin`, so that a
+/// step of h cannot cross zero (the kink of relu).
+fn away_from_zero(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32, margin: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            loop {
+                let v: f32 = rng.random_range(lo..hi);
+                if v.abs() >= margin {
+                    break v;
+                }
+            }
+        })
+        .collect()
+}
+
+/// Reads one tensor back; the CPU backend's future is ready at once.
+fn read<B: Backend>(b: &B, t: &B::Tensor) -> Result<Vec<f32>> {
+    Ok(pollster::block_on(b.read(&[t]))?.remove(0))
+}
+
+/// sum(y * r) in f64.
+fn dot(y: &[f32], r: &[f32]) -> f64 {
+    assert_eq!(y.len(), r.len());
+    y.iter().zip(r).map(|(&a, &b)| a as f64 * b as f64).sum()
+}
+
+/// Compares `analytic` with central differences of `loss` around `x`, one
+/// element at a time, and panics naming the op, the first bad indices and
+/// both values when any element is outside [`TOL`].
+fn check_grad(
+    op: &str,
+    x: &[f32],
+    analytic: &[f32],
+    mut loss: impl FnMut(&[f32]) -> Result<f64>,
+) -> Result<()> {
+    assert_eq!(
+        x.len(),
+        analytic.len(),
+        "{op}: gradient length differs from its input's"
+    );
+    let mut xs = x.to_vec();
+    let mut bad = Vec::new();
+    let mut max_err = 0.0f64;
+    for i in 0..x.len() {
+        let (hi, lo) = (x[i] + STEP, x[i] - STEP);
+        xs[i] = hi;
+        let l_hi = loss(&xs)?;
+        xs[i] = lo;
+        let l_lo = loss(&xs)?;
+        xs[i] = x[i];
+        // Divide by the step actually taken after rounding to f32.
+        let num = (l_hi - l_lo) / (hi as f64 - lo as f64);
+        let ana = analytic[i] as f64;
+        let err = (num - ana).abs();
+        max_err = max_err.max(err);
+        if !(err <= TOL * ana.abs().max(1.0)) {
+            bad.push((i, num, ana));
+        }
+    }
+    if !bad.is_empty() {
+        for (i, num, ana) in bad.iter().take(8) {
+            eprintln!("{op}: index {i}: numerical {num:.6}, analytic {ana:.6}");
+        }
+        panic!(
+            "{op}: {} of {} gradient values off (max |difference| {max_err:.3e}, tolerance {TOL} * max(1, |analytic|))",
+            bad.len(),
+            x.len()
+        );
+    }
+    Ok(())
+}
+
+// ---- conv2d -----------------------------------------------------------------
+
+fn conv2d_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(1);
+    // x [2, 3, 6, 5], w [4, 3, 3, 3] -> y [2, 4, 4, 3]: batch 2, odd sizes.
+    let (xs, ws, ys) = ([2, 3, 6, 5], [4, 3, 3, 3], [2, 4, 4, 3]);
+    let x = uniform(&mut rng, 180, -1.0, 1.0);
+    let w = uniform(&mut rng, 108, -1.0, 1.0);
+    let bias = uniform(&mut rng, 4, -1.0, 1.0);
+    let r = uniform(&mut rng, 96, -1.0, 1.0);
+
+    let loss = |x: &[f32], w: &[f32], bias: &[f32]| -> Result<f64> {
+        let mut y = b.zeros(&ys);
+        b.conv2d_forward(
+            &b.tensor(&xs, x)?,
+            &b.tensor(&ws, w)?,
+            &b.tensor(&[4], bias)?,
+            &mut y,
+            false,
+        )?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+
+    let (xt, wt, dy) = (b.tensor(&xs, &x)?, b.tensor(&ws, &w)?, b.tensor(&ys, &r)?);
+    let (mut dx, mut dw, mut db) = (b.zeros(&xs), b.zeros(&ws), b.zeros(&[4]));
+    b.conv2d_backward_input(&dy, &wt, &mut dx)?;
+    b.conv2d_backward_weight(&xt, &dy, &mut dw)?;
+    b.conv2d_backward_bias(&dy, &mut db)?;
+
+    check_grad("conv2d_backward_input", &x, &read(b, &dx)?, |x| {
+        loss(x, &w, &bias)
+    })?;
+    check_grad("conv2d_backward_weight", &w, &read(b, &dw)?, |w| {
+        loss(&x, w, &bias)
+    })?;
+    check_grad("conv2d_backward_bias", &bias, &read(b, &db)?, |bias| {
+        loss(&x, &w, bias)
+    })
+}
+
+// ---- max_pool2d -------------------------------------------------------------
+
+fn max_pool2d_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(2);
+    // x [2, 3, 5, 7] -> y [2, 3, 2, 3]: floor drops the last row and column,
+    // whose gradient must stay zero.
+    let (xs, ys) = ([2, 3, 5, 7], [2, 3, 2, 3]);
+    // A shuffled 0.1 * (0..210): all values distinct and 0.1 apart, so a
+    // step of h = 0.01 never changes which element wins a window.
+    let mut x: Vec<f32> = (0..210).map(|i| i as f32 * 0.1 - 10.0).collect();
+    for i in (1..x.len()).rev() {
+        x.swap(i, rng.random_range(0..=i));
+    }
+    let r = uniform(&mut rng, 36, -1.0, 1.0);
+
+    let loss = |x: &[f32]| -> Result<f64> {
+        let (mut y, mut am) = (b.zeros(&ys), b.indices(&[0; 36]));
+        b.max_pool2d_forward(&b.tensor(&xs, x)?, &mut y, &mut am)?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+
+    let (mut y, mut argmax) = (b.zeros(&ys), b.indices(&[0; 36]));
+    b.max_pool2d_forward(&b.tensor(&xs, &x)?, &mut y, &mut argmax)?;
+    let mut dx = b.zeros(&xs);
+    b.max_pool2d_backward(&b.tensor(&ys, &r)?, &argmax, &mut dx)?;
+    check_grad("max_pool2d_backward", &x, &read(b, &dx)?, loss)
+}
+
+// ---- dense ------------------------------------------------------------------
+
+fn dense_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(3);
+    // x [3, 2, 5] is flattened to [3, 10]; w [4, 10] -> y [3, 4].
+    let (xs, ws, ys) = ([3, 2, 5], [4, 10], [3, 4]);
+    let x = uniform(&mut rng, 30, -1.0, 1.0);
+    let w = uniform(&mut rng, 40, -1.0, 1.0);
+    let bias = uniform(&mut rng, 4, -1.0, 1.0);
+    let r = uniform(&mut rng, 12, -1.0, 1.0);
+
+    let loss = |x: &[f32], w: &[f32], bias: &[f32]| -> Result<f64> {
+        let mut y = b.zeros(&ys);
+        b.dense_forward(
+            &b.tensor(&xs, x)?,
+            &b.tensor(&ws, w)?,
+            &b.tensor(&[4], bias)?,
+            &mut y,
+            false,
+        )?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+
+    let (xt, wt, dy) = (b.tensor(&xs, &x)?, b.tensor(&ws, &w)?, b.tensor(&ys, &r)?);
+    let (mut dx, mut dw, mut db) = (b.zeros(&xs), b.zeros(&ws), b.zeros(&[4]));
+    b.dense_backward_input(&dy, &wt, &mut dx)?;
+    b.dense_backward_weight(&xt, &dy, &mut dw)?;
+    b.dense_backward_bias(&dy, &mut db)?;
+
+    check_grad("dense_backward_input", &x, &read(b, &dx)?, |x| {
+        loss(x, &w, &bias)
+    })?;
+    check_grad("dense_backward_weight", &w, &read(b, &dw)?, |w| {
+        loss(&x, w, &bias)
+    })?;
+    check_grad("dense_backward_bias", &bias, &read(b, &db)?, |bias| {
+        loss(&x, &w, bias)
+    })
+}
+
+/// dense with relu fused into the forward pass: `relu_backward` on the
+/// output gradient, then the three dense backward ops, as a layer runs them.
+fn dense_relu_fused_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(4);
+    let (xs, ws, ys) = ([3, 7], [5, 7], [3, 5]);
+    let x = uniform(&mut rng, 21, -1.0, 1.0);
+    let w = uniform(&mut rng, 35, -1.0, 1.0);
+    let r = uniform(&mut rng, 15, -1.0, 1.0);
+    // Redraw the bias until every pre-activation is at least 0.05 from the
+    // kink: one step of h moves a pre-activation by at most h * max(|x|, |w|, 1) = 0.01.
+    let (xt, wt) = (b.tensor(&xs, &x)?, b.tensor(&ws, &w)?);
+    let mut pre = b.zeros(&ys);
+    let mut bias = uniform(&mut rng, 5, -1.0, 1.0);
+    for draw in 1.. {
+        b.dense_forward(&xt, &wt, &b.tensor(&[5], &bias)?, &mut pre, false)?;
+        if read(b, &pre)?.iter().all(|v| v.abs() >= 0.05) {
+            break;
+        }
+        assert!(draw < 1000, "no bias kept the pre-activations off the kink");
+        bias = uniform(&mut rng, 5, -1.0, 1.0);
+    }
+    let pre = read(b, &pre)?;
+    assert!(
+        pre.iter().any(|&v| v < 0.0) && pre.iter().any(|&v| v > 0.0),
+        "relu must both pass and block: {pre:?}"
+    );
+
+    let loss = |x: &[f32], w: &[f32], bias: &[f32]| -> Result<f64> {
+        let mut y = b.zeros(&ys);
+        b.dense_forward(
+            &b.tensor(&xs, x)?,
+            &b.tensor(&ws, w)?,
+            &b.tensor(&[5], bias)?,
+            &mut y,
+            true,
+        )?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+
+    let mut y = b.zeros(&ys);
+    b.dense_forward(&xt, &wt, &b.tensor(&[5], &bias)?, &mut y, true)?;
+    let mut g = b.tensor(&ys, &r)?;
+    b.relu_backward(&y, &mut g)?;
+    let (mut dx, mut dw, mut db) = (b.zeros(&xs), b.zeros(&ws), b.zeros(&[5]));
+    b.dense_backward_input(&g, &wt, &mut dx)?;
+    b.dense_backward_weight(&xt, &g, &mut dw)?;
+    b.dense_backward_bias(&g, &mut db)?;
+
+    check_grad(
+        "dense_forward(relu) + relu_backward + dense_backward_input",
+        &x,
+        &read(b, &dx)?,
+        |x| loss(x, &w, &bias),
+    )?;
+    check_grad(
+        "dense_forward(relu) + relu_backward + dense_backward_weight",
+        &w,
+        &read(b, &dw)?,
+        |w| loss(&x, w, &bias),
+    )?;
+    check_grad(
+        "dense_forward(relu) + relu_backward + dense_backward_bias",
+        &bias,
+        &read(b, &db)?,
+        |bias| loss(&x, &w, bias),
+    )
+}
+
+// ---- relu -------------------------------------------------------------------
+
+fn relu_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(5);
+    let s = [2, 3, 5];
+    // |x| >= 0.05 > h: no step crosses the kink at 0.
+    let x = away_from_zero(&mut rng, 30, -1.0, 1.0, 0.05);
+    let r = uniform(&mut rng, 30, -1.0, 1.0);
+
+    let loss = |x: &[f32]| -> Result<f64> {
+        let mut y = b.zeros(&s);
+        b.relu_forward(&b.tensor(&s, x)?, &mut y)?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+
+    let mut y = b.zeros(&s);
+    b.relu_forward(&b.tensor(&s, &x)?, &mut y)?;
+    // relu_backward works in place: grad = r becomes r * (y > 0).
+    let mut grad = b.tensor(&s, &r)?;
+    b.relu_backward(&y, &mut grad)?;
+    check_grad("relu_backward", &x, &read(b, &grad)?, loss)
+}
+
+// ---- embedding --------------------------------------------------------------
+
+fn embedding_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(6);
+    // table [5, 3]; id 3 appears twice (its gradients add up), id 2 never
+    // (zero gradient), and id 7 >= vocab gives a zero row and no gradient.
+    let ids = [0, 3, 3, 1, 4, 7];
+    let (ts, ys) = ([5, 3], [6, 3]);
+    let table = uniform(&mut rng, 15, -1.0, 1.0);
+    let r = uniform(&mut rng, 18, -1.0, 1.0);
+    let idx = b.indices(&ids);
+
+    let loss = |table: &[f32]| -> Result<f64> {
+        let mut y = b.zeros(&ys);
+        b.embedding_forward(&idx, &b.tensor(&ts, table)?, &mut y)?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+
+    let mut dtable = b.zeros(&ts);
+    b.embedding_backward(&idx, &b.tensor(&ys, &r)?, &mut dtable)?;
+    check_grad("embedding_backward", &table, &read(b, &dtable)?, loss)
+}
+
+// ---- LSTM cell --------------------------------------------------------------
+
+fn lstm_cell_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(7);
+    // batch 2, hidden 3: gate pre-activations [2, 12], states [2, 3].
+    let (gs, ss) = ([2, 12], [2, 3]);
+    let xg = uniform(&mut rng, 24, -2.0, 2.0);
+    let hg = uniform(&mut rng, 24, -2.0, 2.0);
+    let c_prev = uniform(&mut rng, 6, -1.0, 1.0);
+    // L = sum(h * r_h) + sum(c * r_c): both outputs of the cell feed the loss,
+    // so the backward gets dh = r_h and dc = r_c.
+    let r_h = uniform(&mut rng, 6, -1.0, 1.0);
+    let r_c = uniform(&mut rng, 6, -1.0, 1.0);
+
+    let loss = |xg: &[f32], hg: &[f32], c_prev: &[f32]| -> Result<f64> {
+        let (mut h, mut c, mut gates) = (b.zeros(&ss), b.zeros(&ss), b.zeros(&gs));
+        b.lstm_cell_forward(
+            &b.tensor(&gs, xg)?,
+            &b.tensor(&gs, hg)?,
+            &b.tensor(&ss, c_prev)?,
+            &mut h,
+            &mut c,
+            &mut gates,
+        )?;
+        Ok(dot(&read(b, &h)?, &r_h) + dot(&read(b, &c)?, &r_c))
+    };
+
+    let cp = b.tensor(&ss, &c_prev)?;
+    let (mut h, mut c, mut gates) = (b.zeros(&ss), b.zeros(&ss), b.zeros(&gs));
+    b.lstm_cell_forward(
+        &b.tensor(&gs, &xg)?,
+        &b.tensor(&gs, &hg)?,
+        &cp,
+        &mut h,
+        &mut c,
+        &mut gates,
+    )?;
+    let (mut dgates, mut dc_prev) = (b.zeros(&gs), b.zeros(&ss));
+    let out = LstmCellGrads {
+        dgates: &mut dgates,
+        dc_prev: &mut dc_prev,
+    };
+    b.lstm_cell_backward(
+        &gates,
+        &cp,
+        &c,
+        &b.tensor(&ss, &r_h)?,
+        &b.tensor(&ss, &r_c)?,
+        out,
+    )?;
+    let (dgates, dc_prev) = (read(b, &dgates)?, read(b, &dc_prev)?);
+
+    // z = xg + hg, so dL/dxg = dL/dhg = dgates.
+    check_grad("lstm_cell_backward dgates (via xg)", &xg, &dgates, |xg| {
+        loss(xg, &hg, &c_prev)
+    })?;
+    check_grad("lstm_cell_backward dgates (via hg)", &hg, &dgates, |hg| {
+        loss(&xg, hg, &c_prev)
+    })?;
+    check_grad("lstm_cell_backward dc_prev", &c_prev, &dc_prev, |c_prev| {
+        loss(&xg, &hg, c_prev)
+    })
+}
+
+// ---- softmax + cross-entropy ------------------------------------------------
+
+fn softmax_xent_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(8);
+    let (n, classes) = (4, 5);
+    let s = [n, classes];
+    let logits = uniform(&mut rng, n * classes, -3.0, 3.0);
+    let labels: Vec<u32> = (0..n)
+        .map(|_| rng.random_range(0..classes as u32))
+        .collect();
+    let lab = b.indices(&labels);
+
+    // L = mean over rows of -ln softmax(logits)[label].
+    let loss = |logits: &[f32]| -> Result<f64> {
+        let (mut probs, mut loss) = (b.zeros(&s), b.zeros(&[n]));
+        b.softmax_xent_forward(&b.tensor(&s, logits)?, &lab, &mut probs, &mut loss)?;
+        Ok(read(b, &loss)?.iter().map(|&l| l as f64).sum::<f64>() / n as f64)
+    };
+
+    let (mut probs, mut l) = (b.zeros(&s), b.zeros(&[n]));
+    b.softmax_xent_forward(&b.tensor(&s, &logits)?, &lab, &mut probs, &mut l)?;
+    let mut dlogits = b.zeros(&s);
+    b.softmax_xent_backward(&probs, &lab, &mut dlogits, 1.0 / n as f32)?;
+    check_grad("softmax_xent_backward", &logits, &read(b, &dlogits)?, loss)
+}
+
+// ---- accumulation -----------------------------------------------------------
+
+/// `second` must be twice `first`, up to rounding.
+fn assert_doubled(op: &str, first: &[f32], second: &[f32]) {
+    assert!(
+        first.iter().any(|&v| v != 0.0),
+        "{op}: the first call produced only zeros"
+    );
+    for (i, (&a, &b)) in first.iter().zip(second).enumerate() {
+        let want = 2.0 * a;
+        assert!(
+            (b - want).abs() <= 1e-6 * want.abs().max(1.0),
+            "{op}: index {i}: once {a}, twice {b}, expected {want}"
+        );
+    }
+}
+
+/// Calling a `*_backward_*` op twice on the same gradient buffer doubles it:
+/// the ops add (`+=`) into their gradient, as backend.rs promises, so the
+/// gradients of a weight used twice add up. The LSTM cell backward is the
+/// exception: it overwrites its outputs, so a second call changes nothing.
+fn backward_ops_accumulate<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(9);
+    let mut rand_t = |shape: &[usize]| -> Result<B::Tensor> {
+        let n = shape.iter().product();
+        b.tensor(shape, &uniform(&mut rng, n, -1.0, 1.0))
+    };
+    // Runs `op` twice into one zeroed buffer and compares.
+    fn twice<B: Backend>(
+        b: &B,
+        name: &str,
+        shape: &[usize],
+        mut op: impl FnMut(&mut B::Tensor) -> Result<()>,
+    ) -> Result<()> {
+        let mut g = b.zeros(shape);
+        op(&mut g)?;
+        let first = read(b, &g)?;
+        op(&mut g)?;
+        assert_doubled(name, &first, &read(b, &g)?);
+        Ok(())
+    }
+
+    let (x, w, dy) = (
+        rand_t(&[2, 3, 6, 5])?,
+        rand_t(&[4, 3, 3, 3])?,
+        rand_t(&[2, 4, 4, 3])?,
+    );
+    twice(b, "conv2d_backward_input", &[2, 3, 6, 5], |g| {
+        b.conv2d_backward_input(&dy, &w, g)
+    })?;
+    twice(b, "conv2d_backward_weight", &[4, 3, 3, 3], |g| {
+        b.conv2d_backward_weight(&x, &dy, g)
+    })?;
+    twice(b, "conv2d_backward_bias", &[4], |g| {
+        b.conv2d_backward_bias(&dy, g)
+    })?;
+
+    let (x, w, dy) = (rand_t(&[3, 7])?, rand_t(&[5, 7])?, rand_t(&[3, 5])?);
+    twice(b, "dense_backward_input", &[3, 7], |g| {
+        b.dense_backward_input(&dy, &w, g)
+    })?;
+    twice(b, "dense_backward_weight", &[5, 7], |g| {
+        b.dense_backward_weight(&x, &dy, g)
+    })?;
+    twice(b, "dense_backward_bias", &[5], |g| {
+        b.dense_backward_bias(&dy, g)
+    })?;
+
+    let (x, dy) = (rand_t(&[1, 2, 4, 6])?, rand_t(&[1, 2, 2, 3])?);
+    let (mut y, mut argmax) = (b.zeros(&[1, 2, 2, 3]), b.indices(&[0; 12]));
+    b.max_pool2d_forward(&x, &mut y, &mut argmax)?;
+    twice(b, "max_pool2d_backward", &[1, 2, 4, 6], |g| {
+        b.max_pool2d_backward(&dy, &argmax, g)
+    })?;
+
+    let (ids, dy) = (b.indices(&[2, 0, 2]), rand_t(&[3, 4])?);
+    twice(b, "embedding_backward", &[3, 4], |g| {
+        b.embedding_backward(&ids, &dy, g)
+    })?;
+
+    let (logits, labels) = (rand_t(&[3, 4])?, b.indices(&[1, 3, 0]));
+    let (mut probs, mut loss) = (b.zeros(&[3, 4]), b.zeros(&[3]));
+    b.softmax_xent_forward(&logits, &labels, &mut probs, &mut loss)?;
+    twice(b, "softmax_xent_backward", &[3, 4], |g| {
+        b.softmax_xent_backward(&probs, &labels, g, 1.0 / 3.0)
+    })?;
+
+    // lstm_cell_backward overwrites dgates and dc_prev (backend.rs).
+    let (xg, hg, cp, dh, dc) = (
+        rand_t(&[2, 8])?,
+        rand_t(&[2, 8])?,
+        rand_t(&[2, 2])?,
+        rand_t(&[2, 2])?,
+        rand_t(&[2, 2])?,
+    );
+    let (mut h, mut c, mut gates) = (b.zeros(&[2, 2]), b.zeros(&[2, 2]), b.zeros(&[2, 8]));
+    b.lstm_cell_forward(&xg, &hg, &cp, &mut h, &mut c, &mut gates)?;
+    let (mut dgates, mut dc_prev) = (b.zeros(&[2, 8]), b.zeros(&[2, 2]));
+    b.lstm_cell_backward(
+        &gates,
+        &cp,
+        &c,
+        &dh,
+        &dc,
+        LstmCellGrads {
+            dgates: &mut dgates,
+            dc_prev: &mut dc_prev,
+        },
+    )?;
+    let once = (read(b, &dgates)?, read(b, &dc_prev)?);
+    b.lstm_cell_backward(
+        &gates,
+        &cp,
+        &c,
+        &dh,
+        &dc,
+        LstmCellGrads {
+            dgates: &mut dgates,
+            dc_prev: &mut dc_prev,
+        },
+    )?;
+    assert_eq!(
+        once,
+        (read(b, &dgates)?, read(b, &dc_prev)?),
+        "lstm_cell_backward must overwrite, not accumulate"
+    );
+    assert!(once.0.iter().any(|&v| v != 0.0) && once.1.iter().any(|&v| v != 0.0));
+    Ok(())
+}
+
+// ---- instantiation ------------------------------------------------------------
+
+/// One `#[test]` per generic body above, run on the given backend.
+macro_rules! backend_tests {
+    ($module:ident, $backend:expr, [$($case:ident),* $(,)?]) => {
+        mod $module {
+            use super::*;
+            $(
+                #[test]
+                fn $case() -> Result<()> {
+                    super::$case(&$backend)
+                }
+            )*
+        }
+    };
+}
+
+backend_tests!(
+    cpu,
+    CpuBackend,
+    [
+        conv2d_backward,
+        max_pool2d_backward,
+        dense_backward,
+        dense_relu_fused_backward,
+        relu_backward,
+        embedding_backward,
+        lstm_cell_backward,
+        softmax_xent_backward,
+        backward_ops_accumulate,
+    ]
+);
