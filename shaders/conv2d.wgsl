@@ -21,24 +21,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> db: array<f32>;
 
 const K: u32 = 3u;
-// Threads of the reductions (weight and bias gradients): one workgroup per
-// gradient value, each thread striding over batch x space, then a tree.
-const RED: u32 = 256u;
 override WG: u32 = 64u;
-
-var<workgroup> partial: array<f32, RED>;
-
-fn tree_sum(lid: u32, v: f32) -> f32 {
-    partial[lid] = v;
-    for (var s = RED / 2u; s > 0u; s = s >> 1u) {
-        workgroupBarrier();
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-        }
-    }
-    workgroupBarrier();
-    return partial[0];
-}
 
 // One thread per output value y[n, o, oy, ox].
 @compute @workgroup_size(WG)
@@ -100,14 +83,13 @@ fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num
     dx[i] += acc;
 }
 
-// One workgroup per weight dw[o, c, ky, kx].
-@compute @workgroup_size(RED)
-fn conv2d_backward_weight(
-    @builtin(workgroup_id) wid: vec3u,
-    @builtin(num_workgroups) nwg: vec3u,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let j = wid.x + wid.y * nwg.x;
+// One thread per weight dw[o, c, ky, kx], summing over batch and space in a
+// fixed order. No workgroup reduction: on CPU-emulated GPUs (lavapipe,
+// SwiftShader) barriers cost more than the arithmetic, and even conv1's
+// 288 weights keep a real GPU busy for only microseconds.
+@compute @workgroup_size(WG)
+fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let j = gid.x + gid.y * nwg.x * WG;
     if (j >= p.o * p.c * K * K) {
         return;
     }
@@ -115,42 +97,33 @@ fn conv2d_backward_weight(
     let ky = (j / K) % K;
     let ci = (j / (K * K)) % p.c;
     let oi = j / (K * K * p.c);
-    let plane = p.oh * p.ow;
     var acc = 0.0;
-    for (var e = lid; e < p.n * plane; e += RED) {
-        let ni = e / plane;
-        let oy = (e % plane) / p.ow;
-        let ox = e % p.ow;
-        acc = fma(
-            dy[(ni * p.o + oi) * plane + oy * p.ow + ox],
-            x[((ni * p.c + ci) * p.h + oy + ky) * p.w + ox + kx],
-            acc,
-        );
+    for (var ni = 0u; ni < p.n; ni++) {
+        let db_ = (ni * p.o + oi) * p.oh * p.ow;
+        let xb = ((ni * p.c + ci) * p.h + ky) * p.w + kx;
+        for (var oy = 0u; oy < p.oh; oy++) {
+            for (var ox = 0u; ox < p.ow; ox++) {
+                acc = fma(dy[db_ + oy * p.ow + ox], x[xb + oy * p.w + ox], acc);
+            }
+        }
     }
-    let total = tree_sum(lid, acc);
-    if (lid == 0u) {
-        dw[j] += total;
-    }
+    dw[j] += acc;
 }
 
-// One workgroup per bias db[o].
-@compute @workgroup_size(RED)
-fn conv2d_backward_bias(
-    @builtin(workgroup_id) wid: vec3u,
-    @builtin(num_workgroups) nwg: vec3u,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let oi = wid.x + wid.y * nwg.x;
+// One thread per bias db[o].
+@compute @workgroup_size(WG)
+fn conv2d_backward_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let oi = gid.x + gid.y * nwg.x * WG;
     if (oi >= p.o) {
         return;
     }
     let plane = p.oh * p.ow;
     var acc = 0.0;
-    for (var e = lid; e < p.n * plane; e += RED) {
-        acc += dy[((e / plane) * p.o + oi) * plane + e % plane];
+    for (var ni = 0u; ni < p.n; ni++) {
+        let base = (ni * p.o + oi) * plane;
+        for (var e = 0u; e < plane; e++) {
+            acc += dy[base + e];
+        }
     }
-    let total = tree_sum(lid, acc);
-    if (lid == 0u) {
-        db[oi] += total;
-    }
+    db[oi] += acc;
 }

@@ -74,29 +74,73 @@ pub trait Backend {
     // ---- conv2d (3x3, stride 1, valid) --------------------------------
 
     /// y [n, o, h-2, w-2] = conv(x [n, c, h, w], w [o, c, 3, 3]) + b [o], then relu if asked.
-    fn conv2d_forward(&self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor, relu: bool) -> Result<()>;
+    fn conv2d_forward(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        y: &mut Self::Tensor,
+        relu: bool,
+    ) -> Result<()>;
     /// dx [n, c, h, w] += full correlation of dy [n, o, h-2, w-2] with w.
-    fn conv2d_backward_input(&self, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
+    fn conv2d_backward_input(
+        &self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
     /// dw [o, c, 3, 3] += correlation of x with dy, summed over the batch.
-    fn conv2d_backward_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, dw: &mut Self::Tensor) -> Result<()>;
+    fn conv2d_backward_weight(
+        &self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        dw: &mut Self::Tensor,
+    ) -> Result<()>;
     /// db [o] += dy summed over batch and space.
     fn conv2d_backward_bias(&self, dy: &Self::Tensor, db: &mut Self::Tensor) -> Result<()>;
 
     // ---- max_pool2d (2x2, stride 2, floor) ----------------------------
 
     /// y [n, c, h/2, w/2] = window maxima of x; argmax records each one's flat index into x.
-    fn max_pool2d_forward(&self, x: &Self::Tensor, y: &mut Self::Tensor, argmax: &mut Self::Indices) -> Result<()>;
+    fn max_pool2d_forward(
+        &self,
+        x: &Self::Tensor,
+        y: &mut Self::Tensor,
+        argmax: &mut Self::Indices,
+    ) -> Result<()>;
     /// dx += dy routed to the recorded argmax positions.
-    fn max_pool2d_backward(&self, dy: &Self::Tensor, argmax: &Self::Indices, dx: &mut Self::Tensor) -> Result<()>;
+    fn max_pool2d_backward(
+        &self,
+        dy: &Self::Tensor,
+        argmax: &Self::Indices,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
 
     // ---- dense (tiled matmul) ----------------------------------------
 
     /// y [n, out] = x [n, ...] (flattened to [n, in]) . w [out, in]^T + b [out], then relu if asked.
-    fn dense_forward(&self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor, relu: bool) -> Result<()>;
+    fn dense_forward(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        y: &mut Self::Tensor,
+        relu: bool,
+    ) -> Result<()>;
     /// dx [n, in] += dy [n, out] . w [out, in].
-    fn dense_backward_input(&self, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()>;
+    fn dense_backward_input(
+        &self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()>;
     /// dw [out, in] += dy [n, out]^T . x [n, in].
-    fn dense_backward_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, dw: &mut Self::Tensor) -> Result<()>;
+    fn dense_backward_weight(
+        &self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        dw: &mut Self::Tensor,
+    ) -> Result<()>;
     /// db [out] += dy [n, out] summed over rows.
     fn dense_backward_bias(&self, dy: &Self::Tensor, db: &mut Self::Tensor) -> Result<()>;
 
@@ -111,9 +155,19 @@ pub trait Backend {
     // ---- embedding ------------------------------------------------------
 
     /// y [n, dim] = table [vocab, dim] rows picked by ids [n]; an id >= vocab gives a zero row.
-    fn embedding_forward(&self, ids: &Self::Indices, table: &Self::Tensor, y: &mut Self::Tensor) -> Result<()>;
+    fn embedding_forward(
+        &self,
+        ids: &Self::Indices,
+        table: &Self::Tensor,
+        y: &mut Self::Tensor,
+    ) -> Result<()>;
     /// dtable [vocab, dim] += dy rows added at their ids (no atomics: one thread per table entry).
-    fn embedding_backward(&self, ids: &Self::Indices, dy: &Self::Tensor, dtable: &mut Self::Tensor) -> Result<()>;
+    fn embedding_backward(
+        &self,
+        ids: &Self::Indices,
+        dy: &Self::Tensor,
+        dtable: &mut Self::Tensor,
+    ) -> Result<()>;
 
     // ---- LSTM cell ------------------------------------------------------
 
@@ -121,22 +175,58 @@ pub trait Backend {
     /// (both [n, 4h], from `dense_forward`); writes c [n, h] = f*c_prev + i*g,
     /// h [n, h] = o*tanh(c), and the activated gates [n, 4h] for the backward pass.
     #[allow(clippy::too_many_arguments)]
-    fn lstm_cell_forward(&self, xg: &Self::Tensor, hg: &Self::Tensor, c_prev: &Self::Tensor, h: &mut Self::Tensor, c: &mut Self::Tensor, gates: &mut Self::Tensor) -> Result<()>;
+    fn lstm_cell_forward(
+        &self,
+        xg: &Self::Tensor,
+        hg: &Self::Tensor,
+        c_prev: &Self::Tensor,
+        h: &mut Self::Tensor,
+        c: &mut Self::Tensor,
+        gates: &mut Self::Tensor,
+    ) -> Result<()>;
     /// Given dh (d loss / d h_t) and dc (d loss / d c_t from step t+1), writes the
     /// gradients of the gate pre-activations and of c_{t-1}.
-    fn lstm_cell_backward(&self, gates: &Self::Tensor, c_prev: &Self::Tensor, c: &Self::Tensor, dh: &Self::Tensor, dc: &Self::Tensor, out: LstmCellGrads<'_, Self::Tensor>) -> Result<()>;
+    fn lstm_cell_backward(
+        &self,
+        gates: &Self::Tensor,
+        c_prev: &Self::Tensor,
+        c: &Self::Tensor,
+        dh: &Self::Tensor,
+        dc: &Self::Tensor,
+        out: LstmCellGrads<'_, Self::Tensor>,
+    ) -> Result<()>;
 
     // ---- softmax + cross-entropy -----------------------------------------
 
     /// probs [n, classes] = softmax of logits, row by row.
     fn softmax_forward(&self, logits: &Self::Tensor, probs: &mut Self::Tensor) -> Result<()>;
     /// probs as above, and loss [n] = -ln probs[label] per row.
-    fn softmax_xent_forward(&self, logits: &Self::Tensor, labels: &Self::Indices, probs: &mut Self::Tensor, loss: &mut Self::Tensor) -> Result<()>;
+    fn softmax_xent_forward(
+        &self,
+        logits: &Self::Tensor,
+        labels: &Self::Indices,
+        probs: &mut Self::Tensor,
+        loss: &mut Self::Tensor,
+    ) -> Result<()>;
     /// dlogits += scale * (probs - onehot(label)): the fused backward of both.
-    fn softmax_xent_backward(&self, probs: &Self::Tensor, labels: &Self::Indices, dlogits: &mut Self::Tensor, scale: f32) -> Result<()>;
+    fn softmax_xent_backward(
+        &self,
+        probs: &Self::Tensor,
+        labels: &Self::Indices,
+        dlogits: &mut Self::Tensor,
+        scale: f32,
+    ) -> Result<()>;
 
     // ---- Adam -------------------------------------------------------------
 
     /// One bias-corrected Adam step (`step` counts from 1) over a flat parameter.
-    fn adam_step(&self, param: &mut Self::Tensor, grad: &Self::Tensor, m: &mut Self::Tensor, v: &mut Self::Tensor, cfg: AdamConfig, step: u32) -> Result<()>;
+    fn adam_step(
+        &self,
+        param: &mut Self::Tensor,
+        grad: &Self::Tensor,
+        m: &mut Self::Tensor,
+        v: &mut Self::Tensor,
+        cfg: AdamConfig,
+        step: u32,
+    ) -> Result<()>;
 }

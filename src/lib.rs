@@ -13,6 +13,8 @@ pub mod shapes;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 
+#[cfg(target_arch = "wasm32")]
+pub mod app;
 
 pub use backend::{Backend, Indices, Tensor};
 pub use cpu::CpuBackend;

@@ -109,12 +109,46 @@ pub struct Dims {
 /// Batch 1, batch 64, odd sizes that are not multiples of any workgroup
 /// size or matmul tile, and the networks' own layer shapes.
 pub const DIMS: [Dims; 5] = [
-    Dims { n: 1, c: 1, h: 28, w: 28, o: 32 },
-    Dims { n: 64, c: 3, h: 9, w: 11, o: 5 },
-    Dims { n: 3, c: 7, h: 5, w: 6, o: 67 },
-    Dims { n: 2, c: 32, h: 13, w: 13, o: 64 },
-    Dims { n: 65, c: 130, h: 3, w: 3, o: 129 },
+    Dims {
+        n: 1,
+        c: 1,
+        h: 28,
+        w: 28,
+        o: 32,
+    },
+    Dims {
+        n: 64,
+        c: 3,
+        h: 9,
+        w: 11,
+        o: 5,
+    },
+    Dims {
+        n: 3,
+        c: 7,
+        h: 5,
+        w: 6,
+        o: 67,
+    },
+    Dims {
+        n: 2,
+        c: 32,
+        h: 13,
+        w: 13,
+        o: 64,
+    },
+    Dims {
+        n: 65,
+        c: 130,
+        h: 3,
+        w: 3,
+        o: 129,
+    },
 ];
+
+/// The page's quick check while it loads: batch 1 at conv1's real shape and
+/// one odd shape. The tests run all of [`DIMS`].
+pub const QUICK_DIMS: [Dims; 2] = [DIMS[0], DIMS[2]];
 
 /// Outcome of one (op, dims) comparison.
 #[derive(Clone, Debug)]
@@ -135,16 +169,32 @@ impl Comparison {
 
 impl std::fmt::Display for Comparison {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {:?}: {} values, max |diff| {:.3e}", self.op.entry(), self.dims, self.values, self.max_abs_diff)?;
+        write!(
+            f,
+            "{} {:?}: {} values, max |diff| {:.3e}",
+            self.op.entry(),
+            self.dims,
+            self.values,
+            self.max_abs_diff
+        )?;
         if let Some((i, a, b)) = self.first_bad {
-            write!(f, ", first bad index {i}: {a} vs {b} (atol {ATOL}, rtol {RTOL})")?;
+            write!(
+                f,
+                ", first bad index {i}: {a} vs {b} (atol {ATOL}, rtol {RTOL})"
+            )?;
         }
         Ok(())
     }
 }
 
 /// Run `op` at `dims` on both backends from inputs drawn with `seed`.
-pub async fn compare<A: Backend, B: Backend>(a: &A, b: &B, op: Op, dims: Dims, seed: u64) -> Result<Comparison> {
+pub async fn compare<A: Backend, B: Backend>(
+    a: &A,
+    b: &B,
+    op: Op,
+    dims: Dims,
+    seed: u64,
+) -> Result<Comparison> {
     let ra = run(a, op, dims, seed).await?;
     let rb = run(b, op, dims, seed).await?;
     let (mut max_abs_diff, mut first_bad, mut values) = (0.0f32, None, 0);
@@ -164,15 +214,26 @@ pub async fn compare<A: Backend, B: Backend>(a: &A, b: &B, op: Op, dims: Dims, s
         offset += xa.len();
         values += xa.len();
     }
-    Ok(Comparison { op, dims, values, max_abs_diff, first_bad })
+    Ok(Comparison {
+        op,
+        dims,
+        values,
+        max_abs_diff,
+        first_bad,
+    })
 }
 
-/// Every op at every size in [`DIMS`].
-pub async fn compare_all<A: Backend, B: Backend>(a: &A, b: &B, seed: u64) -> Result<Vec<Comparison>> {
+/// Every op at every size in `sizes`, each case with its own seed.
+pub async fn compare_all<A: Backend, B: Backend>(
+    a: &A,
+    b: &B,
+    sizes: &[Dims],
+    seed: u64,
+) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
     for (k, op) in OPS.into_iter().enumerate() {
-        for (j, dims) in DIMS.into_iter().enumerate() {
-            out.push(compare(a, b, op, dims, seed + (k * DIMS.len() + j) as u64).await?);
+        for (j, &dims) in sizes.iter().enumerate() {
+            out.push(compare(a, b, op, dims, seed + (k * sizes.len() + j) as u64).await?);
         }
     }
     Ok(out)
@@ -183,10 +244,14 @@ struct Gen(ChaCha8Rng);
 impl Gen {
     /// Uniform in [-1, 1).
     fn vec(&mut self, len: usize) -> Vec<f32> {
-        (0..len).map(|_| self.0.random::<f32>() * 2.0 - 1.0).collect()
+        (0..len)
+            .map(|_| self.0.random::<f32>() * 2.0 - 1.0)
+            .collect()
     }
     fn ids(&mut self, len: usize, below: usize) -> Vec<u32> {
-        (0..len).map(|_| self.0.random::<u32>() % below as u32).collect()
+        (0..len)
+            .map(|_| self.0.random::<u32>() % below as u32)
+            .collect()
     }
     fn tensor<B: Backend>(&mut self, b: &B, shape: &[usize]) -> Result<B::Tensor> {
         b.tensor(shape, &self.vec(shape.iter().product()))
@@ -201,7 +266,10 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
     let (oh, ow) = (conv_output_size(h), conv_output_size(w));
     let (ph, pw) = (pool_output_size(h), pool_output_size(w));
     Ok(match op {
-        Op::Conv2dForward | Op::Conv2dBackwardInput | Op::Conv2dBackwardWeight | Op::Conv2dBackwardBias => {
+        Op::Conv2dForward
+        | Op::Conv2dBackwardInput
+        | Op::Conv2dBackwardWeight
+        | Op::Conv2dBackwardBias => {
             let x = g.tensor(be, &[n, c, h, w])?;
             let wt = g.tensor(be, &[o, c, 3, 3])?;
             let bias = g.tensor(be, &[o])?;
@@ -247,7 +315,10 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                 be.read(&[&dx]).await?
             }
         }
-        Op::DenseForward | Op::DenseBackwardInput | Op::DenseBackwardWeight | Op::DenseBackwardBias => {
+        Op::DenseForward
+        | Op::DenseBackwardInput
+        | Op::DenseBackwardWeight
+        | Op::DenseBackwardBias => {
             let x = g.tensor(be, &[n, c])?;
             let wt = g.tensor(be, &[o, c])?;
             let bias = g.tensor(be, &[o])?;
@@ -309,7 +380,8 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
             let xg = g.tensor(be, &[n, 4 * c])?;
             let hg = g.tensor(be, &[n, 4 * c])?;
             let c_prev = g.tensor(be, &[n, c])?;
-            let (mut hs, mut cs, mut gates) = (be.zeros(&[n, c]), be.zeros(&[n, c]), be.zeros(&[n, 4 * c]));
+            let (mut hs, mut cs, mut gates) =
+                (be.zeros(&[n, c]), be.zeros(&[n, c]), be.zeros(&[n, 4 * c]));
             be.lstm_cell_forward(&xg, &hg, &c_prev, &mut hs, &mut cs, &mut gates)?;
             if op == Op::LstmCellForward {
                 be.read(&[&hs, &cs, &gates]).await?
@@ -317,7 +389,10 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                 let dh = g.tensor(be, &[n, c])?;
                 let dc = g.tensor(be, &[n, c])?;
                 let (mut dgates, mut dc_prev) = (be.zeros(&[n, 4 * c]), be.zeros(&[n, c]));
-                let out = LstmCellGrads { dgates: &mut dgates, dc_prev: &mut dc_prev };
+                let out = LstmCellGrads {
+                    dgates: &mut dgates,
+                    dc_prev: &mut dc_prev,
+                };
                 be.lstm_cell_backward(&gates, &c_prev, &cs, &dh, &dc, out)?;
                 be.read(&[&dgates, &dc_prev]).await?
             }
@@ -354,7 +429,17 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
             let v: Vec<f32> = g.vec(len).into_iter().map(f32::abs).collect();
             let mut v = be.tensor(&[len], &v)?;
             be.adam_step(&mut param, &grad, &mut m, &mut v, AdamConfig::default(), 1)?;
-            be.adam_step(&mut param, &grad, &mut m, &mut v, AdamConfig { lr: 0.01, ..AdamConfig::default() }, 2)?;
+            be.adam_step(
+                &mut param,
+                &grad,
+                &mut m,
+                &mut v,
+                AdamConfig {
+                    lr: 0.01,
+                    ..AdamConfig::default()
+                },
+                2,
+            )?;
             be.read(&[&param, &m, &v]).await?
         }
     })

@@ -29,7 +29,10 @@ fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
 
 fn rank(op: &'static str, name: &str, shape: &[usize], r: usize) -> Result<()> {
     if shape.len() != r {
-        return Err(shape_err!(op, "{name} must have {r} dimensions, got {shape:?}"));
+        return Err(shape_err!(
+            op,
+            "{name} must have {r} dimensions, got {shape:?}"
+        ));
     }
     Ok(())
 }
@@ -101,7 +104,11 @@ pub fn max_pool2d(op: &'static str, x: &[usize], y: &[usize], argmax: usize) -> 
     }
     expect(op, "output", y, &[n, c, oh, ow])?;
     if argmax != numel(y) {
-        return Err(shape_err!(op, "argmax holds {argmax} indices, output {y:?} needs {}", numel(y)));
+        return Err(shape_err!(
+            op,
+            "argmax holds {argmax} indices, output {y:?} needs {}",
+            numel(y)
+        ));
     }
     Ok(PoolParams {
         n: u32_of(op, "batch", n)?,
@@ -116,14 +123,27 @@ pub fn max_pool2d(op: &'static str, x: &[usize], y: &[usize], argmax: usize) -> 
 
 /// dense: x [n, ...] flattened to [n, inp], w [out, inp], y [n, out].
 /// Accepting any trailing shape for x is what makes Flatten free.
-pub fn dense(op: &'static str, x: &[usize], w: &[usize], y: &[usize], relu: bool) -> Result<DenseParams> {
+pub fn dense(
+    op: &'static str,
+    x: &[usize],
+    w: &[usize],
+    y: &[usize],
+    relu: bool,
+) -> Result<DenseParams> {
     rank(op, "weight", w, 2)?;
     if x.is_empty() {
-        return Err(shape_err!(op, "input must have a batch dimension, got {x:?}"));
+        return Err(shape_err!(
+            op,
+            "input must have a batch dimension, got {x:?}"
+        ));
     }
     let (n, inp, out) = (x[0], numel(&x[1..]), w[0]);
     if w[1] != inp {
-        return Err(shape_err!(op, "weight {w:?} expects {} inputs per row, input {x:?} has {inp}", w[1]));
+        return Err(shape_err!(
+            op,
+            "weight {w:?} expects {} inputs per row, input {x:?} has {inp}",
+            w[1]
+        ));
     }
     expect(op, "output", y, &[n, out])?;
     Ok(DenseParams {
@@ -138,7 +158,12 @@ pub fn dense(op: &'static str, x: &[usize], w: &[usize], y: &[usize], relu: bool
 pub fn dense_bias(op: &'static str, dy: &[usize], db: &[usize]) -> Result<DenseParams> {
     rank(op, "output gradient", dy, 2)?;
     expect(op, "bias gradient", db, &[dy[1]])?;
-    Ok(DenseParams { n: u32_of(op, "batch", dy[0])?, inp: 0, out: u32_of(op, "outputs", dy[1])?, relu: 0 })
+    Ok(DenseParams {
+        n: u32_of(op, "batch", dy[0])?,
+        inp: 0,
+        out: u32_of(op, "outputs", dy[1])?,
+        relu: 0,
+    })
 }
 
 /// A bias vector must have one value per output channel or unit.
@@ -151,11 +176,19 @@ pub fn elementwise(op: &'static str, a: &[usize], b: &[usize]) -> Result<Element
     if a != b {
         return Err(shape_err!(op, "shapes differ: {a:?} and {b:?}"));
     }
-    Ok(ElementwiseParams { len: u32_of(op, "length", numel(a))?, _pad: [0; 3] })
+    Ok(ElementwiseParams {
+        len: u32_of(op, "length", numel(a))?,
+        _pad: [0; 3],
+    })
 }
 
 /// embedding: ids [n], table [vocab, dim], y [n, dim].
-pub fn embedding(op: &'static str, ids: usize, table: &[usize], y: &[usize]) -> Result<EmbeddingParams> {
+pub fn embedding(
+    op: &'static str,
+    ids: usize,
+    table: &[usize],
+    y: &[usize],
+) -> Result<EmbeddingParams> {
     rank(op, "table", table, 2)?;
     expect(op, "output", y, &[ids, table[1]])?;
     Ok(EmbeddingParams {
@@ -171,15 +204,28 @@ pub fn lstm_cell(op: &'static str, gates: &[usize], state: &[usize]) -> Result<L
     rank(op, "state", state, 2)?;
     let (n, h) = (state[0], state[1]);
     expect(op, "gates", gates, &[n, 4 * h])?;
-    Ok(LstmParams { n: u32_of(op, "batch", n)?, hidden: u32_of(op, "hidden", h)?, _pad: [0; 2] })
+    Ok(LstmParams {
+        n: u32_of(op, "batch", n)?,
+        hidden: u32_of(op, "hidden", h)?,
+        _pad: [0; 2],
+    })
 }
 
 /// softmax over rows: logits [n, classes]; `labels` rows when given.
-pub fn softmax(op: &'static str, logits: &[usize], labels: Option<usize>, scale: f32) -> Result<SoftmaxParams> {
+pub fn softmax(
+    op: &'static str,
+    logits: &[usize],
+    labels: Option<usize>,
+    scale: f32,
+) -> Result<SoftmaxParams> {
     rank(op, "logits", logits, 2)?;
     if let Some(l) = labels {
         if l != logits[0] {
-            return Err(shape_err!(op, "{l} labels for {} rows of logits {logits:?}", logits[0]));
+            return Err(shape_err!(
+                op,
+                "{l} labels for {} rows of logits {logits:?}",
+                logits[0]
+            ));
         }
     }
     if logits[1] == 0 {
@@ -205,19 +251,36 @@ pub struct AdamConfig {
 impl Default for AdamConfig {
     /// Keras's and PyTorch's defaults except eps, which Keras sets to 1e-7.
     fn default() -> Self {
-        Self { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
     }
 }
 
 /// Adam over flat buffers of one shape; `step` counts from 1.
-pub fn adam(op: &'static str, shapes: [&[usize]; 4], cfg: AdamConfig, step: u32) -> Result<AdamParams> {
+pub fn adam(
+    op: &'static str,
+    shapes: [&[usize]; 4],
+    cfg: AdamConfig,
+    step: u32,
+) -> Result<AdamParams> {
     for s in &shapes[1..] {
         if *s != shapes[0] {
-            return Err(shape_err!(op, "parameter {:?} and its gradient or moments {s:?} differ", shapes[0]));
+            return Err(shape_err!(
+                op,
+                "parameter {:?} and its gradient or moments {s:?} differ",
+                shapes[0]
+            ));
         }
     }
     if step == 0 {
-        return Err(shape_err!(op, "step counts from 1 (bias correction divides by 1 - beta^step)"));
+        return Err(shape_err!(
+            op,
+            "step counts from 1 (bias correction divides by 1 - beta^step)"
+        ));
     }
     Ok(AdamParams {
         len: u32_of(op, "length", numel(shapes[0]))?,
@@ -245,9 +308,20 @@ mod tests {
 
     #[test]
     fn wrong_weight_shape_names_op_and_shapes() {
-        let e = conv2d("conv2d_forward", &[1, 1, 28, 28], &[32, 3, 3, 3], &[1, 32, 26, 26], true)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("conv2d_forward") && e.contains("[32, 1, 3, 3]") && e.contains("[32, 3, 3, 3]"), "{e}");
+        let e = conv2d(
+            "conv2d_forward",
+            &[1, 1, 28, 28],
+            &[32, 3, 3, 3],
+            &[1, 32, 26, 26],
+            true,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("conv2d_forward")
+                && e.contains("[32, 1, 3, 3]")
+                && e.contains("[32, 3, 3, 3]"),
+            "{e}"
+        );
     }
 }

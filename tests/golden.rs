@@ -444,7 +444,11 @@ fn wrong_shapes_are_errors<B: Backend>(b: &B) -> Result<()> {
     );
 
     // Host data of the wrong length.
-    let msg = b.tensor(&[2, 3], &[0.0; 5]).unwrap_err().to_string();
+    let msg = b
+        .tensor(&[2, 3], &[0.0; 5])
+        .err()
+        .expect("5 values for a [2, 3] tensor must fail")
+        .to_string();
     assert!(
         msg.contains("[2, 3]") && msg.contains('5') && msg.contains('6'),
         "{msg}"

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Every shader parsed and validated by naga, and the dispatch table in
 //! src/gpu/kernels.rs checked against what each entry point really binds.
 //! Needs no device, so a WGSL typo fails here first.
@@ -5,10 +6,14 @@
 use neuralpad::gpu::kernels::{Access, KERNELS, SHADERS, Workgroup};
 
 fn parse(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
-    let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
     (module, info)
 }
 
@@ -40,7 +45,9 @@ fn dispatch_table_matches_each_entry_point() {
             .iter()
             .enumerate()
             .find(|(_, e)| e.name == kernel.entry)
-            .unwrap_or_else(|| panic!("{} has no entry point {}", kernel.shader.name, kernel.entry));
+            .unwrap_or_else(|| {
+                panic!("{} has no entry point {}", kernel.shader.name, kernel.entry)
+            });
         let usage = info.get_entry_point(idx);
         let mut used: Vec<(u32, Option<Access>)> = module
             .global_variables
@@ -48,10 +55,18 @@ fn dispatch_table_matches_each_entry_point() {
             .filter(|(h, _)| !usage[*h].is_empty())
             .filter_map(|(_, var)| {
                 let binding = var.binding.as_ref()?;
-                assert_eq!(binding.group, 0, "{}: everything lives in group 0", kernel.entry);
+                assert_eq!(
+                    binding.group, 0,
+                    "{}: everything lives in group 0",
+                    kernel.entry
+                );
                 let access = match var.space {
                     naga::AddressSpace::Uniform => None,
-                    naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => Some(Access::ReadWrite),
+                    naga::AddressSpace::Storage { access }
+                        if access.contains(naga::StorageAccess::STORE) =>
+                    {
+                        Some(Access::ReadWrite)
+                    }
                     naga::AddressSpace::Storage { .. } => Some(Access::Read),
                     other => panic!("{}: unexpected address space {other:?}", kernel.entry),
                 };
@@ -62,12 +77,25 @@ fn dispatch_table_matches_each_entry_point() {
         let mut want: Vec<(u32, Option<Access>)> = vec![(0, None)];
         want.extend(kernel.buffers.iter().map(|&(b, a)| (b, Some(a))));
         want.sort_by_key(|u| u.0);
-        assert_eq!(used, want, "{}: bindings used by the shader vs the table", kernel.entry);
+        assert_eq!(
+            used, want,
+            "{}: bindings used by the shader vs the table",
+            kernel.entry
+        );
 
         match kernel.workgroup {
-            Workgroup::Fixed(n) => assert_eq!(ep.workgroup_size.iter().product::<u32>(), n, "{} workgroup size", kernel.entry),
+            Workgroup::Fixed(n) => assert_eq!(
+                ep.workgroup_size.iter().product::<u32>(),
+                n,
+                "{} workgroup size",
+                kernel.entry
+            ),
             Workgroup::Override(_) => {
-                assert!(ep.workgroup_size_overrides.is_some(), "{} should size its workgroup with `override WG`", kernel.entry)
+                assert!(
+                    ep.workgroup_size_overrides.is_some(),
+                    "{} should size its workgroup with `override WG`",
+                    kernel.entry
+                )
             }
         }
     }

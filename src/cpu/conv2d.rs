@@ -44,7 +44,8 @@ pub fn conv2d_backward_input(p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &mut [
                     for oi in 0..o {
                         for ky in 0..K {
                             for kx in 0..K {
-                                let (Some(oy), Some(ox)) = (iy.checked_sub(ky), ix.checked_sub(kx)) else {
+                                let (Some(oy), Some(ox)) = (iy.checked_sub(ky), ix.checked_sub(kx))
+                                else {
                                     continue;
                                 };
                                 if oy < oh && ox < ow {
@@ -98,5 +99,13 @@ pub fn conv2d_backward_bias(p: &Conv2dParams, dy: &[f32], db: &mut [f32]) {
 }
 
 fn dims(p: &Conv2dParams) -> (usize, usize, usize, usize, usize, usize, usize) {
-    (p.n as usize, p.c as usize, p.h as usize, p.w as usize, p.o as usize, p.oh as usize, p.ow as usize)
+    (
+        p.n as usize,
+        p.c as usize,
+        p.h as usize,
+        p.w as usize,
+        p.o as usize,
+        p.oh as usize,
+        p.ow as usize,
+    )
 }

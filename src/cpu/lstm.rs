@@ -11,7 +11,15 @@ fn sigmoid(x: f32) -> f32 {
 /// For each row n and unit j, with z = xg + hg ([N, 4H]):
 /// i = sigmoid(z_i), f = sigmoid(z_f), g = tanh(z_g), o = sigmoid(z_o),
 /// c = f * c_prev + i * g, h = o * tanh(c). gates [N, 4H] keeps i, f, g, o.
-pub fn lstm_cell_forward(p: &LstmParams, xg: &[f32], hg: &[f32], c_prev: &[f32], h: &mut [f32], c: &mut [f32], gates: &mut [f32]) {
+pub fn lstm_cell_forward(
+    p: &LstmParams,
+    xg: &[f32],
+    hg: &[f32],
+    c_prev: &[f32],
+    h: &mut [f32],
+    c: &mut [f32],
+    gates: &mut [f32],
+) {
     let hd = p.hidden as usize;
     for r in 0..p.n as usize {
         for j in 0..hd {
@@ -32,7 +40,16 @@ pub fn lstm_cell_forward(p: &LstmParams, xg: &[f32], hg: &[f32], c_prev: &[f32],
 /// dz_i = dc_t * g * i(1-i), dz_f = dc_t * c_prev * f(1-f),
 /// dz_g = dc_t * i * (1-g^2), dz_o = dh * tanh(c) * o(1-o), dc_prev = dc_t * f.
 #[allow(clippy::too_many_arguments)]
-pub fn lstm_cell_backward(p: &LstmParams, gates: &[f32], c_prev: &[f32], c: &[f32], dh: &[f32], dc: &[f32], dgates: &mut [f32], dc_prev: &mut [f32]) {
+pub fn lstm_cell_backward(
+    p: &LstmParams,
+    gates: &[f32],
+    c_prev: &[f32],
+    c: &[f32],
+    dh: &[f32],
+    dc: &[f32],
+    dgates: &mut [f32],
+    dc_prev: &mut [f32],
+) {
     let hd = p.hidden as usize;
     for r in 0..p.n as usize {
         for j in 0..hd {

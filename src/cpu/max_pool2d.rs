@@ -7,7 +7,13 @@ use crate::params::PoolParams;
 /// argmax [N*C*OH*OW] = flat index into x of that maximum (the first one on ties,
 /// scanning the window row by row, as PyTorch does).
 pub fn max_pool2d_forward(p: &PoolParams, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
-    let (planes, h, w, oh, ow) = ((p.n * p.c) as usize, p.h as usize, p.w as usize, p.oh as usize, p.ow as usize);
+    let (planes, h, w, oh, ow) = (
+        (p.n * p.c) as usize,
+        p.h as usize,
+        p.w as usize,
+        p.oh as usize,
+        p.ow as usize,
+    );
     for pl in 0..planes {
         for oy in 0..oh {
             for ox in 0..ow {

@@ -52,7 +52,12 @@ pub struct CpuBackend;
 fn check_len(op: &'static str, shape: &[usize], len: usize) -> Result<()> {
     let expected = shape.iter().product();
     if len != expected {
-        return Err(Error::DataLength { op, len, shape: shape.to_vec(), expected });
+        return Err(Error::DataLength {
+            op,
+            len,
+            shape: shape.to_vec(),
+            expected,
+        });
     }
     Ok(())
 }
@@ -67,11 +72,17 @@ impl Backend for CpuBackend {
 
     fn tensor(&self, shape: &[usize], data: &[f32]) -> Result<CpuTensor> {
         check_len("tensor", shape, data.len())?;
-        Ok(CpuTensor { shape: shape.to_vec(), data: data.to_vec() })
+        Ok(CpuTensor {
+            shape: shape.to_vec(),
+            data: data.to_vec(),
+        })
     }
 
     fn zeros(&self, shape: &[usize]) -> CpuTensor {
-        CpuTensor { shape: shape.to_vec(), data: vec![0.0; shape.iter().product()] }
+        CpuTensor {
+            shape: shape.to_vec(),
+            data: vec![0.0; shape.iter().product()],
+        }
     }
 
     fn write(&self, dst: &mut CpuTensor, data: &[f32]) -> Result<()> {
@@ -102,21 +113,50 @@ impl Backend for CpuBackend {
         ready(Ok(ids.0.clone()))
     }
 
-    fn conv2d_forward(&self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor, relu: bool) -> Result<()> {
+    fn conv2d_forward(
+        &self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        b: &CpuTensor,
+        y: &mut CpuTensor,
+        relu: bool,
+    ) -> Result<()> {
         let p = shapes::conv2d("conv2d_forward", &x.shape, &w.shape, &y.shape, relu)?;
         shapes::bias("conv2d_forward", &b.shape, p.o)?;
         conv2d::conv2d_forward(&p, &x.data, &w.data, &b.data, &mut y.data);
         Ok(())
     }
 
-    fn conv2d_backward_input(&self, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
-        let p = shapes::conv2d("conv2d_backward_input", &dx.shape, &w.shape, &dy.shape, false)?;
+    fn conv2d_backward_input(
+        &self,
+        dy: &CpuTensor,
+        w: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        let p = shapes::conv2d(
+            "conv2d_backward_input",
+            &dx.shape,
+            &w.shape,
+            &dy.shape,
+            false,
+        )?;
         conv2d::conv2d_backward_input(&p, &dy.data, &w.data, &mut dx.data);
         Ok(())
     }
 
-    fn conv2d_backward_weight(&self, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor) -> Result<()> {
-        let p = shapes::conv2d("conv2d_backward_weight", &x.shape, &dw.shape, &dy.shape, false)?;
+    fn conv2d_backward_weight(
+        &self,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        dw: &mut CpuTensor,
+    ) -> Result<()> {
+        let p = shapes::conv2d(
+            "conv2d_backward_weight",
+            &x.shape,
+            &dw.shape,
+            &dy.shape,
+            false,
+        )?;
         conv2d::conv2d_backward_weight(&p, &x.data, &dy.data, &mut dw.data);
         Ok(())
     }
@@ -127,37 +167,79 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn max_pool2d_forward(&self, x: &CpuTensor, y: &mut CpuTensor, argmax: &mut CpuIndices) -> Result<()> {
+    fn max_pool2d_forward(
+        &self,
+        x: &CpuTensor,
+        y: &mut CpuTensor,
+        argmax: &mut CpuIndices,
+    ) -> Result<()> {
         let p = shapes::max_pool2d("max_pool2d_forward", &x.shape, &y.shape, argmax.len())?;
         max_pool2d::max_pool2d_forward(&p, &x.data, &mut y.data, &mut argmax.0);
         Ok(())
     }
 
-    fn max_pool2d_backward(&self, dy: &CpuTensor, argmax: &CpuIndices, dx: &mut CpuTensor) -> Result<()> {
+    fn max_pool2d_backward(
+        &self,
+        dy: &CpuTensor,
+        argmax: &CpuIndices,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
         let p = shapes::max_pool2d("max_pool2d_backward", &dx.shape, &dy.shape, argmax.len())?;
         let bound = dx.data.len() as u32;
         if let Some(bad) = argmax.0.iter().find(|&&i| i >= bound) {
-            return Err(crate::error::shape_err!("max_pool2d_backward", "argmax {bad} is outside the input of {bound} values"));
+            return Err(crate::error::shape_err!(
+                "max_pool2d_backward",
+                "argmax {bad} is outside the input of {bound} values"
+            ));
         }
         max_pool2d::max_pool2d_backward(&p, &dy.data, &argmax.0, &mut dx.data);
         Ok(())
     }
 
-    fn dense_forward(&self, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor, relu: bool) -> Result<()> {
+    fn dense_forward(
+        &self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        b: &CpuTensor,
+        y: &mut CpuTensor,
+        relu: bool,
+    ) -> Result<()> {
         let p = shapes::dense("dense_forward", &x.shape, &w.shape, &y.shape, relu)?;
         shapes::bias("dense_forward", &b.shape, p.out)?;
         dense::dense_forward(&p, &x.data, &w.data, &b.data, &mut y.data);
         Ok(())
     }
 
-    fn dense_backward_input(&self, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) -> Result<()> {
-        let p = shapes::dense("dense_backward_input", &dx.shape, &w.shape, &dy.shape, false)?;
+    fn dense_backward_input(
+        &self,
+        dy: &CpuTensor,
+        w: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) -> Result<()> {
+        let p = shapes::dense(
+            "dense_backward_input",
+            &dx.shape,
+            &w.shape,
+            &dy.shape,
+            false,
+        )?;
         dense::dense_backward_input(&p, &dy.data, &w.data, &mut dx.data);
         Ok(())
     }
 
-    fn dense_backward_weight(&self, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor) -> Result<()> {
-        let p = shapes::dense("dense_backward_weight", &x.shape, &dw.shape, &dy.shape, false)?;
+    fn dense_backward_weight(
+        &self,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        dw: &mut CpuTensor,
+    ) -> Result<()> {
+        let p = shapes::dense(
+            "dense_backward_weight",
+            &x.shape,
+            &dw.shape,
+            &dy.shape,
+            false,
+        )?;
         dense::dense_backward_weight(&p, &x.data, &dy.data, &mut dw.data);
         Ok(())
     }
@@ -180,29 +262,63 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn embedding_forward(&self, ids: &CpuIndices, table: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
+    fn embedding_forward(
+        &self,
+        ids: &CpuIndices,
+        table: &CpuTensor,
+        y: &mut CpuTensor,
+    ) -> Result<()> {
         let p = shapes::embedding("embedding_forward", ids.len(), &table.shape, &y.shape)?;
         embedding::embedding_forward(&p, &ids.0, &table.data, &mut y.data);
         Ok(())
     }
 
-    fn embedding_backward(&self, ids: &CpuIndices, dy: &CpuTensor, dtable: &mut CpuTensor) -> Result<()> {
+    fn embedding_backward(
+        &self,
+        ids: &CpuIndices,
+        dy: &CpuTensor,
+        dtable: &mut CpuTensor,
+    ) -> Result<()> {
         let p = shapes::embedding("embedding_backward", ids.len(), &dtable.shape, &dy.shape)?;
         embedding::embedding_backward(&p, &ids.0, &dy.data, &mut dtable.data);
         Ok(())
     }
 
-    fn lstm_cell_forward(&self, xg: &CpuTensor, hg: &CpuTensor, c_prev: &CpuTensor, h: &mut CpuTensor, c: &mut CpuTensor, gates: &mut CpuTensor) -> Result<()> {
+    fn lstm_cell_forward(
+        &self,
+        xg: &CpuTensor,
+        hg: &CpuTensor,
+        c_prev: &CpuTensor,
+        h: &mut CpuTensor,
+        c: &mut CpuTensor,
+        gates: &mut CpuTensor,
+    ) -> Result<()> {
         const OP: &str = "lstm_cell_forward";
         let p = shapes::lstm_cell(OP, &xg.shape, &c_prev.shape)?;
         shapes::lstm_cell(OP, &hg.shape, &h.shape)?;
         shapes::lstm_cell(OP, &gates.shape, &c.shape)?;
         shapes::elementwise(OP, &h.shape, &c_prev.shape)?;
-        lstm::lstm_cell_forward(&p, &xg.data, &hg.data, &c_prev.data, &mut h.data, &mut c.data, &mut gates.data);
+        lstm::lstm_cell_forward(
+            &p,
+            &xg.data,
+            &hg.data,
+            &c_prev.data,
+            &mut h.data,
+            &mut c.data,
+            &mut gates.data,
+        );
         Ok(())
     }
 
-    fn lstm_cell_backward(&self, gates: &CpuTensor, c_prev: &CpuTensor, c: &CpuTensor, dh: &CpuTensor, dc: &CpuTensor, out: LstmCellGrads<'_, CpuTensor>) -> Result<()> {
+    fn lstm_cell_backward(
+        &self,
+        gates: &CpuTensor,
+        c_prev: &CpuTensor,
+        c: &CpuTensor,
+        dh: &CpuTensor,
+        dc: &CpuTensor,
+        out: LstmCellGrads<'_, CpuTensor>,
+    ) -> Result<()> {
         const OP: &str = "lstm_cell_backward";
         let p = shapes::lstm_cell(OP, &gates.shape, &c_prev.shape)?;
         shapes::lstm_cell(OP, &out.dgates.shape, &c.shape)?;
@@ -210,7 +326,16 @@ impl Backend for CpuBackend {
             shapes::elementwise(OP, s, &c.shape)?;
         }
         shapes::elementwise(OP, &c_prev.shape, &c.shape)?;
-        lstm::lstm_cell_backward(&p, &gates.data, &c_prev.data, &c.data, &dh.data, &dc.data, &mut out.dgates.data, &mut out.dc_prev.data);
+        lstm::lstm_cell_backward(
+            &p,
+            &gates.data,
+            &c_prev.data,
+            &c.data,
+            &dh.data,
+            &dc.data,
+            &mut out.dgates.data,
+            &mut out.dc_prev.data,
+        );
         Ok(())
     }
 
@@ -221,16 +346,34 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn softmax_xent_forward(&self, logits: &CpuTensor, labels: &CpuIndices, probs: &mut CpuTensor, loss: &mut CpuTensor) -> Result<()> {
+    fn softmax_xent_forward(
+        &self,
+        logits: &CpuTensor,
+        labels: &CpuIndices,
+        probs: &mut CpuTensor,
+        loss: &mut CpuTensor,
+    ) -> Result<()> {
         const OP: &str = "softmax_xent_forward";
         let p = shapes::softmax(OP, &logits.shape, Some(labels.len()), 1.0)?;
         shapes::elementwise(OP, &logits.shape, &probs.shape)?;
         shapes::elementwise(OP, &loss.shape, &[p.n as usize])?;
-        softmax_xent::softmax_xent_forward(&p, &logits.data, &labels.0, &mut probs.data, &mut loss.data);
+        softmax_xent::softmax_xent_forward(
+            &p,
+            &logits.data,
+            &labels.0,
+            &mut probs.data,
+            &mut loss.data,
+        );
         Ok(())
     }
 
-    fn softmax_xent_backward(&self, probs: &CpuTensor, labels: &CpuIndices, dlogits: &mut CpuTensor, scale: f32) -> Result<()> {
+    fn softmax_xent_backward(
+        &self,
+        probs: &CpuTensor,
+        labels: &CpuIndices,
+        dlogits: &mut CpuTensor,
+        scale: f32,
+    ) -> Result<()> {
         const OP: &str = "softmax_xent_backward";
         let p = shapes::softmax(OP, &probs.shape, Some(labels.len()), scale)?;
         shapes::elementwise(OP, &probs.shape, &dlogits.shape)?;
@@ -238,8 +381,21 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn adam_step(&self, param: &mut CpuTensor, grad: &CpuTensor, m: &mut CpuTensor, v: &mut CpuTensor, cfg: AdamConfig, step: u32) -> Result<()> {
-        let p = shapes::adam("adam_step", [&param.shape, &grad.shape, &m.shape, &v.shape], cfg, step)?;
+    fn adam_step(
+        &self,
+        param: &mut CpuTensor,
+        grad: &CpuTensor,
+        m: &mut CpuTensor,
+        v: &mut CpuTensor,
+        cfg: AdamConfig,
+        step: u32,
+    ) -> Result<()> {
+        let p = shapes::adam(
+            "adam_step",
+            [&param.shape, &grad.shape, &m.shape, &v.shape],
+            cfg,
+            step,
+        )?;
         adam::adam_step(&p, &mut param.data, &grad.data, &mut m.data, &mut v.data);
         Ok(())
     }

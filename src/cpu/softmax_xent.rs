@@ -14,7 +14,13 @@ pub fn softmax_forward(p: &SoftmaxParams, logits: &[f32], probs: &mut [f32]) {
 /// probs as in `softmax_forward`; loss [N] = log-sum-exp(z) - z[label], which
 /// is -ln probs[label] computed without taking the log of a rounded-off 0.
 /// A label >= C gives a NaN loss so that bad data cannot pass unnoticed.
-pub fn softmax_xent_forward(p: &SoftmaxParams, logits: &[f32], labels: &[u32], probs: &mut [f32], loss: &mut [f32]) {
+pub fn softmax_xent_forward(
+    p: &SoftmaxParams,
+    logits: &[f32],
+    labels: &[u32],
+    probs: &mut [f32],
+    loss: &mut [f32],
+) {
     let c = p.classes as usize;
     for r in 0..p.n as usize {
         let z = &logits[r * c..(r + 1) * c];
@@ -25,7 +31,12 @@ pub fn softmax_xent_forward(p: &SoftmaxParams, logits: &[f32], labels: &[u32], p
 }
 
 /// dlogits [N, C] += scale * (probs - onehot(label)).
-pub fn softmax_xent_backward(p: &SoftmaxParams, probs: &[f32], labels: &[u32], dlogits: &mut [f32]) {
+pub fn softmax_xent_backward(
+    p: &SoftmaxParams,
+    probs: &[f32],
+    labels: &[u32],
+    dlogits: &mut [f32],
+) {
     let c = p.classes as usize;
     for r in 0..p.n as usize {
         for k in 0..c {

@@ -88,12 +88,26 @@ impl Context {
         device.on_uncaptured_error(Arc::new(move |e| sink.push(e.to_string())));
         let sink = errors.clone();
         device.set_device_lost_callback(move |reason, msg| sink.lose(format!("{reason:?}: {msg}")));
-        Ok(Self { device, queue, info, errors })
+        Ok(Self {
+            device,
+            queue,
+            info,
+            errors,
+        })
     }
 
-    /// "Vulkan: llvmpipe (LLVM 15.0.6, 256 bits) (Cpu)" and the like.
+    /// "Vulkan: llvmpipe (LLVM 15.0.6, 256 bits), Cpu" or "WebGPU: <description>".
     pub fn describe(&self) -> String {
-        let name = if self.info.name.is_empty() { "unnamed adapter" } else { &self.info.name };
-        format!("{:?}: {} ({:?})", self.info.backend, name, self.info.device_type)
+        let api = match self.info.backend {
+            wgpu::Backend::BrowserWebGpu => "WebGPU".to_string(),
+            other => format!("{other:?}"),
+        };
+        // Browsers may hide the adapter's description for privacy.
+        let name = if self.info.name.is_empty() {
+            "unnamed adapter"
+        } else {
+            &self.info.name
+        };
+        format!("{api}: {name}, {:?}", self.info.device_type)
     }
 }

@@ -32,7 +32,7 @@ pub enum Workgroup {
     /// `@workgroup_size(WG)` with `override WG`: the size is set here, at
     /// pipeline creation, and the WGSL default is only a fallback.
     Override(u32),
-    /// A size fixed in the shader because shared-memory tiles depend on it.
+    /// A size fixed in the shader because its shared-memory tiles depend on it.
     Fixed(u32),
 }
 
@@ -62,7 +62,16 @@ shader!(LSTM, "lstm");
 shader!(SOFTMAX_XENT, "softmax_xent");
 shader!(ADAM, "adam");
 
-pub static SHADERS: [&Shader; 8] = [&CONV2D, &MAX_POOL2D, &DENSE, &RELU, &EMBEDDING, &LSTM, &SOFTMAX_XENT, &ADAM];
+pub static SHADERS: [&Shader; 8] = [
+    &CONV2D,
+    &MAX_POOL2D,
+    &DENSE,
+    &RELU,
+    &EMBEDDING,
+    &LSTM,
+    &SOFTMAX_XENT,
+    &ADAM,
+];
 
 use Access::{Read as R, ReadWrite as W};
 use Workgroup::{Fixed, Override};
@@ -73,28 +82,148 @@ macro_rules! kernel {
     };
 }
 
-// Workgroup sizes: 64 for gathers, 256 for streaming elementwise ops;
-// fixed 256 for the tree reductions and 16x16 for the tiled matmuls.
-kernel!(CONV2D_FORWARD, CONV2D, "conv2d_forward", Override(64), [(1, R), (2, R), (3, R), (4, W)]);
-kernel!(CONV2D_BACKWARD_INPUT, CONV2D, "conv2d_backward_input", Override(64), [(5, R), (2, R), (6, W)]);
-kernel!(CONV2D_BACKWARD_WEIGHT, CONV2D, "conv2d_backward_weight", Fixed(256), [(1, R), (5, R), (7, W)]);
-kernel!(CONV2D_BACKWARD_BIAS, CONV2D, "conv2d_backward_bias", Fixed(256), [(5, R), (8, W)]);
-kernel!(MAX_POOL2D_FORWARD, MAX_POOL2D, "max_pool2d_forward", Override(64), [(1, R), (2, W), (3, W)]);
-kernel!(MAX_POOL2D_BACKWARD, MAX_POOL2D, "max_pool2d_backward", Override(64), [(4, R), (5, R), (6, W)]);
-kernel!(DENSE_FORWARD, DENSE, "dense_forward", Fixed(256), [(1, R), (2, R), (3, R), (4, W)]);
-kernel!(DENSE_BACKWARD_INPUT, DENSE, "dense_backward_input", Fixed(256), [(1, R), (2, R), (4, W)]);
-kernel!(DENSE_BACKWARD_WEIGHT, DENSE, "dense_backward_weight", Fixed(256), [(1, R), (2, R), (4, W)]);
-kernel!(DENSE_BACKWARD_BIAS, DENSE, "dense_backward_bias", Override(64), [(1, R), (4, W)]);
-kernel!(RELU_FORWARD, RELU, "relu_forward", Override(256), [(1, R), (2, W)]);
-kernel!(RELU_BACKWARD, RELU, "relu_backward", Override(256), [(3, R), (4, W)]);
-kernel!(EMBEDDING_FORWARD, EMBEDDING, "embedding_forward", Override(64), [(1, R), (2, R), (3, W)]);
-kernel!(EMBEDDING_BACKWARD, EMBEDDING, "embedding_backward", Override(64), [(1, R), (4, R), (5, W)]);
-kernel!(LSTM_CELL_FORWARD, LSTM, "lstm_cell_forward", Override(64), [(1, R), (2, R), (3, R), (4, W), (5, W), (6, W)]);
-kernel!(LSTM_CELL_BACKWARD, LSTM, "lstm_cell_backward", Override(64), [(7, R), (3, R), (8, R), (9, R), (10, R), (11, W), (12, W)]);
-kernel!(SOFTMAX_FORWARD, SOFTMAX_XENT, "softmax_forward", Override(64), [(1, R), (2, W)]);
-kernel!(SOFTMAX_XENT_FORWARD, SOFTMAX_XENT, "softmax_xent_forward", Override(64), [(1, R), (3, R), (2, W), (4, W)]);
-kernel!(SOFTMAX_XENT_BACKWARD, SOFTMAX_XENT, "softmax_xent_backward", Override(64), [(5, R), (3, R), (6, W)]);
-kernel!(ADAM_STEP, ADAM, "adam_step", Override(256), [(1, W), (2, R), (3, W), (4, W)]);
+// Workgroup sizes: 64 for gathers and per-output sums, 256 for streaming
+// elementwise ops, and a fixed 16x16 for the tiled matmuls.
+kernel!(
+    CONV2D_FORWARD,
+    CONV2D,
+    "conv2d_forward",
+    Override(64),
+    [(1, R), (2, R), (3, R), (4, W)]
+);
+kernel!(
+    CONV2D_BACKWARD_INPUT,
+    CONV2D,
+    "conv2d_backward_input",
+    Override(64),
+    [(5, R), (2, R), (6, W)]
+);
+kernel!(
+    CONV2D_BACKWARD_WEIGHT,
+    CONV2D,
+    "conv2d_backward_weight",
+    Override(64),
+    [(1, R), (5, R), (7, W)]
+);
+kernel!(
+    CONV2D_BACKWARD_BIAS,
+    CONV2D,
+    "conv2d_backward_bias",
+    Override(64),
+    [(5, R), (8, W)]
+);
+kernel!(
+    MAX_POOL2D_FORWARD,
+    MAX_POOL2D,
+    "max_pool2d_forward",
+    Override(64),
+    [(1, R), (2, W), (3, W)]
+);
+kernel!(
+    MAX_POOL2D_BACKWARD,
+    MAX_POOL2D,
+    "max_pool2d_backward",
+    Override(64),
+    [(4, R), (5, R), (6, W)]
+);
+kernel!(
+    DENSE_FORWARD,
+    DENSE,
+    "dense_forward",
+    Fixed(256),
+    [(1, R), (2, R), (3, R), (4, W)]
+);
+kernel!(
+    DENSE_BACKWARD_INPUT,
+    DENSE,
+    "dense_backward_input",
+    Fixed(256),
+    [(1, R), (2, R), (4, W)]
+);
+kernel!(
+    DENSE_BACKWARD_WEIGHT,
+    DENSE,
+    "dense_backward_weight",
+    Fixed(256),
+    [(1, R), (2, R), (4, W)]
+);
+kernel!(
+    DENSE_BACKWARD_BIAS,
+    DENSE,
+    "dense_backward_bias",
+    Override(64),
+    [(1, R), (4, W)]
+);
+kernel!(
+    RELU_FORWARD,
+    RELU,
+    "relu_forward",
+    Override(256),
+    [(1, R), (2, W)]
+);
+kernel!(
+    RELU_BACKWARD,
+    RELU,
+    "relu_backward",
+    Override(256),
+    [(3, R), (4, W)]
+);
+kernel!(
+    EMBEDDING_FORWARD,
+    EMBEDDING,
+    "embedding_forward",
+    Override(64),
+    [(1, R), (2, R), (3, W)]
+);
+kernel!(
+    EMBEDDING_BACKWARD,
+    EMBEDDING,
+    "embedding_backward",
+    Override(64),
+    [(1, R), (4, R), (5, W)]
+);
+kernel!(
+    LSTM_CELL_FORWARD,
+    LSTM,
+    "lstm_cell_forward",
+    Override(64),
+    [(1, R), (2, R), (3, R), (4, W), (5, W), (6, W)]
+);
+kernel!(
+    LSTM_CELL_BACKWARD,
+    LSTM,
+    "lstm_cell_backward",
+    Override(64),
+    [(7, R), (3, R), (8, R), (9, R), (10, R), (11, W), (12, W)]
+);
+kernel!(
+    SOFTMAX_FORWARD,
+    SOFTMAX_XENT,
+    "softmax_forward",
+    Override(64),
+    [(1, R), (2, W)]
+);
+kernel!(
+    SOFTMAX_XENT_FORWARD,
+    SOFTMAX_XENT,
+    "softmax_xent_forward",
+    Override(64),
+    [(1, R), (3, R), (2, W), (4, W)]
+);
+kernel!(
+    SOFTMAX_XENT_BACKWARD,
+    SOFTMAX_XENT,
+    "softmax_xent_backward",
+    Override(64),
+    [(5, R), (3, R), (6, W)]
+);
+kernel!(
+    ADAM_STEP,
+    ADAM,
+    "adam_step",
+    Override(256),
+    [(1, W), (2, R), (3, W), (4, W)]
+);
 
 /// Every entry point, for warm-up (compile all pipelines while the page
 /// loads) and for the shader contract test.

@@ -24,7 +24,9 @@ fn new_buffer(ctx: &Context, label: &str, bytes: u64) -> (wgpu::Buffer, u64) {
         label: Some(label),
         // WebGPU rejects bindings of size 0: an empty tensor still gets 4 bytes.
         size: bytes.max(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
     (buffer, NEXT_ID.fetch_add(1, Ordering::Relaxed))
@@ -105,7 +107,13 @@ impl GpuBackend {
         self.rec.submit(&self.ctx);
     }
 
-    fn run<P: bytemuck::Pod>(&self, kernel: &'static k::Kernel, params: &P, buffers: &[&dyn Bound], grid: Grid) -> Result<()> {
+    fn run<P: bytemuck::Pod>(
+        &self,
+        kernel: &'static k::Kernel,
+        params: &P,
+        buffers: &[&dyn Bound],
+        grid: Grid,
+    ) -> Result<()> {
         self.rec.dispatch(&self.ctx, kernel, params, buffers, grid);
         Ok(())
     }
@@ -114,7 +122,12 @@ impl GpuBackend {
 fn check_len(op: &'static str, shape: &[usize], len: usize) -> Result<()> {
     let expected = shape.iter().product();
     if len != expected {
-        return Err(Error::DataLength { op, len, shape: shape.to_vec(), expected });
+        return Err(Error::DataLength {
+            op,
+            len,
+            shape: shape.to_vec(),
+            expected,
+        });
     }
     Ok(())
 }
@@ -143,13 +156,18 @@ impl Backend for GpuBackend {
         let len: usize = shape.iter().product();
         // New buffers are zero-initialised by wgpu (WebGPU guarantees it).
         let (buffer, id) = new_buffer(&self.ctx, "tensor", 4 * len as u64);
-        GpuTensor { buffer, id, shape: shape.to_vec() }
+        GpuTensor {
+            buffer,
+            id,
+            shape: shape.to_vec(),
+        }
     }
 
     fn write(&self, dst: &mut GpuTensor, data: &[f32]) -> Result<()> {
         check_len("write", &dst.shape, data.len())?;
         if !data.is_empty() {
-            self.rec.write(&self.ctx, &dst.buffer, bytemuck::cast_slice(data));
+            self.rec
+                .write(&self.ctx, &dst.buffer, bytemuck::cast_slice(data));
         }
         Ok(())
     }
@@ -161,79 +179,197 @@ impl Backend for GpuBackend {
     fn indices(&self, data: &[u32]) -> GpuIndices {
         let (buffer, id) = new_buffer(&self.ctx, "indices", 4 * data.len() as u64);
         if !data.is_empty() {
-            self.rec.write(&self.ctx, &buffer, bytemuck::cast_slice(data));
+            self.rec
+                .write(&self.ctx, &buffer, bytemuck::cast_slice(data));
         }
-        GpuIndices { buffer, id, len: data.len() }
+        GpuIndices {
+            buffer,
+            id,
+            len: data.len(),
+        }
     }
 
     fn write_indices(&self, dst: &mut GpuIndices, data: &[u32]) -> Result<()> {
         check_len("write_indices", &[dst.len], data.len())?;
         if !data.is_empty() {
-            self.rec.write(&self.ctx, &dst.buffer, bytemuck::cast_slice(data));
+            self.rec
+                .write(&self.ctx, &dst.buffer, bytemuck::cast_slice(data));
         }
         Ok(())
     }
 
     fn read(&self, tensors: &[&GpuTensor]) -> impl Future<Output = Result<Vec<Vec<f32>>>> {
-        let buffers: Vec<(&wgpu::Buffer, u64)> = tensors.iter().map(|t| (&t.buffer, 4 * t.len() as u64)).collect();
+        let buffers: Vec<(&wgpu::Buffer, u64)> = tensors
+            .iter()
+            .map(|t| (&t.buffer, 4 * t.len() as u64))
+            .collect();
         async move {
             let bytes = self.rec.read(&self.ctx, &buffers).await?;
-            Ok(bytes.iter().map(|b| bytemuck::pod_collect_to_vec(b)).collect())
+            Ok(bytes
+                .iter()
+                .map(|b| bytemuck::pod_collect_to_vec(b))
+                .collect())
         }
     }
 
     fn read_indices(&self, ids: &GpuIndices) -> impl Future<Output = Result<Vec<u32>>> {
         async move {
-            let bytes = self.rec.read(&self.ctx, &[(&ids.buffer, 4 * ids.len as u64)]).await?;
+            let bytes = self
+                .rec
+                .read(&self.ctx, &[(&ids.buffer, 4 * ids.len as u64)])
+                .await?;
             Ok(bytemuck::pod_collect_to_vec(&bytes[0]))
         }
     }
 
-    fn conv2d_forward(&self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor, relu: bool) -> Result<()> {
+    fn conv2d_forward(
+        &self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        b: &GpuTensor,
+        y: &mut GpuTensor,
+        relu: bool,
+    ) -> Result<()> {
         let p = shapes::conv2d("conv2d_forward", &x.shape, &w.shape, &y.shape, relu)?;
         shapes::bias("conv2d_forward", &b.shape, p.o)?;
-        self.run(&k::CONV2D_FORWARD, &p, &[x, w, b, y], Grid::Threads(p.n * p.o * p.oh * p.ow))
+        self.run(
+            &k::CONV2D_FORWARD,
+            &p,
+            &[x, w, b, y],
+            Grid::Threads(p.n * p.o * p.oh * p.ow),
+        )
     }
 
-    fn conv2d_backward_input(&self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-        let p = shapes::conv2d("conv2d_backward_input", &dx.shape, &w.shape, &dy.shape, false)?;
-        self.run(&k::CONV2D_BACKWARD_INPUT, &p, &[dy, w, dx], Grid::Threads(p.n * p.c * p.h * p.w))
+    fn conv2d_backward_input(
+        &self,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        let p = shapes::conv2d(
+            "conv2d_backward_input",
+            &dx.shape,
+            &w.shape,
+            &dy.shape,
+            false,
+        )?;
+        self.run(
+            &k::CONV2D_BACKWARD_INPUT,
+            &p,
+            &[dy, w, dx],
+            Grid::Threads(p.n * p.c * p.h * p.w),
+        )
     }
 
-    fn conv2d_backward_weight(&self, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor) -> Result<()> {
-        let p = shapes::conv2d("conv2d_backward_weight", &x.shape, &dw.shape, &dy.shape, false)?;
-        self.run(&k::CONV2D_BACKWARD_WEIGHT, &p, &[x, dy, dw], Grid::Groups(p.o * p.c * 9))
+    fn conv2d_backward_weight(
+        &self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        dw: &mut GpuTensor,
+    ) -> Result<()> {
+        let p = shapes::conv2d(
+            "conv2d_backward_weight",
+            &x.shape,
+            &dw.shape,
+            &dy.shape,
+            false,
+        )?;
+        self.run(
+            &k::CONV2D_BACKWARD_WEIGHT,
+            &p,
+            &[x, dy, dw],
+            Grid::Threads(p.o * p.c * 9),
+        )
     }
 
     fn conv2d_backward_bias(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
         let p = shapes::conv2d_bias("conv2d_backward_bias", &dy.shape, &db.shape)?;
-        self.run(&k::CONV2D_BACKWARD_BIAS, &p, &[dy, db], Grid::Groups(p.o))
+        self.run(&k::CONV2D_BACKWARD_BIAS, &p, &[dy, db], Grid::Threads(p.o))
     }
 
-    fn max_pool2d_forward(&self, x: &GpuTensor, y: &mut GpuTensor, argmax: &mut GpuIndices) -> Result<()> {
+    fn max_pool2d_forward(
+        &self,
+        x: &GpuTensor,
+        y: &mut GpuTensor,
+        argmax: &mut GpuIndices,
+    ) -> Result<()> {
         let p = shapes::max_pool2d("max_pool2d_forward", &x.shape, &y.shape, argmax.len)?;
-        self.run(&k::MAX_POOL2D_FORWARD, &p, &[x, y, argmax], Grid::Threads(p.n * p.c * p.oh * p.ow))
+        self.run(
+            &k::MAX_POOL2D_FORWARD,
+            &p,
+            &[x, y, argmax],
+            Grid::Threads(p.n * p.c * p.oh * p.ow),
+        )
     }
 
-    fn max_pool2d_backward(&self, dy: &GpuTensor, argmax: &GpuIndices, dx: &mut GpuTensor) -> Result<()> {
+    fn max_pool2d_backward(
+        &self,
+        dy: &GpuTensor,
+        argmax: &GpuIndices,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
         let p = shapes::max_pool2d("max_pool2d_backward", &dx.shape, &dy.shape, argmax.len)?;
-        self.run(&k::MAX_POOL2D_BACKWARD, &p, &[dy, argmax, dx], Grid::Threads(p.n * p.c * p.oh * p.ow))
+        self.run(
+            &k::MAX_POOL2D_BACKWARD,
+            &p,
+            &[dy, argmax, dx],
+            Grid::Threads(p.n * p.c * p.oh * p.ow),
+        )
     }
 
-    fn dense_forward(&self, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor, relu: bool) -> Result<()> {
+    fn dense_forward(
+        &self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        b: &GpuTensor,
+        y: &mut GpuTensor,
+        relu: bool,
+    ) -> Result<()> {
         let p = shapes::dense("dense_forward", &x.shape, &w.shape, &y.shape, relu)?;
         shapes::bias("dense_forward", &b.shape, p.out)?;
         self.run(&k::DENSE_FORWARD, &p, &[x, w, b, y], tiles(p.n, p.out))
     }
 
-    fn dense_backward_input(&self, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) -> Result<()> {
-        let p = shapes::dense("dense_backward_input", &dx.shape, &w.shape, &dy.shape, false)?;
-        self.run(&k::DENSE_BACKWARD_INPUT, &p, &[dy, w, dx], tiles(p.n, p.inp))
+    fn dense_backward_input(
+        &self,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) -> Result<()> {
+        let p = shapes::dense(
+            "dense_backward_input",
+            &dx.shape,
+            &w.shape,
+            &dy.shape,
+            false,
+        )?;
+        self.run(
+            &k::DENSE_BACKWARD_INPUT,
+            &p,
+            &[dy, w, dx],
+            tiles(p.n, p.inp),
+        )
     }
 
-    fn dense_backward_weight(&self, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor) -> Result<()> {
-        let p = shapes::dense("dense_backward_weight", &x.shape, &dw.shape, &dy.shape, false)?;
-        self.run(&k::DENSE_BACKWARD_WEIGHT, &p, &[dy, x, dw], tiles(p.out, p.inp))
+    fn dense_backward_weight(
+        &self,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        dw: &mut GpuTensor,
+    ) -> Result<()> {
+        let p = shapes::dense(
+            "dense_backward_weight",
+            &x.shape,
+            &dw.shape,
+            &dy.shape,
+            false,
+        )?;
+        self.run(
+            &k::DENSE_BACKWARD_WEIGHT,
+            &p,
+            &[dy, x, dw],
+            tiles(p.out, p.inp),
+        )
     }
 
     fn dense_backward_bias(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
@@ -251,58 +387,149 @@ impl Backend for GpuBackend {
         self.run(&k::RELU_BACKWARD, &p, &[y, grad], Grid::Threads(p.len))
     }
 
-    fn embedding_forward(&self, ids: &GpuIndices, table: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
+    fn embedding_forward(
+        &self,
+        ids: &GpuIndices,
+        table: &GpuTensor,
+        y: &mut GpuTensor,
+    ) -> Result<()> {
         let p = shapes::embedding("embedding_forward", ids.len, &table.shape, &y.shape)?;
-        self.run(&k::EMBEDDING_FORWARD, &p, &[ids, table, y], Grid::Threads(p.n * p.dim))
+        self.run(
+            &k::EMBEDDING_FORWARD,
+            &p,
+            &[ids, table, y],
+            Grid::Threads(p.n * p.dim),
+        )
     }
 
-    fn embedding_backward(&self, ids: &GpuIndices, dy: &GpuTensor, dtable: &mut GpuTensor) -> Result<()> {
+    fn embedding_backward(
+        &self,
+        ids: &GpuIndices,
+        dy: &GpuTensor,
+        dtable: &mut GpuTensor,
+    ) -> Result<()> {
         let p = shapes::embedding("embedding_backward", ids.len, &dtable.shape, &dy.shape)?;
-        self.run(&k::EMBEDDING_BACKWARD, &p, &[ids, dy, dtable], Grid::Threads(p.vocab * p.dim))
+        self.run(
+            &k::EMBEDDING_BACKWARD,
+            &p,
+            &[ids, dy, dtable],
+            Grid::Threads(p.vocab * p.dim),
+        )
     }
 
-    fn lstm_cell_forward(&self, xg: &GpuTensor, hg: &GpuTensor, c_prev: &GpuTensor, h: &mut GpuTensor, c: &mut GpuTensor, gates: &mut GpuTensor) -> Result<()> {
+    fn lstm_cell_forward(
+        &self,
+        xg: &GpuTensor,
+        hg: &GpuTensor,
+        c_prev: &GpuTensor,
+        h: &mut GpuTensor,
+        c: &mut GpuTensor,
+        gates: &mut GpuTensor,
+    ) -> Result<()> {
         const OP: &str = "lstm_cell_forward";
         let p = shapes::lstm_cell(OP, &xg.shape, &c_prev.shape)?;
         shapes::lstm_cell(OP, &hg.shape, &h.shape)?;
         shapes::lstm_cell(OP, &gates.shape, &c.shape)?;
         shapes::elementwise(OP, &h.shape, &c_prev.shape)?;
-        self.run(&k::LSTM_CELL_FORWARD, &p, &[xg, hg, c_prev, h, c, gates], Grid::Threads(p.n * p.hidden))
+        self.run(
+            &k::LSTM_CELL_FORWARD,
+            &p,
+            &[xg, hg, c_prev, h, c, gates],
+            Grid::Threads(p.n * p.hidden),
+        )
     }
 
-    fn lstm_cell_backward(&self, gates: &GpuTensor, c_prev: &GpuTensor, c: &GpuTensor, dh: &GpuTensor, dc: &GpuTensor, out: LstmCellGrads<'_, GpuTensor>) -> Result<()> {
+    fn lstm_cell_backward(
+        &self,
+        gates: &GpuTensor,
+        c_prev: &GpuTensor,
+        c: &GpuTensor,
+        dh: &GpuTensor,
+        dc: &GpuTensor,
+        out: LstmCellGrads<'_, GpuTensor>,
+    ) -> Result<()> {
         const OP: &str = "lstm_cell_backward";
         let p = shapes::lstm_cell(OP, &gates.shape, &c_prev.shape)?;
         shapes::lstm_cell(OP, &out.dgates.shape, &c.shape)?;
         for s in [&dh.shape, &dc.shape, &out.dc_prev.shape, &c_prev.shape] {
             shapes::elementwise(OP, s, &c.shape)?;
         }
-        self.run(&k::LSTM_CELL_BACKWARD, &p, &[gates, c_prev, c, dh, dc, out.dgates, out.dc_prev], Grid::Threads(p.n * p.hidden))
+        self.run(
+            &k::LSTM_CELL_BACKWARD,
+            &p,
+            &[gates, c_prev, c, dh, dc, out.dgates, out.dc_prev],
+            Grid::Threads(p.n * p.hidden),
+        )
     }
 
     fn softmax_forward(&self, logits: &GpuTensor, probs: &mut GpuTensor) -> Result<()> {
         let p = shapes::softmax("softmax_forward", &logits.shape, None, 1.0)?;
         shapes::elementwise("softmax_forward", &logits.shape, &probs.shape)?;
-        self.run(&k::SOFTMAX_FORWARD, &p, &[logits, probs], Grid::Threads(p.n))
+        self.run(
+            &k::SOFTMAX_FORWARD,
+            &p,
+            &[logits, probs],
+            Grid::Threads(p.n),
+        )
     }
 
-    fn softmax_xent_forward(&self, logits: &GpuTensor, labels: &GpuIndices, probs: &mut GpuTensor, loss: &mut GpuTensor) -> Result<()> {
+    fn softmax_xent_forward(
+        &self,
+        logits: &GpuTensor,
+        labels: &GpuIndices,
+        probs: &mut GpuTensor,
+        loss: &mut GpuTensor,
+    ) -> Result<()> {
         const OP: &str = "softmax_xent_forward";
         let p = shapes::softmax(OP, &logits.shape, Some(labels.len), 1.0)?;
         shapes::elementwise(OP, &logits.shape, &probs.shape)?;
         shapes::elementwise(OP, &loss.shape, &[p.n as usize])?;
-        self.run(&k::SOFTMAX_XENT_FORWARD, &p, &[logits, labels, probs, loss], Grid::Threads(p.n))
+        self.run(
+            &k::SOFTMAX_XENT_FORWARD,
+            &p,
+            &[logits, labels, probs, loss],
+            Grid::Threads(p.n),
+        )
     }
 
-    fn softmax_xent_backward(&self, probs: &GpuTensor, labels: &GpuIndices, dlogits: &mut GpuTensor, scale: f32) -> Result<()> {
+    fn softmax_xent_backward(
+        &self,
+        probs: &GpuTensor,
+        labels: &GpuIndices,
+        dlogits: &mut GpuTensor,
+        scale: f32,
+    ) -> Result<()> {
         const OP: &str = "softmax_xent_backward";
         let p = shapes::softmax(OP, &probs.shape, Some(labels.len), scale)?;
         shapes::elementwise(OP, &probs.shape, &dlogits.shape)?;
-        self.run(&k::SOFTMAX_XENT_BACKWARD, &p, &[probs, labels, dlogits], Grid::Threads(p.n * p.classes))
+        self.run(
+            &k::SOFTMAX_XENT_BACKWARD,
+            &p,
+            &[probs, labels, dlogits],
+            Grid::Threads(p.n * p.classes),
+        )
     }
 
-    fn adam_step(&self, param: &mut GpuTensor, grad: &GpuTensor, m: &mut GpuTensor, v: &mut GpuTensor, cfg: AdamConfig, step: u32) -> Result<()> {
-        let p = shapes::adam("adam_step", [&param.shape, &grad.shape, &m.shape, &v.shape], cfg, step)?;
-        self.run(&k::ADAM_STEP, &p, &[param, grad, m, v], Grid::Threads(p.len))
+    fn adam_step(
+        &self,
+        param: &mut GpuTensor,
+        grad: &GpuTensor,
+        m: &mut GpuTensor,
+        v: &mut GpuTensor,
+        cfg: AdamConfig,
+        step: u32,
+    ) -> Result<()> {
+        let p = shapes::adam(
+            "adam_step",
+            [&param.shape, &grad.shape, &m.shape, &v.shape],
+            cfg,
+            step,
+        )?;
+        self.run(
+            &k::ADAM_STEP,
+            &p,
+            &[param, grad, m, v],
+            Grid::Threads(p.len),
+        )
     }
 }

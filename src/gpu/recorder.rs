@@ -37,8 +37,6 @@ pub trait Bound {
 pub enum Grid {
     /// One thread per item, `Kernel::workgroup` threads per group.
     Threads(u32),
-    /// One workgroup per item (the reductions).
-    Groups(u32),
     /// Explicit (x, y) workgroups (the 64x64 matmul tiles).
     Tiles(u32, u32),
 }
@@ -61,7 +59,11 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(ctx: &Context) -> Self {
-        let slot = ctx.device.limits().min_uniform_buffer_offset_alignment.max(64) as u64;
+        let slot = ctx
+            .device
+            .limits()
+            .min_uniform_buffer_offset_alignment
+            .max(64) as u64;
         let ring = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params ring"),
             size: slot * RING_SLOTS,
@@ -90,10 +92,11 @@ impl Recorder {
             .borrow_mut()
             .entry(kernel.shader.name)
             .or_insert_with(|| {
-                ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(kernel.shader.name),
-                    source: wgpu::ShaderSource::Wgsl(kernel.shader.source.into()),
-                })
+                ctx.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.shader.name),
+                        source: wgpu::ShaderSource::Wgsl(kernel.shader.source.into()),
+                    })
             })
             .clone();
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
@@ -106,47 +109,68 @@ impl Recorder {
             },
             count: None,
         }];
-        entries.extend(kernel.buffers.iter().map(|&(binding, access)| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: access == Access::Read },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
+        entries.extend(kernel.buffers.iter().map(|&(binding, access)| {
+            wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: access == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }
         }));
-        let layout = ctx.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(kernel.entry),
-            entries: &entries,
-        });
-        let pipeline_layout = ctx.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(kernel.entry),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
+        let layout = ctx
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(kernel.entry),
+                entries: &entries,
+            });
+        let pipeline_layout = ctx
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(kernel.entry),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
         let constants: &[(&str, f64)] = match kernel.workgroup {
             Workgroup::Override(n) => &[("WG", n as f64)],
             Workgroup::Fixed(_) => &[],
         };
-        let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(kernel.entry),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some(kernel.entry),
-            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
-            cache: None,
-        });
-        self.pipelines.borrow_mut().insert(kernel.entry, Pipeline { pipeline, layout });
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
+                cache: None,
+            });
+        self.pipelines
+            .borrow_mut()
+            .insert(kernel.entry, Pipeline { pipeline, layout });
     }
 
     /// Record one dispatch of `kernel` with `params` and `buffers` (in the
     /// order of `kernel.buffers`).
-    pub fn dispatch<P: Pod>(&self, ctx: &Context, kernel: &'static Kernel, params: &P, buffers: &[&dyn Bound], grid: Grid) {
+    pub fn dispatch<P: Pod>(
+        &self,
+        ctx: &Context,
+        kernel: &'static Kernel,
+        params: &P,
+        buffers: &[&dyn Bound],
+        grid: Grid,
+    ) {
         debug_assert_eq!(buffers.len(), kernel.buffers.len(), "{}", kernel.entry);
         let (x, y) = match grid {
             Grid::Threads(n) => split(n.div_ceil(kernel.workgroup.threads())),
-            Grid::Groups(n) => split(n),
             Grid::Tiles(x, y) => (x, y),
         };
         if x == 0 || y == 0 {
@@ -156,7 +180,10 @@ impl Recorder {
         let offset = self.params_slot(ctx, bytemuck::bytes_of(params));
         let pipelines = self.pipelines.borrow();
         let pipe = &pipelines[kernel.entry];
-        let key = (kernel.entry, buffers.iter().map(|b| b.id()).collect::<Vec<_>>());
+        let key = (
+            kernel.entry,
+            buffers.iter().map(|b| b.id()).collect::<Vec<_>>(),
+        );
         let mut groups = self.bind_groups.borrow_mut();
         if groups.len() >= MAX_BIND_GROUPS {
             groups.clear();
@@ -170,10 +197,16 @@ impl Recorder {
                     size: NonZeroU64::new(self.slot),
                 }),
             }];
-            entries.extend(kernel.buffers.iter().zip(buffers).map(|(&(binding, _), b)| wgpu::BindGroupEntry {
-                binding,
-                resource: b.buffer().as_entire_binding(),
-            }));
+            entries.extend(
+                kernel
+                    .buffers
+                    .iter()
+                    .zip(buffers)
+                    .map(|(&(binding, _), b)| wgpu::BindGroupEntry {
+                        binding,
+                        resource: b.buffer().as_entire_binding(),
+                    }),
+            );
             ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(kernel.entry),
                 layout: &pipe.layout,
@@ -182,7 +215,10 @@ impl Recorder {
         });
         let mut enc = self.encoder.borrow_mut();
         let enc = enc.get_or_insert_with(|| new_encoder(ctx));
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(kernel.entry),
+            timestamp_writes: None,
+        });
         pass.set_pipeline(&pipe.pipeline);
         pass.set_bind_group(0, &*group, &[offset as u32]);
         pass.dispatch_workgroups(x, y, 1);
@@ -191,7 +227,8 @@ impl Recorder {
     /// Zero a buffer, in order with the recorded dispatches.
     pub fn clear(&self, ctx: &Context, buffer: &wgpu::Buffer) {
         let mut enc = self.encoder.borrow_mut();
-        enc.get_or_insert_with(|| new_encoder(ctx)).clear_buffer(buffer, 0, None);
+        enc.get_or_insert_with(|| new_encoder(ctx))
+            .clear_buffer(buffer, 0, None);
     }
 
     /// Write host data into a buffer. `queue.write_buffer` takes effect before
@@ -224,9 +261,17 @@ impl Recorder {
     /// Copy `buffers` (with their byte sizes) to one staging buffer, submit
     /// all recorded work, and return the bytes of each once mapped. The only
     /// place that waits for the GPU; on the web it yields to the browser.
-    pub async fn read(&self, ctx: &Context, buffers: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
+    pub async fn read(
+        &self,
+        ctx: &Context,
+        buffers: &[(&wgpu::Buffer, u64)],
+    ) -> Result<Vec<Vec<u8>>> {
         ctx.errors.take()?;
-        let total: u64 = buffers.iter().map(|(_, n)| n.next_multiple_of(4)).sum::<u64>().max(4);
+        let total: u64 = buffers
+            .iter()
+            .map(|(_, n)| n.next_multiple_of(4))
+            .sum::<u64>()
+            .max(4);
         let staging = self.take_staging(ctx, total);
         {
             let mut enc = self.encoder.borrow_mut();
@@ -249,7 +294,9 @@ impl Recorder {
         ctx.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        let mapped = rx.await.map_err(|_| Error::DeviceLost("read-back was cancelled".into()))?;
+        let mapped = rx
+            .await
+            .map_err(|_| Error::DeviceLost("read-back was cancelled".into()))?;
         ctx.errors.take()?;
         mapped.map_err(|e| Error::Gpu(format!("mapping the read-back buffer: {e}")))?;
         let out = {
@@ -288,7 +335,10 @@ impl Recorder {
 }
 
 fn new_encoder(ctx: &Context) -> wgpu::CommandEncoder {
-    ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") })
+    ctx.device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("step"),
+        })
 }
 
 /// Spread `groups` over x and y so that neither exceeds WebGPU's 65,535;

@@ -1,0 +1,92 @@
+//! The kernel self-test table: each WGSL entry point run on this browser's
+//! GPU and compared with its CPU twin on seeded random inputs.
+
+use leptos::prelude::*;
+
+use crate::selftest::{ATOL, Comparison, OPS, QUICK_DIMS, RTOL};
+
+#[derive(Clone, Debug)]
+pub enum SelfTestState {
+    Waiting,
+    Running,
+    Done(Vec<Comparison>),
+    Error(String),
+    /// No GPU: there is nothing to compare the CPU kernels with.
+    CpuOnly,
+}
+
+impl SelfTestState {
+    /// The value of `data-status`, which the browser tests wait on.
+    fn status(&self) -> &'static str {
+        match self {
+            SelfTestState::Waiting => "waiting",
+            SelfTestState::Running => "running",
+            SelfTestState::Done(r) if r.iter().all(Comparison::passed) => "passed",
+            SelfTestState::Done(_) | SelfTestState::Error(_) => "failed",
+            SelfTestState::CpuOnly => "cpu-only",
+        }
+    }
+}
+
+#[component]
+pub fn SelfTest(state: RwSignal<SelfTestState>) -> impl IntoView {
+    let summary = move || match state.get() {
+        SelfTestState::Waiting => "Waiting for the backend…".to_string(),
+        SelfTestState::Running => format!(
+            "Running {} kernels at {} shapes on the GPU and the CPU…",
+            OPS.len(),
+            QUICK_DIMS.len()
+        ),
+        SelfTestState::Done(r) => {
+            let failed = r.iter().filter(|c| !c.passed()).count();
+            if failed == 0 {
+                format!(
+                    "All {} comparisons agree within |gpu − cpu| ≤ {ATOL} + {RTOL}·|cpu|.",
+                    r.len()
+                )
+            } else {
+                format!("{failed} of {} comparisons disagree.", r.len())
+            }
+        }
+        SelfTestState::Error(e) => format!("The self-test stopped: {e}"),
+        SelfTestState::CpuOnly => {
+            "No GPU here, so there is nothing to compare the CPU kernels with.".to_string()
+        }
+    };
+    let rows = move || match state.get() {
+        SelfTestState::Done(r) => r,
+        _ => Vec::new(),
+    };
+    view! {
+        <section id="selftest" data-status=move || state.get().status() aria-busy=move || matches!(state.get(), SelfTestState::Running).to_string()>
+            <h2>"Kernel self-test"</h2>
+            <p class="summary">{summary}</p>
+            <table hidden=move || rows().is_empty()>
+                <thead>
+                    <tr>
+                        <th scope="col">"kernel"</th>
+                        <th scope="col">"sizes"</th>
+                        <th scope="col">"values"</th>
+                        <th scope="col">"max |gpu − cpu|"</th>
+                        <th scope="col">"result"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || rows().into_iter().map(|c| {
+                        let ok = c.passed();
+                        let d = c.dims;
+                        view! {
+                            <tr>
+                                <td><code>{c.op.entry()}</code></td>
+                                <td>{format!("n={} c={} h={} w={} o={}", d.n, d.c, d.h, d.w, d.o)}</td>
+                                <td>{c.values}</td>
+                                <td>{format!("{:.2e}", c.max_abs_diff)}</td>
+                                <td class=if ok { "pass" } else { "fail" }>{if ok { "match" } else { "MISMATCH" }}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
