@@ -83,47 +83,85 @@ fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num
     dx[i] += acc;
 }
 
-// One thread per weight dw[o, c, ky, kx], summing over batch and space in a
-// fixed order. No workgroup reduction: on CPU-emulated GPUs (lavapipe,
-// SwiftShader) barriers cost more than the arithmetic, and even conv1's
-// 288 weights keep a real GPU busy for only microseconds.
-@compute @workgroup_size(WG)
-fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let j = gid.x + gid.y * nwg.x * WG;
-    if (j >= p.o * p.c * K * K) {
+// The weight and bias gradients are sums over batch x space: thousands of
+// terms for few outputs (conv1 has 288 weights, each a sum of n * 676 terms).
+// One workgroup per filter slice dw[o, c, :, :] keeps a GPU busy: its RED
+// threads stride over (n, oy, ox), each keeping the 3x3 partial sums in
+// registers (every dy value is loaded once for 9 products), then a tree sum
+// in workgroup memory. The order is fixed, so results are deterministic.
+const RED: u32 = 64u;
+
+var<workgroup> part_w: array<vec3<f32>, 192>; // [RED][3 rows of the 3x3 slice]
+var<workgroup> part_b: array<f32, RED>;
+
+@compute @workgroup_size(RED)
+fn conv2d_backward_weight(
+    @builtin(workgroup_id) wid: vec3u,
+    @builtin(num_workgroups) nwg: vec3u,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let slice = wid.x + wid.y * nwg.x;
+    if (slice >= p.o * p.c) {
         return;
     }
-    let kx = j % K;
-    let ky = (j / K) % K;
-    let ci = (j / (K * K)) % p.c;
-    let oi = j / (K * K * p.c);
-    var acc = 0.0;
-    for (var ni = 0u; ni < p.n; ni++) {
-        let db_ = (ni * p.o + oi) * p.oh * p.ow;
-        let xb = ((ni * p.c + ci) * p.h + ky) * p.w + kx;
-        for (var oy = 0u; oy < p.oh; oy++) {
-            for (var ox = 0u; ox < p.ow; ox++) {
-                acc = fma(dy[db_ + oy * p.ow + ox], x[xb + oy * p.w + ox], acc);
+    let ci = slice % p.c;
+    let oi = slice / p.c;
+    let plane = p.oh * p.ow;
+    var r0 = vec3<f32>();
+    var r1 = vec3<f32>();
+    var r2 = vec3<f32>();
+    for (var e = lid; e < p.n * plane; e += RED) {
+        let ni = e / plane;
+        let oy = (e % plane) / p.ow;
+        let ox = e % p.ow;
+        let g = vec3<f32>(dy[(ni * p.o + oi) * plane + oy * p.ow + ox]);
+        let xb = ((ni * p.c + ci) * p.h + oy) * p.w + ox;
+        r0 = fma(g, vec3<f32>(x[xb], x[xb + 1u], x[xb + 2u]), r0);
+        r1 = fma(g, vec3<f32>(x[xb + p.w], x[xb + p.w + 1u], x[xb + p.w + 2u]), r1);
+        r2 = fma(g, vec3<f32>(x[xb + 2u * p.w], x[xb + 2u * p.w + 1u], x[xb + 2u * p.w + 2u]), r2);
+    }
+    part_w[lid * 3u] = r0;
+    part_w[lid * 3u + 1u] = r1;
+    part_w[lid * 3u + 2u] = r2;
+    for (var s = RED / 2u; s > 0u; s = s >> 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            for (var k = 0u; k < 3u; k++) {
+                part_w[lid * 3u + k] += part_w[(lid + s) * 3u + k];
             }
         }
     }
-    dw[j] += acc;
+    workgroupBarrier();
+    if (lid < K * K) {
+        dw[slice * K * K + lid] += part_w[lid / K][lid % K];
+    }
 }
 
-// One thread per bias db[o].
-@compute @workgroup_size(WG)
-fn conv2d_backward_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let oi = gid.x + gid.y * nwg.x * WG;
+// One workgroup per bias db[o], reduced like the weights.
+@compute @workgroup_size(RED)
+fn conv2d_backward_bias(
+    @builtin(workgroup_id) wid: vec3u,
+    @builtin(num_workgroups) nwg: vec3u,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let oi = wid.x + wid.y * nwg.x;
     if (oi >= p.o) {
         return;
     }
     let plane = p.oh * p.ow;
     var acc = 0.0;
-    for (var ni = 0u; ni < p.n; ni++) {
-        let base = (ni * p.o + oi) * plane;
-        for (var e = 0u; e < plane; e++) {
-            acc += dy[base + e];
+    for (var e = lid; e < p.n * plane; e += RED) {
+        acc += dy[((e / plane) * p.o + oi) * plane + e % plane];
+    }
+    part_b[lid] = acc;
+    for (var s = RED / 2u; s > 0u; s = s >> 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            part_b[lid] += part_b[lid + s];
         }
     }
-    db[oi] += acc;
+    workgroupBarrier();
+    if (lid == 0u) {
+        db[oi] += part_b[0];
+    }
 }

@@ -96,7 +96,7 @@ impl Context {
         })
     }
 
-    /// "Vulkan: llvmpipe (LLVM 15.0.6, 256 bits), Cpu" or "WebGPU: <description>".
+    /// "Vulkan: llvmpipe (LLVM 15.0.6, 256 bits), software" or "WebGPU: unnamed adapter".
     pub fn describe(&self) -> String {
         let api = match self.info.backend {
             wgpu::Backend::BrowserWebGpu => "WebGPU".to_string(),
@@ -108,6 +108,11 @@ impl Context {
         } else {
             &self.info.name
         };
-        format!("{api}: {name}, {:?}", self.info.device_type)
+        let kind = if self.info.device_type == wgpu::DeviceType::Cpu {
+            ", software"
+        } else {
+            ""
+        };
+        format!("{api}: {name}{kind}")
     }
 }

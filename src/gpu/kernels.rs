@@ -82,8 +82,8 @@ macro_rules! kernel {
     };
 }
 
-// Workgroup sizes: 64 for gathers and per-output sums, 256 for streaming
-// elementwise ops, and a fixed 16x16 for the tiled matmuls.
+// Workgroup sizes: 64 for gathers, 256 for streaming elementwise ops; fixed
+// 64 for the conv gradient reductions and 16x16 for the tiled matmuls.
 kernel!(
     CONV2D_FORWARD,
     CONV2D,
@@ -102,14 +102,14 @@ kernel!(
     CONV2D_BACKWARD_WEIGHT,
     CONV2D,
     "conv2d_backward_weight",
-    Override(64),
+    Fixed(64),
     [(1, R), (5, R), (7, W)]
 );
 kernel!(
     CONV2D_BACKWARD_BIAS,
     CONV2D,
     "conv2d_backward_bias",
-    Override(64),
+    Fixed(64),
     [(5, R), (8, W)]
 );
 kernel!(

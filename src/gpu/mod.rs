@@ -278,13 +278,13 @@ impl Backend for GpuBackend {
             &k::CONV2D_BACKWARD_WEIGHT,
             &p,
             &[x, dy, dw],
-            Grid::Threads(p.o * p.c * 9),
+            Grid::Groups(p.o * p.c),
         )
     }
 
     fn conv2d_backward_bias(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
         let p = shapes::conv2d_bias("conv2d_backward_bias", &dy.shape, &db.shape)?;
-        self.run(&k::CONV2D_BACKWARD_BIAS, &p, &[dy, db], Grid::Threads(p.o))
+        self.run(&k::CONV2D_BACKWARD_BIAS, &p, &[dy, db], Grid::Groups(p.o))
     }
 
     fn max_pool2d_forward(

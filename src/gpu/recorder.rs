@@ -37,6 +37,8 @@ pub trait Bound {
 pub enum Grid {
     /// One thread per item, `Kernel::workgroup` threads per group.
     Threads(u32),
+    /// One workgroup per item (the conv gradient reductions).
+    Groups(u32),
     /// Explicit (x, y) workgroups (the 64x64 matmul tiles).
     Tiles(u32, u32),
 }
@@ -171,6 +173,7 @@ impl Recorder {
         debug_assert_eq!(buffers.len(), kernel.buffers.len(), "{}", kernel.entry);
         let (x, y) = match grid {
             Grid::Threads(n) => split(n.div_ceil(kernel.workgroup.threads())),
+            Grid::Groups(n) => split(n),
             Grid::Tiles(x, y) => (x, y),
         };
         if x == 0 || y == 0 {
