@@ -323,3 +323,68 @@ pub fn kernels<B: Backend>(
     }
     Ok(out)
 }
+
+/// Speed of the digit classifier on one backend.
+#[derive(Clone, Debug)]
+pub struct MnistSpeed {
+    /// Training images per second at batch 32 (forward, backward, Adam and
+    /// the per-step read-back of loss and probabilities).
+    pub train_images_per_s: f64,
+    /// Milliseconds to classify one image (write, forward, read-back).
+    pub latency_ms: f64,
+    /// Images per second classified in batches of 256.
+    pub infer_images_per_s: f64,
+}
+
+/// Median over `samples` of each measurement, on random images (speed does
+/// not depend on the pixels).
+pub fn mnist<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<MnistSpeed> {
+    use crate::nn::mnist_cnn::{MnistCnn, PIXELS};
+    use crate::train::adam::Adam;
+
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut model = MnistCnn::init(be, &mut rng)?;
+    let mut opt = Adam::new(AdamConfig::default());
+    let batch = 32;
+    let images: Vec<f32> = (0..256 * PIXELS).map(|_| rng.random::<f32>()).collect();
+    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
+    let x32 = &images[..batch * PIXELS];
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut train = |n: usize| -> Result<f64> {
+        let t = Instant::now();
+        for _ in 0..n {
+            pollster::block_on(model.train_step(be, x32, &labels, |be, p| opt.update(be, p)))?;
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    train(3)?;
+    let mut rates = Vec::new();
+    for _ in 0..samples {
+        rates.push((steps * batch) as f64 / train(steps)?);
+    }
+    let train_images_per_s = median(rates);
+
+    let mut latencies = Vec::new();
+    let one = &images[..PIXELS];
+    pollster::block_on(model.predict(be, one))?;
+    for _ in 0..samples.max(20) {
+        let t = Instant::now();
+        pollster::block_on(model.predict(be, one))?;
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let mut rates = Vec::new();
+    pollster::block_on(model.predict(be, &images))?;
+    for _ in 0..samples {
+        let t = Instant::now();
+        pollster::block_on(model.predict(be, &images))?;
+        rates.push(256.0 / t.elapsed().as_secs_f64());
+    }
+    Ok(MnistSpeed {
+        train_images_per_s,
+        latency_ms: median(latencies),
+        infer_images_per_s: median(rates),
+    })
+}

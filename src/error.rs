@@ -35,6 +35,29 @@ pub enum Error {
     /// wgpu reported a validation or out-of-memory error for recorded work.
     #[error("GPU error: {0}")]
     Gpu(String),
+
+    /// A data file (IDX images or labels, a text corpus) is unusable.
+    #[error("{source_name}: {problem}")]
+    Data {
+        source_name: String,
+        problem: String,
+    },
+
+    /// A weights file is unusable as a whole: not safetensors, truncated.
+    #[error("weights file: {0}")]
+    WeightsFile(String),
+
+    /// One tensor of a weights file is missing or has the wrong shape or dtype.
+    #[error("weights file: tensor {tensor}: {problem}")]
+    Weights { tensor: String, problem: String },
+
+    /// A drawing with (nearly) no ink: there is nothing to classify.
+    #[error("the drawing is empty: draw a digit")]
+    EmptyDrawing,
+
+    /// Reading or writing a file on disk (command line only).
+    #[error("{path}: {problem}")]
+    Io { path: String, problem: String },
 }
 
 /// Build a [`Error::Shape`] from a format string; used by the shape checks.

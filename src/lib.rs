@@ -4,11 +4,15 @@
 
 pub mod backend;
 pub mod cpu;
+pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod nn;
 pub mod params;
 pub mod selftest;
 pub mod shapes;
+pub mod train;
+pub mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;

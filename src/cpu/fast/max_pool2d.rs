@@ -1,0 +1,49 @@
+//! max_pool2d (2x2, stride 2, floor) over row slices: the same comparisons
+//! as the twin in src/cpu/max_pool2d.rs, without its per-tap index sums and
+//! bounds checks.
+
+use crate::params::PoolParams;
+
+/// y [N, C, OH, OW] = window maxima of x [N, C, H, W]; argmax the flat index
+/// into x of each. The taps are compared in the twin's order, (0,0) (0,1)
+/// (1,0) (1,1), and `>` keeps the first maximum, so ties and NaN resolve
+/// exactly as there.
+pub fn max_pool2d_forward(p: &PoolParams, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+    let [h, w, oh, ow] = [p.h, p.w, p.oh, p.ow].map(|v| v as usize);
+    let out_plane = oh * ow;
+    let planes = y
+        .chunks_exact_mut(out_plane)
+        .zip(argmax.chunks_exact_mut(out_plane));
+    for (pl, (yp, ap)) in planes.enumerate() {
+        let base = pl * h * w;
+        for (oy, (yr, ar)) in yp
+            .chunks_exact_mut(ow)
+            .zip(ap.chunks_exact_mut(ow))
+            .enumerate()
+        {
+            let top = base + 2 * oy * w;
+            let (r0, r1) = (&x[top..top + 2 * ow], &x[top + w..top + w + 2 * ow]);
+            let (yr, ar) = (&mut yr[..ow], &mut ar[..ow]);
+            for ox in 0..ow {
+                let taps = [r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]];
+                // Selects rather than branches: the winner is random data.
+                let (mut best, mut at) = (r0[2 * ox], 0);
+                for (v, off) in taps.into_iter().zip([1, w, w + 1]) {
+                    let wins = v > best;
+                    best = if wins { v } else { best };
+                    at = if wins { off } else { at };
+                }
+                yr[ox] = best;
+                ar[ox] = (top + 2 * ox + at) as u32;
+            }
+        }
+    }
+}
+
+/// dx += dy routed to the recorded argmax positions (checked by the caller
+/// to lie inside dx).
+pub fn max_pool2d_backward(dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
+    for (&d, &i) in dy.iter().zip(argmax) {
+        dx[i as usize] += d;
+    }
+}
