@@ -22,5 +22,6 @@ pub mod app;
 
 pub use backend::{Backend, Indices, Tensor};
 pub use cpu::CpuBackend;
+pub use cpu::fast::FastCpuBackend;
 pub use error::{Error, Result};
 pub use gpu::GpuBackend;

@@ -74,6 +74,43 @@ fn a_shape_error_names_the_op() {
     );
 }
 
+#[test]
+fn ties_and_nan_resolve_as_in_the_twins() {
+    // Random inputs never tie; relu outputs do (conv2's pools see windows of
+    // zeros), and a diverging run brings NaN. x is [1, 1, 4, 5]; its 2x2
+    // windows: all equal (the first tap wins); NaN first (it is never
+    // beaten, since v > NaN is false); NaN later (it never wins); a tie
+    // between the bottom taps (the left one wins). Column 4 lies outside
+    // every window: its 9s must never appear. relu_backward reads x as y.
+    const NAN: f32 = f32::NAN;
+    let x = [
+        1.0, 1.0, NAN, 5.0, 9.0, //
+        1.0, 1.0, 0.0, 3.0, 9.0, //
+        2.0, NAN, 0.0, -3.0, 9.0, //
+        -1.0, 0.0, 4.0, 4.0, 9.0,
+    ];
+    fn run<B: Backend>(be: &B, x: &[f32]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+        let xt = be.tensor(&[1, 1, 4, 5], x).expect("x");
+        let mut y = be.zeros(&[1, 1, 2, 2]);
+        let mut arg = be.indices(&[0; 4]);
+        be.max_pool2d_forward(&xt, &mut y, &mut arg).expect("pool");
+        let mut grad = be.tensor(&[20], &[1.0; 20]).expect("grad");
+        let yflat = be.tensor(&[20], x).expect("y");
+        be.relu_backward(&yflat, &mut grad).expect("relu");
+        let read = pollster::block_on(be.read(&[&y, &grad])).expect("read");
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect();
+        (
+            bits(&read[0]),
+            pollster::block_on(be.read_indices(&arg)).expect("argmax"),
+            bits(&read[1]),
+        )
+    }
+    let fast = run(&FastCpuBackend::default(), &x);
+    // Flat indices into x of the winners described above.
+    assert_eq!(fast.1, [0, 2, 10, 17]);
+    assert_eq!(fast, run(&CpuBackend, &x));
+}
+
 /// Mean losses of `steps` Adam steps of the digit classifier on `be`, from
 /// the same initial weights and batch whatever the backend.
 fn losses<B: Backend>(be: &B, steps: usize) -> Vec<f32> {

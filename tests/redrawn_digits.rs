@@ -9,7 +9,7 @@
 
 use image::imageops::{self, FilterType};
 use image::{ImageBuffer, Luma};
-use neuralpad::CpuBackend;
+use neuralpad::FastCpuBackend;
 use neuralpad::data::{digit, mnist};
 use neuralpad::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, argmax};
 
@@ -61,7 +61,7 @@ fn shipped_weights_keep_their_accuracy_on_redrawn_digits() {
         "/www/models/mnist_cnn.safetensors"
     ))
     .expect("shipped weights at www/models/mnist_cnn.safetensors");
-    let be = CpuBackend;
+    let be = FastCpuBackend::default();
     let mut model = MnistCnn::from_safetensors(&be, &bytes).expect("shipped weights load");
 
     let mut inputs = Vec::with_capacity(test.len() * PIXELS);

