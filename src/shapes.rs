@@ -239,6 +239,107 @@ pub fn softmax(
     })
 }
 
+/// conv2d_forward: [`conv2d`]'s shapes and a bias of one value per filter.
+pub fn conv2d_forward(
+    x: &[usize],
+    w: &[usize],
+    b: &[usize],
+    y: &[usize],
+    relu: bool,
+) -> Result<Conv2dParams> {
+    const OP: &str = "conv2d_forward";
+    let p = conv2d(OP, x, w, y, relu)?;
+    bias(OP, b, p.o)?;
+    Ok(p)
+}
+
+/// dense_forward: [`dense`]'s shapes and a bias of one value per output.
+pub fn dense_forward(
+    x: &[usize],
+    w: &[usize],
+    b: &[usize],
+    y: &[usize],
+    relu: bool,
+) -> Result<DenseParams> {
+    const OP: &str = "dense_forward";
+    let p = dense(OP, x, w, y, relu)?;
+    bias(OP, b, p.out)?;
+    Ok(p)
+}
+
+/// lstm_cell_forward: xg, hg, gates [n, 4h]; c_prev, h, c [n, h].
+pub fn lstm_cell_forward(
+    xg: &[usize],
+    hg: &[usize],
+    c_prev: &[usize],
+    h: &[usize],
+    c: &[usize],
+    gates: &[usize],
+) -> Result<LstmParams> {
+    const OP: &str = "lstm_cell_forward";
+    let p = lstm_cell(OP, xg, c_prev)?;
+    lstm_cell(OP, hg, c_prev)?;
+    lstm_cell(OP, gates, c_prev)?;
+    for s in [h, c] {
+        elementwise(OP, s, c_prev)?;
+    }
+    Ok(p)
+}
+
+/// lstm_cell_backward: gates, dgates [n, 4h]; c_prev, c, dh, dc, dc_prev [n, h].
+pub fn lstm_cell_backward(
+    gates: &[usize],
+    c_prev: &[usize],
+    c: &[usize],
+    dh: &[usize],
+    dc: &[usize],
+    dgates: &[usize],
+    dc_prev: &[usize],
+) -> Result<LstmParams> {
+    const OP: &str = "lstm_cell_backward";
+    let p = lstm_cell(OP, gates, c_prev)?;
+    lstm_cell(OP, dgates, c_prev)?;
+    for s in [c, dh, dc, dc_prev] {
+        elementwise(OP, s, c_prev)?;
+    }
+    Ok(p)
+}
+
+/// softmax_forward: logits and probs [n, classes].
+pub fn softmax_forward(logits: &[usize], probs: &[usize]) -> Result<SoftmaxParams> {
+    const OP: &str = "softmax_forward";
+    let p = softmax(OP, logits, None, 1.0)?;
+    elementwise(OP, logits, probs)?;
+    Ok(p)
+}
+
+/// softmax_xent_forward: logits and probs [n, classes], n labels, loss [n].
+pub fn softmax_xent_forward(
+    logits: &[usize],
+    labels: usize,
+    probs: &[usize],
+    loss: &[usize],
+) -> Result<SoftmaxParams> {
+    const OP: &str = "softmax_xent_forward";
+    let p = softmax(OP, logits, Some(labels), 1.0)?;
+    elementwise(OP, logits, probs)?;
+    elementwise(OP, loss, &[p.n as usize])?;
+    Ok(p)
+}
+
+/// softmax_xent_backward: probs and dlogits [n, classes], n labels.
+pub fn softmax_xent_backward(
+    probs: &[usize],
+    labels: usize,
+    dlogits: &[usize],
+    scale: f32,
+) -> Result<SoftmaxParams> {
+    const OP: &str = "softmax_xent_backward";
+    let p = softmax(OP, probs, Some(labels), scale)?;
+    elementwise(OP, probs, dlogits)?;
+    Ok(p)
+}
+
 /// Hyper-parameters of Adam, as in `torch.optim.Adam` (no weight decay).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {

@@ -122,8 +122,7 @@ impl Backend for CpuBackend {
         y: &mut CpuTensor,
         relu: bool,
     ) -> Result<()> {
-        let p = shapes::conv2d("conv2d_forward", &x.shape, &w.shape, &y.shape, relu)?;
-        shapes::bias("conv2d_forward", &b.shape, p.o)?;
+        let p = shapes::conv2d_forward(&x.shape, &w.shape, &b.shape, &y.shape, relu)?;
         conv2d::conv2d_forward(&p, &x.data, &w.data, &b.data, &mut y.data);
         Ok(())
     }
@@ -205,8 +204,7 @@ impl Backend for CpuBackend {
         y: &mut CpuTensor,
         relu: bool,
     ) -> Result<()> {
-        let p = shapes::dense("dense_forward", &x.shape, &w.shape, &y.shape, relu)?;
-        shapes::bias("dense_forward", &b.shape, p.out)?;
+        let p = shapes::dense_forward(&x.shape, &w.shape, &b.shape, &y.shape, relu)?;
         dense::dense_forward(&p, &x.data, &w.data, &b.data, &mut y.data);
         Ok(())
     }
@@ -294,11 +292,14 @@ impl Backend for CpuBackend {
         c: &mut CpuTensor,
         gates: &mut CpuTensor,
     ) -> Result<()> {
-        const OP: &str = "lstm_cell_forward";
-        let p = shapes::lstm_cell(OP, &xg.shape, &c_prev.shape)?;
-        shapes::lstm_cell(OP, &hg.shape, &h.shape)?;
-        shapes::lstm_cell(OP, &gates.shape, &c.shape)?;
-        shapes::elementwise(OP, &h.shape, &c_prev.shape)?;
+        let p = shapes::lstm_cell_forward(
+            &xg.shape,
+            &hg.shape,
+            &c_prev.shape,
+            &h.shape,
+            &c.shape,
+            &gates.shape,
+        )?;
         lstm::lstm_cell_forward(
             &p,
             &xg.data,
@@ -320,13 +321,15 @@ impl Backend for CpuBackend {
         dc: &CpuTensor,
         out: LstmCellGrads<'_, CpuTensor>,
     ) -> Result<()> {
-        const OP: &str = "lstm_cell_backward";
-        let p = shapes::lstm_cell(OP, &gates.shape, &c_prev.shape)?;
-        shapes::lstm_cell(OP, &out.dgates.shape, &c.shape)?;
-        for s in [&dh.shape, &dc.shape, &out.dc_prev.shape] {
-            shapes::elementwise(OP, s, &c.shape)?;
-        }
-        shapes::elementwise(OP, &c_prev.shape, &c.shape)?;
+        let p = shapes::lstm_cell_backward(
+            &gates.shape,
+            &c_prev.shape,
+            &c.shape,
+            &dh.shape,
+            &dc.shape,
+            &out.dgates.shape,
+            &out.dc_prev.shape,
+        )?;
         lstm::lstm_cell_backward(
             &p,
             &gates.data,
@@ -341,8 +344,7 @@ impl Backend for CpuBackend {
     }
 
     fn softmax_forward(&self, logits: &CpuTensor, probs: &mut CpuTensor) -> Result<()> {
-        let p = shapes::softmax("softmax_forward", &logits.shape, None, 1.0)?;
-        shapes::elementwise("softmax_forward", &logits.shape, &probs.shape)?;
+        let p = shapes::softmax_forward(&logits.shape, &probs.shape)?;
         softmax_xent::softmax_forward(&p, &logits.data, &mut probs.data);
         Ok(())
     }
@@ -354,10 +356,8 @@ impl Backend for CpuBackend {
         probs: &mut CpuTensor,
         loss: &mut CpuTensor,
     ) -> Result<()> {
-        const OP: &str = "softmax_xent_forward";
-        let p = shapes::softmax(OP, &logits.shape, Some(labels.len()), 1.0)?;
-        shapes::elementwise(OP, &logits.shape, &probs.shape)?;
-        shapes::elementwise(OP, &loss.shape, &[p.n as usize])?;
+        let p =
+            shapes::softmax_xent_forward(&logits.shape, labels.len(), &probs.shape, &loss.shape)?;
         softmax_xent::softmax_xent_forward(
             &p,
             &logits.data,
@@ -375,9 +375,7 @@ impl Backend for CpuBackend {
         dlogits: &mut CpuTensor,
         scale: f32,
     ) -> Result<()> {
-        const OP: &str = "softmax_xent_backward";
-        let p = shapes::softmax(OP, &probs.shape, Some(labels.len()), scale)?;
-        shapes::elementwise(OP, &probs.shape, &dlogits.shape)?;
+        let p = shapes::softmax_xent_backward(&probs.shape, labels.len(), &dlogits.shape, scale)?;
         softmax_xent::softmax_xent_backward(&p, &probs.data, &labels.0, &mut dlogits.data);
         Ok(())
     }

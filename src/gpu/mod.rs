@@ -230,8 +230,7 @@ impl Backend for GpuBackend {
         y: &mut GpuTensor,
         relu: bool,
     ) -> Result<()> {
-        let p = shapes::conv2d("conv2d_forward", &x.shape, &w.shape, &y.shape, relu)?;
-        shapes::bias("conv2d_forward", &b.shape, p.o)?;
+        let p = shapes::conv2d_forward(&x.shape, &w.shape, &b.shape, &y.shape, relu)?;
         self.run(
             &k::CONV2D_FORWARD,
             &p,
@@ -325,8 +324,7 @@ impl Backend for GpuBackend {
         y: &mut GpuTensor,
         relu: bool,
     ) -> Result<()> {
-        let p = shapes::dense("dense_forward", &x.shape, &w.shape, &y.shape, relu)?;
-        shapes::bias("dense_forward", &b.shape, p.out)?;
+        let p = shapes::dense_forward(&x.shape, &w.shape, &b.shape, &y.shape, relu)?;
         self.run(&k::DENSE_FORWARD, &p, &[x, w, b, y], tiles(p.n, p.out))
     }
 
@@ -426,11 +424,14 @@ impl Backend for GpuBackend {
         c: &mut GpuTensor,
         gates: &mut GpuTensor,
     ) -> Result<()> {
-        const OP: &str = "lstm_cell_forward";
-        let p = shapes::lstm_cell(OP, &xg.shape, &c_prev.shape)?;
-        shapes::lstm_cell(OP, &hg.shape, &h.shape)?;
-        shapes::lstm_cell(OP, &gates.shape, &c.shape)?;
-        shapes::elementwise(OP, &h.shape, &c_prev.shape)?;
+        let p = shapes::lstm_cell_forward(
+            &xg.shape,
+            &hg.shape,
+            &c_prev.shape,
+            &h.shape,
+            &c.shape,
+            &gates.shape,
+        )?;
         self.run(
             &k::LSTM_CELL_FORWARD,
             &p,
@@ -448,12 +449,15 @@ impl Backend for GpuBackend {
         dc: &GpuTensor,
         out: LstmCellGrads<'_, GpuTensor>,
     ) -> Result<()> {
-        const OP: &str = "lstm_cell_backward";
-        let p = shapes::lstm_cell(OP, &gates.shape, &c_prev.shape)?;
-        shapes::lstm_cell(OP, &out.dgates.shape, &c.shape)?;
-        for s in [&dh.shape, &dc.shape, &out.dc_prev.shape, &c_prev.shape] {
-            shapes::elementwise(OP, s, &c.shape)?;
-        }
+        let p = shapes::lstm_cell_backward(
+            &gates.shape,
+            &c_prev.shape,
+            &c.shape,
+            &dh.shape,
+            &dc.shape,
+            &out.dgates.shape,
+            &out.dc_prev.shape,
+        )?;
         self.run(
             &k::LSTM_CELL_BACKWARD,
             &p,
@@ -463,8 +467,7 @@ impl Backend for GpuBackend {
     }
 
     fn softmax_forward(&self, logits: &GpuTensor, probs: &mut GpuTensor) -> Result<()> {
-        let p = shapes::softmax("softmax_forward", &logits.shape, None, 1.0)?;
-        shapes::elementwise("softmax_forward", &logits.shape, &probs.shape)?;
+        let p = shapes::softmax_forward(&logits.shape, &probs.shape)?;
         self.run(
             &k::SOFTMAX_FORWARD,
             &p,
@@ -480,10 +483,7 @@ impl Backend for GpuBackend {
         probs: &mut GpuTensor,
         loss: &mut GpuTensor,
     ) -> Result<()> {
-        const OP: &str = "softmax_xent_forward";
-        let p = shapes::softmax(OP, &logits.shape, Some(labels.len), 1.0)?;
-        shapes::elementwise(OP, &logits.shape, &probs.shape)?;
-        shapes::elementwise(OP, &loss.shape, &[p.n as usize])?;
+        let p = shapes::softmax_xent_forward(&logits.shape, labels.len, &probs.shape, &loss.shape)?;
         self.run(
             &k::SOFTMAX_XENT_FORWARD,
             &p,
@@ -499,9 +499,7 @@ impl Backend for GpuBackend {
         dlogits: &mut GpuTensor,
         scale: f32,
     ) -> Result<()> {
-        const OP: &str = "softmax_xent_backward";
-        let p = shapes::softmax(OP, &probs.shape, Some(labels.len), scale)?;
-        shapes::elementwise(OP, &probs.shape, &dlogits.shape)?;
+        let p = shapes::softmax_xent_backward(&probs.shape, labels.len, &dlogits.shape, scale)?;
         self.run(
             &k::SOFTMAX_XENT_BACKWARD,
             &p,

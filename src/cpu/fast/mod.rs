@@ -79,8 +79,7 @@ impl Backend for FastCpuBackend {
         y: &mut CpuTensor,
         relu: bool,
     ) -> Result<()> {
-        let p = shapes::conv2d("conv2d_forward", x.shape(), w.shape(), y.shape(), relu)?;
-        shapes::bias("conv2d_forward", b.shape(), p.o)?;
+        let p = shapes::conv2d_forward(x.shape(), w.shape(), b.shape(), y.shape(), relu)?;
         conv2d::conv2d_forward(
             &p,
             &x.data,
@@ -184,8 +183,7 @@ impl Backend for FastCpuBackend {
         y: &mut CpuTensor,
         relu: bool,
     ) -> Result<()> {
-        let p = shapes::dense("dense_forward", x.shape(), w.shape(), y.shape(), relu)?;
-        shapes::bias("dense_forward", b.shape(), p.out)?;
+        let p = shapes::dense_forward(x.shape(), w.shape(), b.shape(), y.shape(), relu)?;
         dense::dense_forward(&p, &x.data, &w.data, &b.data, &mut y.data);
         Ok(())
     }
