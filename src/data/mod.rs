@@ -3,6 +3,7 @@
 //! batches ([`mnist`]), and the preprocessing that turns a person's drawing
 //! into an MNIST image ([`digit`]), shared by the page and the command line.
 
+pub mod corpus;
 pub mod digit;
 pub mod idx;
 pub mod mnist;
