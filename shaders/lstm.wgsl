@@ -1,28 +1,36 @@
-// The elementwise part of one LSTM timestep over a batch, PyTorch gate order
-// i, f, g, o. The pre-activations come from two dense_forward calls:
-// xg = x W_ih^T + b_ih and hg = h_{t-1} W_hh^T + b_hh, both [N, 4H].
-// CPU twin: src/cpu/lstm.rs.
+// One LSTM timestep t inside time-major sequences [steps * batch, width],
+// PyTorch gate order i, f, g, o. The input projection xg = x W_ih^T + b_ih of
+// the whole sequence is one dense_forward before the time loop; here only the
+// recurrence, which must go step by step. CPU twin: src/cpu/lstm.rs.
 //
-// bindings: 0 params | forward: 1 xg, 2 hg, 3 c_prev, 4 h, 5 c, 6 gates
-//           backward: 7 gates_in, 3 c_prev, 8 c_in, 9 dh, 10 dc, 11 dgates, 12 dc_prev
+// bindings: 0 params
+//   forward:         1 xg, 2 w_hh, 3 b_hh, 4 h_in, 5 h_out, 6 c, 7 gates
+//   backward:        8 gates_in, 9 c_in, 10 dh, 11 dc, 12 dgates
+//   backward_hidden: 13 dgates_in, 2 w_hh, 14 dh_acc
 
 struct Params {
-    n: u32, hidden: u32, _pad0: u32, _pad1: u32,
+    batch: u32, hidden: u32, t: u32, steps: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> xg: array<f32>;
-@group(0) @binding(2) var<storage, read> hg: array<f32>;
-@group(0) @binding(3) var<storage, read> c_prev: array<f32>;
-@group(0) @binding(4) var<storage, read_write> h: array<f32>;
-@group(0) @binding(5) var<storage, read_write> c: array<f32>;
-@group(0) @binding(6) var<storage, read_write> gates: array<f32>;
-@group(0) @binding(7) var<storage, read> gates_in: array<f32>;
-@group(0) @binding(8) var<storage, read> c_in: array<f32>;
-@group(0) @binding(9) var<storage, read> dh: array<f32>;
-@group(0) @binding(10) var<storage, read> dc: array<f32>;
-@group(0) @binding(11) var<storage, read_write> dgates: array<f32>;
-@group(0) @binding(12) var<storage, read_write> dc_prev: array<f32>;
+@group(0) @binding(2) var<storage, read> w_hh: array<f32>;
+@group(0) @binding(3) var<storage, read> b_hh: array<f32>;
+@group(0) @binding(4) var<storage, read_write> h_in: array<f32>;
+@group(0) @binding(5) var<storage, read_write> h_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<storage, read_write> gates: array<f32>;
+@group(0) @binding(8) var<storage, read> gates_in: array<f32>;
+@group(0) @binding(9) var<storage, read> c_in: array<f32>;
+@group(0) @binding(10) var<storage, read> dh: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dc: array<f32>;
+@group(0) @binding(12) var<storage, read_write> dgates: array<f32>;
+@group(0) @binding(13) var<storage, read> dgates_in: array<f32>;
+@group(0) @binding(14) var<storage, read_write> dh_acc: array<f32>;
+
+// The matmul kernels stage one row chunk of 64 values in workgroup memory.
+const CHUNK: u32 = 64u;
+var<workgroup> row_chunk: array<f32, 64>;
 
 override WG: u32 = 64u;
 
@@ -38,46 +46,104 @@ fn tanh_safe(v: f32) -> f32 {
     return select(-t, t, v >= 0.0);
 }
 
-// One thread per (row n, unit j).
-@compute @workgroup_size(WG)
-fn lstm_cell_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let s = gid.x + gid.y * nwg.x * WG;
-    if (s >= p.n * p.hidden) {
+// Workgroup (x: 64 units j, y: batch row r). Each thread forms its unit's
+// four gate pre-activations from h_in[t][r], staged 64 values at a time,
+// then runs the cell: the product and the elementwise step in one dispatch.
+@compute @workgroup_size(64)
+fn lstm_step_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+    let hd = p.hidden;
+    let j = wg.x * CHUNK + lid.x;
+    let row = p.t * p.batch + wg.y;
+    let live = j < hd;
+    var z = vec4f(0.0);
+    for (var k0 = 0u; k0 < hd; k0 += CHUNK) {
+        let k = k0 + lid.x;
+        row_chunk[lid.x] = select(0.0, h_in[row * hd + min(k, hd - 1u)], k < hd);
+        workgroupBarrier();
+        if (live) {
+            let kn = min(CHUNK, hd - k0);
+            for (var kk = 0u; kk < kn; kk += 1u) {
+                let m = k0 + kk;
+                let w = vec4f(w_hh[j * hd + m], w_hh[(hd + j) * hd + m],
+                              w_hh[(2u * hd + j) * hd + m], w_hh[(3u * hd + j) * hd + m]);
+                z += row_chunk[kk] * w;
+            }
+        }
+        workgroupBarrier();
+    }
+    if (!live) {
         return;
     }
-    let hd = p.hidden;
-    let base = (s / hd) * 4u * hd + s % hd;
-    let gi = sigmoid(xg[base] + hg[base]);
-    let gf = sigmoid(xg[base + hd] + hg[base + hd]);
-    let gg = tanh_safe(xg[base + 2u * hd] + hg[base + 2u * hd]);
-    let go = sigmoid(xg[base + 3u * hd] + hg[base + 3u * hd]);
-    let cs = gf * c_prev[s] + gi * gg;
-    c[s] = cs;
-    h[s] = go * tanh_safe(cs);
-    gates[base] = gi;
-    gates[base + hd] = gf;
-    gates[base + 2u * hd] = gg;
-    gates[base + 3u * hd] = go;
+    let g0 = row * 4u * hd + j;
+    z += vec4f(xg[g0] + b_hh[j], xg[g0 + hd] + b_hh[hd + j],
+               xg[g0 + 2u * hd] + b_hh[2u * hd + j], xg[g0 + 3u * hd] + b_hh[3u * hd + j]);
+    let gi = sigmoid(z.x);
+    let gf = sigmoid(z.y);
+    let gg = tanh_safe(z.z);
+    let go = sigmoid(z.w);
+    let s = row * hd + j;
+    let cs = gf * c[s] + gi * gg;
+    c[s + p.batch * hd] = cs;
+    let h = go * tanh_safe(cs);
+    h_out[s] = h;
+    if (p.t + 1u < p.steps) {
+        h_in[s + p.batch * hd] = h;
+    }
+    gates[g0] = gi;
+    gates[g0 + hd] = gf;
+    gates[g0 + 2u * hd] = gg;
+    gates[g0 + 3u * hd] = go;
 }
 
-// One thread per (row n, unit j); see src/cpu/lstm.rs for the derivation.
+// One thread per (row r, unit j) of timestep t; see src/cpu/lstm.rs for the
+// derivation. dc is read and overwritten by the same thread.
 @compute @workgroup_size(WG)
-fn lstm_cell_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn lstm_step_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let s = gid.x + gid.y * nwg.x * WG;
-    if (s >= p.n * p.hidden) {
+    if (s >= p.batch * p.hidden) {
         return;
     }
     let hd = p.hidden;
-    let base = (s / hd) * 4u * hd + s % hd;
-    let gi = gates_in[base];
-    let gf = gates_in[base + hd];
-    let gg = gates_in[base + 2u * hd];
-    let go = gates_in[base + 3u * hd];
-    let tc = tanh_safe(c_in[s]);
-    let dct = dc[s] + dh[s] * go * (1.0 - tc * tc);
-    dgates[base] = dct * gg * gi * (1.0 - gi);
-    dgates[base + hd] = dct * c_prev[s] * gf * (1.0 - gf);
-    dgates[base + 2u * hd] = dct * gi * (1.0 - gg * gg);
-    dgates[base + 3u * hd] = dh[s] * tc * go * (1.0 - go);
-    dc_prev[s] = dct * gf;
+    let row = p.t * p.batch + s / hd;
+    let j = s % hd;
+    let g0 = row * 4u * hd + j;
+    let gi = gates_in[g0];
+    let gf = gates_in[g0 + hd];
+    let gg = gates_in[g0 + 2u * hd];
+    let go = gates_in[g0 + 3u * hd];
+    let tc = tanh_safe(c_in[(row + p.batch) * hd + j]);
+    let dhv = dh[row * hd + j];
+    let dct = dc[s] + dhv * go * (1.0 - tc * tc);
+    dgates[g0] = dct * gg * gi * (1.0 - gi);
+    dgates[g0 + hd] = dct * c_in[row * hd + j] * gf * (1.0 - gf);
+    dgates[g0 + 2u * hd] = dct * gi * (1.0 - gg * gg);
+    dgates[g0 + 3u * hd] = dhv * tc * go * (1.0 - go);
+    dc[s] = dct * gf;
+}
+
+// Workgroup (x: 64 units m, y: batch row r): dh[t-1][r][m] += sum over the
+// 4H gates k of dgates[t][r][k] * W_hh[k][m], the gate row staged 64 at a
+// time; reads of W_hh are coalesced along m.
+@compute @workgroup_size(64)
+fn lstm_step_backward_hidden(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+    let hd = p.hidden;
+    let g4 = 4u * hd;
+    let m = wg.x * CHUNK + lid.x;
+    let row = p.t * p.batch + wg.y;
+    var acc = 0.0;
+    for (var k0 = 0u; k0 < g4; k0 += CHUNK) {
+        let k = k0 + lid.x;
+        row_chunk[lid.x] = select(0.0, dgates_in[row * g4 + min(k, g4 - 1u)], k < g4);
+        workgroupBarrier();
+        if (m < hd) {
+            let kn = min(CHUNK, g4 - k0);
+            for (var kk = 0u; kk < kn; kk += 1u) {
+                acc += row_chunk[kk] * w_hh[(k0 + kk) * hd + m];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (m < hd) {
+        dh_acc[(row - p.batch) * hd + m] += acc;
+    }
 }

@@ -15,7 +15,7 @@
 use std::future::Future;
 
 use crate::error::Result;
-use crate::shapes::AdamConfig;
+pub use crate::shapes::{AdamConfig, SeqStep};
 
 /// A tensor of `f32` living on some backend, with a row-major shape.
 pub trait Tensor {
@@ -34,14 +34,6 @@ pub trait Indices {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// Gradients flowing out of one LSTM cell step.
-pub struct LstmCellGrads<'a, T> {
-    /// d loss / d gate pre-activations [n, 4h], overwritten.
-    pub dgates: &'a mut T,
-    /// d loss / d c_{t-1} [n, h], overwritten.
-    pub dc_prev: &'a mut T,
 }
 
 pub trait Backend {
@@ -169,31 +161,64 @@ pub trait Backend {
         dtable: &mut Self::Tensor,
     ) -> Result<()>;
 
-    // ---- LSTM cell ------------------------------------------------------
+    // ---- LSTM, one timestep of a time-major sequence ----------------------
+    //
+    // Sequence tensors are [steps * batch, width] (see `SeqStep`); the input
+    // projection xg = x W_ih^T + b_ih of the whole sequence is one
+    // `dense_forward`, and so are the weight gradients after the time loop.
 
-    /// One timestep over a batch. `xg` = x W_ih^T + b_ih and `hg` = h W_hh^T + b_hh
-    /// (both [n, 4h], from `dense_forward`); writes c [n, h] = f*c_prev + i*g,
-    /// h [n, h] = o*tanh(c), and the activated gates [n, 4h] for the backward pass.
+    /// Timestep t: z = xg[t] + h_in[t] W_hh^T + b_hh, gates i, f, g, o;
+    /// c[t+1] = f * c[t] + i * g; h = o * tanh(c[t+1]) goes to h_out[t] and,
+    /// unless t is the last step, to h_in[t+1]. The activated gates go to
+    /// gates[t]. xg, gates [T*b, 4h]; h_in, h_out [T*b, h]; c [(T+1)*b, h].
     #[allow(clippy::too_many_arguments)]
-    fn lstm_cell_forward(
+    fn lstm_step_forward(
         &self,
+        at: SeqStep,
         xg: &Self::Tensor,
-        hg: &Self::Tensor,
-        c_prev: &Self::Tensor,
-        h: &mut Self::Tensor,
+        w_hh: &Self::Tensor,
+        b_hh: &Self::Tensor,
+        h_in: &mut Self::Tensor,
+        h_out: &mut Self::Tensor,
         c: &mut Self::Tensor,
         gates: &mut Self::Tensor,
     ) -> Result<()>;
-    /// Given dh (d loss / d h_t) and dc (d loss / d c_t from step t+1), writes the
-    /// gradients of the gate pre-activations and of c_{t-1}.
-    fn lstm_cell_backward(
+    /// Back through the cell of timestep t: dh[t] must hold the whole
+    /// d loss / d h_t; dc [b, h] holds d loss / d c[t+1] and is OVERWRITTEN
+    /// with d loss / d c[t]; dgates[t] is overwritten.
+    fn lstm_step_backward(
         &self,
+        at: SeqStep,
         gates: &Self::Tensor,
-        c_prev: &Self::Tensor,
         c: &Self::Tensor,
         dh: &Self::Tensor,
-        dc: &Self::Tensor,
-        out: LstmCellGrads<'_, Self::Tensor>,
+        dc: &mut Self::Tensor,
+        dgates: &mut Self::Tensor,
+    ) -> Result<()>;
+    /// The recurrence's gradient for t >= 1: dh[t-1] += dgates[t] . W_hh.
+    fn lstm_step_backward_hidden(
+        &self,
+        at: SeqStep,
+        dgates: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        dh: &mut Self::Tensor,
+    ) -> Result<()>;
+
+    // ---- gradient-norm clipping and copies ---------------------------------
+
+    /// sums[slot] = sum of x^2 (sums is a vector with one slot per tensor).
+    fn sum_squares(&self, x: &Self::Tensor, sums: &mut Self::Tensor, slot: usize) -> Result<()>;
+    /// x *= max_norm / norm when norm = sqrt(sum of all sums) exceeds max_norm:
+    /// with `sum_squares`, clipping by the global norm without a read-back.
+    fn clip_by_norm(&self, sums: &Self::Tensor, max_norm: f32, x: &mut Self::Tensor) -> Result<()>;
+    /// dst[dst_offset..][..len] = src[src_offset..][..len], flat indices.
+    fn copy_slice(
+        &self,
+        src: &Self::Tensor,
+        src_offset: usize,
+        dst: &mut Self::Tensor,
+        dst_offset: usize,
+        len: usize,
     ) -> Result<()>;
 
     // ---- softmax + cross-entropy -----------------------------------------

@@ -8,7 +8,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{Backend, LstmCellGrads};
+use crate::backend::{Backend, SeqStep};
 use crate::error::Result;
 use crate::shapes::AdamConfig;
 
@@ -161,12 +161,11 @@ pub fn kernels<B: Backend>(
             tm(&mut || be.max_pool2d_backward(&dy, &arg, &mut dx))?,
         );
     }
-    // Dense layers of both networks, including the LSTM's two input matmuls.
+    // Dense layers of both networks, including the LSTM's input projection.
     for (layer, i, o) in [
         ("fc1", 1600, 64),
         ("fc2", 64, 10),
         ("lstm W_ih", 64, 512),
-        ("lstm W_hh", 128, 512),
         ("head", 128, VOCAB),
     ] {
         let (x, w, b, dy) = (t(&[n, i])?, t(&[o, i])?, t(&[o])?, t(&[n, o])?);
@@ -238,44 +237,44 @@ pub fn kernels<B: Backend>(
         );
     }
     {
-        let hd = 128;
-        let (xg, hg, c_prev, dh, dc) = (
-            t(&[n, 4 * hd])?,
-            t(&[n, 4 * hd])?,
-            t(&[n, hd])?,
-            t(&[n, hd])?,
+        // One timestep in the middle of a 2-step sequence of the text model.
+        let (hd, at) = (128, SeqStep { t: 1, batch: n });
+        let (xg, w_hh, b_hh, mut dc) = (
+            t(&[2 * n, 4 * hd])?,
+            t(&[4 * hd, hd])?,
+            t(&[4 * hd])?,
             t(&[n, hd])?,
         );
-        let (mut h, mut c, mut gates) = (
-            be.zeros(&[n, hd]),
-            be.zeros(&[n, hd]),
-            be.zeros(&[n, 4 * hd]),
+        let (mut h_in, mut h_out, mut c, mut gates) = (
+            t(&[2 * n, hd])?,
+            t(&[2 * n, hd])?,
+            t(&[3 * n, hd])?,
+            t(&[2 * n, 4 * hd])?,
         );
-        let (mut dg, mut dcp) = (be.zeros(&[n, 4 * hd]), be.zeros(&[n, hd]));
-        // About 20 flops per unit forward (4 activations, 2 tanh), 25 backward.
+        let (mut dh, mut dg) = (t(&[2 * n, hd])?, t(&[2 * n, 4 * hd])?);
+        let product = 2.0 * (n * 4 * hd * hd) as f64;
+        // The product plus about 20 flops per unit for the gates, 25 backward.
         add(
-            "lstm_cell_forward",
+            "lstm_step_forward",
             "lstm",
-            (20 * n * hd) as f64,
-            tm(&mut || be.lstm_cell_forward(&xg, &hg, &c_prev, &mut h, &mut c, &mut gates))?,
-        );
-        add(
-            "lstm_cell_backward",
-            "lstm",
-            (25 * n * hd) as f64,
+            product + (20 * n * hd) as f64,
             tm(&mut || {
-                be.lstm_cell_backward(
-                    &gates,
-                    &c_prev,
-                    &c,
-                    &dh,
-                    &dc,
-                    LstmCellGrads {
-                        dgates: &mut dg,
-                        dc_prev: &mut dcp,
-                    },
+                be.lstm_step_forward(
+                    at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut c, &mut gates,
                 )
             })?,
+        );
+        add(
+            "lstm_step_backward",
+            "lstm",
+            (25 * n * hd) as f64,
+            tm(&mut || be.lstm_step_backward(at, &gates, &c, &dh, &mut dc, &mut dg))?,
+        );
+        add(
+            "lstm_step_backward_hidden",
+            "lstm",
+            product,
+            tm(&mut || be.lstm_step_backward_hidden(at, &dg, &w_hh, &mut dh))?,
         );
     }
     for (layer, classes) in [("digits", 10), ("chars", VOCAB)] {
@@ -320,6 +319,20 @@ pub fn kernels<B: Backend>(
                 be.adam_step(&mut p, &g, &mut m, &mut v, AdamConfig::default(), step)
             })?,
         );
+        // Clipping's two passes over the same parameter's gradient.
+        let (mut sums, mut gc) = (be.zeros(&[1]), t(&[len])?);
+        add(
+            "sum_squares",
+            "fc1.weight",
+            (2 * len) as f64,
+            tm(&mut || be.sum_squares(&g, &mut sums, 0))?,
+        );
+        add(
+            "clip_by_norm",
+            "fc1.weight",
+            len as f64,
+            tm(&mut || be.clip_by_norm(&sums, 1.0, &mut gc))?,
+        );
     }
     Ok(out)
 }
@@ -349,10 +362,6 @@ pub fn mnist<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<MnistSp
     let images: Vec<f32> = (0..256 * PIXELS).map(|_| rng.random::<f32>()).collect();
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
     let x32 = &images[..batch * PIXELS];
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let mut train = |n: usize| -> Result<f64> {
         let t = Instant::now();
         for _ in 0..n {
@@ -386,5 +395,80 @@ pub fn mnist<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<MnistSp
         train_images_per_s,
         latency_ms: median(latencies),
         infer_images_per_s: median(rates),
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Speed of the text model on one backend.
+#[derive(Clone, Debug)]
+pub struct TextSpeed {
+    /// Training input characters per second at batch 32, window 64 (forward,
+    /// BPTT, clipping, Adam, the per-step read-back of the loss).
+    pub train_chars_per_s: f64,
+    /// Milliseconds per generated character: one step with the state carried,
+    /// the read-back of the probabilities, and sampling.
+    pub generate_ms_per_char: f64,
+}
+
+/// Median over `samples` of each measurement, on random characters from a
+/// vocabulary of [`VOCAB`] ids (speed does not depend on the text).
+pub fn text<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<TextSpeed> {
+    use crate::data::corpus::Vocab;
+    use crate::nn::char_lstm::{CharLstm, Sampling, sample};
+    use crate::train::adam::Adam;
+
+    let (window, batch) = (64, 32);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let chars: String = (0..VOCAB as u32 - 1)
+        .map(|i| char::from_u32(32 + i).expect("printable ASCII and Latin-1"))
+        .collect();
+    let vocab = Vocab::from_text(&chars);
+    let mut model = CharLstm::init(be, vocab, &mut rng)?;
+    let mut opt = Adam::new(AdamConfig::default());
+    let ids: Vec<u32> = (0..window * batch + 1)
+        .map(|_| rng.random_range(0..VOCAB as u32 - 1))
+        .collect();
+    let (x, y) = (&ids[..window * batch], &ids[1..]);
+    let mut train = |n: usize| -> Result<f64> {
+        let t = Instant::now();
+        for _ in 0..n {
+            pollster::block_on(
+                model.train_step(be, x, y, window, batch, Some(5.0), |be, p| {
+                    opt.update(be, p)
+                }),
+            )?;
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    train(2)?;
+    let mut rates = Vec::new();
+    for _ in 0..samples {
+        rates.push((steps * window * batch) as f64 / train(steps)?);
+    }
+
+    let sampling = Sampling {
+        temperature: 1.0,
+        top_k: 0,
+    };
+    let unknown = model.vocab().unknown_id();
+    let mut c = 'a';
+    let mut per_char = Vec::new();
+    for _ in 0..samples.max(5) {
+        let n = 100;
+        let t = Instant::now();
+        for _ in 0..n {
+            let probs = pollster::block_on(model.next_probs(be, c))?;
+            let id = sample(&probs, unknown, sampling, &mut rng);
+            c = model.vocab().char_of(id).unwrap_or('a');
+        }
+        per_char.push(t.elapsed().as_secs_f64() * 1e3 / n as f64);
+    }
+    Ok(TextSpeed {
+        train_chars_per_s: median(rates),
+        generate_ms_per_char: median(per_char),
     })
 }

@@ -55,6 +55,11 @@ pub enum Error {
     #[error("the drawing is empty: draw a digit")]
     EmptyDrawing,
 
+    /// A request the model cannot serve: an empty prompt, a temperature out
+    /// of range. `what` names the setting.
+    #[error("{what}: {problem}")]
+    Input { what: &'static str, problem: String },
+
     /// Reading or writing a file on disk (command line only).
     #[error("{path}: {problem}")]
     Io { path: String, problem: String },

@@ -62,13 +62,17 @@ pub struct EmbeddingParams {
     pub _pad: u32,
 }
 
-/// LSTM cell over a batch: gate pre-activations [n, 4 * hidden] -> h, c [n, hidden].
+/// One LSTM timestep inside sequences laid out time-major, [steps * batch, ...]:
+/// rows t * batch .. (t + 1) * batch are timestep t. Gates are [.., 4 * hidden].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
 pub struct LstmParams {
-    pub n: u32,
+    pub batch: u32,
     pub hidden: u32,
-    pub _pad: [u32; 2],
+    /// The timestep, 0-based.
+    pub t: u32,
+    /// Timesteps in the sequence tensors.
+    pub steps: u32,
 }
 
 /// Row-wise softmax (+ cross-entropy) over logits [n, classes].
@@ -94,5 +98,27 @@ pub struct AdamParams {
     pub eps: f32,
     pub bias_correction1: f32,
     pub bias_correction2: f32,
+    pub _pad: u32,
+}
+
+/// Gradient-norm clipping: `sum_squares` writes the sum of squares of `len`
+/// values into slot `slot` of a sums vector; `clip_by_norm` scales `len`
+/// values by min(1, max_norm / sqrt(sum of the first `count` slots)).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct NormParams {
+    pub len: u32,
+    pub slot: u32,
+    pub count: u32,
+    pub max_norm: f32,
+}
+
+/// copy_slice: dst[dst_offset + i] = src[src_offset + i] for i < len.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct CopyParams {
+    pub len: u32,
+    pub src_offset: u32,
+    pub dst_offset: u32,
     pub _pad: u32,
 }

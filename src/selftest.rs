@@ -6,7 +6,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{Backend, LstmCellGrads};
+use crate::backend::{Backend, SeqStep};
 use crate::error::Result;
 use crate::shapes::{AdamConfig, conv_output_size, pool_output_size};
 
@@ -33,15 +33,19 @@ pub enum Op {
     ReluBackward,
     EmbeddingForward,
     EmbeddingBackward,
-    LstmCellForward,
-    LstmCellBackward,
+    LstmStepForward,
+    LstmStepBackward,
+    LstmStepBackwardHidden,
     SoftmaxForward,
     SoftmaxXentForward,
     SoftmaxXentBackward,
     AdamStep,
+    SumSquares,
+    ClipByNorm,
+    CopySlice,
 }
 
-pub const OPS: [Op; 20] = [
+pub const OPS: [Op; 24] = [
     Op::Conv2dForward,
     Op::Conv2dBackwardInput,
     Op::Conv2dBackwardWeight,
@@ -56,12 +60,16 @@ pub const OPS: [Op; 20] = [
     Op::ReluBackward,
     Op::EmbeddingForward,
     Op::EmbeddingBackward,
-    Op::LstmCellForward,
-    Op::LstmCellBackward,
+    Op::LstmStepForward,
+    Op::LstmStepBackward,
+    Op::LstmStepBackwardHidden,
     Op::SoftmaxForward,
     Op::SoftmaxXentForward,
     Op::SoftmaxXentBackward,
     Op::AdamStep,
+    Op::SumSquares,
+    Op::ClipByNorm,
+    Op::CopySlice,
 ];
 
 impl Op {
@@ -82,12 +90,16 @@ impl Op {
             Op::ReluBackward => "relu_backward",
             Op::EmbeddingForward => "embedding_forward",
             Op::EmbeddingBackward => "embedding_backward",
-            Op::LstmCellForward => "lstm_cell_forward",
-            Op::LstmCellBackward => "lstm_cell_backward",
+            Op::LstmStepForward => "lstm_step_forward",
+            Op::LstmStepBackward => "lstm_step_backward",
+            Op::LstmStepBackwardHidden => "lstm_step_backward_hidden",
             Op::SoftmaxForward => "softmax_forward",
             Op::SoftmaxXentForward => "softmax_xent_forward",
             Op::SoftmaxXentBackward => "softmax_xent_backward",
             Op::AdamStep => "adam_step",
+            Op::SumSquares => "sum_squares",
+            Op::ClipByNorm => "clip_by_norm",
+            Op::CopySlice => "copy_slice",
         }
     }
 }
@@ -95,8 +107,9 @@ impl Op {
 /// Sizes of one case. Each op reads the fields it needs:
 /// conv: x [n, c, h, w], weight [o, c, 3, 3]; pool: x [n, c, h, w];
 /// dense: x [n, c], weight [o, c]; elementwise: n * c * h * w values;
-/// embedding: n ids into a [o, c] table; LSTM: batch n, hidden c;
-/// softmax: [n, o]; Adam: n * c * h * w parameters.
+/// embedding: n ids into a [o, c] table; LSTM: batch n, hidden c, h steps
+/// (the op runs at step h / 2); softmax: [n, o]; Adam, norms and copies:
+/// n * c * h * w values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dims {
     pub n: usize,
@@ -376,25 +389,36 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                 be.read(&[&dt]).await?
             }
         }
-        Op::LstmCellForward | Op::LstmCellBackward => {
-            let xg = g.tensor(be, &[n, 4 * c])?;
-            let hg = g.tensor(be, &[n, 4 * c])?;
-            let c_prev = g.tensor(be, &[n, c])?;
-            let (mut hs, mut cs, mut gates) =
-                (be.zeros(&[n, c]), be.zeros(&[n, c]), be.zeros(&[n, 4 * c]));
-            be.lstm_cell_forward(&xg, &hg, &c_prev, &mut hs, &mut cs, &mut gates)?;
-            if op == Op::LstmCellForward {
-                be.read(&[&hs, &cs, &gates]).await?
-            } else {
-                let dh = g.tensor(be, &[n, c])?;
-                let dc = g.tensor(be, &[n, c])?;
-                let (mut dgates, mut dc_prev) = (be.zeros(&[n, 4 * c]), be.zeros(&[n, c]));
-                let out = LstmCellGrads {
-                    dgates: &mut dgates,
-                    dc_prev: &mut dc_prev,
-                };
-                be.lstm_cell_backward(&gates, &c_prev, &cs, &dh, &dc, out)?;
-                be.read(&[&dgates, &dc_prev]).await?
+        Op::LstmStepForward | Op::LstmStepBackward | Op::LstmStepBackwardHidden => {
+            // Step h / 2 of h: the middle of a sequence (writes h_in[t+1], and
+            // the hidden gradient has a step before it) whenever h >= 2.
+            let (steps, at) = (h, SeqStep { t: h / 2, batch: n });
+            let xg = g.tensor(be, &[steps * n, 4 * c])?;
+            let w_hh: Vec<f32> = g.vec(4 * c * c).into_iter().map(|v| v * 0.5).collect();
+            let w_hh = be.tensor(&[4 * c, c], &w_hh)?;
+            let b_hh = g.tensor(be, &[4 * c])?;
+            let mut h_in = g.tensor(be, &[steps * n, c])?;
+            let mut h_out = g.tensor(be, &[steps * n, c])?;
+            let mut cs = g.tensor(be, &[(steps + 1) * n, c])?;
+            let mut gates = g.tensor(be, &[steps * n, 4 * c])?;
+            be.lstm_step_forward(
+                at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut cs, &mut gates,
+            )?;
+            let dh = g.tensor(be, &[steps * n, c])?;
+            let mut dgates = g.tensor(be, &[steps * n, 4 * c])?;
+            match op {
+                Op::LstmStepForward => be.read(&[&h_in, &h_out, &cs, &gates]).await?,
+                Op::LstmStepBackward => {
+                    let mut dc = g.tensor(be, &[n, c])?;
+                    be.lstm_step_backward(at, &gates, &cs, &dh, &mut dc, &mut dgates)?;
+                    be.read(&[&dc, &dgates]).await?
+                }
+                _ if at.t == 0 => Vec::new(),
+                _ => {
+                    let mut dh = dh;
+                    be.lstm_step_backward_hidden(at, &dgates, &w_hh, &mut dh)?;
+                    be.read(&[&dh]).await?
+                }
             }
         }
         Op::SoftmaxForward | Op::SoftmaxXentForward | Op::SoftmaxXentBackward => {
@@ -441,6 +465,29 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                 2,
             )?;
             be.read(&[&param, &m, &v]).await?
+        }
+        Op::SumSquares | Op::ClipByNorm => {
+            let len = n * c * h * w;
+            let x = g.tensor(be, &[len])?;
+            let mut sums = g.tensor(be, &[3])?;
+            be.sum_squares(&x, &mut sums, 1)?;
+            if op == Op::SumSquares {
+                be.read(&[&sums]).await?
+            } else {
+                // Once with a bound below the norm (scales) and once above it (does not).
+                let norm = be.read(&[&sums]).await?[0].iter().sum::<f32>().sqrt();
+                let (mut a, mut b) = (g.tensor(be, &[len])?, g.tensor(be, &[len])?);
+                be.clip_by_norm(&sums, 0.5 * norm, &mut a)?;
+                be.clip_by_norm(&sums, 2.0 * norm + 1.0, &mut b)?;
+                be.read(&[&a, &b]).await?
+            }
+        }
+        Op::CopySlice => {
+            let len = n * c * h * w;
+            let src = g.tensor(be, &[len])?;
+            let mut dst = g.tensor(be, &[len + o])?;
+            be.copy_slice(&src, len / 3, &mut dst, o, len - len / 3)?;
+            be.read(&[&dst]).await?
         }
     })
 }

@@ -4,8 +4,8 @@
 
 use crate::error::{Result, shape_err};
 use crate::params::{
-    AdamParams, Conv2dParams, DenseParams, ElementwiseParams, EmbeddingParams, LstmParams,
-    PoolParams, SoftmaxParams,
+    AdamParams, Conv2dParams, CopyParams, DenseParams, ElementwiseParams, EmbeddingParams,
+    LstmParams, NormParams, PoolParams, SoftmaxParams,
 };
 
 /// Side of the conv2d kernel (the networks use 3x3 only).
@@ -199,18 +199,6 @@ pub fn embedding(
     })
 }
 
-/// LSTM cell: gate pre-activations [n, 4h], states [n, h].
-pub fn lstm_cell(op: &'static str, gates: &[usize], state: &[usize]) -> Result<LstmParams> {
-    rank(op, "state", state, 2)?;
-    let (n, h) = (state[0], state[1]);
-    expect(op, "gates", gates, &[n, 4 * h])?;
-    Ok(LstmParams {
-        n: u32_of(op, "batch", n)?,
-        hidden: u32_of(op, "hidden", h)?,
-        _pad: [0; 2],
-    })
-}
-
 /// softmax over rows: logits [n, classes]; `labels` rows when given.
 pub fn softmax(
     op: &'static str,
@@ -267,42 +255,167 @@ pub fn dense_forward(
     Ok(p)
 }
 
-/// lstm_cell_forward: xg, hg, gates [n, 4h]; c_prev, h, c [n, h].
-pub fn lstm_cell_forward(
+/// Which timestep an LSTM op works on. Sequence tensors are time-major and
+/// 2-D, [steps * batch, width]: rows t * batch .. (t + 1) * batch hold
+/// timestep t, so the whole sequence also feeds one `dense_*` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqStep {
+    pub t: usize,
+    pub batch: usize,
+}
+
+/// The sequence sizes read off gate tensors [steps * batch, 4 * hidden].
+fn lstm_seq(op: &'static str, at: SeqStep, gates: &[usize]) -> Result<LstmParams> {
+    rank(op, "gates", gates, 2)?;
+    if at.batch == 0 || gates[0] % at.batch != 0 || gates[1] % 4 != 0 || gates[1] == 0 {
+        return Err(shape_err!(
+            op,
+            "gates {gates:?} must be [steps * {}, 4 * hidden]",
+            at.batch
+        ));
+    }
+    let steps = gates[0] / at.batch;
+    if at.t >= steps {
+        return Err(shape_err!(
+            op,
+            "timestep {} is outside a sequence of {steps} steps",
+            at.t
+        ));
+    }
+    Ok(LstmParams {
+        batch: u32_of(op, "batch", at.batch)?,
+        hidden: u32_of(op, "hidden", gates[1] / 4)?,
+        t: u32_of(op, "timestep", at.t)?,
+        steps: u32_of(op, "steps", steps)?,
+    })
+}
+
+/// The [rows, hidden] shape of a state sequence `extra` steps longer than the gates'.
+fn state(p: &LstmParams, extra: usize) -> [usize; 2] {
+    let (b, h) = (p.batch as usize, p.hidden as usize);
+    [(p.steps as usize + extra) * b, h]
+}
+
+/// lstm_step_forward: xg, gates [T*b, 4h]; w_hh [4h, h]; b_hh [4h];
+/// h_in, h_out [T*b, h]; c [(T+1)*b, h].
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_step_forward(
+    at: SeqStep,
     xg: &[usize],
-    hg: &[usize],
-    c_prev: &[usize],
-    h: &[usize],
+    w_hh: &[usize],
+    b_hh: &[usize],
+    h_in: &[usize],
+    h_out: &[usize],
     c: &[usize],
     gates: &[usize],
 ) -> Result<LstmParams> {
-    const OP: &str = "lstm_cell_forward";
-    let p = lstm_cell(OP, xg, c_prev)?;
-    lstm_cell(OP, hg, c_prev)?;
-    lstm_cell(OP, gates, c_prev)?;
-    for s in [h, c] {
-        elementwise(OP, s, c_prev)?;
-    }
+    const OP: &str = "lstm_step_forward";
+    let p = lstm_seq(OP, at, xg)?;
+    let h = p.hidden as usize;
+    expect(OP, "gates", gates, xg)?;
+    expect(OP, "weight_hh", w_hh, &[4 * h, h])?;
+    bias(OP, b_hh, 4 * p.hidden)?;
+    expect(OP, "h_in", h_in, &state(&p, 0))?;
+    expect(OP, "h_out", h_out, &state(&p, 0))?;
+    expect(OP, "c", c, &state(&p, 1))?;
     Ok(p)
 }
 
-/// lstm_cell_backward: gates, dgates [n, 4h]; c_prev, c, dh, dc, dc_prev [n, h].
-pub fn lstm_cell_backward(
+/// lstm_step_backward: gates, dgates [T*b, 4h]; c [(T+1)*b, h]; dh [T*b, h]; dc [b, h].
+pub fn lstm_step_backward(
+    at: SeqStep,
     gates: &[usize],
-    c_prev: &[usize],
     c: &[usize],
     dh: &[usize],
     dc: &[usize],
     dgates: &[usize],
-    dc_prev: &[usize],
 ) -> Result<LstmParams> {
-    const OP: &str = "lstm_cell_backward";
-    let p = lstm_cell(OP, gates, c_prev)?;
-    lstm_cell(OP, dgates, c_prev)?;
-    for s in [c, dh, dc, dc_prev] {
-        elementwise(OP, s, c_prev)?;
-    }
+    const OP: &str = "lstm_step_backward";
+    let p = lstm_seq(OP, at, gates)?;
+    expect(OP, "dgates", dgates, gates)?;
+    expect(OP, "c", c, &state(&p, 1))?;
+    expect(OP, "dh", dh, &state(&p, 0))?;
+    expect(OP, "dc", dc, &[at.batch, p.hidden as usize])?;
     Ok(p)
+}
+
+/// lstm_step_backward_hidden: dgates [T*b, 4h]; w_hh [4h, h]; dh [T*b, h]; t >= 1.
+pub fn lstm_step_backward_hidden(
+    at: SeqStep,
+    dgates: &[usize],
+    w_hh: &[usize],
+    dh: &[usize],
+) -> Result<LstmParams> {
+    const OP: &str = "lstm_step_backward_hidden";
+    let p = lstm_seq(OP, at, dgates)?;
+    if at.t == 0 {
+        return Err(shape_err!(OP, "timestep 0 has no earlier hidden state"));
+    }
+    let h = p.hidden as usize;
+    expect(OP, "weight_hh", w_hh, &[4 * h, h])?;
+    expect(OP, "dh", dh, &state(&p, 0))?;
+    Ok(p)
+}
+
+/// sum_squares: any x; `slot` inside the sums vector.
+pub fn sum_squares(x: &[usize], sums: &[usize], slot: usize) -> Result<NormParams> {
+    const OP: &str = "sum_squares";
+    rank(OP, "sums", sums, 1)?;
+    if slot >= sums[0] {
+        return Err(shape_err!(OP, "slot {slot} is outside sums {sums:?}"));
+    }
+    Ok(NormParams {
+        len: u32_of(OP, "length", numel(x))?,
+        slot: u32_of(OP, "slot", slot)?,
+        count: u32_of(OP, "slots", sums[0])?,
+        max_norm: 0.0,
+    })
+}
+
+/// clip_by_norm: sums [count]; any x; a positive, finite max_norm.
+pub fn clip_by_norm(sums: &[usize], max_norm: f32, x: &[usize]) -> Result<NormParams> {
+    const OP: &str = "clip_by_norm";
+    rank(OP, "sums", sums, 1)?;
+    if !(max_norm > 0.0 && max_norm.is_finite()) {
+        return Err(shape_err!(
+            OP,
+            "max_norm must be positive and finite, got {max_norm}"
+        ));
+    }
+    Ok(NormParams {
+        len: u32_of(OP, "length", numel(x))?,
+        slot: 0,
+        count: u32_of(OP, "slots", sums[0])?,
+        max_norm,
+    })
+}
+
+/// copy_slice: both ranges inside their tensors.
+pub fn copy_slice(
+    src: &[usize],
+    src_offset: usize,
+    dst: &[usize],
+    dst_offset: usize,
+    len: usize,
+) -> Result<CopyParams> {
+    const OP: &str = "copy_slice";
+    for (name, shape, offset) in [
+        ("source", src, src_offset),
+        ("destination", dst, dst_offset),
+    ] {
+        if offset.checked_add(len).is_none_or(|end| end > numel(shape)) {
+            return Err(shape_err!(
+                OP,
+                "{len} values from {offset} do not fit in the {name} {shape:?}"
+            ));
+        }
+    }
+    Ok(CopyParams {
+        len: u32_of(OP, "length", len)?,
+        src_offset: u32_of(OP, "source offset", src_offset)?,
+        dst_offset: u32_of(OP, "destination offset", dst_offset)?,
+        _pad: 0,
+    })
 }
 
 /// softmax_forward: logits and probs [n, classes].

@@ -196,13 +196,27 @@ pub fn load(bytes: &[u8], expected: &[Expected<'_>]) -> Result<Loaded> {
         });
     }
 
-    let metadata = header
+    Ok(Loaded {
+        tensors,
+        metadata: metadata_of(&header),
+    })
+}
+
+fn metadata_of(header: &Metadata) -> BTreeMap<String, String> {
+    header
         .metadata()
         .iter()
         .flatten()
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Ok(Loaded { tensors, metadata })
+        .collect()
+}
+
+/// The string metadata of a safetensors file, read before its tensors are
+/// checked: a model whose shapes depend on it (the text model's vocabulary)
+/// needs it to know what to expect.
+pub fn read_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let (header, _) = parse(bytes)?;
+    Ok(metadata_of(&header))
 }
 
 /// Parses and checks the header; returns it with the tensor data after it.

@@ -10,7 +10,7 @@
 
 use std::f64::consts::LN_2;
 
-use neuralpad::backend::LstmCellGrads;
+use neuralpad::backend::SeqStep;
 use neuralpad::shapes::AdamConfig;
 use neuralpad::{Backend, CpuBackend, Error, Result};
 
@@ -174,11 +174,11 @@ fn max_pool2d_arange<B: Backend>(b: &B) -> Result<()> {
     Ok(())
 }
 
-// ---- LSTM cell --------------------------------------------------------------
+// ---- LSTM step --------------------------------------------------------------
 
 /// One LSTM step, batch 1, input size 1, hidden 2, with pre-activations
 /// chosen so every gate and state is a simple fraction.
-fn lstm_cell_step<B: Backend>(b: &B) -> Result<()> {
+fn lstm_step_golden<B: Backend>(b: &B) -> Result<()> {
     // Values used below:
     //   sigmoid(0) = 1/2;  sigmoid(ln 3) = 3 / (3 + 1) = 3/4;
     //   tanh(ln a) = (a^2 - 1) / (a^2 + 1): tanh(ln 2) = 3/5, tanh(ln 3) = 4/5.
@@ -196,13 +196,11 @@ fn lstm_cell_step<B: Backend>(b: &B) -> Result<()> {
     let b_ih = b.tensor(&[8], &[-1.0; 8])?;
     let mut xg = b.zeros(&[1, 8]);
     b.dense_forward(&x, &w_ih, &b_ih, &mut xg, false)?;
-    // hg = h W_hh^T + b_hh with h_prev = [1, 2], every row of W_hh [8, 2] = [1, -0.5]
-    // and b_hh = 1: hg = 1 * 1 - 0.5 * 2 + 1 = 1. So xg + hg = z.
-    let h_prev = b.tensor(&[1, 2], &[1.0, 2.0])?;
+    // The step adds h W_hh^T + b_hh with h_prev = [1, 2], every row of W_hh
+    // [8, 2] = [1, -0.5] and b_hh = 1: 1 * 1 - 0.5 * 2 + 1 = 1. So z as above.
+    let mut h_in = b.tensor(&[1, 2], &[1.0, 2.0])?;
     let w_hh = b.tensor(&[8, 2], &[1.0, -0.5].repeat(8))?;
     let b_hh = b.tensor(&[8], &[1.0; 8])?;
-    let mut hg = b.zeros(&[1, 8]);
-    b.dense_forward(&h_prev, &w_hh, &b_hh, &mut hg, false)?;
 
     // Gates: unit 0: i = 3/4, f = 1/2, g = 4/5,  o = 1/2;
     //        unit 1: i = 1/2, f = 3/4, g = -3/5, o = 3/4.
@@ -211,17 +209,21 @@ fn lstm_cell_step<B: Backend>(b: &B) -> Result<()> {
     //   unit 1: c_prev = 2/5 - (4/3) ln 3:  c = 3/4 (2/5 - (4/3) ln 3) + 1/2 * (-3/5) = 3/10 - ln 3 - 3/10 = -ln 3
     // h = o tanh(c): unit 0: 1/2 * 3/5 = 3/10; unit 1: 3/4 * (-4/5) = -3/5.
     let cp = [2.0 * l2 - 1.2, 0.4 - 4.0 / 3.0 * l3];
-    let c_prev = b.tensor(&[1, 2], &cp.map(|v| v as f32))?;
-    let (mut h, mut c, mut gates) = (b.zeros(&[1, 2]), b.zeros(&[1, 2]), b.zeros(&[1, 8]));
-    b.lstm_cell_forward(&xg, &hg, &c_prev, &mut h, &mut c, &mut gates)?;
+    // A sequence of one step: c holds [c_prev; c].
+    let at = SeqStep { t: 0, batch: 1 };
+    let mut c = b.tensor(&[2, 2], &[cp[0] as f32, cp[1] as f32, 0.0, 0.0])?;
+    let (mut h, mut gates) = (b.zeros(&[1, 2]), b.zeros(&[1, 8]));
+    b.lstm_step_forward(at, &xg, &w_hh, &b_hh, &mut h_in, &mut h, &mut c, &mut gates)?;
     assert_close(
         "lstm gates",
         &read(b, &gates)?,
         &[0.75, 0.5, 0.5, 0.75, 0.8, -0.6, 0.5, 0.75],
         TOL,
     );
-    assert_close("lstm c", &read(b, &c)?, &[l2, -l3], TOL);
+    assert_close("lstm c", &read(b, &c)?, &[cp[0], cp[1], l2, -l3], TOL);
     assert_close("lstm h", &read(b, &h)?, &[0.3, -0.6], TOL);
+    // The last step of a sequence leaves h_in alone (there is no next step).
+    assert_close("lstm h_in", &read(b, &h_in)?, &[1.0, 2.0], TOL);
 
     // Backward with dh = [1, 0], dc = [0, 1]. First dc_t = dc + dh o (1 - tanh(c)^2):
     //   unit 0: 0 + 1 * 1/2 * (1 - 9/25) = 8/25;  unit 1: 1 + 0 = 1.
@@ -237,22 +239,12 @@ fn lstm_cell_step<B: Backend>(b: &B) -> Result<()> {
     //   dz_g = 1 * 1/2 * (1 - 9/25) = 8/25 = 0.32
     //   dz_o = 0 (dh = 0)
     //   dc_prev = 1 * 3/4          = 0.75
-    let (dh, dc) = (
+    let (dh, mut dc) = (
         b.tensor(&[1, 2], &[1.0, 0.0])?,
         b.tensor(&[1, 2], &[0.0, 1.0])?,
     );
-    let (mut dgates, mut dc_prev) = (b.zeros(&[1, 8]), b.zeros(&[1, 2]));
-    b.lstm_cell_backward(
-        &gates,
-        &c_prev,
-        &c,
-        &dh,
-        &dc,
-        LstmCellGrads {
-            dgates: &mut dgates,
-            dc_prev: &mut dc_prev,
-        },
-    )?;
+    let mut dgates = b.zeros(&[1, 8]);
+    b.lstm_step_backward(at, &gates, &c, &dh, &mut dc, &mut dgates)?;
     let want = [
         0.048,
         -0.15,
@@ -264,7 +256,7 @@ fn lstm_cell_step<B: Backend>(b: &B) -> Result<()> {
         0.0,
     ];
     assert_close("lstm dgates", &read(b, &dgates)?, &want, TOL);
-    assert_close("lstm dc_prev", &read(b, &dc_prev)?, &[0.16, 0.75], TOL);
+    assert_close("lstm dc_prev", &read(b, &dc)?, &[0.16, 0.75], TOL);
     Ok(())
 }
 
@@ -480,7 +472,7 @@ backend_tests!(
         conv2d_forward_arange,
         conv2d_backward_arange,
         max_pool2d_arange,
-        lstm_cell_step,
+        lstm_step_golden,
         softmax_xent_golden,
         adam_two_steps,
         wrong_shapes_are_errors,

@@ -19,7 +19,7 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use neuralpad::backend::LstmCellGrads;
+use neuralpad::backend::SeqStep;
 use neuralpad::{Backend, CpuBackend, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -340,68 +340,113 @@ fn embedding_backward<B: Backend>(b: &B) -> Result<()> {
     check_grad("embedding_backward", &table, &read(b, &dtable)?, loss)
 }
 
-// ---- LSTM cell --------------------------------------------------------------
+// ---- LSTM over a sequence (BPTT) ---------------------------------------------
 
-fn lstm_cell_backward<B: Backend>(b: &B) -> Result<()> {
+/// Three timesteps, batch 2, hidden 3, through the step ops: the loss reads
+/// every h_t and the last c, so the gradient flows back through the hidden
+/// and the cell recurrences both.
+fn lstm_sequence_backward<B: Backend>(b: &B) -> Result<()> {
     let mut rng = rng(7);
-    // batch 2, hidden 3: gate pre-activations [2, 12], states [2, 3].
-    let (gs, ss) = ([2, 12], [2, 3]);
-    let xg = uniform(&mut rng, 24, -2.0, 2.0);
-    let hg = uniform(&mut rng, 24, -2.0, 2.0);
-    let c_prev = uniform(&mut rng, 6, -1.0, 1.0);
-    // L = sum(h * r_h) + sum(c * r_c): both outputs of the cell feed the loss,
-    // so the backward gets dh = r_h and dc = r_c.
-    let r_h = uniform(&mut rng, 6, -1.0, 1.0);
-    let r_c = uniform(&mut rng, 6, -1.0, 1.0);
-
-    let loss = |xg: &[f32], hg: &[f32], c_prev: &[f32]| -> Result<f64> {
-        let (mut h, mut c, mut gates) = (b.zeros(&ss), b.zeros(&ss), b.zeros(&gs));
-        b.lstm_cell_forward(
-            &b.tensor(&gs, xg)?,
-            &b.tensor(&gs, hg)?,
-            &b.tensor(&ss, c_prev)?,
-            &mut h,
-            &mut c,
-            &mut gates,
-        )?;
-        Ok(dot(&read(b, &h)?, &r_h) + dot(&read(b, &c)?, &r_c))
+    let (steps, batch, hd) = (3, 2, 3);
+    let (gs, ss, cs) = (
+        [steps * batch, 4 * hd],
+        [steps * batch, hd],
+        [(steps + 1) * batch, hd],
+    );
+    let xg = uniform(&mut rng, steps * batch * 4 * hd, -2.0, 2.0);
+    let w_hh = uniform(&mut rng, 4 * hd * hd, -1.0, 1.0);
+    let b_hh = uniform(&mut rng, 4 * hd, -1.0, 1.0);
+    let h0 = uniform(&mut rng, batch * hd, -1.0, 1.0);
+    let c0 = uniform(&mut rng, batch * hd, -1.0, 1.0);
+    // L = sum(h_out * r_h) + sum(c_T * r_c).
+    let r_h = uniform(&mut rng, steps * batch * hd, -1.0, 1.0);
+    let r_c = uniform(&mut rng, batch * hd, -1.0, 1.0);
+    let at = |t| SeqStep { t, batch };
+    let pad = |first: &[f32], rows: usize| {
+        let mut v = first.to_vec();
+        v.resize(rows * hd, 0.0);
+        v
     };
 
-    let cp = b.tensor(&ss, &c_prev)?;
-    let (mut h, mut c, mut gates) = (b.zeros(&ss), b.zeros(&ss), b.zeros(&gs));
-    b.lstm_cell_forward(
-        &b.tensor(&gs, &xg)?,
-        &b.tensor(&gs, &hg)?,
-        &cp,
-        &mut h,
-        &mut c,
-        &mut gates,
-    )?;
-    let (mut dgates, mut dc_prev) = (b.zeros(&gs), b.zeros(&ss));
-    let out = LstmCellGrads {
-        dgates: &mut dgates,
-        dc_prev: &mut dc_prev,
+    // The forward pass; returns the state tensors for the backward.
+    let forward = |xg: &[f32], w_hh: &[f32], b_hh: &[f32], c0: &[f32]| {
+        let (xg, w, bias) = (
+            b.tensor(&gs, xg)?,
+            b.tensor(&[4 * hd, hd], w_hh)?,
+            b.tensor(&[4 * hd], b_hh)?,
+        );
+        let mut h_in = b.tensor(&ss, &pad(&h0, steps * batch))?;
+        let mut c = b.tensor(&cs, &pad(c0, (steps + 1) * batch))?;
+        let (mut h_out, mut gates) = (b.zeros(&ss), b.zeros(&gs));
+        for t in 0..steps {
+            b.lstm_step_forward(
+                at(t),
+                &xg,
+                &w,
+                &bias,
+                &mut h_in,
+                &mut h_out,
+                &mut c,
+                &mut gates,
+            )?;
+        }
+        Result::Ok((w, h_in, h_out, c, gates))
     };
-    b.lstm_cell_backward(
-        &gates,
-        &cp,
-        &c,
-        &b.tensor(&ss, &r_h)?,
-        &b.tensor(&ss, &r_c)?,
-        out,
-    )?;
-    let (dgates, dc_prev) = (read(b, &dgates)?, read(b, &dc_prev)?);
+    let loss = |xg: &[f32], w_hh: &[f32], b_hh: &[f32], c0: &[f32]| -> Result<f64> {
+        let (_, _, h_out, c, _) = forward(xg, w_hh, b_hh, c0)?;
+        let c_last = read(b, &c)?[steps * batch * hd..].to_vec();
+        Ok(dot(&read(b, &h_out)?, &r_h) + dot(&c_last, &r_c))
+    };
 
-    // z = xg + hg, so dL/dxg = dL/dhg = dgates.
-    check_grad("lstm_cell_backward dgates (via xg)", &xg, &dgates, |xg| {
-        loss(xg, &hg, &c_prev)
+    let (w, h_in, _, c, gates) = forward(&xg, &w_hh, &b_hh, &c0)?;
+    let mut dh = b.tensor(&ss, &r_h)?;
+    let mut dc = b.tensor(&[batch, hd], &r_c)?;
+    let mut dgates = b.zeros(&gs);
+    for t in (0..steps).rev() {
+        b.lstm_step_backward(at(t), &gates, &c, &dh, &mut dc, &mut dgates)?;
+        if t > 0 {
+            b.lstm_step_backward_hidden(at(t), &dgates, &w, &mut dh)?;
+        }
+    }
+    // The parameter gradients are whole-sequence dense ops, as in the model.
+    let (mut dw, mut db) = (b.zeros(&[4 * hd, hd]), b.zeros(&[4 * hd]));
+    b.dense_backward_weight(&h_in, &dgates, &mut dw)?;
+    b.dense_backward_bias(&dgates, &mut db)?;
+    let dg = read(b, &dgates)?;
+
+    // z = xg + ..., so dL/dxg = dgates.
+    check_grad("lstm_step_backward dgates (via xg)", &xg, &dg, |xg| {
+        loss(xg, &w_hh, &b_hh, &c0)
     })?;
-    check_grad("lstm_cell_backward dgates (via hg)", &hg, &dgates, |hg| {
-        loss(&xg, hg, &c_prev)
+    check_grad(
+        "lstm_step_backward_hidden, W_hh gradient",
+        &w_hh,
+        &read(b, &dw)?,
+        |w| loss(&xg, w, &b_hh, &c0),
+    )?;
+    check_grad("lstm b_hh gradient", &b_hh, &read(b, &db)?, |bias| {
+        loss(&xg, &w_hh, bias, &c0)
     })?;
-    check_grad("lstm_cell_backward dc_prev", &c_prev, &dc_prev, |c_prev| {
-        loss(&xg, &hg, c_prev)
+    check_grad("lstm_step_backward dc (to c0)", &c0, &read(b, &dc)?, |c0| {
+        loss(&xg, &w_hh, &b_hh, c0)
     })
+}
+
+/// Gradient clipping scales by max_norm / norm of all the tensors together.
+fn clip_by_global_norm<B: Backend>(b: &B) -> Result<()> {
+    // Norm of [3, 4] and [12] is 13; clipped to 6.5 everything halves.
+    let (mut x, mut y) = (b.tensor(&[2], &[3.0, 4.0])?, b.tensor(&[1], &[12.0])?);
+    let mut sums = b.zeros(&[2]);
+    b.sum_squares(&x, &mut sums, 0)?;
+    b.sum_squares(&y, &mut sums, 1)?;
+    assert_eq!(read(b, &sums)?, [25.0, 144.0]);
+    b.clip_by_norm(&sums, 6.5, &mut x)?;
+    b.clip_by_norm(&sums, 6.5, &mut y)?;
+    assert_eq!((read(b, &x)?, read(b, &y)?), (vec![1.5, 2.0], vec![6.0]));
+    // Under the bound nothing moves.
+    b.clip_by_norm(&sums, 13.5, &mut x)?;
+    assert_eq!(read(b, &x)?, [1.5, 2.0]);
+    Ok(())
 }
 
 // ---- softmax + cross-entropy ------------------------------------------------
@@ -517,46 +562,31 @@ fn backward_ops_accumulate<B: Backend>(b: &B) -> Result<()> {
         b.softmax_xent_backward(&probs, &labels, g, 1.0 / 3.0)
     })?;
 
-    // lstm_cell_backward overwrites dgates and dc_prev (backend.rs).
-    let (xg, hg, cp, dh, dc) = (
-        rand_t(&[2, 8])?,
-        rand_t(&[2, 8])?,
-        rand_t(&[2, 2])?,
-        rand_t(&[2, 2])?,
-        rand_t(&[2, 2])?,
-    );
-    let (mut h, mut c, mut gates) = (b.zeros(&[2, 2]), b.zeros(&[2, 2]), b.zeros(&[2, 8]));
-    b.lstm_cell_forward(&xg, &hg, &cp, &mut h, &mut c, &mut gates)?;
-    let (mut dgates, mut dc_prev) = (b.zeros(&[2, 8]), b.zeros(&[2, 2]));
-    b.lstm_cell_backward(
-        &gates,
-        &cp,
-        &c,
-        &dh,
-        &dc,
-        LstmCellGrads {
-            dgates: &mut dgates,
-            dc_prev: &mut dc_prev,
-        },
+    // lstm_step_backward overwrites dgates[t] and dc (backend.rs); the
+    // hidden gradient accumulates into dh[t-1].
+    let at = SeqStep { t: 1, batch: 2 };
+    let (xg, w_hh, b_hh) = (rand_t(&[4, 8])?, rand_t(&[8, 2])?, rand_t(&[8])?);
+    let (mut h_in, mut c) = (rand_t(&[4, 2])?, rand_t(&[6, 2])?);
+    let (mut h_out, mut gates) = (b.zeros(&[4, 2]), b.zeros(&[4, 8]));
+    b.lstm_step_forward(
+        at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut c, &mut gates,
     )?;
-    let once = (read(b, &dgates)?, read(b, &dc_prev)?);
-    b.lstm_cell_backward(
-        &gates,
-        &cp,
-        &c,
-        &dh,
-        &dc,
-        LstmCellGrads {
-            dgates: &mut dgates,
-            dc_prev: &mut dc_prev,
-        },
-    )?;
+    let (dh, dc0) = (rand_t(&[4, 2])?, rand_t(&[2, 2])?);
+    let mut dgates = b.zeros(&[4, 8]);
+    let mut dc = b.tensor(&[2, 2], &read(b, &dc0)?)?;
+    b.lstm_step_backward(at, &gates, &c, &dh, &mut dc, &mut dgates)?;
+    let once = (read(b, &dgates)?, read(b, &dc)?);
+    let mut dc = b.tensor(&[2, 2], &read(b, &dc0)?)?;
+    b.lstm_step_backward(at, &gates, &c, &dh, &mut dc, &mut dgates)?;
     assert_eq!(
         once,
-        (read(b, &dgates)?, read(b, &dc_prev)?),
-        "lstm_cell_backward must overwrite, not accumulate"
+        (read(b, &dgates)?, read(b, &dc)?),
+        "lstm_step_backward must overwrite, not accumulate"
     );
     assert!(once.0.iter().any(|&v| v != 0.0) && once.1.iter().any(|&v| v != 0.0));
+    twice(b, "lstm_step_backward_hidden", &[4, 2], |g| {
+        b.lstm_step_backward_hidden(at, &dgates, &w_hh, g)
+    })?;
     Ok(())
 }
 
@@ -587,7 +617,8 @@ backend_tests!(
         dense_relu_fused_backward,
         relu_backward,
         embedding_backward,
-        lstm_cell_backward,
+        lstm_sequence_backward,
+        clip_by_global_norm,
         softmax_xent_backward,
         backward_ops_accumulate,
     ]

@@ -4,9 +4,11 @@
 
 pub mod adam;
 pub mod conv2d;
+pub mod copy;
 pub mod dense;
 pub mod embedding;
 pub mod fast;
+pub mod grad_norm;
 pub mod lstm;
 pub mod max_pool2d;
 pub mod relu;
@@ -14,7 +16,7 @@ pub mod softmax_xent;
 
 use std::future::{Future, ready};
 
-use crate::backend::{Backend, Indices, LstmCellGrads, Tensor};
+use crate::backend::{Backend, Indices, SeqStep, Tensor};
 use crate::error::{Error, Result};
 use crate::shapes::{self, AdamConfig};
 
@@ -283,63 +285,102 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn lstm_cell_forward(
+    fn lstm_step_forward(
         &self,
+        at: SeqStep,
         xg: &CpuTensor,
-        hg: &CpuTensor,
-        c_prev: &CpuTensor,
-        h: &mut CpuTensor,
+        w_hh: &CpuTensor,
+        b_hh: &CpuTensor,
+        h_in: &mut CpuTensor,
+        h_out: &mut CpuTensor,
         c: &mut CpuTensor,
         gates: &mut CpuTensor,
     ) -> Result<()> {
-        let p = shapes::lstm_cell_forward(
+        let p = shapes::lstm_step_forward(
+            at,
             &xg.shape,
-            &hg.shape,
-            &c_prev.shape,
-            &h.shape,
+            &w_hh.shape,
+            &b_hh.shape,
+            &h_in.shape,
+            &h_out.shape,
             &c.shape,
             &gates.shape,
         )?;
-        lstm::lstm_cell_forward(
+        lstm::lstm_step_forward(
             &p,
             &xg.data,
-            &hg.data,
-            &c_prev.data,
-            &mut h.data,
+            &w_hh.data,
+            &b_hh.data,
+            &mut h_in.data,
+            &mut h_out.data,
             &mut c.data,
             &mut gates.data,
         );
         Ok(())
     }
 
-    fn lstm_cell_backward(
+    fn lstm_step_backward(
         &self,
+        at: SeqStep,
         gates: &CpuTensor,
-        c_prev: &CpuTensor,
         c: &CpuTensor,
         dh: &CpuTensor,
-        dc: &CpuTensor,
-        out: LstmCellGrads<'_, CpuTensor>,
+        dc: &mut CpuTensor,
+        dgates: &mut CpuTensor,
     ) -> Result<()> {
-        let p = shapes::lstm_cell_backward(
+        let p = shapes::lstm_step_backward(
+            at,
             &gates.shape,
-            &c_prev.shape,
             &c.shape,
             &dh.shape,
             &dc.shape,
-            &out.dgates.shape,
-            &out.dc_prev.shape,
+            &dgates.shape,
         )?;
-        lstm::lstm_cell_backward(
+        lstm::lstm_step_backward(
             &p,
             &gates.data,
-            &c_prev.data,
             &c.data,
             &dh.data,
-            &dc.data,
-            &mut out.dgates.data,
-            &mut out.dc_prev.data,
+            &mut dc.data,
+            &mut dgates.data,
         );
+        Ok(())
+    }
+
+    fn lstm_step_backward_hidden(
+        &self,
+        at: SeqStep,
+        dgates: &CpuTensor,
+        w_hh: &CpuTensor,
+        dh: &mut CpuTensor,
+    ) -> Result<()> {
+        let p = shapes::lstm_step_backward_hidden(at, &dgates.shape, &w_hh.shape, &dh.shape)?;
+        lstm::lstm_step_backward_hidden(&p, &dgates.data, &w_hh.data, &mut dh.data);
+        Ok(())
+    }
+
+    fn sum_squares(&self, x: &CpuTensor, sums: &mut CpuTensor, slot: usize) -> Result<()> {
+        let p = shapes::sum_squares(&x.shape, &sums.shape, slot)?;
+        grad_norm::sum_squares(&p, &x.data, &mut sums.data);
+        Ok(())
+    }
+
+    fn clip_by_norm(&self, sums: &CpuTensor, max_norm: f32, x: &mut CpuTensor) -> Result<()> {
+        let p = shapes::clip_by_norm(&sums.shape, max_norm, &x.shape)?;
+        grad_norm::clip_by_norm(&p, &sums.data, &mut x.data);
+        Ok(())
+    }
+
+    fn copy_slice(
+        &self,
+        src: &CpuTensor,
+        src_offset: usize,
+        dst: &mut CpuTensor,
+        dst_offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        let p = shapes::copy_slice(&src.shape, src_offset, &dst.shape, dst_offset, len)?;
+        copy::copy_slice(&p, &src.data, &mut dst.data);
         Ok(())
     }
 

@@ -61,8 +61,10 @@ shader!(EMBEDDING, "embedding");
 shader!(LSTM, "lstm");
 shader!(SOFTMAX_XENT, "softmax_xent");
 shader!(ADAM, "adam");
+shader!(GRAD_NORM, "grad_norm");
+shader!(COPY, "copy");
 
-pub static SHADERS: [&Shader; 8] = [
+pub static SHADERS: [&Shader; 10] = [
     &CONV2D,
     &MAX_POOL2D,
     &DENSE,
@@ -71,6 +73,8 @@ pub static SHADERS: [&Shader; 8] = [
     &LSTM,
     &SOFTMAX_XENT,
     &ADAM,
+    &GRAD_NORM,
+    &COPY,
 ];
 
 use Access::{Read as R, ReadWrite as W};
@@ -83,7 +87,8 @@ macro_rules! kernel {
 }
 
 // Workgroup sizes: 64 for gathers, 256 for streaming elementwise ops; fixed
-// 64 for the conv gradient reductions and 16x16 for the tiled matmuls.
+// 64 for the conv gradient reductions and the LSTM step's row products,
+// 256 for the sum-of-squares tree and 16x16 for the tiled matmuls.
 kernel!(
     CONV2D_FORWARD,
     CONV2D,
@@ -183,18 +188,25 @@ kernel!(
     [(1, R), (4, R), (5, W)]
 );
 kernel!(
-    LSTM_CELL_FORWARD,
+    LSTM_STEP_FORWARD,
     LSTM,
-    "lstm_cell_forward",
-    Override(64),
-    [(1, R), (2, R), (3, R), (4, W), (5, W), (6, W)]
+    "lstm_step_forward",
+    Fixed(64),
+    [(1, R), (2, R), (3, R), (4, W), (5, W), (6, W), (7, W)]
 );
 kernel!(
-    LSTM_CELL_BACKWARD,
+    LSTM_STEP_BACKWARD,
     LSTM,
-    "lstm_cell_backward",
+    "lstm_step_backward",
     Override(64),
-    [(7, R), (3, R), (8, R), (9, R), (10, R), (11, W), (12, W)]
+    [(8, R), (9, R), (10, R), (11, W), (12, W)]
+);
+kernel!(
+    LSTM_STEP_BACKWARD_HIDDEN,
+    LSTM,
+    "lstm_step_backward_hidden",
+    Fixed(64),
+    [(13, R), (2, R), (14, W)]
 );
 kernel!(
     SOFTMAX_FORWARD,
@@ -224,10 +236,31 @@ kernel!(
     Override(256),
     [(1, W), (2, R), (3, W), (4, W)]
 );
+kernel!(
+    SUM_SQUARES,
+    GRAD_NORM,
+    "sum_squares",
+    Fixed(256),
+    [(1, R), (2, W)]
+);
+kernel!(
+    CLIP_BY_NORM,
+    GRAD_NORM,
+    "clip_by_norm",
+    Override(256),
+    [(3, R), (4, W)]
+);
+kernel!(
+    COPY_SLICE,
+    COPY,
+    "copy_slice",
+    Override(256),
+    [(1, R), (2, W)]
+);
 
 /// Every entry point, for warm-up (compile all pipelines while the page
 /// loads) and for the shader contract test.
-pub static KERNELS: [&Kernel; 20] = [
+pub static KERNELS: [&Kernel; 24] = [
     &CONV2D_FORWARD,
     &CONV2D_BACKWARD_INPUT,
     &CONV2D_BACKWARD_WEIGHT,
@@ -242,10 +275,14 @@ pub static KERNELS: [&Kernel; 20] = [
     &RELU_BACKWARD,
     &EMBEDDING_FORWARD,
     &EMBEDDING_BACKWARD,
-    &LSTM_CELL_FORWARD,
-    &LSTM_CELL_BACKWARD,
+    &LSTM_STEP_FORWARD,
+    &LSTM_STEP_BACKWARD,
+    &LSTM_STEP_BACKWARD_HIDDEN,
     &SOFTMAX_FORWARD,
     &SOFTMAX_XENT_FORWARD,
     &SOFTMAX_XENT_BACKWARD,
     &ADAM_STEP,
+    &SUM_SQUARES,
+    &CLIP_BY_NORM,
+    &COPY_SLICE,
 ];

@@ -13,7 +13,7 @@ use context::Context;
 use kernels as k;
 use recorder::{Bound, Grid, Recorder};
 
-use crate::backend::{Backend, Indices, LstmCellGrads, Tensor};
+use crate::backend::{Backend, Indices, SeqStep, Tensor};
 use crate::error::{Error, Result};
 use crate::shapes::{self, AdamConfig};
 
@@ -415,55 +415,96 @@ impl Backend for GpuBackend {
         )
     }
 
-    fn lstm_cell_forward(
+    fn lstm_step_forward(
         &self,
+        at: SeqStep,
         xg: &GpuTensor,
-        hg: &GpuTensor,
-        c_prev: &GpuTensor,
-        h: &mut GpuTensor,
+        w_hh: &GpuTensor,
+        b_hh: &GpuTensor,
+        h_in: &mut GpuTensor,
+        h_out: &mut GpuTensor,
         c: &mut GpuTensor,
         gates: &mut GpuTensor,
     ) -> Result<()> {
-        let p = shapes::lstm_cell_forward(
+        let p = shapes::lstm_step_forward(
+            at,
             &xg.shape,
-            &hg.shape,
-            &c_prev.shape,
-            &h.shape,
+            &w_hh.shape,
+            &b_hh.shape,
+            &h_in.shape,
+            &h_out.shape,
             &c.shape,
             &gates.shape,
         )?;
         self.run(
-            &k::LSTM_CELL_FORWARD,
+            &k::LSTM_STEP_FORWARD,
             &p,
-            &[xg, hg, c_prev, h, c, gates],
-            Grid::Threads(p.n * p.hidden),
+            &[xg, w_hh, b_hh, h_in, h_out, c, gates],
+            Grid::Tiles(p.hidden.div_ceil(64), p.batch),
         )
     }
 
-    fn lstm_cell_backward(
+    fn lstm_step_backward(
         &self,
+        at: SeqStep,
         gates: &GpuTensor,
-        c_prev: &GpuTensor,
         c: &GpuTensor,
         dh: &GpuTensor,
-        dc: &GpuTensor,
-        out: LstmCellGrads<'_, GpuTensor>,
+        dc: &mut GpuTensor,
+        dgates: &mut GpuTensor,
     ) -> Result<()> {
-        let p = shapes::lstm_cell_backward(
+        let p = shapes::lstm_step_backward(
+            at,
             &gates.shape,
-            &c_prev.shape,
             &c.shape,
             &dh.shape,
             &dc.shape,
-            &out.dgates.shape,
-            &out.dc_prev.shape,
+            &dgates.shape,
         )?;
         self.run(
-            &k::LSTM_CELL_BACKWARD,
+            &k::LSTM_STEP_BACKWARD,
             &p,
-            &[gates, c_prev, c, dh, dc, out.dgates, out.dc_prev],
-            Grid::Threads(p.n * p.hidden),
+            &[gates, c, dh, dc, dgates],
+            Grid::Threads(p.batch * p.hidden),
         )
+    }
+
+    fn lstm_step_backward_hidden(
+        &self,
+        at: SeqStep,
+        dgates: &GpuTensor,
+        w_hh: &GpuTensor,
+        dh: &mut GpuTensor,
+    ) -> Result<()> {
+        let p = shapes::lstm_step_backward_hidden(at, &dgates.shape, &w_hh.shape, &dh.shape)?;
+        self.run(
+            &k::LSTM_STEP_BACKWARD_HIDDEN,
+            &p,
+            &[dgates, w_hh, dh],
+            Grid::Tiles(p.hidden.div_ceil(64), p.batch),
+        )
+    }
+
+    fn sum_squares(&self, x: &GpuTensor, sums: &mut GpuTensor, slot: usize) -> Result<()> {
+        let p = shapes::sum_squares(&x.shape, &sums.shape, slot)?;
+        self.run(&k::SUM_SQUARES, &p, &[x, sums], Grid::Groups(1))
+    }
+
+    fn clip_by_norm(&self, sums: &GpuTensor, max_norm: f32, x: &mut GpuTensor) -> Result<()> {
+        let p = shapes::clip_by_norm(&sums.shape, max_norm, &x.shape)?;
+        self.run(&k::CLIP_BY_NORM, &p, &[sums, x], Grid::Threads(p.len))
+    }
+
+    fn copy_slice(
+        &self,
+        src: &GpuTensor,
+        src_offset: usize,
+        dst: &mut GpuTensor,
+        dst_offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        let p = shapes::copy_slice(&src.shape, src_offset, &dst.shape, dst_offset, len)?;
+        self.run(&k::COPY_SLICE, &p, &[src, dst], Grid::Threads(p.len))
     }
 
     fn softmax_forward(&self, logits: &GpuTensor, probs: &mut GpuTensor) -> Result<()> {

@@ -2,9 +2,12 @@
 //! a config, an `init`, and `forward`/`backward` that record kernels into
 //! buffers the caller owns; parameters carry PyTorch's state_dict names.
 
+pub mod char_lstm;
 pub mod conv2d;
 pub mod dense;
+pub mod embedding;
 pub mod init;
+pub mod lstm;
 pub mod mnist_cnn;
 
 use crate::backend::Backend;

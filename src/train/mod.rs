@@ -4,3 +4,4 @@
 pub mod adam;
 pub mod metrics;
 pub mod mnist;
+pub mod text;

@@ -50,3 +50,17 @@ pub fn dense_backward_weight(p: &DenseParams, x: &[f32], dy: &[f32], dw: &mut [f
         MatMut::rows(dw, out, inp),
     );
 }
+
+/// db += dy summed over rows, a whole row at a time (the twin walks a column
+/// at a time, which strides through memory).
+pub fn dense_backward_bias(p: &DenseParams, dy: &[f32], db: &mut [f32]) {
+    let (n, _, out) = dims(p);
+    if out == 0 {
+        return;
+    }
+    for row in dy[..n * out].chunks_exact(out) {
+        for (d, v) in db.iter_mut().zip(row) {
+            *d += v;
+        }
+    }
+}

@@ -1,15 +1,17 @@
 //! The fast CPU backend: conv2d and dense as matrix products (im2col plus
 //! `matrixmultiply`'s blocked SGEMM, threaded natively, single-threaded in
-//! wasm32); max-pool, relu's backward and the conv bias gradient as loops
-//! over slices that the compiler vectorises; the rest (memory, embedding,
-//! LSTM cell, softmax, Adam) through the plain-loop twins, which cost little
+//! wasm32); max-pool, relu's backward, the bias gradients and the LSTM gates
+//! as loops over slices that the compiler vectorises; the rest (memory,
+//! embedding, softmax, Adam, clipping) through the plain-loop twins, which cost little
 //! beside the products. Same tensors as [`CpuBackend`], so the two mix
 //! freely, and the twins stay the specification that tests/fast_cpu.rs
 //! holds this backend to.
 
+mod activation;
 mod conv2d;
 mod dense;
 mod gemm;
+mod lstm;
 mod max_pool2d;
 mod relu;
 
@@ -17,7 +19,7 @@ use std::cell::RefCell;
 use std::future::Future;
 
 use super::{CpuBackend, CpuIndices, CpuTensor};
-use crate::backend::{Backend, Indices, LstmCellGrads, Tensor};
+use crate::backend::{Backend, Indices, SeqStep, Tensor};
 use crate::error::Result;
 use crate::shapes::{self, AdamConfig};
 
@@ -27,7 +29,8 @@ use crate::shapes::{self, AdamConfig};
 pub struct FastCpuBackend {
     /// [C*9, N*OH*OW]: the im2col matrix, or its gradient.
     col: RefCell<Vec<f32>>,
-    /// [O, N*OH*OW]: a conv output or output gradient, batch side by side.
+    /// [O, N*OH*OW]: a conv output or output gradient, batch side by side;
+    /// or an LSTM step's gate pre-activations [batch, 4H].
     rows: RefCell<Vec<f32>>,
 }
 
@@ -223,7 +226,9 @@ impl Backend for FastCpuBackend {
     }
 
     fn dense_backward_bias(&self, dy: &CpuTensor, db: &mut CpuTensor) -> Result<()> {
-        CpuBackend.dense_backward_bias(dy, db)
+        let p = shapes::dense_bias("dense_backward_bias", dy.shape(), db.shape())?;
+        dense::dense_backward_bias(&p, &dy.data, &mut db.data);
+        Ok(())
     }
 
     fn relu_forward(&self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
@@ -254,28 +259,98 @@ impl Backend for FastCpuBackend {
         CpuBackend.embedding_backward(ids, dy, dtable)
     }
 
-    fn lstm_cell_forward(
+    fn lstm_step_forward(
         &self,
+        at: SeqStep,
         xg: &CpuTensor,
-        hg: &CpuTensor,
-        c_prev: &CpuTensor,
-        h: &mut CpuTensor,
+        w_hh: &CpuTensor,
+        b_hh: &CpuTensor,
+        h_in: &mut CpuTensor,
+        h_out: &mut CpuTensor,
         c: &mut CpuTensor,
         gates: &mut CpuTensor,
     ) -> Result<()> {
-        CpuBackend.lstm_cell_forward(xg, hg, c_prev, h, c, gates)
+        let p = shapes::lstm_step_forward(
+            at,
+            xg.shape(),
+            w_hh.shape(),
+            b_hh.shape(),
+            h_in.shape(),
+            h_out.shape(),
+            c.shape(),
+            gates.shape(),
+        )?;
+        lstm::lstm_step_forward(
+            &p,
+            &xg.data,
+            &w_hh.data,
+            &b_hh.data,
+            &mut h_in.data,
+            &mut h_out.data,
+            &mut c.data,
+            &mut gates.data,
+            &mut self.rows.borrow_mut(),
+        );
+        Ok(())
     }
 
-    fn lstm_cell_backward(
+    fn lstm_step_backward(
         &self,
+        at: SeqStep,
         gates: &CpuTensor,
-        c_prev: &CpuTensor,
         c: &CpuTensor,
         dh: &CpuTensor,
-        dc: &CpuTensor,
-        out: LstmCellGrads<'_, CpuTensor>,
+        dc: &mut CpuTensor,
+        dgates: &mut CpuTensor,
     ) -> Result<()> {
-        CpuBackend.lstm_cell_backward(gates, c_prev, c, dh, dc, out)
+        let p = shapes::lstm_step_backward(
+            at,
+            gates.shape(),
+            c.shape(),
+            dh.shape(),
+            dc.shape(),
+            dgates.shape(),
+        )?;
+        lstm::lstm_step_backward(
+            &p,
+            &gates.data,
+            &c.data,
+            &dh.data,
+            &mut dc.data,
+            &mut dgates.data,
+        );
+        Ok(())
+    }
+
+    fn lstm_step_backward_hidden(
+        &self,
+        at: SeqStep,
+        dgates: &CpuTensor,
+        w_hh: &CpuTensor,
+        dh: &mut CpuTensor,
+    ) -> Result<()> {
+        let p = shapes::lstm_step_backward_hidden(at, dgates.shape(), w_hh.shape(), dh.shape())?;
+        lstm::lstm_step_backward_hidden(&p, &dgates.data, &w_hh.data, &mut dh.data);
+        Ok(())
+    }
+
+    fn sum_squares(&self, x: &CpuTensor, sums: &mut CpuTensor, slot: usize) -> Result<()> {
+        CpuBackend.sum_squares(x, sums, slot)
+    }
+
+    fn clip_by_norm(&self, sums: &CpuTensor, max_norm: f32, x: &mut CpuTensor) -> Result<()> {
+        CpuBackend.clip_by_norm(sums, max_norm, x)
+    }
+
+    fn copy_slice(
+        &self,
+        src: &CpuTensor,
+        src_offset: usize,
+        dst: &mut CpuTensor,
+        dst_offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        CpuBackend.copy_slice(src, src_offset, dst, dst_offset, len)
     }
 
     fn softmax_forward(&self, logits: &CpuTensor, probs: &mut CpuTensor) -> Result<()> {

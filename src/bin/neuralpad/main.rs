@@ -1,5 +1,6 @@
 //! One binary, two faces: natively the command line (benchmarks, training,
-//! evaluation); on wasm32 the page, which trunk builds from index.html.
+//! evaluation, generation; the text model's commands are in text.rs); on
+//! wasm32 the page, which trunk builds from index.html.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
@@ -10,6 +11,9 @@ fn main() {
 fn main() -> std::process::ExitCode {
     cli::main()
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+mod text;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -28,6 +32,8 @@ mod cli {
     use neuralpad::train::adam::Adam;
     use neuralpad::train::mnist::{evaluate, train_epoch};
     use neuralpad::{Backend, CpuBackend, Error, FastCpuBackend, GpuBackend};
+
+    use crate::text;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -60,6 +66,13 @@ mod cli {
             /// The weights (safetensors, PyTorch names).
             #[arg(long, default_value = "www/models/mnist_cnn.safetensors")]
             weights: PathBuf,
+            #[arg(long, value_enum, default_value = "cpu")]
+            backend: Device,
+        },
+        /// Continue a prompt with the text model.
+        Generate {
+            #[command(flatten)]
+            args: text::Generate,
             #[arg(long, value_enum, default_value = "cpu")]
             backend: Device,
         },
@@ -100,6 +113,13 @@ mod cli {
             #[arg(long)]
             data: Option<PathBuf>,
         },
+        /// The character model (Embedding -> LSTM -> Dense) on a text corpus.
+        Text {
+            #[command(flatten)]
+            args: text::TrainText,
+            #[arg(long, value_enum, default_value = "gpu")]
+            backend: Device,
+        },
     }
 
     #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,6 +141,18 @@ mod cli {
             backend: Which,
             /// Training steps per timed sample.
             #[arg(long, default_value_t = 50)]
+            steps: usize,
+            /// Timed samples; the median is reported.
+            #[arg(long, default_value_t = 5)]
+            samples: usize,
+        },
+        /// The text model: training characters/s at batch 32, window 64, and
+        /// milliseconds per generated character.
+        TrainText {
+            #[arg(long, value_enum, default_value = "both")]
+            backend: Which,
+            /// Training steps per timed sample.
+            #[arg(long, default_value_t = 10)]
             steps: usize,
             /// Timed samples; the median is reported.
             #[arg(long, default_value_t = 5)]
@@ -234,6 +266,45 @@ mod cli {
                 }
                 Ok(())
             }
+            Command::Bench {
+                what:
+                    BenchWhat::TrainText {
+                        backend,
+                        steps,
+                        samples,
+                    },
+            } => {
+                println!(
+                    "{:<40} {:>16} {:>18}",
+                    "backend", "train chars/s", "generate ms/char"
+                );
+                println!("{:<40} {:>16} {:>18}", "", "(32 x 64)", "(one step)");
+                if backend != Which::Cpu {
+                    let g = gpu()?;
+                    g.warm_up();
+                    text::bench(g.name(), &g, steps, samples)?;
+                }
+                if backend != Which::Gpu {
+                    let fast = FastCpuBackend::default();
+                    text::bench(fast.name(), &fast, steps, samples)?;
+                }
+                Ok(())
+            }
+            Command::Train {
+                what: TrainWhat::Text { args, backend },
+            } => {
+                let corpus = text::load_corpus(&args.corpus)?;
+                match backend {
+                    Device::Gpu => text::train(&gpu()?, &corpus, &args),
+                    Device::Cpu => text::train(&FastCpuBackend::default(), &corpus, &args),
+                    Device::CpuReference => text::train(&CpuBackend, &corpus, &args),
+                }
+            }
+            Command::Generate { args, backend } => match backend {
+                Device::Gpu => text::generate(&gpu()?, &args),
+                Device::Cpu => text::generate(&FastCpuBackend::default(), &args),
+                Device::CpuReference => text::generate(&CpuBackend, &args),
+            },
             Command::Train {
                 what:
                     TrainWhat::Mnist {
@@ -297,8 +368,15 @@ mod cli {
         Ok(g)
     }
 
-    fn read(path: &Path) -> neuralpad::Result<Vec<u8>> {
+    pub fn read(path: &Path) -> neuralpad::Result<Vec<u8>> {
         std::fs::read(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })
+    }
+
+    pub fn write(path: &Path, bytes: &[u8]) -> neuralpad::Result<()> {
+        std::fs::write(path, bytes).map_err(|e| Error::Io {
             path: path.display().to_string(),
             problem: e.to_string(),
         })
@@ -367,11 +445,7 @@ mod cli {
             );
             opt.cfg.lr *= o.lr_decay;
             // Saved after every epoch: an interrupted run keeps its progress.
-            let bytes = pollster::block_on(model.to_safetensors(be))?;
-            std::fs::write(&o.out, bytes).map_err(|e| Error::Io {
-                path: o.out.display().to_string(),
-                problem: e.to_string(),
-            })?;
+            write(&o.out, &pollster::block_on(model.to_safetensors(be))?)?;
         }
         println!(
             "saved {} after {:.1} s of training",

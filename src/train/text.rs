@@ -1,0 +1,151 @@
+//! The text model's training loop and evaluation over a corpus of ids.
+//!
+//! A batch is `batch` rows reading their own contiguous stretch of the corpus
+//! side by side, one `steps`-character window at a time, so the LSTM state a
+//! row ends a window with is the right start for its next window
+//! (truncated BPTT, as char-rnn does). Each position predicts the next id.
+
+use super::adam::Adam;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::nn::char_lstm::{CharLstm, TextStepStats};
+
+/// The windows of one pass over `ids`: row r reads `ids[start_r ..]` with
+/// start_r = offset + r * stretch, window k covers positions k * steps ..
+/// (k + 1) * steps of every row.
+#[derive(Clone, Copy, Debug)]
+pub struct Windows {
+    pub steps: usize,
+    pub batch: usize,
+    offset: usize,
+    stretch: usize,
+}
+
+impl Windows {
+    /// Windows over `len` ids, starting `offset` ids in (an epoch can shift
+    /// where the windows fall). Needs one full window per row, plus the
+    /// target after it.
+    pub fn new(len: usize, steps: usize, batch: usize, offset: usize) -> Result<Self> {
+        let stretch = len.saturating_sub(offset + 1) / batch.max(1);
+        if steps == 0 || batch == 0 || stretch < steps {
+            return Err(Error::Data {
+                source_name: "text".into(),
+                problem: format!(
+                    "{len} characters cannot fill {batch} rows of {steps}-character \
+                     windows (each row needs at least {} characters): use a longer \
+                     text or a smaller batch",
+                    steps + 1
+                ),
+            });
+        }
+        Ok(Self {
+            steps,
+            batch,
+            offset,
+            stretch,
+        })
+    }
+
+    /// Windows in one pass.
+    pub fn count(&self) -> usize {
+        self.stretch / self.steps
+    }
+
+    /// Window `k`'s inputs and targets, time-major (position t of row r at
+    /// t * batch + r).
+    pub fn fill(&self, ids: &[u32], k: usize, inputs: &mut Vec<u32>, targets: &mut Vec<u32>) {
+        inputs.clear();
+        targets.clear();
+        for t in 0..self.steps {
+            for r in 0..self.batch {
+                let at = self.offset + r * self.stretch + k * self.steps + t;
+                inputs.push(ids[at]);
+                targets.push(ids[at + 1]);
+            }
+        }
+    }
+}
+
+/// Train on windows `range` of `windows` over `ids`, calling `on_step` after
+/// each. Stops with an error on a non-finite loss.
+#[allow(clippy::too_many_arguments)]
+pub async fn train_windows<B: Backend>(
+    be: &B,
+    model: &mut CharLstm<B>,
+    opt: &mut Adam<B>,
+    ids: &[u32],
+    windows: &Windows,
+    range: std::ops::Range<usize>,
+    clip: Option<f32>,
+    mut on_step: impl FnMut(TextStepStats),
+) -> Result<()> {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for k in range {
+        windows.fill(ids, k, &mut x, &mut y);
+        let stats = model
+            .train_step(be, &x, &y, windows.steps, windows.batch, clip, |be, p| {
+                opt.update(be, p)
+            })
+            .await?;
+        if !stats.loss.is_finite() {
+            return Err(Error::Data {
+                source_name: "training".into(),
+                problem: format!(
+                    "the loss became {} at step {}: lower the learning rate or clip harder",
+                    stats.loss, opt.step
+                ),
+            });
+        }
+        on_step(stats);
+    }
+    Ok(())
+}
+
+/// Cross-entropy of a model over a text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TextEval {
+    /// Mean nats per predicted character.
+    pub nats: f64,
+    /// Characters predicted.
+    pub chars: usize,
+}
+
+impl TextEval {
+    /// Bits per character: nats / ln 2.
+    pub fn bits_per_char(&self) -> f64 {
+        self.nats / std::f64::consts::LN_2
+    }
+}
+
+/// Mean loss of `model` predicting every next id of `ids`, from zero state,
+/// in up to `batch` rows of `steps`-character windows; a text too short for
+/// that is read as one row in one window. Resets the model's carried state.
+pub async fn evaluate<B: Backend>(
+    be: &B,
+    model: &mut CharLstm<B>,
+    ids: &[u32],
+    steps: usize,
+    batch: usize,
+) -> Result<TextEval> {
+    if ids.len() < 2 {
+        return Err(Error::Data {
+            source_name: "validation text".into(),
+            problem: format!("{} characters: nothing to predict", ids.len()),
+        });
+    }
+    let rows = ((ids.len() - 1) / steps.max(1)).clamp(1, batch.max(1));
+    let steps = steps.min(ids.len() - 1);
+    let windows = Windows::new(ids.len(), steps, rows, 0)?;
+    model.reset_state();
+    let (mut x, mut y, mut total) = (Vec::new(), Vec::new(), 0.0);
+    for k in 0..windows.count() {
+        windows.fill(ids, k, &mut x, &mut y);
+        total += model.eval_window(be, &x, &y, steps, rows).await?;
+    }
+    model.reset_state();
+    let chars = windows.count() * steps * rows;
+    Ok(TextEval {
+        nats: total / chars as f64,
+        chars,
+    })
+}
