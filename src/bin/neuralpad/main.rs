@@ -76,6 +76,13 @@ mod cli {
             #[arg(long, value_enum, default_value = "cpu")]
             backend: Device,
         },
+        /// Loss of text-model weights on a corpus's validation part, in nats and bits per character.
+        EvalText {
+            #[command(flatten)]
+            args: text::EvalText,
+            #[arg(long, value_enum, default_value = "cpu")]
+            backend: Device,
+        },
         /// Accuracy and confusion matrix of digit weights on the 10,000 MNIST test images.
         Eval {
             /// The weights (safetensors, PyTorch names).
@@ -300,6 +307,11 @@ mod cli {
                     Device::CpuReference => text::train(&CpuBackend, &corpus, &args),
                 }
             }
+            Command::EvalText { args, backend } => match backend {
+                Device::Gpu => text::eval(&gpu()?, &args),
+                Device::Cpu => text::eval(&FastCpuBackend::default(), &args),
+                Device::CpuReference => text::eval(&CpuBackend, &args),
+            },
             Command::Generate { args, backend } => match backend {
                 Device::Gpu => text::generate(&gpu()?, &args),
                 Device::Cpu => text::generate(&FastCpuBackend::default(), &args),

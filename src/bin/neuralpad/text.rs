@@ -72,6 +72,22 @@ pub struct Generate {
     pub weights: PathBuf,
 }
 
+#[derive(Args)]
+pub struct EvalText {
+    /// The weights (safetensors with the vocabulary in its metadata).
+    #[arg(long, default_value = "www/models/char_lstm.safetensors")]
+    pub weights: PathBuf,
+    /// A UTF-8 text file, or "sotu"; its last 5% is the validation part.
+    #[arg(long, default_value = "sotu")]
+    pub corpus: String,
+    /// Also measure the loss on the last this-many characters of the
+    /// training part, to tell a model that has not learned enough (both
+    /// high) from one that fits its training text too closely (validation
+    /// much higher).
+    #[arg(long, default_value_t = 0)]
+    pub train_tail: usize,
+}
+
 /// The corpus named on the command line.
 pub fn load_corpus(name: &str) -> neuralpad::Result<Corpus> {
     let text = if name == "sotu" {
@@ -177,6 +193,29 @@ pub fn train<B: Backend>(be: &B, c: &Corpus, o: &TrainText) -> neuralpad::Result
         o.out.display(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+pub fn eval<B: Backend>(be: &B, o: &EvalText) -> neuralpad::Result<()> {
+    let mut model = CharLstm::from_safetensors(be, &read(&o.weights)?)?;
+    let text = load_corpus(&o.corpus)?.text;
+    // Encoded with the model's own vocabulary: characters it never saw
+    // count as the unknown symbol, as they would at inference.
+    let ids = model.vocab().encode(&text);
+    let split = ids.len() - ids.len() / 20;
+    let mut parts = vec![("validation", &ids[split..])];
+    if o.train_tail > 0 {
+        parts.push(("end of training", &ids[split.saturating_sub(o.train_tail)..split]));
+    }
+    for (name, part) in parts {
+        let v = pollster::block_on(evaluate(be, &mut model, part, 64, 32))?;
+        println!(
+            "{name}: {:.4} nats, {:.4} bits per character ({} characters)",
+            v.nats,
+            v.bits_per_char(),
+            v.chars
+        );
+    }
     Ok(())
 }
 
