@@ -1,19 +1,38 @@
-//! The page (wasm32 only). At this stage it finds a backend, says which, and
-//! runs the kernel self-test: every WGSL entry point against its CPU twin in
-//! this very browser, whose WGSL compiler differs from native Vulkan's.
+//! The page (wasm32 only): draw a digit or type text and watch the networks
+//! answer, on WebGPU when the browser has an adapter and on the CPU kernels
+//! compiled to WebAssembly otherwise; the inside of the digit network for
+//! the current drawing; weights in and out; English and Chinese; and the
+//! kernel self-test, every WGSL entry point against its CPU twin in this
+//! very browser.
 
 mod backend_status;
+mod digits;
+mod engine;
+mod examples;
+mod i18n;
+mod inside;
+mod paint;
 mod self_test;
+mod text;
+mod weights_panel;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
+use crate::CpuBackend;
 use crate::gpu::GpuBackend;
 use crate::selftest;
-use crate::{Backend, CpuBackend};
 
 pub use backend_status::{BackendBadge, FallbackBanner};
+use digits::{DigitState, DrawPanel};
+use engine::{Engine, Runner};
+use i18n::Lang;
+use inside::InsideView;
 pub use self_test::{SelfTest, SelfTestState};
+use text::{TextPanel, TextState};
+use weights_panel::{WeightsPanel, refresh_filters};
 
 /// Which backend the page runs on, as shown to the person.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +47,18 @@ pub enum BackendState {
     },
 }
 
+/// What the page is waiting for while it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loading {
+    Digits,
+    Text,
+    Compiling,
+}
+
+/// The shipped weights, copied into dist/ by trunk (index.html).
+const DIGIT_WEIGHTS: &str = "models/mnist_cnn.safetensors";
+const TEXT_WEIGHTS: &str = "models/char_lstm.safetensors";
+
 /// Entry point called by the `neuralpad` binary's `main` on wasm32.
 pub fn start() {
     console_error_panic_hook::set_once();
@@ -40,43 +71,133 @@ pub fn start() {
     leptos::mount::mount_to_body(App);
 }
 
+/// The bytes at `url`, or why not.
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("{url}: {e:?}"))?
+        .dyn_into()
+        .map_err(|_| format!("{url}: not a response"))?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let buffer = response
+        .array_buffer()
+        .map_err(|e| format!("{url}: {e:?}"))?;
+    let buffer = JsFuture::from(buffer)
+        .await
+        .map_err(|e| format!("{url}: {e:?}"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 #[component]
 fn App() -> impl IntoView {
+    let lang = RwSignal::new(Lang::from_browser());
     let backend = RwSignal::new(BackendState::Searching);
     let test = RwSignal::new(SelfTestState::Waiting);
-    spawn_local(async move {
-        match GpuBackend::new().await {
-            Ok(gpu) => {
-                backend.set(BackendState::Gpu {
-                    adapter: gpu.name(),
-                });
-                // Compile every pipeline now rather than at first use.
-                gpu.warm_up();
-                test.set(SelfTestState::Running);
-                test.set(
-                    match selftest::compare_all(&gpu, &CpuBackend, &selftest::QUICK_DIMS, 1).await {
-                        Ok(results) => SelfTestState::Done(results),
-                        Err(e) => SelfTestState::Error(e.to_string()),
-                    },
-                );
-            }
-            Err(e) => {
-                backend.set(BackendState::Cpu {
-                    reason: e.to_string(),
-                });
-                test.set(SelfTestState::CpuOnly);
-            }
+    let loading = RwSignal::new(Some(Loading::Digits));
+    let fatal = RwSignal::new(None::<String>);
+    let ready = RwSignal::new(false);
+    let runner = StoredValue::new_local(Runner::default());
+    let digits = DigitState::new(runner);
+    let text = TextState::new(runner);
+    let typed = RwSignal::new(String::new());
+
+    Effect::new(move |_| {
+        let tag = lang.get().tag();
+        if let Some(html) = document().document_element() {
+            let _ = html.set_attribute("lang", tag);
         }
     });
+
+    spawn_local(async move {
+        let Ok(digit_bytes) = fetch_bytes(DIGIT_WEIGHTS)
+            .await
+            .map_err(|e| fatal.set(Some(e)))
+        else {
+            return;
+        };
+        loading.set(Some(Loading::Text));
+        let Ok(text_bytes) = fetch_bytes(TEXT_WEIGHTS)
+            .await
+            .map_err(|e| fatal.set(Some(e)))
+        else {
+            return;
+        };
+        loading.set(Some(Loading::Compiling));
+        let (engine, no_gpu) = match Engine::start(&digit_bytes, &text_bytes).await {
+            Ok(started) => started,
+            Err(e) => {
+                fatal.set(Some(e.to_string()));
+                return;
+            }
+        };
+        let gpu = engine.is_gpu();
+        backend.set(match no_gpu {
+            None => BackendState::Gpu {
+                adapter: engine.name(),
+            },
+            Some(reason) => BackendState::Cpu {
+                reason: reason.to_string(),
+            },
+        });
+        runner.with_value(|r| r.install(engine));
+        refresh_filters(digits);
+        loading.set(None);
+        ready.set(true);
+        if !gpu {
+            test.set(SelfTestState::CpuOnly);
+            return;
+        }
+        // The self-test uses a device of its own, after the models are up.
+        test.set(SelfTestState::Running);
+        test.set(match GpuBackend::new().await {
+            Ok(g) => match selftest::compare_all(&g, &CpuBackend, &selftest::QUICK_DIMS, 1).await {
+                Ok(results) => SelfTestState::Done(results),
+                Err(e) => SelfTestState::Error(e.to_string()),
+            },
+            Err(e) => SelfTestState::Error(e.to_string()),
+        });
+    });
+
+    let s = move || lang.get().strings();
+    let progress = move || {
+        let s = s();
+        match (fatal.get(), loading.get()) {
+            (Some(e), _) => Some(e),
+            (None, Some(Loading::Digits)) => Some(s.loading_digits.to_string()),
+            (None, Some(Loading::Text)) => Some(s.loading_text.to_string()),
+            (None, Some(Loading::Compiling)) => Some(s.compiling.to_string()),
+            (None, None) => None,
+        }
+    };
     view! {
-        <header>
-            <h1>"neuralpad"</h1>
-            <p class="tagline">"Neural networks on your own GPU, one WGSL kernel at a time."</p>
-            <BackendBadge state=backend />
-        </header>
-        <main>
-            <FallbackBanner state=backend />
-            <SelfTest state=test />
-        </main>
+        <div id="app" data-ready=move || ready.get().to_string()
+            data-backend=move || match backend.get() { BackendState::Gpu { .. } => "gpu", BackendState::Cpu { .. } => "cpu", BackendState::Searching => "" }>
+            <header>
+                <h1>"neuralpad"</h1>
+                <p class="tagline">{move || s().tagline}</p>
+                <BackendBadge state=backend lang=lang />
+                <label class="lang">{move || s().language}" "
+                    <select id="lang" on:change=move |ev| lang.set(if event_target_value(&ev) == "zh" { Lang::Zh } else { Lang::En })>
+                        <option value="en" selected=move || lang.get() == Lang::En>"English"</option>
+                        <option value="zh" selected=move || lang.get() == Lang::Zh>"简体中文"</option>
+                    </select>
+                </label>
+            </header>
+            <p id="loading-progress" role="status" hidden=move || progress().is_none()
+                class:fatal=move || fatal.get().is_some()>{progress}</p>
+            <main>
+                <FallbackBanner state=backend lang=lang />
+                <div class="columns">
+                    <DrawPanel state=digits lang=lang ready=ready />
+                    <TextPanel state=text lang=lang ready=ready text=typed />
+                </div>
+                <InsideView state=digits lang=lang />
+                <WeightsPanel lang=lang runner=runner digits=digits text=text text_input=typed />
+                <SelfTest state=test lang=lang />
+            </main>
+        </div>
     }
 }

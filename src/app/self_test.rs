@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use super::i18n::Lang;
 use crate::selftest::{ATOL, Comparison, OPS, QUICK_DIMS, RTOL};
 
 #[derive(Clone, Debug)]
@@ -29,7 +30,7 @@ impl SelfTestState {
 }
 
 #[component]
-pub fn SelfTest(state: RwSignal<SelfTestState>) -> impl IntoView {
+pub fn SelfTest(state: RwSignal<SelfTestState>, lang: RwSignal<Lang>) -> impl IntoView {
     let summary = move || match state.get() {
         SelfTestState::Waiting => "Waiting for the backend…".to_string(),
         SelfTestState::Running => format!(
@@ -59,7 +60,7 @@ pub fn SelfTest(state: RwSignal<SelfTestState>) -> impl IntoView {
     };
     view! {
         <section id="selftest" data-status=move || state.get().status() aria-busy=move || matches!(state.get(), SelfTestState::Running).to_string()>
-            <h2>"Kernel self-test"</h2>
+            <h2>{move || lang.get().strings().selftest_title}</h2>
             <p class="summary">{summary}</p>
             <table hidden=move || rows().is_empty()>
                 <thead>

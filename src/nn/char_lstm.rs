@@ -85,6 +85,17 @@ pub struct TextStepStats {
     pub chars: usize,
 }
 
+/// One character's step, seen from inside.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextStep {
+    /// Probabilities of the next character [vocab].
+    pub probs: Vec<f32>,
+    /// The activated gates i, f, g, o [4 * HIDDEN].
+    pub gates: Vec<f32>,
+    /// The new cell state [HIDDEN].
+    pub cell: Vec<f32>,
+}
+
 /// How `generate` picks each next character.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sampling {
@@ -319,14 +330,37 @@ impl<B: Backend> CharLstm<B> {
     /// return the probabilities of the next, [vocab]. The state carries from
     /// the previous call; [`Self::reset_state`] starts over.
     pub async fn next_probs(&mut self, be: &B, c: char) -> Result<Vec<f32>> {
+        Ok(self.feed(be, c, false).await?.swap_remove(0))
+    }
+
+    /// [`Self::next_probs`] plus what the step did inside: its activated
+    /// gates and new cell state, for the page's heatmap. One read-back.
+    pub async fn step(&mut self, be: &B, c: char) -> Result<TextStep> {
+        let mut out = self.feed(be, c, true).await?.into_iter();
+        let (probs, gates, cell) = (out.next(), out.next(), out.next());
+        let (Some(probs), Some(gates), Some(cells)) = (probs, gates, cell) else {
+            unreachable!("three tensors read");
+        };
+        // c holds [c_prev; c_new]: the new state is the second half.
+        Ok(TextStep {
+            probs,
+            gates,
+            cell: cells[HIDDEN..].to_vec(),
+        })
+    }
+
+    /// One step of one character; reads the probabilities, and the gates and
+    /// cell states when `inside`.
+    async fn feed(&mut self, be: &B, c: char, inside: bool) -> Result<Vec<Vec<f32>>> {
         let id = self.vocab.id(c);
         let mut r = self.take_run(be, 1, 1);
         let out = match self.record_forward(be, &mut r, &[id], &[0]) {
+            Ok(()) if inside => be.read(&[&r.probs, &r.seq.gates, &r.seq.c]).await,
             Ok(()) => be.read(&[&r.probs]).await,
             Err(e) => Err(e),
         };
         self.runs.push(r);
-        Ok(out?.swap_remove(0))
+        out
     }
 
     /// `prompt` followed by `length` sampled characters. Starts from zero

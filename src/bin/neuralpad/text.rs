@@ -205,7 +205,10 @@ pub fn eval<B: Backend>(be: &B, o: &EvalText) -> neuralpad::Result<()> {
     let split = ids.len() - ids.len() / 20;
     let mut parts = vec![("validation", &ids[split..])];
     if o.train_tail > 0 {
-        parts.push(("end of training", &ids[split.saturating_sub(o.train_tail)..split]));
+        parts.push((
+            "end of training",
+            &ids[split.saturating_sub(o.train_tail)..split],
+        ));
     }
     for (name, part) in parts {
         let v = pollster::block_on(evaluate(be, &mut model, part, 64, 32))?;

@@ -1,0 +1,372 @@
+//! The two models on whichever backend the browser offers, and every request
+//! the page makes of them. One request runs at a time (a GPU read-back is
+//! awaited, and the models are not shared across awaits); requests made
+//! meanwhile queue, and a newer drawing replaces an older one still waiting,
+//! so input is never blocked and the network never falls behind the pen.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::backend::Backend;
+use crate::cpu::CpuBackend;
+use crate::cpu::fast::FastCpuBackend;
+use crate::error::{Error, Result};
+use crate::gpu::GpuBackend;
+use crate::nn::char_lstm::{CharLstm, Sampling, VOCAB_KEY};
+use crate::nn::mnist_cnn::{MnistCnn, PIXELS};
+use crate::weights;
+
+/// Characters of typed text the model reads at most: the LSTM's memory is
+/// far shorter, and a pasted book must not stall the page.
+pub const MAX_TEXT: usize = 400;
+
+/// Everything the page shows about one classification.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DigitOut {
+    pub probs: Vec<f32>,
+    pub conv1: Vec<f32>,
+    pub pool1: Vec<f32>,
+    pub conv2: Vec<f32>,
+    pub pool2: Vec<f32>,
+    pub dense: Vec<f32>,
+    /// The network's own time: record, run, read back (ms).
+    pub net_ms: f64,
+}
+
+/// The digit model's conv1 weights and biases, for the filter view and the
+/// hover formula.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filters {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// One typed character as the LSTM saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CharStep {
+    pub ch: char,
+    pub gates: Vec<f32>,
+    pub cell: Vec<f32>,
+}
+
+/// What the text model says about the typed text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TextOut {
+    /// Probabilities of the next character, [vocab], in vocabulary order.
+    pub probs: Vec<f32>,
+    /// (character, probability) of the ten likeliest.
+    pub top: Vec<(char, f32)>,
+    pub steps: Vec<CharStep>,
+}
+
+/// The models on one backend, and what the text model has read so far.
+pub struct Models<B: Backend> {
+    be: B,
+    digits: MnistCnn<B>,
+    text: CharLstm<B>,
+    steps: Vec<CharStep>,
+    last_probs: Vec<f32>,
+}
+
+pub enum Engine {
+    Gpu(Models<GpuBackend>),
+    Cpu(Models<FastCpuBackend>),
+}
+
+/// Run `$body` with `$m` bound to the models, whichever the backend.
+macro_rules! with_models {
+    ($engine:expr, $m:ident => $body:expr) => {
+        match $engine {
+            Engine::Gpu($m) => $body,
+            Engine::Cpu($m) => $body,
+        }
+    };
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+impl<B: Backend> Models<B> {
+    fn new(be: B, digits: &[u8], text: &[u8]) -> Result<Self> {
+        Ok(Self {
+            digits: MnistCnn::from_safetensors(&be, digits)?,
+            text: CharLstm::from_safetensors(&be, text)?,
+            be,
+            steps: Vec::new(),
+            last_probs: Vec::new(),
+        })
+    }
+
+    async fn classify(&mut self, input: &[f32]) -> Result<DigitOut> {
+        let start = now_ms();
+        let probs = self.digits.predict(&self.be, input).await?;
+        let net_ms = now_ms() - start;
+        let a = self.digits.activations().expect("a forward pass just ran");
+        let v = self.be.read(&[&a.c1, &a.p1, &a.c2, &a.p2, &a.f1]).await?;
+        let mut v = v.into_iter();
+        let mut next = || v.next().unwrap_or_default();
+        Ok(DigitOut {
+            probs,
+            conv1: next(),
+            pool1: next(),
+            conv2: next(),
+            pool2: next(),
+            dense: next(),
+            net_ms,
+        })
+    }
+
+    async fn filters(&mut self) -> Result<Filters> {
+        let c = &self.digits.conv1;
+        let mut v = self
+            .be
+            .read(&[&c.weight.value, &c.bias.value])
+            .await?
+            .into_iter();
+        Ok(Filters {
+            weight: v.next().unwrap_or_default(),
+            bias: v.next().unwrap_or_default(),
+        })
+    }
+
+    /// Bring the text model up to `text` (its last [`MAX_TEXT`] characters):
+    /// one step per new character when `text` extends what was read, else
+    /// from the start.
+    async fn read_text(&mut self, text: &str) -> Result<TextOut> {
+        let chars: Vec<char> = text.chars().collect();
+        let chars = &chars[chars.len().saturating_sub(MAX_TEXT)..];
+        let read: Vec<char> = self.steps.iter().map(|s| s.ch).collect();
+        let new = if chars.starts_with(&read) && !read.is_empty() {
+            &chars[read.len()..]
+        } else {
+            self.text.reset_state();
+            self.steps.clear();
+            self.last_probs.clear();
+            chars
+        };
+        for &ch in new {
+            let step = self.text.step(&self.be, ch).await?;
+            self.last_probs = step.probs;
+            self.steps.push(CharStep {
+                ch,
+                gates: step.gates,
+                cell: step.cell,
+            });
+        }
+        let vocab = self.text.vocab();
+        let mut top: Vec<(char, f32)> = self
+            .last_probs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &p)| vocab.char_of(i as u32).map(|c| (c, p)))
+            .collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        top.truncate(10);
+        Ok(TextOut {
+            probs: self.last_probs.clone(),
+            top,
+            steps: self.steps.clone(),
+        })
+    }
+
+    async fn generate(
+        &mut self,
+        prompt: &str,
+        length: usize,
+        s: Sampling,
+        seed: u64,
+    ) -> Result<String> {
+        // generate starts from zero state: what was read is gone.
+        self.steps.clear();
+        self.text.generate(&self.be, prompt, length, s, seed).await
+    }
+
+    /// The current drawing on the plain-loop CPU twins, for `verify`.
+    async fn verify(&mut self, input: &[f32], probs: &[f32]) -> Result<f32> {
+        let bytes = self.digits.to_safetensors(&self.be).await?;
+        let mut twin = MnistCnn::from_safetensors(&CpuBackend, &bytes)?;
+        let reference = twin.predict(&CpuBackend, input).await?;
+        Ok(reference
+            .iter()
+            .zip(probs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max))
+    }
+
+    /// Replace one model from a weights file; which one is told by the file
+    /// (a vocabulary in its metadata means the text model). On any problem
+    /// the current model stays.
+    async fn load(&mut self, bytes: &[u8]) -> Result<WeightsKind> {
+        if weights::read_metadata(bytes)?.contains_key(VOCAB_KEY) {
+            self.text = CharLstm::from_safetensors(&self.be, bytes)?;
+            self.steps.clear();
+            Ok(WeightsKind::Text)
+        } else {
+            self.digits = MnistCnn::from_safetensors(&self.be, bytes)?;
+            Ok(WeightsKind::Digits)
+        }
+    }
+
+    async fn save(&mut self, kind: WeightsKind) -> Result<Vec<u8>> {
+        match kind {
+            WeightsKind::Digits => self.digits.to_safetensors(&self.be).await,
+            WeightsKind::Text => self.text.to_safetensors(&self.be).await,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsKind {
+    Digits,
+    Text,
+}
+
+impl Engine {
+    /// WebGPU when an adapter is found (with its kernels compiled now, so the
+    /// first prediction is not slow), else the CPU kernels; the error says
+    /// why there is no GPU.
+    pub async fn start(digits: &[u8], text: &[u8]) -> Result<(Engine, Option<Error>)> {
+        match GpuBackend::new().await {
+            Ok(gpu) => {
+                gpu.warm_up();
+                Ok((Engine::Gpu(Models::new(gpu, digits, text)?), None))
+            }
+            Err(e) => Ok((
+                Engine::Cpu(Models::new(FastCpuBackend::default(), digits, text)?),
+                Some(e),
+            )),
+        }
+    }
+
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Engine::Gpu(_))
+    }
+
+    pub fn name(&self) -> String {
+        with_models!(self, m => m.be.name())
+    }
+
+    pub async fn classify(&mut self, input: &[f32; PIXELS]) -> Result<DigitOut> {
+        with_models!(self, m => m.classify(input).await)
+    }
+
+    pub async fn filters(&mut self) -> Result<Filters> {
+        with_models!(self, m => m.filters().await)
+    }
+
+    pub async fn read_text(&mut self, text: &str) -> Result<TextOut> {
+        with_models!(self, m => m.read_text(text).await)
+    }
+
+    pub async fn generate(
+        &mut self,
+        prompt: &str,
+        length: usize,
+        s: Sampling,
+        seed: u64,
+    ) -> Result<String> {
+        with_models!(self, m => m.generate(prompt, length, s, seed).await)
+    }
+
+    pub async fn verify(&mut self, input: &[f32; PIXELS], probs: &[f32]) -> Result<f32> {
+        with_models!(self, m => m.verify(input, probs).await)
+    }
+
+    pub async fn load(&mut self, bytes: &[u8]) -> Result<WeightsKind> {
+        with_models!(self, m => m.load(bytes).await)
+    }
+
+    pub async fn save(&mut self, kind: WeightsKind) -> Result<Vec<u8>> {
+        with_models!(self, m => m.save(kind).await)
+    }
+}
+
+type Done<T> = Box<dyn FnOnce(Result<T>)>;
+
+/// A request of the page, with where its answer goes.
+pub enum Job {
+    /// A drawing; replaces any drawing still waiting.
+    Classify(Box<[f32; PIXELS]>, Done<DigitOut>),
+    /// Typed text; replaces any text still waiting.
+    ReadText(String, Done<TextOut>),
+    Generate(String, usize, Sampling, u64, Done<String>),
+    Verify(Box<[f32; PIXELS]>, Vec<f32>, Done<f32>),
+    Load(Vec<u8>, Done<WeightsKind>),
+    Save(WeightsKind, Done<Vec<u8>>),
+    Filters(Done<Filters>),
+}
+
+impl Job {
+    /// Whether `self` makes a waiting `other` pointless.
+    fn replaces(&self, other: &Job) -> bool {
+        matches!(
+            (self, other),
+            (Job::Classify(..), Job::Classify(..)) | (Job::ReadText(..), Job::ReadText(..))
+        )
+    }
+
+    async fn run(self, e: &mut Engine) {
+        match self {
+            Job::Classify(input, done) => done(e.classify(&input).await),
+            Job::ReadText(text, done) => done(e.read_text(&text).await),
+            Job::Generate(prompt, length, s, seed, done) => {
+                done(e.generate(&prompt, length, s, seed).await)
+            }
+            Job::Verify(input, probs, done) => done(e.verify(&input, &probs).await),
+            Job::Load(bytes, done) => done(e.load(&bytes).await),
+            Job::Save(kind, done) => done(e.save(kind).await),
+            Job::Filters(done) => done(e.filters().await),
+        }
+    }
+}
+
+/// The engine and its queue; clones share both. Jobs wait until an engine
+/// is installed.
+#[derive(Clone, Default)]
+pub struct Runner {
+    engine: Rc<RefCell<Option<Engine>>>,
+    queue: Rc<RefCell<VecDeque<Job>>>,
+    running: Rc<Cell<bool>>,
+}
+
+impl Runner {
+    pub fn install(&self, engine: Engine) {
+        *self.engine.borrow_mut() = Some(engine);
+        self.kick();
+    }
+
+    pub fn submit(&self, job: Job) {
+        {
+            let mut q = self.queue.borrow_mut();
+            q.retain(|waiting| !job.replaces(waiting));
+            q.push_back(job);
+        }
+        self.kick();
+    }
+
+    fn kick(&self) {
+        if self.running.get() || self.engine.borrow().is_none() {
+            return;
+        }
+        self.running.set(true);
+        let this = self.clone();
+        leptos::task::spawn_local(async move {
+            // The engine leaves its cell while jobs run, so no borrow is held
+            // across an await; jobs submitted meanwhile join the queue.
+            let mut engine = this.engine.borrow_mut().take().expect("checked above");
+            loop {
+                let job = this.queue.borrow_mut().pop_front();
+                match job {
+                    Some(job) => job.run(&mut engine).await,
+                    None => break,
+                }
+            }
+            *this.engine.borrow_mut() = Some(engine);
+            this.running.set(false);
+        });
+    }
+}

@@ -1,0 +1,204 @@
+//! The text side of the page: a text box whose every keystroke costs the
+//! LSTM one step, the ten likeliest next characters, "continue" with its
+//! sampling controls, and a heatmap of the gates and cell over the text.
+
+use leptos::prelude::*;
+
+use super::engine::{CharStep, Job, Runner, TextOut};
+use super::i18n::{Lang, Strings};
+use super::paint;
+use crate::nn::char_lstm::{HIDDEN, Sampling};
+
+/// Characters the heatmap shows, the last ones typed.
+const HEAT_CHARS: usize = 80;
+/// Characters "continue" adds.
+const CONTINUE_CHARS: usize = 200;
+
+#[derive(Clone, Copy)]
+pub struct TextState {
+    pub out: RwSignal<Option<TextOut>>,
+    pub generated: RwSignal<String>,
+    pub busy: RwSignal<bool>,
+    pub error: RwSignal<Option<String>>,
+    runner: StoredValue<Runner, LocalStorage>,
+}
+
+impl TextState {
+    pub fn new(runner: StoredValue<Runner, LocalStorage>) -> Self {
+        Self {
+            out: RwSignal::new(None),
+            generated: RwSignal::new(String::new()),
+            busy: RwSignal::new(false),
+            error: RwSignal::new(None),
+            runner,
+        }
+    }
+
+    pub fn read(&self, text: String) {
+        let this = *self;
+        if text.is_empty() {
+            self.out.set(None);
+            return;
+        }
+        let done = move |r: crate::Result<TextOut>| match r {
+            Ok(o) => {
+                this.out.set(Some(o));
+                this.error.set(None);
+            }
+            Err(e) => this.error.set(Some(e.to_string())),
+        };
+        self.runner
+            .with_value(|r| r.submit(Job::ReadText(text, Box::new(done))));
+    }
+}
+
+/// How a character is shown in the list: whitespace gets a name.
+fn shown(c: char, s: &Strings) -> String {
+    match c {
+        ' ' => format!("␣ ({})", s.space),
+        '\n' => format!("↵ ({})", s.newline),
+        c => c.to_string(),
+    }
+}
+
+#[component]
+pub fn TextPanel(
+    state: TextState,
+    lang: RwSignal<Lang>,
+    ready: RwSignal<bool>,
+    text: RwSignal<String>,
+) -> impl IntoView {
+    let s = move || lang.get().strings();
+    let temperature = RwSignal::new(0.8f32);
+    let top_k = RwSignal::new(0usize);
+    let seed = RwSignal::new(1u64);
+    let heat = NodeRef::<leptos::html::Canvas>::new();
+    // Read again once the model is there, in case typing came first.
+    Effect::new(move |_| {
+        if ready.get() {
+            state.read(text.get_untracked());
+        }
+    });
+    Effect::new(move |_| {
+        let steps = state.out.get().map(|o| o.steps).unwrap_or_default();
+        if let Some(c) = heat.get() {
+            heatmap(&c, &steps[steps.len().saturating_sub(HEAT_CHARS)..]);
+        }
+    });
+    let go = move |_| {
+        let prompt = text.get_untracked();
+        if prompt.is_empty() {
+            return;
+        }
+        state.busy.set(true);
+        let sampling = Sampling {
+            temperature: temperature.get_untracked(),
+            top_k: top_k.get_untracked(),
+        };
+        let done = move |r: crate::Result<String>| {
+            state.busy.set(false);
+            match r {
+                Ok(t) => state.generated.set(t),
+                Err(e) => state.error.set(Some(e.to_string())),
+            }
+        };
+        state.runner.with_value(|r| {
+            r.submit(Job::Generate(
+                prompt.clone(),
+                CONTINUE_CHARS,
+                sampling,
+                seed.get_untracked(),
+                Box::new(done),
+            ));
+            // generate starts from zero state: read the text again after it.
+            let again = move |r: crate::Result<TextOut>| {
+                if let Ok(o) = r {
+                    state.out.set(Some(o));
+                }
+            };
+            r.submit(Job::ReadText(prompt, Box::new(again)));
+        });
+    };
+    let top = move || state.out.get().map(|o| o.top).unwrap_or_default();
+    view! {
+        <section id="text" aria-labelledby="text-title">
+            <h2 id="text-title">{move || s().text_title}</h2>
+            <label for="text-input">{move || s().text_label}</label>
+            <textarea id="text-input" rows="3" spellcheck="false"
+                placeholder=move || s().text_placeholder
+                prop:value=move || text.get()
+                on:input=move |ev| {
+                    let v = event_target_value(&ev);
+                    text.set(v.clone());
+                    state.read(v);
+                }></textarea>
+            <h3 id="next-title">{move || s().next_chars}</h3>
+            <p class="hint" hidden=move || !top().is_empty()>{move || s().type_something}</p>
+            <ol id="next-chars" aria-labelledby="next-title" aria-live="polite"
+                data-total={move || top().iter().map(|(_, p)| p).sum::<f32>().to_string()}>
+                {move || top().into_iter().map(|(c, p)| view! {
+                    <li data-char=c.to_string() data-p=p.to_string()>
+                        <span class="char">{shown(c, s())}</span>
+                        <span class="track"><span class="fill" style:width=format!("{:.1}%", 100.0 * p)></span></span>
+                        <span class="value">{format!("{:.1}%", 100.0 * p)}</span>
+                    </li>
+                }).collect_view()}
+            </ol>
+            <div class="controls">
+                <label>{move || s().temperature}" "
+                    <input id="temperature" type="range" min="0.1" max="2" step="0.1"
+                        prop:value=move || temperature.get().to_string()
+                        on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { temperature.set(v) } />
+                    <output>{move || format!("{:.1}", temperature.get())}</output>
+                </label>
+                <label>{move || s().top_k}" "
+                    <input id="top-k" type="number" min="0" max="99" prop:value=move || top_k.get().to_string()
+                        on:change=move |ev| if let Ok(v) = event_target_value(&ev).parse() { top_k.set(v) } />
+                </label>
+                <label>{move || s().seed}" "
+                    <input id="seed" type="number" min="0" prop:value=move || seed.get().to_string()
+                        on:change=move |ev| if let Ok(v) = event_target_value(&ev).parse() { seed.set(v) } />
+                </label>
+                <button id="continue" on:click=go disabled=move || !ready.get() || state.busy.get() || text.get().is_empty()>
+                    {move || s().continue_}
+                </button>
+            </div>
+            <h3>{move || s().generated}</h3>
+            <p id="generated" aria-live="polite">{move || state.generated.get()}</p>
+            <p class="error" role="alert">{move || state.error.get()}</p>
+            <h3>{move || s().heatmap}</h3>
+            <p class="hint">{move || s().heatmap_hint}</p>
+            <canvas id="gate-heatmap" node_ref=heat class="pixelated heat"
+                data-chars=move || state.out.get().map_or(0, |o| o.steps.len().min(HEAT_CHARS)).to_string()></canvas>
+            <p class="heat-text"><code>{move || {
+                let steps = state.out.get().map(|o| o.steps).unwrap_or_default();
+                steps[steps.len().saturating_sub(HEAT_CHARS)..].iter().map(|st| if st.ch == '\n' { '↵' } else { st.ch }).collect::<String>()
+            }}</code></p>
+        </section>
+    }
+}
+
+/// Four bands (input gate, forget gate, output gate, cell state), each
+/// HIDDEN rows, one column per character. Gates are already in 0..1; the
+/// cell state is squashed by tanh into -1..1, then shown as 0..1.
+fn heatmap(canvas: &web_sys::HtmlCanvasElement, steps: &[CharStep]) {
+    let (cols, band) = (steps.len().max(1), HIDDEN + 2);
+    let (w, h) = (cols, 4 * band - 2);
+    let mut rgba = vec![255u8; w * h * 4];
+    for (x, st) in steps.iter().enumerate() {
+        for u in 0..HIDDEN {
+            let values = [
+                st.gates[u],
+                st.gates[HIDDEN + u],
+                st.gates[3 * HIDDEN + u],
+                0.5 * (st.cell[u].tanh() + 1.0),
+            ];
+            for (b, v) in values.into_iter().enumerate() {
+                let y = b * band + u;
+                let at = (y * w + x) * 4;
+                rgba[at..at + 3].copy_from_slice(&paint::colour(v));
+            }
+        }
+    }
+    paint::put(canvas, w, h, &rgba);
+}
