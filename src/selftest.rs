@@ -342,7 +342,13 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                     let mut yr = be.zeros(&[n, o]);
                     be.dense_forward(&x, &wt, &bias, &mut y, false)?;
                     be.dense_forward(&x, &wt, &bias, &mut yr, true)?;
-                    be.read(&[&y, &yr]).await?
+                    // Also an input flattened from [n, c, h] (c * h inputs per
+                    // row: several of the few-rows kernel's 64-input chunks).
+                    let x3 = g.tensor(be, &[n, c, h])?;
+                    let w3 = g.tensor(be, &[o, c * h])?;
+                    let mut y3 = be.zeros(&[n, o]);
+                    be.dense_forward(&x3, &w3, &bias, &mut y3, true)?;
+                    be.read(&[&y, &yr, &y3]).await?
                 }
                 Op::DenseBackwardInput => {
                     let mut dx = g.tensor(be, &[n, c])?;

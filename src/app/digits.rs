@@ -308,9 +308,9 @@ pub fn DrawPanel(state: DigitState, lang: RwSignal<Lang>, ready: RwSignal<bool>)
                             None => String::new(),
                         }}
                     </p>
-                    <div class="examples" role="group" aria-label="Examples">
+                    <div class="examples" role="group" aria-label=move || s().examples>
                         {(0..10).map(|d| view! {
-                            <button class="example" data-example=d aria-label=format!("Example {d}")
+                            <button class="example" data-example=d aria-label=move || format!("{} {d}", s().example)
                                 on:click=move |_| state.draw_example(d)>{d}</button>
                         }).collect_view()}
                     </div>

@@ -83,7 +83,7 @@ pub fn InsideView(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
                         on:mousemove=hover on:mouseleave=move |_| probe.set(None)></canvas>
                     <figcaption>{move || s().conv1_maps}" — "{move || s().hover_hint}</figcaption>
                 </figure>
-                <Formula state=state probe=probe />
+                <Formula state=state probe=probe lang=lang />
                 {figure("pool1-maps", pool1, |s| s.pool1_maps)}
                 {figure("conv2-maps", conv2, |s| s.conv2_maps)}
                 {figure("pool2-maps", pool2, |s| s.pool2_maps)}
@@ -99,8 +99,13 @@ pub fn InsideView(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
 /// valid 3x3 convolution: output (i, j) reads input rows i..i+2, columns
 /// j..j+2), then relu.
 #[component]
-fn Formula(state: DigitState, probe: RwSignal<Option<Probe>>) -> impl IntoView {
+fn Formula(
+    state: DigitState,
+    probe: RwSignal<Option<Probe>>,
+    lang: RwSignal<Lang>,
+) -> impl IntoView {
     let body = move || {
+        let s = lang.get().strings();
         let p = probe.get()?;
         let pre = state.pre.get()?;
         let f = state.filters.get()?;
@@ -118,11 +123,11 @@ fn Formula(state: DigitState, probe: RwSignal<Option<Probe>>) -> impl IntoView {
             .join(" + ");
         Some(view! {
             <p class="formula-head">
-                {format!("map {}, y({}, {}) = Σₘ Σₙ x({} + m, {} + n) · k(m, n) + b", p.k, p.i, p.j, p.i, p.j)}
+                {format!("{} {}, y({}, {}) = Σₘ Σₙ x({} + m, {} + n) · k(m, n) + b", s.map, p.k, p.i, p.j, p.i, p.j)}
             </p>
             <p class="formula-terms"><code>{format!("= {products} + {:.3}", f.bias[p.k])}</code></p>
             <p class="formula-result"><code>{format!("= {sum:.4} → relu → {:.4}", sum.max(0.0))}</code>
-                {format!("   (read back from the network: {y:.4})")}</p>
+                {format!("   ({}: {y:.4})", s.read_back)}</p>
         })
     };
     view! { <div id="formula" aria-live="polite">{body}</div> }

@@ -31,27 +31,28 @@ impl SelfTestState {
 
 #[component]
 pub fn SelfTest(state: RwSignal<SelfTestState>, lang: RwSignal<Lang>) -> impl IntoView {
-    let summary = move || match state.get() {
-        SelfTestState::Waiting => "Waiting for the backend…".to_string(),
-        SelfTestState::Running => format!(
-            "Running {} kernels at {} shapes on the GPU and the CPU…",
-            OPS.len(),
-            QUICK_DIMS.len()
-        ),
-        SelfTestState::Done(r) => {
-            let failed = r.iter().filter(|c| !c.passed()).count();
-            if failed == 0 {
-                format!(
-                    "All {} comparisons agree within |gpu − cpu| ≤ {ATOL} + {RTOL}·|cpu|.",
-                    r.len()
-                )
-            } else {
-                format!("{failed} of {} comparisons disagree.", r.len())
+    let summary = move || {
+        let s = lang.get().strings();
+        match state.get() {
+            SelfTestState::Waiting => s.st_waiting.to_string(),
+            SelfTestState::Running => s
+                .st_running
+                .replace("{ops}", &OPS.len().to_string())
+                .replace("{shapes}", &QUICK_DIMS.len().to_string()),
+            SelfTestState::Done(r) => {
+                let failed = r.iter().filter(|c| !c.passed()).count();
+                let template = if failed == 0 {
+                    s.st_agree
+                } else {
+                    s.st_disagree
+                };
+                template
+                    .replace("{failed}", &failed.to_string())
+                    .replace("{all}", &r.len().to_string())
+                    .replace("{bound}", &format!("|gpu − cpu| ≤ {ATOL} + {RTOL}·|cpu|"))
             }
-        }
-        SelfTestState::Error(e) => format!("The self-test stopped: {e}"),
-        SelfTestState::CpuOnly => {
-            "No GPU here, so there is nothing to compare the CPU kernels with.".to_string()
+            SelfTestState::Error(e) => format!("{} {e}", s.st_stopped),
+            SelfTestState::CpuOnly => s.st_cpu_only.to_string(),
         }
     };
     let rows = move || match state.get() {
@@ -65,11 +66,11 @@ pub fn SelfTest(state: RwSignal<SelfTestState>, lang: RwSignal<Lang>) -> impl In
             <table hidden=move || rows().is_empty()>
                 <thead>
                     <tr>
-                        <th scope="col">"kernel"</th>
-                        <th scope="col">"sizes"</th>
-                        <th scope="col">"values"</th>
+                        <th scope="col">{move || lang.get().strings().st_kernel}</th>
+                        <th scope="col">{move || lang.get().strings().st_sizes}</th>
+                        <th scope="col">{move || lang.get().strings().st_values}</th>
                         <th scope="col">"max |gpu − cpu|"</th>
-                        <th scope="col">"result"</th>
+                        <th scope="col">{move || lang.get().strings().st_result}</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -82,7 +83,7 @@ pub fn SelfTest(state: RwSignal<SelfTestState>, lang: RwSignal<Lang>) -> impl In
                                 <td>{format!("n={} c={} h={} w={} o={}", d.n, d.c, d.h, d.w, d.o)}</td>
                                 <td>{c.values}</td>
                                 <td>{format!("{:.2e}", c.max_abs_diff)}</td>
-                                <td class=if ok { "pass" } else { "fail" }>{if ok { "match" } else { "MISMATCH" }}</td>
+                                <td class=if ok { "pass" } else { "fail" }>{move || { let s = lang.get().strings(); if ok { s.st_match } else { s.st_mismatch } }}</td>
                             </tr>
                         }
                     }).collect_view()}

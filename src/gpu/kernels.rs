@@ -138,6 +138,14 @@ kernel!(
     Fixed(256),
     [(1, R), (2, R), (3, R), (4, W)]
 );
+// dense_forward for n <= DENSE_ROWS_MAX; its CPU twin is dense_forward's.
+kernel!(
+    DENSE_FORWARD_ROWS,
+    DENSE,
+    "dense_forward_rows",
+    Fixed(64),
+    [(1, R), (2, R), (3, R), (4, W)]
+);
 kernel!(
     DENSE_BACKWARD_INPUT,
     DENSE,
@@ -260,7 +268,7 @@ kernel!(
 
 /// Every entry point, for warm-up (compile all pipelines while the page
 /// loads) and for the shader contract test.
-pub static KERNELS: [&Kernel; 24] = [
+pub static KERNELS: [&Kernel; 25] = [
     &CONV2D_FORWARD,
     &CONV2D_BACKWARD_INPUT,
     &CONV2D_BACKWARD_WEIGHT,
@@ -268,6 +276,7 @@ pub static KERNELS: [&Kernel; 24] = [
     &MAX_POOL2D_FORWARD,
     &MAX_POOL2D_BACKWARD,
     &DENSE_FORWARD,
+    &DENSE_FORWARD_ROWS,
     &DENSE_BACKWARD_INPUT,
     &DENSE_BACKWARD_WEIGHT,
     &DENSE_BACKWARD_BIAS,

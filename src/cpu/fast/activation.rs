@@ -64,7 +64,10 @@ mod tests {
             let x = i as f32 * 0.025;
             let (e, want) = (exp(x), x.exp());
             if (-87.0..=88.0).contains(&x) {
-                assert!((e - want).abs() <= 3e-7 * want, "exp({x}) = {e}, want {want}");
+                assert!(
+                    (e - want).abs() <= 3e-7 * want,
+                    "exp({x}) = {e}, want {want}"
+                );
             } else {
                 // Saturated: below every normal float, or near f32::MAX.
                 assert!(e < 2e-38 || e > 1e38, "exp({x}) = {e}");
