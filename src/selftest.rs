@@ -244,12 +244,22 @@ pub async fn compare_all<A: Backend, B: Backend>(
     seed: u64,
 ) -> Result<Vec<Comparison>> {
     let mut out = Vec::new();
-    for (k, op) in OPS.into_iter().enumerate() {
-        for (j, &dims) in sizes.iter().enumerate() {
-            out.push(compare(a, b, op, dims, seed + (k * sizes.len() + j) as u64).await?);
-        }
+    for (op, dims, seed) in cases(sizes, seed) {
+        out.push(compare(a, b, op, dims, seed).await?);
     }
     Ok(out)
+}
+
+/// Every (op, size, seed) that [`compare_all`] runs, in its order, for a
+/// caller that runs them one at a time (the page, between a person's requests).
+pub fn cases(sizes: &[Dims], seed: u64) -> Vec<(Op, Dims, u64)> {
+    let mut out = Vec::new();
+    for (k, op) in OPS.into_iter().enumerate() {
+        for (j, &dims) in sizes.iter().enumerate() {
+            out.push((op, dims, seed + (k * sizes.len() + j) as u64));
+        }
+    }
+    out
 }
 
 struct Gen(ChaCha8Rng);

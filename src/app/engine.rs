@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
 use crate::nn::char_lstm::{CharLstm, Sampling, VOCAB_KEY};
 use crate::nn::mnist_cnn::{MnistCnn, PIXELS};
+use crate::selftest::{self, Comparison, Dims, Op};
 use crate::weights;
 
 /// Characters of typed text the model reads at most: the LSTM's memory is
@@ -30,7 +31,7 @@ pub struct DigitOut {
     pub conv2: Vec<f32>,
     pub pool2: Vec<f32>,
     pub dense: Vec<f32>,
-    /// The network's own time: record, run, read back (ms).
+    /// The network's own time: record, run, read back everything (ms).
     pub net_ms: f64,
 }
 
@@ -99,6 +100,17 @@ impl<B: Backend> Models<B> {
             steps: Vec::new(),
             last_probs: Vec::new(),
         })
+    }
+
+    /// One blank digit and one character through each model while the page
+    /// loads: a browser may compile a pipeline only at its first dispatch
+    /// (SwiftShader's takes seconds), and that must not be a person's first
+    /// drawing. Also sizes every buffer of the one-character path.
+    async fn warm_up(&mut self) -> Result<()> {
+        self.digits.predict_inside(&self.be, &[0.0; PIXELS]).await?;
+        self.text.next_probs(&self.be, ' ').await?;
+        self.text.reset_state();
+        Ok(())
     }
 
     async fn classify(&mut self, input: &[f32]) -> Result<DigitOut> {
@@ -233,12 +245,15 @@ impl Engine {
         match GpuBackend::new().await {
             Ok(gpu) => {
                 gpu.warm_up();
-                Ok((Engine::Gpu(Models::new(gpu, digits, text)?), None))
+                let mut m = Models::new(gpu, digits, text)?;
+                m.warm_up().await?;
+                Ok((Engine::Gpu(m), None))
             }
-            Err(e) => Ok((
-                Engine::Cpu(Models::new(FastCpuBackend::default(), digits, text)?),
-                Some(e),
-            )),
+            Err(e) => {
+                let mut m = Models::new(FastCpuBackend::default(), digits, text)?;
+                m.warm_up().await?;
+                Ok((Engine::Cpu(m), Some(e)))
+            }
         }
     }
 
@@ -280,6 +295,15 @@ impl Engine {
         with_models!(self, m => m.load(bytes).await)
     }
 
+    /// One self-test case on this engine's GPU; on the CPU there is nothing
+    /// to compare with.
+    pub async fn self_test(&mut self, op: Op, dims: Dims, seed: u64) -> Result<Comparison> {
+        match self {
+            Engine::Gpu(m) => selftest::compare(&m.be, &CpuBackend, op, dims, seed).await,
+            Engine::Cpu(_) => Err(Error::NoAdapter("the self-test needs a GPU".into())),
+        }
+    }
+
     pub async fn save(&mut self, kind: WeightsKind) -> Result<Vec<u8>> {
         with_models!(self, m => m.save(kind).await)
     }
@@ -298,6 +322,8 @@ pub enum Job {
     Load(Vec<u8>, Done<WeightsKind>),
     Save(WeightsKind, Done<Vec<u8>>),
     Filters(Done<Filters>),
+    /// One kernel self-test case on the engine's GPU against the CPU twins.
+    SelfTest(Op, Dims, u64, Done<Comparison>),
 }
 
 impl Job {
@@ -320,6 +346,7 @@ impl Job {
             Job::Load(bytes, done) => done(e.load(&bytes).await),
             Job::Save(kind, done) => done(e.save(kind).await),
             Job::Filters(done) => done(e.filters().await),
+            Job::SelfTest(op, dims, seed, done) => done(e.self_test(op, dims, seed).await),
         }
     }
 }
@@ -339,11 +366,19 @@ impl Runner {
         self.kick();
     }
 
+    /// Queue `job`. A person's requests go ahead of waiting self-test
+    /// cases, which only fill idle time.
     pub fn submit(&self, job: Job) {
         {
             let mut q = self.queue.borrow_mut();
             q.retain(|waiting| !job.replaces(waiting));
-            q.push_back(job);
+            let background = |j: &Job| matches!(j, Job::SelfTest(..));
+            let at = if background(&job) {
+                q.len()
+            } else {
+                q.iter().position(background).unwrap_or(q.len())
+            };
+            q.insert(at, job);
         }
         self.kick();
     }

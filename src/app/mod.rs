@@ -21,8 +21,6 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::CpuBackend;
-use crate::gpu::GpuBackend;
 use crate::selftest;
 
 pub use backend_status::{BackendBadge, FallbackBanner};
@@ -150,15 +148,24 @@ fn App() -> impl IntoView {
             test.set(SelfTestState::CpuOnly);
             return;
         }
-        // The self-test uses a device of its own, after the models are up.
+        // One job per case on the engine's own GPU, so a person's drawing
+        // waits for at most one case, never for the whole self-test.
         test.set(SelfTestState::Running);
-        test.set(match GpuBackend::new().await {
-            Ok(g) => match selftest::compare_all(&g, &CpuBackend, &selftest::QUICK_DIMS, 1).await {
-                Ok(results) => SelfTestState::Done(results),
-                Err(e) => SelfTestState::Error(e.to_string()),
-            },
-            Err(e) => SelfTestState::Error(e.to_string()),
-        });
+        let cases = selftest::cases(&selftest::QUICK_DIMS, 1);
+        let total = cases.len();
+        let results = StoredValue::new(Vec::with_capacity(total));
+        for (op, dims, seed) in cases {
+            let done = move |r: crate::Result<selftest::Comparison>| match r {
+                Ok(c) => {
+                    results.update_value(|v| v.push(c));
+                    if results.with_value(Vec::len) == total {
+                        test.set(SelfTestState::Done(results.get_value()));
+                    }
+                }
+                Err(e) => test.set(SelfTestState::Error(e.to_string())),
+            };
+            runner.with_value(|r| r.submit(engine::Job::SelfTest(op, dims, seed, Box::new(done))));
+        }
     });
 
     let s = move || lang.get().strings();

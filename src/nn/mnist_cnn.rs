@@ -161,6 +161,22 @@ impl<B: Backend> MnistCnn<B> {
         out
     }
 
+    /// [`Self::predict`] plus the intermediates the page shows, read back
+    /// together (one wait for the GPU): [probs, c1, p1, c2, p2, f1].
+    pub async fn predict_inside(&mut self, be: &B, images: &[f32]) -> Result<Vec<Vec<f32>>> {
+        let n = images.len() / PIXELS;
+        let mut a = self.acts_for(be, n);
+        let out = match self.record_forward(be, &mut a, images) {
+            Ok(()) => {
+                be.read(&[&a.probs, &a.c1, &a.p1, &a.c2, &a.p2, &a.f1])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        self.acts = Some(a);
+        out
+    }
+
     /// One step of training on a batch: forward, softmax cross-entropy,
     /// backward, and `update` (the optimizer) over the parameters; one read-back.
     pub async fn train_step(
