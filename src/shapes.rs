@@ -267,7 +267,11 @@ pub struct SeqStep {
 /// The sequence sizes read off gate tensors [steps * batch, 4 * hidden].
 fn lstm_seq(op: &'static str, at: SeqStep, gates: &[usize]) -> Result<LstmParams> {
     rank(op, "gates", gates, 2)?;
-    if at.batch == 0 || gates[0] % at.batch != 0 || gates[1] % 4 != 0 || gates[1] == 0 {
+    if at.batch == 0
+        || !gates[0].is_multiple_of(at.batch)
+        || !gates[1].is_multiple_of(4)
+        || gates[1] == 0
+    {
         return Err(shape_err!(
             op,
             "gates {gates:?} must be [steps * {}, 4 * hidden]",

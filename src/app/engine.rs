@@ -70,6 +70,8 @@ pub struct Models<B: Backend> {
     last_probs: Vec<f32>,
 }
 
+/// One engine per page, so the two variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Engine {
     Gpu(Models<GpuBackend>),
     Cpu(Models<FastCpuBackend>),
