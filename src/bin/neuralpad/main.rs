@@ -189,6 +189,26 @@ mod cli {
         Both,
     }
 
+    /// Run `$body` with `$be` bound to the backend the person chose.
+    macro_rules! on_device {
+        ($device:expr, $be:ident => $body:expr) => {
+            match $device {
+                Device::Gpu => {
+                    let $be = &gpu()?;
+                    $body
+                }
+                Device::Cpu => {
+                    let $be = &FastCpuBackend::default();
+                    $body
+                }
+                Device::CpuReference => {
+                    let $be = &CpuBackend;
+                    $body
+                }
+            }
+        };
+    }
+
     pub fn main() -> ExitCode {
         match run(Cli::parse()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -301,22 +321,12 @@ mod cli {
                 what: TrainWhat::Text { args, backend },
             } => {
                 let corpus = text::load_corpus(&args.corpus)?;
-                match backend {
-                    Device::Gpu => text::train(&gpu()?, &corpus, &args),
-                    Device::Cpu => text::train(&FastCpuBackend::default(), &corpus, &args),
-                    Device::CpuReference => text::train(&CpuBackend, &corpus, &args),
-                }
+                on_device!(backend, be => text::train(be, &corpus, &args))
             }
-            Command::EvalText { args, backend } => match backend {
-                Device::Gpu => text::eval(&gpu()?, &args),
-                Device::Cpu => text::eval(&FastCpuBackend::default(), &args),
-                Device::CpuReference => text::eval(&CpuBackend, &args),
-            },
-            Command::Generate { args, backend } => match backend {
-                Device::Gpu => text::generate(&gpu()?, &args),
-                Device::Cpu => text::generate(&FastCpuBackend::default(), &args),
-                Device::CpuReference => text::generate(&CpuBackend, &args),
-            },
+            Command::EvalText { args, backend } => on_device!(backend, be => text::eval(be, &args)),
+            Command::Generate { args, backend } => {
+                on_device!(backend, be => text::generate(be, &args))
+            }
             Command::Train {
                 what:
                     TrainWhat::Mnist {
@@ -339,11 +349,7 @@ mod cli {
                     seed,
                     out,
                 };
-                match backend {
-                    Device::Gpu => train_mnist(&gpu()?, &train, &test, &opts),
-                    Device::Cpu => train_mnist(&FastCpuBackend::default(), &train, &test, &opts),
-                    Device::CpuReference => train_mnist(&CpuBackend, &train, &test, &opts),
-                }
+                on_device!(backend, be => train_mnist(be, &train, &test, &opts))
             }
             Command::Predict {
                 image,
@@ -352,11 +358,7 @@ mod cli {
             } => {
                 let input = digit_from_file(&image)?;
                 let bytes = read(&weights)?;
-                match backend {
-                    Device::Gpu => predict_digit(&gpu()?, &bytes, &input),
-                    Device::Cpu => predict_digit(&FastCpuBackend::default(), &bytes, &input),
-                    Device::CpuReference => predict_digit(&CpuBackend, &bytes, &input),
-                }
+                on_device!(backend, be => predict_digit(be, &bytes, &input))
             }
             Command::Eval {
                 weights,
@@ -365,11 +367,7 @@ mod cli {
             } => {
                 let (_, test) = mnist::load(&data.unwrap_or_else(mnist::default_dir))?;
                 let bytes = read(&weights)?;
-                match backend {
-                    Device::Gpu => eval_mnist(&gpu()?, &bytes, &test),
-                    Device::Cpu => eval_mnist(&FastCpuBackend::default(), &bytes, &test),
-                    Device::CpuReference => eval_mnist(&CpuBackend, &bytes, &test),
-                }
+                on_device!(backend, be => eval_mnist(be, &bytes, &test))
             }
         }
     }
@@ -378,6 +376,17 @@ mod cli {
         let g = pollster::block_on(GpuBackend::new())?;
         eprintln!("backend: {}", g.name());
         Ok(g)
+    }
+
+    /// The progress bar of one training epoch: steps, a message, time left.
+    pub fn epoch_bar(steps: u64, epoch: usize, epochs: usize) -> ProgressBar {
+        let bar = ProgressBar::new(steps).with_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{epoch}/{epochs}"));
+        bar
     }
 
     pub fn read(path: &Path) -> neuralpad::Result<Vec<u8>> {
@@ -418,12 +427,7 @@ mod cli {
         let steps = train.len().div_ceil(o.batch) as u64;
         let started = Instant::now();
         for epoch in 1..=o.epochs {
-            let bar = ProgressBar::new(steps).with_style(
-                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(format!("{epoch}/{}", o.epochs));
+            let bar = epoch_bar(steps, epoch, o.epochs);
             let t = Instant::now();
             let (mut seen, mut running) = (0usize, None::<f32>);
             pollster::block_on(train_epoch(

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use neuralpad::Backend;
 use neuralpad::data::corpus::{self, Corpus};
 use neuralpad::nn::char_lstm::{CharLstm, Sampling};
@@ -14,7 +13,7 @@ use neuralpad::train::text::{Windows, evaluate, train_windows};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::cli::{read, write};
+use crate::cli::{epoch_bar, read, write};
 
 #[derive(Args)]
 pub struct TrainText {
@@ -120,12 +119,7 @@ pub fn train<B: Backend>(be: &B, c: &Corpus, o: &TrainText) -> neuralpad::Result
         let offset = rng.random_range(0..o.window);
         let windows = Windows::new(c.train.len(), o.window, o.batch, offset)?;
         let count = windows.count().min(budget - done);
-        let bar = ProgressBar::new(count as u64).with_style(
-            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("{epoch}/{}", o.epochs));
+        let bar = epoch_bar(count as u64, epoch, o.epochs);
         model.reset_state();
         let t = Instant::now();
         let (mut seen, mut running) = (0usize, None::<f32>);
