@@ -11,13 +11,23 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, errors } from 'playwright-core';
+import { errors } from 'playwright-core';
+import {
+  ANSWER_TIMEOUT_MS,
+  CHROMIUM_ARGS,
+  CONFIGS,
+  DIGITS,
+  WEBGPU_ARGS,
+  dist,
+  draw,
+  launchPage,
+  polyline,
+  root,
+  serve,
+  until,
+} from './harness.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = path.join(root, 'dist');
 const artifacts = path.join(root, 'test-artifacts');
 
 // The page's self-test runs every kernel at two shapes (selftest::QUICK_DIMS)
@@ -25,89 +35,25 @@ const artifacts = path.join(root, 'test-artifacts');
 // busy 2-core machine.
 const SELFTEST_TIMEOUT_MS = 120_000;
 
-// Flags from TOOLCHAIN checks: root needs --no-sandbox; the rest keep Chromium
-// from reaching for a network that is not there.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
-// WebAssembly.instantiateStreaming refuses a .wasm served as anything but
-// application/wasm.
-const MIME = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-};
-
-let server;
-let baseUrl;
+let site;
 
 before(async () => {
   assert.ok(existsSync(path.join(dist, 'index.html')), `${dist}/index.html missing: run trunk build first`);
   await mkdir(artifacts, { recursive: true });
-  server = http.createServer(async (req, res) => {
-    const urlPath = decodeURIComponent(new URL(req.url, 'http://localhost').pathname);
-    const file = path.join(dist, urlPath.endsWith('/') ? `${urlPath}index.html` : urlPath);
-    if (!file.startsWith(dist + path.sep)) {
-      res.writeHead(403).end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': MIME[path.extname(file)] ?? 'application/octet-stream' });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${server.address().port}/`;
+  site = await serve();
 });
 
-after(() => {
-  server.closeAllConnections();
-  server.close();
-});
+after(() => site?.close());
 
 /**
- * Opens the page in a fresh headless Chromium with `args`. Returns the page
- * and a list that collects uncaught exceptions and console errors, plus a
- * promise that rejects on the first uncaught exception or Rust panic, so a
- * broken page fails at once instead of at the self-test timeout.
+ * Opens the page in a fresh headless Chromium with `args` (see launchPage),
+ * closed when test `t` ends.
  */
 async function openPage(t, args) {
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
-  t.after(() => browser.close());
-  // The page takes its language from the browser's: pin it, so that the
-  // English labels the tests read do not depend on the machine's locale.
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
-  const problems = [];
-  let fail;
-  const broken = new Promise((_, reject) => {
-    fail = reject;
-  });
-  broken.catch(() => {}); // mark handled: it only matters while raced below
-  page.on('pageerror', (e) => {
-    problems.push(`uncaught: ${e.stack ?? e.message}`);
-    fail(new Error(problems.join('\n')));
-  });
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    problems.push(`console.error: ${m.text()}`);
-    // console_error_panic_hook logs Rust panics as console errors.
-    if (m.text().includes('panicked at')) fail(new Error(problems.join('\n')));
-  });
-  await page.goto(baseUrl);
-  return { page, problems, broken };
+  const run = await launchPage(args);
+  t.after(() => run.browser.close());
+  await run.page.goto(site.url);
+  return run;
 }
 
 /**
@@ -139,7 +85,7 @@ function assertNoPanic(problems) {
 }
 
 test('with WebGPU: names WebGPU and passes the kernel self-test', { timeout: SELFTEST_TIMEOUT_MS + 60_000 }, async (t) => {
-  const { page, problems, broken } = await openPage(t, ['--enable-unsafe-webgpu', ...CHROMIUM_ARGS]);
+  const { page, problems, broken } = await openPage(t, WEBGPU_ARGS);
   try {
     const selftest = await settleSelftest(page, broken, 'passed');
     assert.equal(selftest.status, 'passed', `self-test:\n${selftest.text}\n${problems.join('\n')}`);
@@ -169,18 +115,9 @@ test('without WebGPU: falls back to the CPU and says so', { timeout: SELFTEST_TI
 // ---------------------------------------------------------------------------
 // The page in use, on each backend.
 
-/** The two ways the page runs; `backend` is what #app's data-backend must say. */
-const CONFIGS = [
-  { name: 'webgpu', label: 'with WebGPU', args: ['--enable-unsafe-webgpu', ...CHROMIUM_ARGS], backend: 'gpu' },
-  { name: 'cpu', label: 'without WebGPU', args: CHROMIUM_ARGS, backend: 'cpu' },
-];
-
 // Fetching both models' weights and bringing the engine up (on SwiftShader
 // that includes compiling every pipeline) on a busy 2-core machine.
 const READY_TIMEOUT_MS = 120_000;
-// One answer of the page: a classification, the next characters, a verify
-// run, a weights file read.
-const ANSWER_TIMEOUT_MS = 60_000;
 // A continuation is one LSTM step per character, each a round trip through
 // SwiftShader on the WebGPU run.
 const GENERATE_TIMEOUT_MS = 180_000;
@@ -196,9 +133,6 @@ const DIGIT_QUIET_MS = 800;
 // generating, every character.
 const TEXT_QUIET_MS = 1500;
 
-/** The drawing canvas's own size (its width and height attributes). */
-const CANVAS = 280;
-
 const TEXT = 'The Congress of the United';
 // A combining-free accented letter, CJK and an emoji outside the BMP (two
 // UTF-16 units): none is likely in the text model's vocabulary.
@@ -212,62 +146,8 @@ const WATCHED = {
   weights: '#weights-message',
 };
 
-// ---- Digits as a person draws them -----------------------------------------
-// Strokes are polylines in canvas pixels (0..280), drawn large like a person
-// fills the box. Each is resampled every few pixels, so the mouse reports
-// many short moves as a real pointer does.
-
-/** Points every `step` pixels along the polyline through `corners`. */
-function polyline(corners, step = 6) {
-  const out = [corners[0]];
-  for (let i = 1; i < corners.length; i++) {
-    const [x0, y0] = corners[i - 1];
-    const [x1, y1] = corners[i];
-    const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / step));
-    for (let k = 1; k <= n; k++) out.push([x0 + ((x1 - x0) * k) / n, y0 + ((y1 - y0) * k) / n]);
-  }
-  return out;
-}
-
-/** `n` + 1 corners along an elliptic arc; degrees, 0 = right, clockwise on screen. */
-function arc(cx, cy, rx, ry, fromDeg, toDeg, n = 40) {
-  return Array.from({ length: n + 1 }, (_, i) => {
-    const a = ((fromDeg + ((toDeg - fromDeg) * i) / n) * Math.PI) / 180;
-    return [cx + rx * Math.cos(a), cy + ry * Math.sin(a)];
-  });
-}
-
-/** [class, strokes]: the digits the tests draw and what the page must answer. */
-const DIGITS = [
-  // One vertical stroke, leaning a little as a right hand draws it.
-  ['1', [polyline([[152, 30], [130, 250]])]],
-  // An ellipse of many short segments from the top, overlapping a little
-  // where it closes.
-  ['0', [polyline(arc(140, 140, 75, 108, -100, 275, 60))]],
-  // The top bar, then down to the left, in one stroke.
-  ['7', [polyline([[60, 48], [218, 48], [115, 252]])]],
-  // The open 4: down and across, then the upright.
-  ['4', [polyline([[90, 30], [70, 168], [228, 168]]), polyline([[188, 36], [188, 258]])]],
-  // Two bumps to the right, in one stroke.
-  ['3', [polyline([...arc(135, 88, 62, 58, -160, 95), ...arc(135, 198, 66, 60, -95, 160)])]],
-];
+/** The digits the tests draw (harness.mjs), by class. */
 const STROKES = Object.fromEntries(DIGITS);
-
-/** Draws `strokes` on #draw-canvas with the mouse (pointerdown, moves, up). */
-async function draw(page, strokes) {
-  const canvas = page.locator('#draw-canvas');
-  await canvas.scrollIntoViewIfNeeded();
-  const box = await canvas.boundingBox();
-  assert.ok(box, '#draw-canvas has no box: not visible');
-  // CSS may show the canvas at another size than its 280 pixels.
-  const at = ([x, y]) => [box.x + (x * box.width) / CANVAS, box.y + (y * box.height) / CANVAS];
-  for (const stroke of strokes) {
-    await page.mouse.move(...at(stroke[0]));
-    await page.mouse.down();
-    for (const p of stroke.slice(1)) await page.mouse.move(...at(p));
-    await page.mouse.up();
-  }
-}
 
 // ---- Waiting for the page's answers ----------------------------------------
 
@@ -310,34 +190,6 @@ async function watchAnswers(page) {
 /** How many changes region `group` has seen: pass it to a wait as `since`. */
 function mark(page, group) {
   return page.evaluate((g) => window.__answers.count(g), group);
-}
-
-/** The outerHTML of what `selector` matches, cut short, for failure messages. */
-function snapshot(page, selector) {
-  return page
-    .evaluate(
-      (sel) => [...document.querySelectorAll(sel)].map((el) => el.outerHTML.slice(0, 3000)).join('\n') || `(no ${sel})`,
-      selector,
-    )
-    .catch((e) => `(${selector}: ${e.message})`);
-}
-
-/**
- * Waits until `fn(arg)` holds in the page, racing the page's own failures
- * (uncaught exceptions, panics). A timeout fails with `what`, the markup of
- * `show` and the console errors, which say more than a bare TimeoutError.
- */
-async function until(run, what, fn, arg, { timeout = ANSWER_TIMEOUT_MS, show } = {}) {
-  const waited = run.page.waitForFunction(fn, arg, { timeout, polling: 100 });
-  waited.catch(() => {}); // mark handled: if `broken` wins, this rejects later
-  try {
-    await Promise.race([waited, run.broken]);
-  } catch (e) {
-    if (!(e instanceof errors.TimeoutError)) throw e;
-    const shown = show ? `\n${await snapshot(run.page, show)}` : '';
-    const problems = run.problems.length ? `\n${run.problems.join('\n')}` : '';
-    assert.fail(`no ${what} within ${timeout / 1000} s${shown}${problems}`);
-  }
 }
 
 /** Waits for #app[data-ready="true"]: both models loaded, the engine up. */
