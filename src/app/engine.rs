@@ -54,8 +54,6 @@ pub struct CharStep {
 /// What the text model says about the typed text.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TextOut {
-    /// Probabilities of the next character, [vocab], in vocabulary order.
-    pub probs: Vec<f32>,
     /// (character, probability) of the ten likeliest.
     pub top: Vec<(char, f32)>,
     pub steps: Vec<CharStep>,
@@ -117,14 +115,12 @@ impl<B: Backend> Models<B> {
 
     async fn classify(&mut self, input: &[f32]) -> Result<DigitOut> {
         let start = now_ms();
-        let probs = self.digits.predict(&self.be, input).await?;
+        let v = self.digits.predict_inside(&self.be, input).await?;
         let net_ms = now_ms() - start;
-        let a = self.digits.activations().expect("a forward pass just ran");
-        let v = self.be.read(&[&a.c1, &a.p1, &a.c2, &a.p2, &a.f1]).await?;
         let mut v = v.into_iter();
         let mut next = || v.next().unwrap_or_default();
         Ok(DigitOut {
-            probs,
+            probs: next(),
             conv1: next(),
             pool1: next(),
             conv2: next(),
@@ -181,7 +177,6 @@ impl<B: Backend> Models<B> {
         top.sort_by(|a, b| b.1.total_cmp(&a.1));
         top.truncate(10);
         Ok(TextOut {
-            probs: self.last_probs.clone(),
             top,
             steps: self.steps.clone(),
         })

@@ -37,6 +37,9 @@ pub fn WeightsPanel(
         let Some(file) = input.files().and_then(|f| f.get(0)) else {
             return;
         };
+        // Cleared so that choosing the same file again (after fixing it) is
+        // a change too.
+        input.set_value("");
         leptos::task::spawn_local(async move {
             let bytes = match JsFuture::from(file.array_buffer()).await {
                 Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),

@@ -125,11 +125,6 @@ impl<B: Backend> MnistCnn<B> {
         vec![a, b, c, d, e, f, g, h]
     }
 
-    /// The intermediates of the last forward pass, for the page's views.
-    pub fn activations(&self) -> Option<&Activations<B>> {
-        self.acts.as_ref()
-    }
-
     fn acts_for(&mut self, be: &B, n: usize) -> Activations<B> {
         match self.acts.take() {
             Some(a) if a.batch == n => a,
