@@ -21,6 +21,8 @@ use crate::weights;
 /// Characters of typed text the model reads at most: the LSTM's memory is
 /// far shorter, and a pasted book must not stall the page.
 pub const MAX_TEXT: usize = 400;
+/// The last characters whose gates and cell the page shows (the heatmap).
+pub const SHOWN_STEPS: usize = 80;
 
 /// Everything the page shows about one classification.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -56,6 +58,7 @@ pub struct CharStep {
 pub struct TextOut {
     /// (character, probability) of the ten likeliest.
     pub top: Vec<(char, f32)>,
+    /// The last [`SHOWN_STEPS`] characters as the LSTM saw them.
     pub steps: Vec<CharStep>,
 }
 
@@ -178,7 +181,9 @@ impl<B: Backend> Models<B> {
         top.truncate(10);
         Ok(TextOut {
             top,
-            steps: self.steps.clone(),
+            // Only what the heatmap shows: copying all MAX_TEXT steps (640
+            // floats each) on every keystroke would be work for nothing.
+            steps: self.steps[self.steps.len().saturating_sub(SHOWN_STEPS)..].to_vec(),
         })
     }
 

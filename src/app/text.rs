@@ -9,8 +9,6 @@ use super::i18n::{Lang, Strings};
 use super::paint;
 use crate::nn::char_lstm::{HIDDEN, Sampling};
 
-/// Characters the heatmap shows, the last ones typed.
-const HEAT_CHARS: usize = 80;
 /// Characters "continue" adds.
 const CONTINUE_CHARS: usize = 200;
 
@@ -82,7 +80,7 @@ pub fn TextPanel(
     Effect::new(move |_| {
         let steps = state.out.get().map(|o| o.steps).unwrap_or_default();
         if let Some(c) = heat.get() {
-            heatmap(&c, &steps[steps.len().saturating_sub(HEAT_CHARS)..]);
+            heatmap(&c, &steps);
         }
     });
     let go = move |_| {
@@ -169,10 +167,10 @@ pub fn TextPanel(
             <h3>{move || s().heatmap}</h3>
             <p class="hint">{move || s().heatmap_hint}</p>
             <canvas id="gate-heatmap" node_ref=heat class="pixelated heat"
-                data-chars=move || state.out.get().map_or(0, |o| o.steps.len().min(HEAT_CHARS)).to_string()></canvas>
+                data-chars=move || state.out.get().map_or(0, |o| o.steps.len()).to_string()></canvas>
             <p class="heat-text"><code>{move || {
                 let steps = state.out.get().map(|o| o.steps).unwrap_or_default();
-                steps[steps.len().saturating_sub(HEAT_CHARS)..].iter().map(|st| if st.ch == '\n' { '↵' } else { st.ch }).collect::<String>()
+                steps.iter().map(|st| if st.ch == '\n' { '↵' } else { st.ch }).collect::<String>()
             }}</code></p>
         </section>
     }

@@ -336,11 +336,11 @@ impl<B: Backend> CharLstm<B> {
     /// [`Self::next_probs`] plus what the step did inside: its activated
     /// gates and new cell state, for the page's heatmap. One read-back.
     pub async fn step(&mut self, be: &B, c: char) -> Result<TextStep> {
-        let mut out = self.feed(be, c, true).await?.into_iter();
-        let (probs, gates, cell) = (out.next(), out.next(), out.next());
-        let (Some(probs), Some(gates), Some(cells)) = (probs, gates, cell) else {
-            unreachable!("three tensors read");
-        };
+        let [probs, gates, cells]: [Vec<f32>; 3] = self
+            .feed(be, c, true)
+            .await?
+            .try_into()
+            .expect("feed reads three tensors when inside");
         // c holds [c_prev; c_new]: the new state is the second half.
         Ok(TextStep {
             probs,

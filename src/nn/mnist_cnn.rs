@@ -146,26 +146,34 @@ impl<B: Backend> MnistCnn<B> {
 
     /// Class probabilities [n * 10] for `images` ([n, 28, 28] in 0..1).
     pub async fn predict(&mut self, be: &B, images: &[f32]) -> Result<Vec<f32>> {
-        let n = images.len() / PIXELS;
-        let mut a = self.acts_for(be, n);
-        let out = match self.record_forward(be, &mut a, images) {
-            Ok(()) => be.read(&[&a.probs]).await.map(|mut v| v.swap_remove(0)),
-            Err(e) => Err(e),
-        };
-        self.acts = Some(a);
-        out
+        Ok(self
+            .forward_and_read(be, images, false)
+            .await?
+            .swap_remove(0))
     }
 
     /// [`Self::predict`] plus the intermediates the page shows, read back
     /// together (one wait for the GPU): [probs, c1, p1, c2, p2, f1].
     pub async fn predict_inside(&mut self, be: &B, images: &[f32]) -> Result<Vec<Vec<f32>>> {
+        self.forward_and_read(be, images, true).await
+    }
+
+    /// The forward pass, then one read-back: the probabilities, and every
+    /// intermediate when `inside`.
+    async fn forward_and_read(
+        &mut self,
+        be: &B,
+        images: &[f32],
+        inside: bool,
+    ) -> Result<Vec<Vec<f32>>> {
         let n = images.len() / PIXELS;
         let mut a = self.acts_for(be, n);
         let out = match self.record_forward(be, &mut a, images) {
-            Ok(()) => {
+            Ok(()) if inside => {
                 be.read(&[&a.probs, &a.c1, &a.p1, &a.c2, &a.p2, &a.f1])
                     .await
             }
+            Ok(()) => be.read(&[&a.probs]).await,
             Err(e) => Err(e),
         };
         self.acts = Some(a);
