@@ -25,11 +25,12 @@ const STROKE: f64 = 20.0;
 pub struct DigitState {
     pub canvas: NodeRef<leptos::html::Canvas>,
     /// Strokes in canvas pixels, for undo.
-    strokes: RwSignal<Vec<Vec<(f64, f64)>>>,
-    drawing: RwSignal<bool>,
-    frame_pending: RwSignal<bool>,
+    /// Plain state, never shown, so stored values rather than signals.
+    strokes: StoredValue<Vec<Vec<(f64, f64)>>>,
+    drawing: StoredValue<bool>,
+    frame_pending: StoredValue<bool>,
     /// performance.now() of the last change to the drawing.
-    changed_at: RwSignal<f64>,
+    changed_at: StoredValue<f64>,
     pub steps: RwSignal<Steps>,
     pub pre: RwSignal<Option<Preprocessed>>,
     pub out: RwSignal<Option<DigitOut>>,
@@ -44,10 +45,10 @@ impl DigitState {
     pub fn new(runner: StoredValue<Runner, LocalStorage>) -> Self {
         Self {
             canvas: NodeRef::new(),
-            strokes: RwSignal::new(Vec::new()),
-            drawing: RwSignal::new(false),
-            frame_pending: RwSignal::new(false),
-            changed_at: RwSignal::new(0.0),
+            strokes: StoredValue::new(Vec::new()),
+            drawing: StoredValue::new(false),
+            frame_pending: StoredValue::new(false),
+            changed_at: StoredValue::new(0.0),
             steps: RwSignal::new(Steps::MNIST),
             pre: RwSignal::new(None),
             out: RwSignal::new(None),
@@ -76,7 +77,7 @@ impl DigitState {
         ctx.set_fill_style_str("#000");
         ctx.fill_rect(0.0, 0.0, CANVAS as f64, CANVAS as f64);
         ctx.set_fill_style_str("#fff");
-        self.strokes.with_untracked(|strokes| {
+        self.strokes.with_value(|strokes| {
             for s in strokes {
                 paint_stroke(&ctx, s);
             }
@@ -86,14 +87,14 @@ impl DigitState {
     /// Something changed: classify at the next animation frame (once, however
     /// many pointer events arrive before it).
     fn changed(&self) {
-        self.changed_at.set(now_ms());
-        if self.frame_pending.get_untracked() {
+        self.changed_at.set_value(now_ms());
+        if self.frame_pending.get_value() {
             return;
         }
-        self.frame_pending.set(true);
+        self.frame_pending.set_value(true);
         let this = *self;
         request_animation_frame(move || {
-            this.frame_pending.set(false);
+            this.frame_pending.set_value(false);
             this.classify();
         });
     }
@@ -116,8 +117,7 @@ impl DigitState {
                         // Only a drawing that still has ink gets an answer.
                         if this.pre.get_untracked().is_some() {
                             this.out.set(Some(out));
-                            this.latency_ms
-                                .set(now_ms() - this.changed_at.get_untracked());
+                            this.latency_ms.set(now_ms() - this.changed_at.get_value());
                         }
                         this.error.set(None);
                     }
@@ -145,14 +145,14 @@ impl DigitState {
     }
 
     pub fn clear(&self) {
-        self.strokes.set(Vec::new());
+        self.strokes.set_value(Vec::new());
         self.verify.set(None);
         self.repaint();
         self.changed();
     }
 
     fn undo(&self) {
-        self.strokes.update(|s| {
+        self.strokes.update_value(|s| {
             s.pop();
         });
         self.verify.set(None);
@@ -167,7 +167,7 @@ impl DigitState {
             .into_iter()
             .map(|s| s.into_iter().map(|(x, y)| (x * k, y * k)).collect())
             .collect();
-        self.strokes.set(strokes);
+        self.strokes.set_value(strokes);
         self.verify.set(None);
         self.repaint();
         self.changed();
@@ -192,8 +192,8 @@ impl DigitState {
         {
             let _ = target.set_pointer_capture(ev.pointer_id());
         }
-        self.drawing.set(true);
-        self.strokes.update(|s| s.push(vec![p]));
+        self.drawing.set_value(true);
+        self.strokes.update_value(|s| s.push(vec![p]));
         if let Some(ctx) = self.ctx() {
             paint_stroke(&ctx, &[p]);
         }
@@ -202,12 +202,12 @@ impl DigitState {
     }
 
     fn pointer_move(&self, ev: PointerEvent) {
-        if !self.drawing.get_untracked() {
+        if !self.drawing.get_value() {
             return;
         }
         let Some(p) = self.point(&ev) else { return };
         let mut last = None;
-        self.strokes.update(|s| {
+        self.strokes.update_value(|s| {
             if let Some(stroke) = s.last_mut() {
                 last = stroke.last().copied();
                 stroke.push(p);
@@ -220,8 +220,8 @@ impl DigitState {
     }
 
     fn pointer_up(&self) {
-        if self.drawing.get_untracked() {
-            self.drawing.set(false);
+        if self.drawing.get_value() {
+            self.drawing.set_value(false);
             self.changed();
         }
     }
