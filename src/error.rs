@@ -60,6 +60,13 @@ pub enum Error {
     #[error("{what}: {problem}")]
     Input { what: &'static str, problem: String },
 
+    /// A training step's loss was NaN or infinite: the run stopped and the
+    /// last good weights (those after step `kept`) were put back.
+    #[error(
+        "the loss became {loss} at step {step}: training stopped and kept the weights after step {kept}; lower the learning rate"
+    )]
+    Diverged { step: usize, loss: f32, kept: usize },
+
     /// Reading or writing a file on disk (command line only).
     #[error("{path}: {problem}")]
     Io { path: String, problem: String },

@@ -8,14 +8,20 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use rand::SeedableRng;
+
 use crate::backend::Backend;
 use crate::cpu::CpuBackend;
 use crate::cpu::fast::FastCpuBackend;
+use crate::data::corpus::Vocab;
+use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::nn::char_lstm::{CharLstm, Sampling, VOCAB_KEY};
-use crate::nn::mnist_cnn::{MnistCnn, PIXELS};
+use crate::nn::char_lstm::{CharLstm, Sampling, TextStepStats, VOCAB_KEY};
+use crate::nn::mnist_cnn::{MnistCnn, PIXELS, StepStats};
 use crate::selftest::{self, Comparison, Dims, Op};
+use crate::train::digit_run::{self, DigitRun, DigitRunConfig};
+use crate::train::text_run::{self, TextRun, TextRunConfig};
 use crate::weights;
 
 /// Characters of typed text the model reads at most: the LSTM's memory is
@@ -62,13 +68,56 @@ pub struct TextOut {
     pub steps: Vec<CharStep>,
 }
 
-/// The models on one backend, and what the text model has read so far.
+/// Where a training run's weights start.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// Fresh random weights from the run's seed.
+    Random,
+    /// The weights the model has now (shipped, uploaded or trained).
+    Current,
+    /// The weights of this file (the shipped ones, for a fresh start).
+    File(Rc<Vec<u8>>),
+}
+
+/// Where a digit run stands after a step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DigitProgress {
+    pub stats: StepStats,
+    pub step: usize,
+    pub epoch: usize,
+    pub total_steps: usize,
+    pub finished: bool,
+}
+
+/// Where a text run stands after a step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TextProgress {
+    pub stats: TextStepStats,
+    pub step: usize,
+    pub epoch: usize,
+    pub finished: bool,
+}
+
+/// The shape of a text run, told when it starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TextRunShape {
+    pub rows: usize,
+    pub chars_per_step: usize,
+    pub text_chars: usize,
+    pub vocab: usize,
+}
+
+/// The models on one backend, what the text model has read so far, and the
+/// training runs in progress (each trains the model the page shows, so a
+/// drawing is always read by the weights of the latest step).
 pub struct Models<B: Backend> {
     be: B,
     digits: MnistCnn<B>,
     text: CharLstm<B>,
     steps: Vec<CharStep>,
     last_probs: Vec<f32>,
+    digit_run: Option<DigitRun<B>>,
+    text_run: Option<TextRun<B>>,
 }
 
 /// One engine per page, so the two variants' sizes do not matter.
@@ -102,6 +151,8 @@ impl<B: Backend> Models<B> {
             be,
             steps: Vec::new(),
             last_probs: Vec::new(),
+            digit_run: None,
+            text_run: None,
         })
     }
 
@@ -112,7 +163,7 @@ impl<B: Backend> Models<B> {
     async fn warm_up(&mut self) -> Result<()> {
         self.digits.predict_inside(&self.be, &[0.0; PIXELS]).await?;
         self.text.next_probs(&self.be, ' ').await?;
-        self.text.reset_state();
+        self.text.reset_reading();
         Ok(())
     }
 
@@ -156,7 +207,7 @@ impl<B: Backend> Models<B> {
         let new = if chars.starts_with(&read) && !read.is_empty() {
             &chars[read.len()..]
         } else {
-            self.text.reset_state();
+            self.text.reset_reading();
             self.steps.clear();
             self.last_probs.clear();
             chars
@@ -230,6 +281,90 @@ impl<B: Backend> Models<B> {
             WeightsKind::Digits => self.digits.to_safetensors(&self.be).await,
             WeightsKind::Text => self.text.to_safetensors(&self.be).await,
         }
+    }
+
+    /// A new digit run on `train`; the digit model starts from `init`.
+    /// Nothing changes when the settings or the weights are refused.
+    fn start_digits(&mut self, init: &Init, train: Dataset, cfg: DigitRunConfig) -> Result<usize> {
+        let run = DigitRun::new(train, cfg)?;
+        let model = match init {
+            Init::Random => {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+                Some(MnistCnn::init(&self.be, &mut rng)?)
+            }
+            Init::Current => None,
+            Init::File(bytes) => Some(MnistCnn::from_safetensors(&self.be, bytes)?),
+        };
+        if let Some(model) = model {
+            self.digits = model;
+        }
+        let total = run.total_steps();
+        self.digit_run = Some(run);
+        Ok(total)
+    }
+
+    async fn digit_step(&mut self, poison: bool) -> Result<DigitProgress> {
+        let run = self.digit_run.as_mut().ok_or_else(no_run)?;
+        let stats = run.step(&self.be, &mut self.digits, poison).await?;
+        Ok(DigitProgress {
+            stats,
+            step: run.step,
+            epoch: run.epoch,
+            total_steps: run.total_steps(),
+            finished: run.finished(),
+        })
+    }
+
+    fn teach(&mut self, image: &[f32], label: u8) -> Result<usize> {
+        let run = self.digit_run.as_mut().ok_or_else(no_run)?;
+        run.teach(image, label)?;
+        Ok(run.taught())
+    }
+
+    /// A new text run on `text`. From random weights the vocabulary is the
+    /// text's own; the current weights must already know every character.
+    fn start_text(&mut self, init: &Init, text: &str, cfg: TextRunConfig) -> Result<TextRunShape> {
+        text_run::check_text(text)?;
+        let model = match init {
+            Init::Random => {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+                Some(CharLstm::init(&self.be, Vocab::from_text(text), &mut rng)?)
+            }
+            Init::Current => None,
+            Init::File(bytes) => Some(CharLstm::from_safetensors(&self.be, bytes)?),
+        };
+        let run = TextRun::new(model.as_ref().unwrap_or(&self.text), text, cfg)?;
+        if let Some(model) = model {
+            self.text = model;
+        }
+        self.text.reset_state();
+        self.steps.clear();
+        let shape = TextRunShape {
+            rows: run.rows(),
+            chars_per_step: run.chars_per_step(),
+            text_chars: run.text_len(),
+            vocab: self.text.vocab().len(),
+        };
+        self.text_run = Some(run);
+        Ok(shape)
+    }
+
+    async fn text_step(&mut self) -> Result<TextProgress> {
+        let run = self.text_run.as_mut().ok_or_else(no_run)?;
+        let stats = run.step(&self.be, &mut self.text).await?;
+        Ok(TextProgress {
+            stats,
+            step: run.step,
+            epoch: run.epoch,
+            finished: run.finished(),
+        })
+    }
+}
+
+fn no_run() -> Error {
+    Error::Input {
+        what: "training",
+        problem: "no run: press Start first".into(),
     }
 }
 
@@ -309,6 +444,22 @@ impl Engine {
     pub async fn save(&mut self, kind: WeightsKind) -> Result<Vec<u8>> {
         with_models!(self, m => m.save(kind).await)
     }
+
+    /// Why this engine's GPU device is gone for good, once it is.
+    pub fn lost_reason(&self) -> Option<String> {
+        match self {
+            Engine::Gpu(m) if m.be.is_lost() => m.be.lost_reason(),
+            _ => None,
+        }
+    }
+
+    /// Destroy the GPU device on purpose (the page's `?lose-gpu-at-step`
+    /// drill), as a driver reset would.
+    pub fn lose_device(&self) {
+        if let Engine::Gpu(m) = self {
+            m.be.destroy_device();
+        }
+    }
 }
 
 type Done<T> = Box<dyn FnOnce(Result<T>)>;
@@ -326,6 +477,26 @@ pub enum Job {
     Filters(Done<Filters>),
     /// One kernel self-test case on the engine's GPU against the CPU twins.
     SelfTest(Op, Dims, u64, Done<Comparison>),
+    /// A new digit run (answers its total steps), one step of it (true:
+    /// poison it, the NaN drill), a taught digit (answers how many so far),
+    /// and the end of the run.
+    StartDigits(Init, Dataset, DigitRunConfig, Done<usize>),
+    DigitStep(bool, Done<DigitProgress>),
+    Teach(Box<[f32; PIXELS]>, u8, Done<usize>),
+    EndDigits,
+    /// Labels, answers and confidences for test images `range`.
+    PredictTest(
+        Rc<Dataset>,
+        std::ops::Range<usize>,
+        Done<Vec<(u8, u8, f32)>>,
+    ),
+    /// Class probabilities of many images at once ([n * 784] in, [n * 10] out).
+    PredictMany(Vec<f32>, Done<Vec<f32>>),
+    StartText(Init, Rc<String>, TextRunConfig, Done<TextRunShape>),
+    TextStep(Done<TextProgress>),
+    EndText,
+    /// Destroy the GPU device (the device-loss drill).
+    LoseDevice,
 }
 
 impl Job {
@@ -334,6 +505,15 @@ impl Job {
         matches!(
             (self, other),
             (Job::Classify(..), Job::Classify(..)) | (Job::ReadText(..), Job::ReadText(..))
+        )
+    }
+
+    /// Work that fills idle time: a person's requests go ahead of it, so
+    /// a drawing waits for at most one training step or test chunk.
+    fn is_background(&self) -> bool {
+        matches!(
+            self,
+            Job::SelfTest(..) | Job::DigitStep(..) | Job::PredictTest(..) | Job::TextStep(..)
         )
     }
 
@@ -349,8 +529,37 @@ impl Job {
             Job::Save(kind, done) => done(e.save(kind).await),
             Job::Filters(done) => done(e.filters().await),
             Job::SelfTest(op, dims, seed, done) => done(e.self_test(op, dims, seed).await),
+            Job::StartDigits(init, data, cfg, done) => {
+                done(with_models!(e, m => m.start_digits(&init, data, cfg)))
+            }
+            Job::DigitStep(poison, done) => done(with_models!(e, m => m.digit_step(poison).await)),
+            Job::Teach(image, label, done) => {
+                done(with_models!(e, m => m.teach(&image[..], label)))
+            }
+            Job::EndDigits => with_models!(e, m => m.digit_run = None),
+            Job::PredictTest(data, range, done) => done(with_models!(e, m => {
+                digit_run::predict_range(&m.be, &mut m.digits, &data, range).await
+            })),
+            Job::PredictMany(images, done) => {
+                done(with_models!(e, m => m.digits.predict(&m.be, &images).await))
+            }
+            Job::StartText(init, text, cfg, done) => {
+                done(with_models!(e, m => m.start_text(&init, &text, cfg)))
+            }
+            Job::TextStep(done) => done(with_models!(e, m => m.text_step().await)),
+            Job::EndText => with_models!(e, m => m.text_run = None),
+            Job::LoseDevice => e.lose_device(),
         }
     }
+}
+
+/// The weights files the page last knew to be good, by model: what a CPU
+/// engine starts from when the GPU device is lost (a lost device cannot be
+/// read).
+#[derive(Clone, Default)]
+pub struct KnownGood {
+    pub digits: Rc<Vec<u8>>,
+    pub text: Rc<Vec<u8>>,
 }
 
 /// The engine and its queue; clones share both. Jobs wait until an engine
@@ -360,6 +569,9 @@ pub struct Runner {
     engine: Rc<RefCell<Option<Engine>>>,
     queue: Rc<RefCell<VecDeque<Job>>>,
     running: Rc<Cell<bool>>,
+    known_good: Rc<RefCell<KnownGood>>,
+    /// Told why, when the GPU was lost and the CPU engine took over.
+    on_lost: Rc<RefCell<Option<Box<dyn Fn(String)>>>>,
 }
 
 impl Runner {
@@ -368,21 +580,43 @@ impl Runner {
         self.kick();
     }
 
-    /// Queue `job`. A person's requests go ahead of waiting self-test
-    /// cases, which only fill idle time.
+    /// Remember `bytes` as the latest good weights of one model.
+    pub fn remember(&self, kind: WeightsKind, bytes: Rc<Vec<u8>>) {
+        let mut k = self.known_good.borrow_mut();
+        match kind {
+            WeightsKind::Digits => k.digits = bytes,
+            WeightsKind::Text => k.text = bytes,
+        }
+    }
+
+    pub fn on_device_lost(&self, f: impl Fn(String) + 'static) {
+        *self.on_lost.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Queue `job`. A person's requests go ahead of waiting background
+    /// work (self-test cases, training steps), which only fills idle time.
     pub fn submit(&self, job: Job) {
         {
             let mut q = self.queue.borrow_mut();
             q.retain(|waiting| !job.replaces(waiting));
-            let background = |j: &Job| matches!(j, Job::SelfTest(..));
-            let at = if background(&job) {
+            let at = if job.is_background() {
                 q.len()
             } else {
-                q.iter().position(background).unwrap_or(q.len())
+                q.iter().position(Job::is_background).unwrap_or(q.len())
             };
             q.insert(at, job);
         }
         self.kick();
+    }
+
+    /// Queue the job `make` builds around its answer, and wait for it.
+    pub async fn ask<T: 'static>(&self, make: impl FnOnce(Done<T>) -> Job) -> Result<T> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.submit(make(Box::new(move |r| {
+            let _ = tx.send(r);
+        })));
+        rx.await
+            .unwrap_or_else(|_| Err(Error::DeviceLost("the request was dropped".into())))
     }
 
     fn kick(&self) {
@@ -401,9 +635,29 @@ impl Runner {
                     Some(job) => job.run(&mut engine).await,
                     None => break,
                 }
+                if let Some(why) = engine.lost_reason() {
+                    engine = this.take_over_on_cpu(engine, why);
+                }
             }
             *this.engine.borrow_mut() = Some(engine);
             this.running.set(false);
         });
+    }
+
+    /// The CPU engine from the last good weights, in place of a GPU engine
+    /// whose device is gone; a run in progress ends (its optimizer state was
+    /// on the device).
+    fn take_over_on_cpu(&self, lost: Engine, why: String) -> Engine {
+        let known = self.known_good.borrow().clone();
+        match Models::new(FastCpuBackend::default(), &known.digits, &known.text) {
+            Ok(m) => {
+                if let Some(f) = self.on_lost.borrow().as_ref() {
+                    f(why);
+                }
+                Engine::Cpu(m)
+            }
+            // Keep the lost engine: its errors then say what happened.
+            Err(_) => lost,
+        }
     }
 }

@@ -6,15 +6,25 @@
 //! very browser.
 
 mod backend_status;
+mod charts;
 mod digits;
 mod engine;
+mod evaluation;
 mod examples;
 mod i18n;
 mod inside;
+mod page_data;
 mod paint;
 mod self_test;
+mod store;
+mod teach;
 mod text;
+mod train_digits;
+mod train_text;
+mod training;
 mod weights_panel;
+
+use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -25,11 +35,13 @@ use crate::selftest;
 
 pub use backend_status::{BackendBadge, FallbackBanner};
 use digits::{DigitState, DrawPanel};
-use engine::{Engine, Runner};
+use engine::{Engine, Job, Runner, WeightsKind};
 use i18n::Lang;
 use inside::InsideView;
 pub use self_test::{SelfTest, SelfTestState};
 use text::{TextPanel, TextState};
+use train_digits::{DigitTraining, DigitTrainingPanel};
+use train_text::{TextTraining, TextTrainingPanel};
 use weights_panel::{WeightsPanel, refresh_filters};
 
 /// Which backend the page runs on, as shown to the person.
@@ -56,6 +68,22 @@ enum Loading {
 /// The shipped weights, copied into dist/ by trunk (index.html).
 const DIGIT_WEIGHTS: &str = "models/mnist_cnn.safetensors";
 const TEXT_WEIGHTS: &str = "models/char_lstm.safetensors";
+
+/// The shipped weights files, kept for a reset and for starting a run from them.
+#[derive(Clone, Default)]
+pub struct Shipped {
+    pub digits: Rc<Vec<u8>>,
+    pub text: Rc<Vec<u8>>,
+}
+
+/// The weights this browser kept from earlier training, where they still
+/// load; the start falls back to the shipped ones otherwise.
+async fn kept_or(kind: WeightsKind, shipped: &Rc<Vec<u8>>) -> (Rc<Vec<u8>>, bool) {
+    match store::load(kind).await {
+        Ok(Some(bytes)) => (Rc::new(bytes), true),
+        _ => (shipped.clone(), false),
+    }
+}
 
 /// Entry point called by the `neuralpad` binary's `main` on wasm32.
 pub fn start() {
@@ -98,9 +126,14 @@ fn App() -> impl IntoView {
     let fatal = RwSignal::new(None::<String>);
     let ready = RwSignal::new(false);
     let runner = StoredValue::new_local(Runner::default());
+    let shipped = StoredValue::new_local(Shipped::default());
     let digits = DigitState::new(runner);
     let text = TextState::new(runner);
     let typed = RwSignal::new(String::new());
+    let digit_training = DigitTraining::new(runner, shipped, digits);
+    let text_training = TextTraining::new(runner, shipped);
+    // Which models run on weights trained earlier in this browser.
+    let restored = RwSignal::new(Vec::<WeightsKind>::new());
 
     Effect::new(move |_| {
         let tag = lang.get().tag();
@@ -124,13 +157,49 @@ fn App() -> impl IntoView {
             return;
         };
         loading.set(Some(Loading::Compiling));
-        let (engine, no_gpu) = match Engine::start(&digit_bytes, &text_bytes).await {
+        let (digit_bytes, text_bytes) = (Rc::new(digit_bytes), Rc::new(text_bytes));
+        shipped.set_value(Shipped {
+            digits: digit_bytes.clone(),
+            text: text_bytes.clone(),
+        });
+        let (kept_digits, had_digits) = kept_or(WeightsKind::Digits, &digit_bytes).await;
+        let (kept_text, had_text) = kept_or(WeightsKind::Text, &text_bytes).await;
+        // Kept weights that no longer load (another version's, damaged)
+        // are dropped for the shipped ones rather than stopping the page.
+        let started = match Engine::start(&kept_digits, &kept_text).await {
+            Ok(started) if had_digits || had_text => {
+                restored.set(
+                    [
+                        (had_digits, WeightsKind::Digits),
+                        (had_text, WeightsKind::Text),
+                    ]
+                    .into_iter()
+                    .filter_map(|(had, kind)| had.then_some(kind))
+                    .collect(),
+                );
+                Ok((started, kept_digits, kept_text))
+            }
+            Ok(started) => Ok((started, kept_digits, kept_text)),
+            Err(_) if had_digits || had_text => Engine::start(&digit_bytes, &text_bytes)
+                .await
+                .map(|started| (started, digit_bytes.clone(), text_bytes.clone())),
+            Err(e) => Err(e),
+        };
+        let ((engine, no_gpu), good_digits, good_text) = match started {
             Ok(started) => started,
             Err(e) => {
                 fatal.set(Some(e.to_string()));
                 return;
             }
         };
+        runner.with_value(|r| {
+            r.remember(WeightsKind::Digits, good_digits);
+            r.remember(WeightsKind::Text, good_text);
+            r.on_device_lost(move |why| {
+                backend.set(BackendState::Cpu { reason: why });
+                test.set(SelfTestState::CpuOnly);
+            });
+        });
         let gpu = engine.is_gpu();
         backend.set(match no_gpu {
             None => BackendState::Gpu {
@@ -201,10 +270,83 @@ fn App() -> impl IntoView {
                     <DrawPanel state=digits lang=lang ready=ready />
                     <TextPanel state=text lang=lang ready=ready text=typed />
                 </div>
+                <Restored restored=restored lang=lang runner=runner shipped=shipped digits=digits text=text typed=typed />
                 <InsideView state=digits lang=lang />
+                <DigitTrainingPanel t=digit_training lang=lang ready=ready />
+                <TextTrainingPanel t=text_training lang=lang ready=ready />
                 <WeightsPanel lang=lang runner=runner digits=digits text=text text_input=typed />
                 <SelfTest state=test lang=lang />
             </main>
         </div>
+    }
+}
+
+/// Says which models run on weights trained earlier in this browser, with a
+/// way back to the shipped ones.
+#[component]
+fn Restored(
+    restored: RwSignal<Vec<WeightsKind>>,
+    lang: RwSignal<Lang>,
+    runner: StoredValue<Runner, LocalStorage>,
+    shipped: StoredValue<Shipped, LocalStorage>,
+    digits: DigitState,
+    text: TextState,
+    typed: RwSignal<String>,
+) -> impl IntoView {
+    let s = move || lang.get().strings();
+    let forget = move |_| {
+        let kinds = restored.get_untracked();
+        restored.set(Vec::new());
+        let files = shipped.get_value();
+        for kind in kinds {
+            let bytes = match kind {
+                WeightsKind::Digits => files.digits.clone(),
+                WeightsKind::Text => files.text.clone(),
+            };
+            runner.with_value(|r| {
+                r.remember(kind, bytes.clone());
+                let done = move |_| match kind {
+                    WeightsKind::Digits => {
+                        digits.classify();
+                        refresh_filters(digits);
+                    }
+                    WeightsKind::Text => text.read(typed.get_untracked()),
+                };
+                r.submit(Job::Load(bytes.to_vec(), Box::new(done)));
+            });
+            spawn_local(async move {
+                let _ = store::forget(kind).await;
+            });
+        }
+    };
+    let names = move || {
+        let s = s();
+        restored
+            .get()
+            .iter()
+            .map(|k| match k {
+                WeightsKind::Digits => s.restored_digits,
+                WeightsKind::Text => s.restored_text,
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let tags = move || {
+        restored
+            .get()
+            .iter()
+            .map(|k| match k {
+                WeightsKind::Digits => "digits",
+                WeightsKind::Text => "text",
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    view! {
+        <p id="restored" role="status" class="notice" hidden=move || restored.get().is_empty()
+            data-models=tags>
+            {move || s().restored.replace("{models}", &names())}" "
+            <button id="forget-trained" on:click=forget>{move || s().forget_trained}</button>
+        </p>
     }
 }

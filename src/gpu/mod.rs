@@ -102,6 +102,20 @@ impl GpuBackend {
         self.ctx.errors.is_lost()
     }
 
+    /// Why the device was lost, once it is.
+    pub fn lost_reason(&self) -> Option<String> {
+        match self.ctx.errors.take() {
+            Err(Error::DeviceLost(why)) => Some(why),
+            _ => None,
+        }
+    }
+
+    /// Destroy the device, as a driver reset would: every later call fails
+    /// with [`Error::DeviceLost`]. The page's device-loss drill uses it.
+    pub fn destroy_device(&self) {
+        self.ctx.device.destroy();
+    }
+
     /// Submit recorded work without reading anything back.
     pub fn submit(&self) {
         self.rec.submit(&self.ctx);

@@ -202,6 +202,19 @@ impl<B: Backend> CharLstm<B> {
         }
     }
 
+    /// Forget only what one-character reading ([`Self::next_probs`],
+    /// [`Self::step`]) carries, so that reading or sampling in the middle of
+    /// training leaves the training rows' state alone.
+    pub fn reset_reading(&mut self) {
+        for r in self
+            .runs
+            .iter_mut()
+            .filter(|r| r.seq.steps == 1 && r.seq.batch == 1)
+        {
+            r.seq.reset();
+        }
+    }
+
     fn check_window(inputs: &[u32], targets: &[u32], steps: usize, batch: usize) -> Result<()> {
         let rows = steps * batch;
         if rows == 0 || inputs.len() != rows || targets.len() != rows {
@@ -328,7 +341,7 @@ impl<B: Backend> CharLstm<B> {
 
     /// Feed one character (any; unknown ones become the unknown symbol) and
     /// return the probabilities of the next, [vocab]. The state carries from
-    /// the previous call; [`Self::reset_state`] starts over.
+    /// the previous call; [`Self::reset_reading`] starts over.
     pub async fn next_probs(&mut self, be: &B, c: char) -> Result<Vec<f32>> {
         Ok(self.feed(be, c, false).await?.swap_remove(0))
     }
@@ -381,7 +394,7 @@ impl<B: Backend> CharLstm<B> {
             });
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        self.reset_state();
+        self.reset_reading();
         let mut probs = Vec::new();
         for c in prompt.chars() {
             probs = self.next_probs(be, c).await?;

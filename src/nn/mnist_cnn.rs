@@ -101,8 +101,13 @@ pub struct MnistCnn<B: Backend> {
     pub conv2: Conv2d<B>,
     pub fc1: Dense<B>,
     pub fc2: Dense<B>,
-    acts: Option<Activations<B>>,
+    /// Buffers of the batch sizes used lately (the page alternates training
+    /// batches, one drawing and evaluation chunks), the latest last.
+    acts: Vec<Activations<B>>,
 }
+
+/// Batch sizes whose buffers are kept at once.
+const KEPT_BATCH_SIZES: usize = 3;
 
 impl<B: Backend> MnistCnn<B> {
     /// Fresh weights: Glorot uniform, zero biases (as Keras).
@@ -112,7 +117,7 @@ impl<B: Backend> MnistCnn<B> {
             conv2: Conv2d::init(be, rng, "conv2", C1, C2)?,
             fc1: Dense::init(be, rng, "fc1", FLAT, HIDDEN, true)?,
             fc2: Dense::init(be, rng, "fc2", HIDDEN, CLASSES, false)?,
-            acts: None,
+            acts: Vec::new(),
         })
     }
 
@@ -126,10 +131,17 @@ impl<B: Backend> MnistCnn<B> {
     }
 
     fn acts_for(&mut self, be: &B, n: usize) -> Activations<B> {
-        match self.acts.take() {
-            Some(a) if a.batch == n => a,
-            _ => Activations::new(be, n),
+        match self.acts.iter().position(|a| a.batch == n) {
+            Some(i) => self.acts.remove(i),
+            None => Activations::new(be, n),
         }
+    }
+
+    fn keep_acts(&mut self, a: Activations<B>) {
+        if self.acts.len() == KEPT_BATCH_SIZES {
+            self.acts.remove(0);
+        }
+        self.acts.push(a);
     }
 
     /// Record the forward pass of `images` ([n, 28, 28] floats in 0..1).
@@ -176,7 +188,7 @@ impl<B: Backend> MnistCnn<B> {
             Ok(()) => be.read(&[&a.probs]).await,
             Err(e) => Err(e),
         };
-        self.acts = Some(a);
+        self.keep_acts(a);
         out
     }
 
@@ -196,7 +208,7 @@ impl<B: Backend> MnistCnn<B> {
             Ok(()) => self.read_stats(be, &a, labels).await,
             Err(e) => Err(e),
         };
-        self.acts = Some(a);
+        self.keep_acts(a);
         stats
     }
 

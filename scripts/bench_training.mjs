@@ -1,0 +1,338 @@
+#!/usr/bin/env node
+// How fast the built page trains, with WebGPU (Chromium's SwiftShader where
+// there is no GPU) and on the CPU fallback:
+//
+//   - digits: images per second at batch 32 from random weights (1 epoch,
+//     no evaluation in the way), over --digit-steps steps after 10 warm-up
+//     steps; and the page's own data-images-per-sec at the end;
+//   - text: characters per second at batch 32, window 64 on the State of
+//     the Union excerpt from random weights (no samples in the way), over
+//     --text-steps steps after 3 warm-up steps; and the page's own
+//     data-chars-per-sec.
+//
+// Each is measured --runs times, each run in a new browser; the table gives
+// medians (with the range), then the ratios to TensorFlow.js on this machine
+// and the targets.
+//
+// Run by hand after a release build:
+//
+//   trunk build --release && node scripts/bench_training.mjs [--runs 3] [--digit-steps 60] [--text-steps 15]
+//
+// Uses the same server, Chromium, flags and helpers as the page tests (all
+// from tests/e2e/harness.mjs). Step times come from the page's own clock
+// (performance.now() when #td-status / #tt-status shows a new data-step), so
+// the cost of driving the browser from node stays out of them.
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ANSWER_TIMEOUT_MS, CONFIGS, dist, launchPage, serve, until } from '../tests/e2e/harness.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    'digit-steps': { type: 'string', default: '60' },
+    'text-steps': { type: 'string', default: '15' },
+  },
+});
+const RUNS = Math.max(1, Number(opts.runs));
+const DIGIT_STEPS = Math.max(1, Number(opts['digit-steps']));
+const TEXT_STEPS = Math.max(1, Number(opts['text-steps']));
+
+// Steps before the measurement starts: the first ones compile pipelines and
+// fill caches.
+const DIGIT_WARM = 10;
+const TEXT_WARM = 3;
+const DIGIT_BATCH = 32;
+const TEXT_BATCH = 32;
+const TEXT_WINDOW = 64;
+
+// TensorFlow.js 4.22 on this machine, the same two models at the same batch
+// shapes (measured by hand, once): images/s at batch 32 and characters/s at
+// batch 32 x window 64. No CPU number was taken for the text model.
+const TFJS = {
+  digits: { WebGPU: 8, WebGL: 31, CPU: 9 },
+  text: { WebGPU: 225, WebGL: 1_800 },
+};
+// What the page should reach, by config name (see CONFIGS).
+const TARGETS = {
+  digits: { webgpu: 310, cpu: 300 },
+  text: { webgpu: 18_000 },
+};
+
+// A cold start fetches and compiles the wasm, loads both models and, with
+// WebGPU, compiles every pipeline: generous on a slow machine.
+const READY_TIMEOUT_MS = 180_000;
+// Bringing a run up: the first start fetches the training data.
+const START_TIMEOUT_MS = 180_000;
+// Per step, far above what a step should take, so only a stuck run times out:
+// a digit step is about 1 s on SwiftShader; TF.js took 9 s per text step.
+const DIGIT_STEP_TIMEOUT_MS = 10_000;
+const TEXT_STEP_TIMEOUT_MS = 60_000;
+// A paused run may finish the step it was taking: settled after this long.
+const PAUSE_QUIET_MS = 2_000;
+
+// How often a wait looks at the page.
+const POLL_MS = 50;
+
+// ---- Page runs ---------------------------------------------------------------
+
+/**
+ * Notes, on the page's clock, every new data-step of both training panels:
+ * window.__steps.td / .tt hold [step, ms] pairs.
+ */
+function stepProbe() {
+  const log = { td: [], tt: [] };
+  window.__steps = log;
+  for (const prefix of Object.keys(log)) {
+    const el = document.getElementById(`${prefix}-status`);
+    const note = () => {
+      const step = Number(el.dataset.step);
+      const last = log[prefix][log[prefix].length - 1];
+      if (!last || last[0] !== step) log[prefix].push([step, performance.now()]);
+    };
+    note();
+    new MutationObserver(note).observe(el, { attributes: true, attributeFilter: ['data-step'] });
+  }
+}
+
+/** Sets a number input as a person does: typed, then committed on change. */
+async function setNumber(page, selector, value) {
+  const input = page.locator(selector);
+  await input.fill(String(value));
+  await input.dispatchEvent('change');
+}
+
+/**
+ * Starts a run on panel `prefix` with `selects` and `numbers` (ids after the
+ * prefix), lets it take `warm` steps, measures `steps` more and pauses it.
+ * Returns items per second from the page's step times (`itemsPerStep` each)
+ * and the page's own speed attribute `pageAttr` (a dataset name).
+ */
+async function measure(run, prefix, { selects, numbers, warm, steps, itemsPerStep, stepTimeout, pageAttr }) {
+  const { page } = run;
+  const waitFor = (what, fn, arg, timeout) =>
+    until(run, what, fn, arg, { timeout, polling: POLL_MS, show: `#${prefix}-status, #${prefix}-message` });
+  for (const [key, value] of Object.entries(selects)) await page.selectOption(`#${prefix}-${key}`, value);
+  for (const [key, value] of Object.entries(numbers)) await setNumber(page, `#${prefix}-${key}`, value);
+  await page.click(`#${prefix}-start`);
+  await waitFor(
+    `a ${prefix} run`,
+    // A refused start stays idle with a problem under the panel.
+    (prefix) =>
+      ['running', 'stopped', 'done'].includes(document.querySelector(`#${prefix}-status`)?.dataset.state) ||
+      document.querySelector(`#${prefix}-message`)?.dataset.kind === 'problem',
+    prefix,
+    START_TIMEOUT_MS,
+  );
+  const started = await page.locator(`#${prefix}-status`).getAttribute('data-state');
+  if (started !== 'running') {
+    const why = await page.locator(`#${prefix}-message`).evaluate((el) => el.textContent.trim());
+    throw new Error(`${prefix} run ${started} after start: ${why}`);
+  }
+  const end = warm + steps;
+  await waitFor(
+    `${prefix} step ${end}`,
+    ([prefix, end]) => {
+      const d = document.querySelector(`#${prefix}-status`)?.dataset;
+      return Number(d?.step) >= end || ['stopped', 'done'].includes(d?.state);
+    },
+    [prefix, end],
+    (end + 1) * stepTimeout,
+  );
+  const status = await page.locator(`#${prefix}-status`).evaluate((el) => ({ ...el.dataset }));
+  const message = await page.locator(`#${prefix}-message`).evaluate((el) => el.textContent.trim());
+  if (Number(status.step) < end) throw new Error(`${prefix} run ${status.state} at step ${status.step}: ${message}`);
+  const pageSpeed = Number(status[pageAttr]);
+
+  const log = await page.evaluate((prefix) => window.__steps[prefix], prefix);
+  const from = log.find(([s]) => s >= warm);
+  const to = log.find(([s]) => s >= end);
+  if (!from || !to || to[1] <= from[1]) throw new Error(`${prefix}: no step times in ${JSON.stringify(log.slice(-5))}`);
+  const rate = itemsPerStep * (to[0] - from[0]) / ((to[1] - from[1]) / 1000);
+
+  await page.click(`#${prefix}-pause`);
+  await waitFor(
+    `${prefix} paused, step settled`,
+    ([prefix, quiet]) => {
+      const d = document.querySelector(`#${prefix}-status`)?.dataset;
+      const seen = (window.__settled ??= {});
+      if (d?.state !== 'paused') return false;
+      if (seen[prefix]?.step !== d.step) {
+        seen[prefix] = { step: d.step, since: performance.now() };
+        return false;
+      }
+      return performance.now() - seen[prefix].since >= quiet;
+    },
+    [prefix, PAUSE_QUIET_MS],
+    ANSWER_TIMEOUT_MS + stepTimeout,
+  );
+  return { rate, pageSpeed };
+}
+
+/** One run in a new browser: the digit measurement, then the text one. */
+async function benchRun(cfg, url) {
+  const run = await launchPage(cfg.args);
+  const { page } = run;
+  try {
+    await page.goto(url);
+    await until(run, '#app[data-ready="true"]', () => document.querySelector('#app')?.dataset.ready === 'true', null, {
+      timeout: READY_TIMEOUT_MS,
+      polling: POLL_MS,
+      show: '#loading, #loading-progress, #app',
+    });
+    const backend = await page.locator('#app').getAttribute('data-backend');
+    await page.evaluate(stepProbe);
+    const digits = await measure(run, 'td', {
+      selects: { from: 'random' },
+      numbers: { batch: DIGIT_BATCH, epochs: 1, 'eval-every': 100_000 },
+      warm: DIGIT_WARM,
+      steps: DIGIT_STEPS,
+      itemsPerStep: DIGIT_BATCH,
+      stepTimeout: DIGIT_STEP_TIMEOUT_MS,
+      pageAttr: 'imagesPerSec',
+    });
+    const text = await measure(run, 'tt', {
+      selects: { source: 'sotu', from: 'random' },
+      numbers: { batch: TEXT_BATCH, window: TEXT_WINDOW, steps: 1_000_000, 'sample-every': 100_000 },
+      warm: TEXT_WARM,
+      steps: TEXT_STEPS,
+      itemsPerStep: TEXT_BATCH * TEXT_WINDOW,
+      stepTimeout: TEXT_STEP_TIMEOUT_MS,
+      pageAttr: 'charsPerSec',
+    });
+    return { backend, digits, text };
+  } finally {
+    await run.browser.close();
+  }
+}
+
+// ---- Report ------------------------------------------------------------------
+
+function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const num = (x) => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1)) : '-');
+
+/** Median with the range in brackets: "412 (398-420)". */
+function spread(xs) {
+  const ok = xs.filter(Number.isFinite);
+  if (ok.length === 0) return '-';
+  if (ok.length === 1) return num(ok[0]);
+  return `${num(median(ok))} (${num(Math.min(...ok))}-${num(Math.max(...ok))})`;
+}
+
+/** Prints rows of cells as columns: the first left-aligned, the rest right. */
+function table(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+  for (const r of rows) {
+    console.log(`  ${r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('   ')}`);
+  }
+}
+
+/** "51.5x" of `value` against `ref`, or "-" where either is missing. */
+const ratio = (value, ref) => (Number.isFinite(value) && ref ? `${(value / ref).toFixed(1)}x` : '-');
+
+async function main() {
+  if (!existsSync(path.join(dist, 'index.html'))) {
+    console.error(`${dist}/index.html missing: run trunk build --release first`);
+    process.exit(1);
+  }
+  const built = (await stat(path.join(dist, 'index.html'))).mtime;
+  console.log(`neuralpad training benchmark: ${dist} (built ${built.toISOString().slice(0, 16).replace('T', ' ')})`);
+
+  const site = await serve();
+  const results = [];
+  try {
+    for (const cfg of CONFIGS) {
+      const runs = [];
+      let error = null;
+      for (let i = 0; i < RUNS && !error; i++) {
+        process.stderr.write(
+          `${cfg.title}: run ${i + 1}/${RUNS}: ${DIGIT_STEPS} digit steps, then ${TEXT_STEPS} text steps\n`,
+        );
+        try {
+          runs.push(await benchRun(cfg, site.url));
+        } catch (e) {
+          error = `run ${i + 1}: ${e.message.split('\n')[0]}`;
+        }
+      }
+      results.push({ cfg, runs, error });
+    }
+  } finally {
+    site.close();
+  }
+
+  console.log(
+    `\nTraining speed: median (min-max) of ${RUNS} run(s), each in a new browser; ` +
+      `digits over ${DIGIT_STEPS} steps after ${DIGIT_WARM}, text over ${TEXT_STEPS} steps after ${TEXT_WARM}`,
+  );
+  const med = {};
+  const rows = [
+    [
+      'backend',
+      `digit images/s (batch ${DIGIT_BATCH})`,
+      "page's data-images-per-sec",
+      `text chars/s (${TEXT_BATCH}x${TEXT_WINDOW})`,
+      "page's data-chars-per-sec",
+    ],
+  ];
+  for (const { cfg, runs } of results) {
+    const pick = (f) => runs.map(f);
+    med[cfg.name] = {
+      digits: median(pick((r) => r.digits.rate)),
+      text: median(pick((r) => r.text.rate)),
+    };
+    const shown = runs[0]?.backend && runs[0].backend !== cfg.backend ? ` (page says ${runs[0].backend})` : '';
+    rows.push([
+      `${cfg.title}${shown}`,
+      spread(pick((r) => r.digits.rate)),
+      spread(pick((r) => r.digits.pageSpeed)),
+      spread(pick((r) => r.text.rate)),
+      spread(pick((r) => r.text.pageSpeed)),
+    ]);
+  }
+  table(rows);
+
+  console.log('\nAgainst TensorFlow.js 4.22 on this machine (ratio of medians) and the targets');
+  const vs = [['', 'measured', 'x TF.js WebGPU', 'x TF.js WebGL', 'x TF.js CPU', 'target', '']];
+  for (const { cfg } of results) {
+    for (const [task, label] of [
+      ['digits', 'digit images/s'],
+      ['text', 'text chars/s'],
+    ]) {
+      const value = med[cfg.name][task];
+      const target = TARGETS[task][cfg.name];
+      const refs = TFJS[task];
+      vs.push([
+        `${cfg.title} ${label}`,
+        num(value),
+        ratio(value, refs.WebGPU),
+        ratio(value, refs.WebGL),
+        ratio(value, refs.CPU),
+        target ? num(target) : '-',
+        target && Number.isFinite(value) ? (value >= target ? 'met' : `below (${ratio(value, target)})`) : '',
+      ]);
+    }
+  }
+  table(vs);
+  console.log(
+    `  TF.js: digits ${TFJS.digits.WebGPU} img/s WebGPU, ${TFJS.digits.WebGL} WebGL, ${TFJS.digits.CPU} CPU; ` +
+      `text ${TFJS.text.WebGPU} chars/s WebGPU, ${TFJS.text.WebGL.toLocaleString('en-US')} WebGL`,
+  );
+
+  let failed = false;
+  for (const { cfg, error } of results) {
+    if (error) {
+      console.log(`\n${cfg.title} failed: ${error}`);
+      failed = true;
+    }
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+await main();

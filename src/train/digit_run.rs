@@ -1,0 +1,260 @@
+//! A digit training run that moves one step at a time, for the page: it can
+//! stop between any two steps, take digits a person draws into its data, and
+//! survive a diverging step with the last good weights.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::adam::Adam;
+use super::last_good::LastGood;
+use crate::backend::Backend;
+use crate::data::mnist::Dataset;
+use crate::error::{Error, Result};
+use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, StepStats, argmax};
+use crate::shapes::AdamConfig;
+
+/// The largest batch the page offers: activations of 512 digits take about
+/// 100 MB on the device.
+pub const MAX_BATCH: usize = 512;
+pub const MAX_EPOCHS: usize = 100;
+
+/// The settings of one run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DigitRunConfig {
+    pub batch: usize,
+    pub lr: f32,
+    pub epochs: usize,
+    pub seed: u64,
+}
+
+impl Default for DigitRunConfig {
+    /// DESIGN.md's recipe: Adam at 1e-3, batch 32.
+    fn default() -> Self {
+        Self {
+            batch: 32,
+            lr: 1e-3,
+            epochs: 1,
+            seed: 1,
+        }
+    }
+}
+
+impl DigitRunConfig {
+    /// The settings a run can start with, or which one cannot and why.
+    pub fn check(&self) -> Result<()> {
+        let bad = |what, problem: String| Err(Error::Input { what, problem });
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return bad(
+                "batch size",
+                format!("{}: use 1 to {MAX_BATCH}", self.batch),
+            );
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
+            return bad(
+                "learning rate",
+                format!("{}: use a number above 0, at most 1", self.lr),
+            );
+        }
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return bad("epochs", format!("{}: use 1 to {MAX_EPOCHS}", self.epochs));
+        }
+        Ok(())
+    }
+}
+
+/// One test image the model got wrong.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mistake {
+    /// Index into the test set.
+    pub index: usize,
+    pub truth: u8,
+    pub predicted: u8,
+    /// The probability the model gave its (wrong) answer.
+    pub confidence: f32,
+}
+
+pub struct DigitRun<B: Backend> {
+    pub cfg: DigitRunConfig,
+    data: Dataset,
+    /// Index in `data` of the first digit a person taught; those after it
+    /// also go into every batch (see [`Self::teach`]).
+    taught_from: usize,
+    /// Taught digits put into batches so far, to cycle through them.
+    taught_used: usize,
+    opt: Adam<B>,
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    /// Position in `order` of the next batch.
+    cursor: usize,
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Completed steps.
+    pub step: usize,
+    last_good: LastGood<B>,
+    x: Vec<f32>,
+    y: Vec<u32>,
+}
+
+impl<B: Backend> DigitRun<B> {
+    pub fn new(data: Dataset, cfg: DigitRunConfig) -> Result<Self> {
+        cfg.check()?;
+        if data.is_empty() {
+            return Err(Error::Data {
+                source_name: "training images".into(),
+                problem: "none: nothing to train on".into(),
+            });
+        }
+        let mut run = Self {
+            cfg,
+            taught_from: data.len(),
+            data,
+            taught_used: 0,
+            opt: Adam::new(AdamConfig {
+                lr: cfg.lr,
+                ..AdamConfig::default()
+            }),
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            order: Vec::new(),
+            cursor: 0,
+            epoch: 0,
+            step: 0,
+            last_good: LastGood::default(),
+            x: Vec::new(),
+            y: Vec::new(),
+        };
+        run.shuffle();
+        Ok(run)
+    }
+
+    fn shuffle(&mut self) {
+        self.order = (0..self.data.len()).collect();
+        self.order.shuffle(&mut self.rng);
+        self.cursor = 0;
+    }
+
+    /// Batches in one pass over the data (the last one may be smaller).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.data.len().div_ceil(self.cfg.batch)
+    }
+
+    /// Steps the whole run takes (it grows a little when digits are taught).
+    pub fn total_steps(&self) -> usize {
+        self.cfg.epochs * self.steps_per_epoch()
+    }
+
+    pub fn finished(&self) -> bool {
+        self.epoch >= self.cfg.epochs
+    }
+
+    /// Digits a person taught this run.
+    pub fn taught(&self) -> usize {
+        self.data.len() - self.taught_from
+    }
+
+    /// Add a drawn digit (28x28 in 0..1, ink 1) with its label. It joins the
+    /// data from the next epoch on, and until then, like every taught digit,
+    /// also takes one of the last quarter of each batch's places, so that
+    /// its effect shows within a few steps rather than an epoch.
+    pub fn teach(&mut self, image: &[f32], label: u8) -> Result<()> {
+        if image.len() != PIXELS || usize::from(label) >= CLASSES {
+            return Err(Error::Input {
+                what: "taught digit",
+                problem: format!(
+                    "{} pixels labelled {label}: expected {PIXELS} pixels and a label 0 to 9",
+                    image.len()
+                ),
+            });
+        }
+        self.data.images.extend(
+            image
+                .iter()
+                .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8),
+        );
+        self.data.labels.push(label);
+        Ok(())
+    }
+
+    /// One training step on the next batch. On a non-finite loss the run's
+    /// weights go back to the last good ones, the optimizer starts over, and
+    /// the error says so; `poison` writes a NaN into the output layer's bias
+    /// first, as a diverging learning rate would (the page's `?nan-at-step`
+    /// drill, so the recovery can be seen and tested).
+    pub async fn step(
+        &mut self,
+        be: &B,
+        model: &mut MnistCnn<B>,
+        poison: bool,
+    ) -> Result<StepStats> {
+        if self.finished() {
+            return Err(Error::Input {
+                what: "training",
+                problem: format!(
+                    "the run has finished its {} epochs: reset to start another",
+                    self.cfg.epochs
+                ),
+            });
+        }
+        let end = (self.cursor + self.cfg.batch).min(self.order.len());
+        let mut indices = self.order[self.cursor..end].to_vec();
+        let taught = self.taught();
+        let slots = (indices.len() / 4).min(taught);
+        for slot in indices.iter_mut().rev().take(slots) {
+            *slot = self.taught_from + self.taught_used % taught;
+            self.taught_used += 1;
+        }
+        self.data.batch(&indices, &mut self.x, &mut self.y);
+
+        let number = self.step + 1;
+        self.last_good.keep(be, &model.params_mut(), number)?;
+        if poison {
+            let bias = &mut model.fc2.bias.value;
+            be.write(bias, &[f32::NAN; CLASSES])?;
+        }
+        let opt = &mut self.opt;
+        let stats = model
+            .train_step(be, &self.x, &self.y, |be, params| opt.update(be, params))
+            .await?;
+        if !stats.loss.is_finite() {
+            let kept = self
+                .last_good
+                .restore(be, &mut model.params_mut(), number)?;
+            self.opt = Adam::new(self.opt.cfg);
+            return Err(Error::Diverged {
+                step: number,
+                loss: stats.loss,
+                kept,
+            });
+        }
+        self.step = number;
+        self.cursor = end;
+        if self.cursor >= self.order.len() {
+            self.epoch += 1;
+            self.shuffle();
+        }
+        Ok(stats)
+    }
+}
+
+/// The labels `model` gives test images `range` of `data`, with the
+/// probability of each answer: (truth, predicted, confidence). The page
+/// evaluates in such chunks so that a drawing never waits for the whole set.
+pub async fn predict_range<B: Backend>(
+    be: &B,
+    model: &mut MnistCnn<B>,
+    data: &Dataset,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<(u8, u8, f32)>> {
+    let indices: Vec<usize> = range.collect();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    data.batch(&indices, &mut x, &mut y);
+    let probs = model.predict(be, &x).await?;
+    Ok(probs
+        .chunks(CLASSES)
+        .zip(&y)
+        .map(|(p, &truth)| {
+            let predicted = argmax(p);
+            (truth as u8, predicted as u8, p[predicted])
+        })
+        .collect())
+}

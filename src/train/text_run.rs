@@ -1,0 +1,250 @@
+//! A text training run that moves one step at a time, for the page: any
+//! text a person gives (within limits), truncated BPTT over
+//! [`Windows`](super::text::Windows), stopping between any two steps, and the
+//! last good weights kept when a step diverges.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::adam::Adam;
+use super::last_good::LastGood;
+use super::text::Windows;
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::nn::char_lstm::{CharLstm, TextStepStats};
+use crate::shapes::AdamConfig;
+
+/// The most text a run takes, in UTF-8 bytes: a few books' worth, which the
+/// page holds twice (the text and its ids) without strain.
+pub const MAX_TEXT_BYTES: usize = 4 << 20;
+pub const MAX_BATCH: usize = 256;
+pub const MAX_WINDOW: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TextRunConfig {
+    /// Rows read side by side (fewer when the text is short).
+    pub batch: usize,
+    /// Characters per window: how far back a step's gradient reaches.
+    pub window: usize,
+    pub lr: f32,
+    /// Global gradient-norm clip.
+    pub clip: f32,
+    /// The run stops after this many steps.
+    pub max_steps: usize,
+    pub seed: u64,
+}
+
+impl Default for TextRunConfig {
+    /// The recipe of the shipped text model (README, issue 4).
+    fn default() -> Self {
+        Self {
+            batch: 32,
+            window: 64,
+            lr: 2e-3,
+            clip: 5.0,
+            max_steps: 1000,
+            seed: 1,
+        }
+    }
+}
+
+impl TextRunConfig {
+    pub fn check(&self) -> Result<()> {
+        let bad = |what, problem: String| Err(Error::Input { what, problem });
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return bad(
+                "batch size",
+                format!("{}: use 1 to {MAX_BATCH}", self.batch),
+            );
+        }
+        if !(1..=MAX_WINDOW).contains(&self.window) {
+            return bad(
+                "window",
+                format!("{}: use 1 to {MAX_WINDOW} characters", self.window),
+            );
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
+            return bad(
+                "learning rate",
+                format!("{}: use a number above 0, at most 1", self.lr),
+            );
+        }
+        if !(self.clip.is_finite() && self.clip > 0.0) {
+            return bad(
+                "gradient clip",
+                format!("{}: use a number above 0", self.clip),
+            );
+        }
+        if self.max_steps == 0 {
+            return bad("steps", "0: use at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Whether `text` can be trained on at all: not empty, not over
+/// [`MAX_TEXT_BYTES`]. Checked before a vocabulary is built from it.
+pub fn check_text(text: &str) -> Result<()> {
+    let bad = |problem: String| {
+        Err(Error::Input {
+            what: "training text",
+            problem,
+        })
+    };
+    if text.len() > MAX_TEXT_BYTES {
+        return bad(format!(
+            "{:.1} MB: the page trains on at most {} MB of text; use an excerpt",
+            text.len() as f64 / 1e6,
+            MAX_TEXT_BYTES >> 20
+        ));
+    }
+    if text.trim().is_empty() {
+        return bad("empty: paste some text or pick the State of the Union excerpt".into());
+    }
+    Ok(())
+}
+
+pub struct TextRun<B: Backend> {
+    pub cfg: TextRunConfig,
+    ids: Vec<u32>,
+    windows: Windows,
+    /// The next window of the current pass.
+    next: usize,
+    /// Completed passes over the text.
+    pub epoch: usize,
+    /// Completed steps.
+    pub step: usize,
+    opt: Adam<B>,
+    rng: ChaCha8Rng,
+    last_good: LastGood<B>,
+    x: Vec<u32>,
+    y: Vec<u32>,
+}
+
+impl<B: Backend> TextRun<B> {
+    /// A run of `model` over `text`. Every character must be in the model's
+    /// vocabulary: a model made for another text would learn its unknown
+    /// symbol instead.
+    pub fn new(model: &CharLstm<B>, text: &str, cfg: TextRunConfig) -> Result<Self> {
+        cfg.check()?;
+        check_text(text)?;
+        let vocab = model.vocab();
+        if let Some(c) = text
+            .chars()
+            .find(|&c| vocab.char_of(vocab.id(c)) != Some(c))
+        {
+            return Err(Error::Input {
+                what: "training text",
+                problem: format!(
+                    "{c:?} is not in the current model's vocabulary of {} characters: start from random weights, which take the text's own",
+                    vocab.len() - 1
+                ),
+            });
+        }
+        let ids = vocab.encode(text);
+        let rows = cfg.batch.min((ids.len().saturating_sub(1)) / cfg.window);
+        if rows == 0 {
+            return Err(Error::Input {
+                what: "training text",
+                problem: format!(
+                    "{} characters: a {}-character window needs at least {}",
+                    ids.len(),
+                    cfg.window,
+                    cfg.window + 1
+                ),
+            });
+        }
+        let windows = Windows::new(ids.len(), cfg.window, rows, 0)?;
+        Ok(Self {
+            cfg,
+            ids,
+            windows,
+            next: 0,
+            epoch: 0,
+            step: 0,
+            opt: Adam::new(AdamConfig {
+                lr: cfg.lr,
+                ..AdamConfig::default()
+            }),
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            last_good: LastGood::default(),
+            x: Vec::new(),
+            y: Vec::new(),
+        })
+    }
+
+    /// Characters predicted per step.
+    pub fn chars_per_step(&self) -> usize {
+        self.windows.steps * self.windows.batch
+    }
+
+    /// Rows read side by side: the batch, or fewer for a short text.
+    pub fn rows(&self) -> usize {
+        self.windows.batch
+    }
+
+    pub fn text_len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn finished(&self) -> bool {
+        self.step >= self.cfg.max_steps
+    }
+
+    /// One step on the next window. A pass over the text ends with the state
+    /// forgotten and the windows shifted by a random offset, so the next pass
+    /// cuts the text elsewhere. On a non-finite loss the weights go back to
+    /// the last good ones and the optimizer starts over.
+    pub async fn step(&mut self, be: &B, model: &mut CharLstm<B>) -> Result<TextStepStats> {
+        if self.finished() {
+            return Err(Error::Input {
+                what: "training",
+                problem: format!(
+                    "the run has taken its {} steps: reset to start another",
+                    self.cfg.max_steps
+                ),
+            });
+        }
+        if self.next == self.windows.count() {
+            self.epoch += 1;
+            let offset = self.rng.random_range(0..self.cfg.window);
+            let rows = self.windows.batch;
+            self.windows = Windows::new(self.ids.len(), self.cfg.window, rows, offset)
+                .or_else(|_| Windows::new(self.ids.len(), self.cfg.window, rows, 0))?;
+            self.next = 0;
+            model.reset_state();
+        }
+        self.windows
+            .fill(&self.ids, self.next, &mut self.x, &mut self.y);
+        let number = self.step + 1;
+        self.last_good.keep(be, &model.params_mut(), number)?;
+        let opt = &mut self.opt;
+        let (steps, batch) = (self.windows.steps, self.windows.batch);
+        let stats = model
+            .train_step(
+                be,
+                &self.x,
+                &self.y,
+                steps,
+                batch,
+                Some(self.cfg.clip),
+                |be, p| opt.update(be, p),
+            )
+            .await?;
+        if !stats.loss.is_finite() {
+            let kept = self
+                .last_good
+                .restore(be, &mut model.params_mut(), number)?;
+            self.opt = Adam::new(self.opt.cfg);
+            model.reset_state();
+            return Err(Error::Diverged {
+                step: number,
+                loss: stats.loss,
+                kept,
+            });
+        }
+        self.step = number;
+        self.next += 1;
+        Ok(stats)
+    }
+}
