@@ -512,7 +512,7 @@ pub fn DigitTrainingPanel(
                 }}
             </p>
             <p id="td-message" role="alert" hidden=move || t.notice.get().is_none()
-                data-kind="problem">
+                data-kind=move || t.notice.get().map(|_| "problem")>
                 {move || t.notice.get().map(|n| n.0)}
             </p>
             <p class="hint" hidden=move || t.saved_step.get().is_none()>

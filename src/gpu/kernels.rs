@@ -107,7 +107,7 @@ kernel!(
     CONV2D_BACKWARD_WEIGHT,
     CONV2D,
     "conv2d_backward_weight",
-    Fixed(64),
+    Override(64),
     [(1, R), (5, R), (7, W)]
 );
 kernel!(

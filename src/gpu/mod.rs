@@ -155,6 +155,14 @@ fn tiles(m: u32, n: u32) -> Grid {
     Grid::Tiles(n.div_ceil(64), m.div_ceil(64))
 }
 
+/// Threads of the conv kernels that give each thread a block of channels x
+/// columns (shaders/conv2d.wgsl: CB = 8 channels, XB = 4 columns).
+fn conv_blocks(n: u32, channels: u32, rows: u32, cols: u32) -> u32 {
+    const CB: u32 = 8;
+    const XB: u32 = 4;
+    n * channels.div_ceil(CB) * rows * cols.div_ceil(XB)
+}
+
 impl Backend for GpuBackend {
     type Tensor = GpuTensor;
     type Indices = GpuIndices;
@@ -253,7 +261,7 @@ impl Backend for GpuBackend {
             &k::CONV2D_FORWARD,
             &p,
             &[x, w, b, y],
-            Grid::Threads(p.n * p.o * p.oh * p.ow),
+            Grid::Threads(conv_blocks(p.n, p.o, p.oh, p.ow)),
         )
     }
 
@@ -274,7 +282,7 @@ impl Backend for GpuBackend {
             &k::CONV2D_BACKWARD_INPUT,
             &p,
             &[dy, w, dx],
-            Grid::Threads(p.n * p.c * p.h * p.w),
+            Grid::Threads(conv_blocks(p.n, p.c, p.h, p.w)),
         )
     }
 
@@ -295,7 +303,7 @@ impl Backend for GpuBackend {
             &k::CONV2D_BACKWARD_WEIGHT,
             &p,
             &[x, dy, dw],
-            Grid::Groups(p.o * p.c),
+            Grid::Threads(p.o * p.c),
         )
     }
 
