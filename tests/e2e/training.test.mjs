@@ -701,4 +701,44 @@ for (const cfg of CONFIGS) {
     assert.equal(st.step, '0', 'data-step after the refusal');
     assertNoPanic(run.problems);
   });
+  // A lost device only exists with WebGPU: the CPU has none to lose.
+  if (cfg.backend === 'gpu') {
+    test(
+      `${cfg.label}: a lost GPU device hands the page to the CPU kernels`,
+      { timeout: stepsTimeout(10) + MARGIN_MS },
+      async (t) => {
+        const run = await openPage(t, cfg, '?lose-gpu-at-step=10');
+        const { page } = run;
+        await configure(page, 'td', { from: 'shipped', 'eval-every': 1000 });
+        await startRun(run, 'td');
+        await waitStatus(run, 'td', 'stopped by the lost device', { state: 'stopped' }, stepsTimeout(10));
+        const message = await readMessage(page, 'td');
+        assert.match(message.text, /device was lost/, '#td-message');
+        t.diagnostic(`${cfg.title}: ${message.text}`);
+        assert.equal((await readStatus(page, 'td')).step, '9', 'data-step: the step on the lost device does not count');
+        await until(run, 'the CPU backend after the loss', () => document.querySelector('#app')?.dataset.backend === 'cpu', null, {
+          show: '#app > header, #fallback-banner',
+        });
+        // The shipped weights (the last saved) answer on the CPU now.
+        for (const digit of ['1', '7']) {
+          const pred = await predictionOf(run, STROKES[digit]);
+          assert.equal(pred.digit, digit, `a drawn ${digit} after the loss: ${pred.text}`);
+        }
+        // And training goes on, on the CPU: a new run (its start clears the message).
+        await page.click('#td-start');
+        await until(
+          run,
+          'a new run on the CPU',
+          () => {
+            const d = document.querySelector('#td-status')?.dataset;
+            return d?.state === 'running' && Number(d.step) >= 3 && document.querySelector('#td-message')?.hidden;
+          },
+          null,
+          { timeout: stepsTimeout(3), show: shown('td') },
+        );
+        await pause(run, 'td');
+        assertNoPanic(run.problems);
+      },
+    );
+  }
 }
