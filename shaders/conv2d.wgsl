@@ -225,52 +225,87 @@ fn add_dx(bl: Block, j: u32, acc: vec4<f32>) {
     }
 }
 
-// One thread per filter slice dw[o, c, :, :]: a sum over batch x space of
-// dy times the 3x3 window of x under it. Along a row the window slides one
-// column per output, so each step loads one dy and one new column of three
-// x values for nine multiply-adds; the sums run in a fixed order, so the
-// result is deterministic.
-@compute @workgroup_size(WG)
-fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-    let slice = gid.x + gid.y * nwg.x * WG;
-    if (slice >= p.o * p.c) {
+// One thread per input channel c and four output channels o: the slices
+// dw[o..o+4, c, :, :], each a sum over batch x space of dy times the 3x3
+// window of x under it. Along a row the window slides one column per
+// output, so each step loads one new column of three x values and four dy
+// values for 36 multiply-adds. The sums run in a fixed order, so the result
+// is deterministic.
+const DW_OB: u32 = 4u;
+
+struct Slices {
+    r0: vec3<f32>, r1: vec3<f32>, r2: vec3<f32>,
+}
+
+// Slice s + g * window rows, where rows are the window's columns c0, c1, c2.
+fn slide(s: Slices, g: f32, c0: vec3<f32>, c1: vec3<f32>, c2: vec3<f32>) -> Slices {
+    let gv = vec3<f32>(g);
+    return Slices(
+        fma(gv, vec3<f32>(c0.x, c1.x, c2.x), s.r0),
+        fma(gv, vec3<f32>(c0.y, c1.y, c2.y), s.r1),
+        fma(gv, vec3<f32>(c0.z, c1.z, c2.z), s.r2),
+    );
+}
+
+fn add_dw(o: u32, ci: u32, s: Slices) {
+    if (o >= p.o) {
         return;
     }
-    let ci = slice % p.c;
-    let oi = slice / p.c;
-    // r<ky>[kx] accumulates dw[o, c, ky, kx].
-    var r0 = vec3<f32>();
-    var r1 = vec3<f32>();
-    var r2 = vec3<f32>();
+    let at = (o * p.c + ci) * K * K;
+    dw[at] += s.r0.x;
+    dw[at + 1u] += s.r0.y;
+    dw[at + 2u] += s.r0.z;
+    dw[at + 3u] += s.r1.x;
+    dw[at + 4u] += s.r1.y;
+    dw[at + 5u] += s.r1.z;
+    dw[at + 6u] += s.r2.x;
+    dw[at + 7u] += s.r2.y;
+    dw[at + 8u] += s.r2.z;
+}
+
+@compute @workgroup_size(WG)
+fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    let nob = (p.o + DW_OB - 1u) / DW_OB;
+    if (i >= nob * p.c) {
+        return;
+    }
+    let ci = i % p.c;
+    let o0 = (i / p.c) * DW_OB;
+    // Output channels past the end read the last one (never stored).
+    let last_o = p.o - 1u;
+    let plane = p.oh * p.ow;
+    var s0 = Slices();
+    var s1 = Slices();
+    var s2 = Slices();
+    var s3 = Slices();
     for (var ni = 0u; ni < p.n; ni++) {
+        let d0 = (ni * p.o + min(o0, last_o)) * plane;
+        let d1 = (ni * p.o + min(o0 + 1u, last_o)) * plane;
+        let d2 = (ni * p.o + min(o0 + 2u, last_o)) * plane;
+        let d3 = (ni * p.o + min(o0 + 3u, last_o)) * plane;
         for (var oy = 0u; oy < p.oh; oy++) {
             let xr = ((ni * p.c + ci) * p.h + oy) * p.w;
-            let dr = ((ni * p.o + oi) * p.oh + oy) * p.ow;
             // Columns ox and ox + 1 of the window's three rows.
             var c0 = vec3<f32>(x[xr], x[xr + p.w], x[xr + 2u * p.w]);
             var c1 = vec3<f32>(x[xr + 1u], x[xr + p.w + 1u], x[xr + 2u * p.w + 1u]);
+            let dr = oy * p.ow;
             for (var ox = 0u; ox < p.ow; ox++) {
                 let at = xr + ox + 2u;
                 let c2 = vec3<f32>(x[at], x[at + p.w], x[at + 2u * p.w]);
-                let g = vec3<f32>(dy[dr + ox]);
-                r0 = fma(g, vec3<f32>(c0.x, c1.x, c2.x), r0);
-                r1 = fma(g, vec3<f32>(c0.y, c1.y, c2.y), r1);
-                r2 = fma(g, vec3<f32>(c0.z, c1.z, c2.z), r2);
+                s0 = slide(s0, dy[d0 + dr + ox], c0, c1, c2);
+                s1 = slide(s1, dy[d1 + dr + ox], c0, c1, c2);
+                s2 = slide(s2, dy[d2 + dr + ox], c0, c1, c2);
+                s3 = slide(s3, dy[d3 + dr + ox], c0, c1, c2);
                 c0 = c1;
                 c1 = c2;
             }
         }
     }
-    let at = slice * K * K;
-    dw[at] += r0.x;
-    dw[at + 1u] += r0.y;
-    dw[at + 2u] += r0.z;
-    dw[at + 3u] += r1.x;
-    dw[at + 4u] += r1.y;
-    dw[at + 5u] += r1.z;
-    dw[at + 6u] += r2.x;
-    dw[at + 7u] += r2.y;
-    dw[at + 8u] += r2.z;
+    add_dw(o0, ci, s0);
+    add_dw(o0 + 1u, ci, s1);
+    add_dw(o0 + 2u, ci, s2);
+    add_dw(o0 + 3u, ci, s3);
 }
 
 // The bias gradient is a sum of thousands of terms for few outputs: one

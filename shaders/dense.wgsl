@@ -1,4 +1,4 @@
-// dense (fully connected) layer as tiled matmuls; weight [OUT, IN] like PyTorch.
+// dense (fully connected) layer as register-blocked matmuls; weight [OUT, IN] like PyTorch.
 // CPU twin: src/cpu/dense.rs. Backward entry points accumulate (+=).
 //
 // The three matmuls are one routine, C[M, N] = A[M, K] . B[K, N], reading A and
@@ -21,88 +21,72 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-// A 16x16 workgroup computes a 64x64 tile of C, each thread a 4x4 block of
-// rows lid.y + 16 i and columns lid.x + 16 j (strided, so that stores and
-// shared-memory reads of neighbouring threads touch neighbouring addresses).
-// K advances 16 at a time through two 16x64 tiles in workgroup memory.
-//
-// The 4x4 block lives in four vec4 accumulators indexed only by constants:
-// an array indexed in a loop is kept in (slow, off-chip) local memory by
-// drivers that do not unroll the loop, which cost 30x on NVIDIA's.
-const TILE: u32 = 64u;
-const TK: u32 = 16u;
-const THREADS: u32 = 16u;
+override WG: u32 = 64u;
 
-var<workgroup> ta: array<f32, 1024>; // [TK][TILE]: A tile, k-major
-var<workgroup> tb: array<f32, 1024>; // [TK][TILE]: B tile, k-major
-
+// Each thread computes a 4x4 block of C, rows r0 .. r0 + 4 and columns
+// c0 .. c0 + 4, in four vec4 accumulators indexed only by constants (an
+// array indexed in a loop may be kept in slow local memory). Per step of K
+// it loads four values of A and four of B for sixteen multiply-adds, with
+// no workgroup memory and no barriers: on CPU WebGPU (Chromium's
+// SwiftShader) a barrier switches between every thread of the workgroup,
+// and the 64x64 shared-memory tiles this replaced ran fc1 at batch 32 in
+// 17 + 29 + 22 ms (forward, input and weight gradients) there.
 struct Gemm {
     m: u32, n: u32, k: u32,
     // A[m, k] = a[m * sam + k * sak]; B[k, n] = b[k * sbk + n * sbn]
     sam: u32, sak: u32, sbk: u32, sbn: u32,
 }
 
-// Row i of the thread's block is acc[i]; its column j is acc[i][j].
-fn gemm(g: Gemm, wid: vec3u, lid: vec3u) -> array<vec4<f32>, 4> {
+// The thread's block: first row and first column of C; None past the end.
+struct Block {
+    r0: u32, c0: u32, live: bool,
+}
+
+fn block(i: u32, m: u32, n: u32) -> Block {
+    let cols = (n + 3u) / 4u;
+    return Block((i / cols) * 4u, (i % cols) * 4u, i < cols * ((m + 3u) / 4u));
+}
+
+// Row i of the block is acc[i]; its column j is acc[i][j]. Rows and columns
+// past the end read the last one (their sums are never stored).
+fn gemm(g: Gemm, bl: Block) -> array<vec4<f32>, 4> {
+    let lr = g.m - 1u;
+    let lc = g.n - 1u;
+    let a0 = min(bl.r0, lr) * g.sam;
+    let a1 = min(bl.r0 + 1u, lr) * g.sam;
+    let a2 = min(bl.r0 + 2u, lr) * g.sam;
+    let a3 = min(bl.r0 + 3u, lr) * g.sam;
+    let b0 = min(bl.c0, lc) * g.sbn;
+    let b1 = min(bl.c0 + 1u, lc) * g.sbn;
+    let b2 = min(bl.c0 + 2u, lc) * g.sbn;
+    let b3 = min(bl.c0 + 3u, lc) * g.sbn;
     var c0 = vec4<f32>();
     var c1 = vec4<f32>();
     var c2 = vec4<f32>();
     var c3 = vec4<f32>();
-    let li = lid.y * THREADS + lid.x;
-    let row0 = wid.y * TILE;
-    let col0 = wid.x * TILE;
-    for (var k0 = 0u; k0 < g.k; k0 += TK) {
-        // 1024 values per tile, 256 threads: 4 loads each. Neighbouring
-        // threads walk the operand's contiguous dimension so loads coalesce.
-        for (var r = 0u; r < 4u; r++) {
-            let e = li + r * THREADS * THREADS;
-            var mm = e % TILE;
-            var ka = e / TILE;
-            if (g.sak == 1u) {
-                mm = e / TK;
-                ka = e % TK;
-            }
-            var va = 0.0;
-            if (row0 + mm < g.m && k0 + ka < g.k) {
-                va = a[(row0 + mm) * g.sam + (k0 + ka) * g.sak];
-            }
-            ta[ka * TILE + mm] = va;
-
-            var nn = e % TILE;
-            var kb = e / TILE;
-            if (g.sbn != 1u) {
-                nn = e / TK;
-                kb = e % TK;
-            }
-            var vb = 0.0;
-            if (col0 + nn < g.n && k0 + kb < g.k) {
-                vb = b[(k0 + kb) * g.sbk + (col0 + nn) * g.sbn];
-            }
-            tb[kb * TILE + nn] = vb;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TK; kk++) {
-            let at = kk * TILE + lid.y;
-            let bt = kk * TILE + lid.x;
-            let av = vec4<f32>(ta[at], ta[at + 16u], ta[at + 32u], ta[at + 48u]);
-            let bv = vec4<f32>(tb[bt], tb[bt + 16u], tb[bt + 32u], tb[bt + 48u]);
-            c0 = fma(vec4<f32>(av.x), bv, c0);
-            c1 = fma(vec4<f32>(av.y), bv, c1);
-            c2 = fma(vec4<f32>(av.z), bv, c2);
-            c3 = fma(vec4<f32>(av.w), bv, c3);
-        }
-        workgroupBarrier();
+    for (var k = 0u; k < g.k; k++) {
+        let ak = k * g.sak;
+        let bk = k * g.sbk;
+        let bv = vec4<f32>(b[bk + b0], b[bk + b1], b[bk + b2], b[bk + b3]);
+        c0 = fma(vec4<f32>(a[a0 + ak]), bv, c0);
+        c1 = fma(vec4<f32>(a[a1 + ak]), bv, c1);
+        c2 = fma(vec4<f32>(a[a2 + ak]), bv, c2);
+        c3 = fma(vec4<f32>(a[a3 + ak]), bv, c3);
     }
     return array<vec4<f32>, 4>(c0, c1, c2, c3);
 }
 
-@compute @workgroup_size(16, 16)
-fn dense_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-    let acc = gemm(Gemm(p.n, p.out, p.inp, p.inp, 1u, 1u, p.inp), wid, lid);
+@compute @workgroup_size(WG)
+fn dense_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let bl = block(gid.x + gid.y * nwg.x * WG, p.n, p.out);
+    if (!bl.live) {
+        return;
+    }
+    let acc = gemm(Gemm(p.n, p.out, p.inp, p.inp, 1u, 1u, p.inp), bl);
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
-            let r = wid.y * TILE + lid.y + i * THREADS;
-            let o = wid.x * TILE + lid.x + j * THREADS;
+            let r = bl.r0 + i;
+            let o = bl.c0 + j;
             if (r < p.n && o < p.out) {
                 var v = acc[i][j] + bias[o];
                 if (p.relu != 0u) {
@@ -116,9 +100,10 @@ fn dense_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id
 
 // dense_forward for a few rows (batch 1 at inference; the dispatch picks it
 // for n <= 8): one thread per (row, output), the row's inputs staged 64 at a
-// time in workgroup memory, the weight row read in order. The 64x64 tiles
-// above would compute 63 padding rows for every real one: fc1 at batch 1
-// took 29 ms on Chromium's SwiftShader and 0.28 ms on an H200 that way.
+// time in workgroup memory, the weight row read in order. The blocks above
+// would compute 3 padding rows for every real one and give a layer at
+// batch 1 only out / 4 threads (64x64 shared-memory tiles, before them, ran
+// fc1 at batch 1 in 29 ms on Chromium's SwiftShader).
 const ROW_CHUNK: u32 = 64u;
 var<workgroup> xrow: array<f32, 64>;
 
@@ -148,13 +133,17 @@ fn dense_forward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
     }
 }
 
-@compute @workgroup_size(16, 16)
-fn dense_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-    let acc = gemm(Gemm(p.n, p.inp, p.out, p.out, 1u, p.inp, 1u), wid, lid);
+@compute @workgroup_size(WG)
+fn dense_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let bl = block(gid.x + gid.y * nwg.x * WG, p.n, p.inp);
+    if (!bl.live) {
+        return;
+    }
+    let acc = gemm(Gemm(p.n, p.inp, p.out, p.out, 1u, p.inp, 1u), bl);
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
-            let r = wid.y * TILE + lid.y + i * THREADS;
-            let k = wid.x * TILE + lid.x + j * THREADS;
+            let r = bl.r0 + i;
+            let k = bl.c0 + j;
             if (r < p.n && k < p.inp) {
                 c[r * p.inp + k] += acc[i][j];
             }
@@ -162,21 +151,23 @@ fn dense_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoca
     }
 }
 
-@compute @workgroup_size(16, 16)
-fn dense_backward_weight(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-    let acc = gemm(Gemm(p.out, p.inp, p.n, 1u, p.out, p.inp, 1u), wid, lid);
+@compute @workgroup_size(WG)
+fn dense_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let bl = block(gid.x + gid.y * nwg.x * WG, p.out, p.inp);
+    if (!bl.live) {
+        return;
+    }
+    let acc = gemm(Gemm(p.out, p.inp, p.n, 1u, p.out, p.inp, 1u), bl);
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
-            let o = wid.y * TILE + lid.y + i * THREADS;
-            let k = wid.x * TILE + lid.x + j * THREADS;
+            let o = bl.r0 + i;
+            let k = bl.c0 + j;
             if (o < p.out && k < p.inp) {
                 c[o * p.inp + k] += acc[i][j];
             }
         }
     }
 }
-
-override WG: u32 = 64u;
 
 // One thread per output unit, summing its column of dy.
 @compute @workgroup_size(WG)

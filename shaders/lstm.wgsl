@@ -28,11 +28,13 @@ struct Params {
 @group(0) @binding(13) var<storage, read> dgates_in: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dh_acc: array<f32>;
 
-// The matmul kernels stage one row chunk of 64 values in workgroup memory.
-const CHUNK: u32 = 64u;
-var<workgroup> row_chunk: array<f32, 64>;
-
 override WG: u32 = 64u;
+
+// The recurrent products give each thread RB batch rows, so that every
+// weight it loads serves RB rows: no workgroup memory and no barriers, which
+// cost most on CPU WebGPU (Chromium's SwiftShader runs a barrier by
+// switching between all of a workgroup's threads).
+const RB: u32 = 4u;
 
 fn sigmoid(v: f32) -> f32 {
     return 1.0 / (1.0 + exp(-v));
@@ -46,37 +48,17 @@ fn tanh_safe(v: f32) -> f32 {
     return select(-t, t, v >= 0.0);
 }
 
-// Workgroup (x: 64 units j, y: batch row r). Each thread forms its unit's
-// four gate pre-activations from h_in[t][r], staged 64 values at a time,
-// then runs the cell: the product and the elementwise step in one dispatch.
-@compute @workgroup_size(64)
-fn lstm_step_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-    let hd = p.hidden;
-    let j = wg.x * CHUNK + lid.x;
-    let row = p.t * p.batch + wg.y;
-    let live = j < hd;
-    var z = vec4f(0.0);
-    for (var k0 = 0u; k0 < hd; k0 += CHUNK) {
-        let k = k0 + lid.x;
-        row_chunk[lid.x] = select(0.0, h_in[row * hd + min(k, hd - 1u)], k < hd);
-        workgroupBarrier();
-        if (live) {
-            let kn = min(CHUNK, hd - k0);
-            for (var kk = 0u; kk < kn; kk += 1u) {
-                let m = k0 + kk;
-                let w = vec4f(w_hh[j * hd + m], w_hh[(hd + j) * hd + m],
-                              w_hh[(2u * hd + j) * hd + m], w_hh[(3u * hd + j) * hd + m]);
-                z += row_chunk[kk] * w;
-            }
-        }
-        workgroupBarrier();
-    }
-    if (!live) {
+// The cell of unit j in batch row r (if it exists) from its recurrent gate
+// pre-activations z: adds xg and b_hh, then writes gates, c, h.
+fn cell(r: u32, j: u32, zr: vec4f) {
+    if (r >= p.batch) {
         return;
     }
+    let hd = p.hidden;
+    let row = p.t * p.batch + r;
     let g0 = row * 4u * hd + j;
-    z += vec4f(xg[g0] + b_hh[j], xg[g0 + hd] + b_hh[hd + j],
-               xg[g0 + 2u * hd] + b_hh[2u * hd + j], xg[g0 + 3u * hd] + b_hh[3u * hd + j]);
+    let z = zr + vec4f(xg[g0] + b_hh[j], xg[g0 + hd] + b_hh[hd + j],
+                       xg[g0 + 2u * hd] + b_hh[2u * hd + j], xg[g0 + 3u * hd] + b_hh[3u * hd + j]);
     let gi = sigmoid(z.x);
     let gf = sigmoid(z.y);
     let gg = tanh_safe(z.z);
@@ -93,6 +75,42 @@ fn lstm_step_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation
     gates[g0 + hd] = gf;
     gates[g0 + 2u * hd] = gg;
     gates[g0 + 3u * hd] = go;
+}
+
+// Thread (unit j, rows r0 .. r0 + RB): the four gate pre-activations
+// h_in[t][r] . W_hh[gate j] of its rows, then their cells: the product and
+// the elementwise step in one dispatch.
+@compute @workgroup_size(WG)
+fn lstm_step_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    let hd = p.hidden;
+    if (i >= hd * ((p.batch + RB - 1u) / RB)) {
+        return;
+    }
+    let j = i % hd;
+    let r0 = (i / hd) * RB;
+    // Rows past the batch read the last row (their cells are skipped).
+    let last = p.batch - 1u;
+    let h0 = (p.t * p.batch + min(r0, last)) * hd;
+    let h1 = (p.t * p.batch + min(r0 + 1u, last)) * hd;
+    let h2 = (p.t * p.batch + min(r0 + 2u, last)) * hd;
+    let h3 = (p.t * p.batch + min(r0 + 3u, last)) * hd;
+    var z0 = vec4f(0.0);
+    var z1 = vec4f(0.0);
+    var z2 = vec4f(0.0);
+    var z3 = vec4f(0.0);
+    for (var m = 0u; m < hd; m++) {
+        let w = vec4f(w_hh[j * hd + m], w_hh[(hd + j) * hd + m],
+                      w_hh[(2u * hd + j) * hd + m], w_hh[(3u * hd + j) * hd + m]);
+        z0 = fma(vec4f(h_in[h0 + m]), w, z0);
+        z1 = fma(vec4f(h_in[h1 + m]), w, z1);
+        z2 = fma(vec4f(h_in[h2 + m]), w, z2);
+        z3 = fma(vec4f(h_in[h3 + m]), w, z3);
+    }
+    cell(r0, j, z0);
+    cell(r0 + 1u, j, z1);
+    cell(r0 + 2u, j, z2);
+    cell(r0 + 3u, j, z3);
 }
 
 // One thread per (row r, unit j) of timestep t; see src/cpu/lstm.rs for the
@@ -121,29 +139,54 @@ fn lstm_step_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
     dc[s] = dct * gf;
 }
 
-// Workgroup (x: 64 units m, y: batch row r): dh[t-1][r][m] += sum over the
-// 4H gates k of dgates[t][r][k] * W_hh[k][m], the gate row staged 64 at a
-// time; reads of W_hh are coalesced along m.
-@compute @workgroup_size(64)
-fn lstm_step_backward_hidden(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+// Thread (units m0 .. m0 + 4, rows r0 .. r0 + RB): dh[t-1][r][m] += sum
+// over the 4H gates k of dgates[t][r][k] * W_hh[k][m]; each W_hh and
+// dgates value loaded serves four products.
+@compute @workgroup_size(WG)
+fn lstm_step_backward_hidden(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = gid.x + gid.y * nwg.x * WG;
     let hd = p.hidden;
     let g4 = 4u * hd;
-    let m = wg.x * CHUNK + lid.x;
-    let row = p.t * p.batch + wg.y;
-    var acc = 0.0;
-    for (var k0 = 0u; k0 < g4; k0 += CHUNK) {
-        let k = k0 + lid.x;
-        row_chunk[lid.x] = select(0.0, dgates_in[row * g4 + min(k, g4 - 1u)], k < g4);
-        workgroupBarrier();
-        if (m < hd) {
-            let kn = min(CHUNK, g4 - k0);
-            for (var kk = 0u; kk < kn; kk += 1u) {
-                acc += row_chunk[kk] * w_hh[(k0 + kk) * hd + m];
-            }
-        }
-        workgroupBarrier();
+    let units = (hd + 3u) / 4u;
+    if (i >= units * ((p.batch + RB - 1u) / RB)) {
+        return;
     }
-    if (m < hd) {
-        dh_acc[(row - p.batch) * hd + m] += acc;
+    let m0 = (i % units) * 4u;
+    let r0 = (i / units) * RB;
+    let last_r = p.batch - 1u;
+    let last_m = hd - 1u;
+    let d0 = (p.t * p.batch + min(r0, last_r)) * g4;
+    let d1 = (p.t * p.batch + min(r0 + 1u, last_r)) * g4;
+    let d2 = (p.t * p.batch + min(r0 + 2u, last_r)) * g4;
+    let d3 = (p.t * p.batch + min(r0 + 3u, last_r)) * g4;
+    var a0 = vec4f(0.0);
+    var a1 = vec4f(0.0);
+    var a2 = vec4f(0.0);
+    var a3 = vec4f(0.0);
+    for (var k = 0u; k < g4; k++) {
+        let wr = k * hd;
+        let w = vec4f(w_hh[wr + m0], w_hh[wr + min(m0 + 1u, last_m)],
+                      w_hh[wr + min(m0 + 2u, last_m)], w_hh[wr + min(m0 + 3u, last_m)]);
+        a0 = fma(vec4f(dgates_in[d0 + k]), w, a0);
+        a1 = fma(vec4f(dgates_in[d1 + k]), w, a1);
+        a2 = fma(vec4f(dgates_in[d2 + k]), w, a2);
+        a3 = fma(vec4f(dgates_in[d3 + k]), w, a3);
+    }
+    add_dh(r0, m0, a0);
+    add_dh(r0 + 1u, m0, a1);
+    add_dh(r0 + 2u, m0, a2);
+    add_dh(r0 + 3u, m0, a3);
+}
+
+// Add a row's four units into dh[t-1], skipping rows and units past the end.
+fn add_dh(r: u32, m0: u32, acc: vec4f) {
+    if (r >= p.batch) {
+        return;
+    }
+    let at = ((p.t - 1u) * p.batch + r) * p.hidden;
+    for (var k = 0u; k < 4u; k++) {
+        if (m0 + k < p.hidden) {
+            dh_acc[at + m0 + k] += acc[k];
+        }
     }
 }

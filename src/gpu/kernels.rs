@@ -86,9 +86,9 @@ macro_rules! kernel {
     };
 }
 
-// Workgroup sizes: 64 for gathers, 256 for streaming elementwise ops; fixed
-// 64 for the conv gradient reductions and the LSTM step's row products,
-// 256 for the sum-of-squares tree and 16x16 for the tiled matmuls.
+// Workgroup sizes: 64 for gathers and register-blocked products, 256 for
+// streaming elementwise ops; fixed 64 for the conv bias reduction and the
+// few-row dense product, 256 for the sum-of-squares tree.
 kernel!(
     CONV2D_FORWARD,
     CONV2D,
@@ -135,7 +135,7 @@ kernel!(
     DENSE_FORWARD,
     DENSE,
     "dense_forward",
-    Fixed(256),
+    Override(64),
     [(1, R), (2, R), (3, R), (4, W)]
 );
 // dense_forward for n <= DENSE_ROWS_MAX; its CPU twin is dense_forward's.
@@ -150,14 +150,14 @@ kernel!(
     DENSE_BACKWARD_INPUT,
     DENSE,
     "dense_backward_input",
-    Fixed(256),
+    Override(64),
     [(1, R), (2, R), (4, W)]
 );
 kernel!(
     DENSE_BACKWARD_WEIGHT,
     DENSE,
     "dense_backward_weight",
-    Fixed(256),
+    Override(64),
     [(1, R), (2, R), (4, W)]
 );
 kernel!(
@@ -199,7 +199,7 @@ kernel!(
     LSTM_STEP_FORWARD,
     LSTM,
     "lstm_step_forward",
-    Fixed(64),
+    Override(64),
     [(1, R), (2, R), (3, R), (4, W), (5, W), (6, W), (7, W)]
 );
 kernel!(
@@ -213,7 +213,7 @@ kernel!(
     LSTM_STEP_BACKWARD_HIDDEN,
     LSTM,
     "lstm_step_backward_hidden",
-    Fixed(64),
+    Override(64),
     [(13, R), (2, R), (14, W)]
 );
 kernel!(

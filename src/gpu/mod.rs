@@ -146,13 +146,14 @@ fn check_len(op: &'static str, shape: &[usize], len: usize) -> Result<()> {
     Ok(())
 }
 
-/// 64x64 output tiles of an m x n matmul, as (x, y) workgroups.
 /// Rows up to which dense_forward runs one thread per output instead of
-/// 64x64 tiles (the selftest's batches 1, 2 and 3 test that path).
+/// 4x4 blocks (the selftest's batches 1, 2 and 3 test that path).
 const DENSE_ROWS_MAX: u32 = 8;
 
-fn tiles(m: u32, n: u32) -> Grid {
-    Grid::Tiles(n.div_ceil(64), m.div_ceil(64))
+/// Threads of an m x n matmul whose threads each compute a 4x4 block
+/// (shaders/dense.wgsl).
+fn blocks(m: u32, n: u32) -> Grid {
+    Grid::Threads(m.div_ceil(4) * n.div_ceil(4))
 }
 
 /// Threads of the conv kernels that give each thread a block of channels x
@@ -303,7 +304,8 @@ impl Backend for GpuBackend {
             &k::CONV2D_BACKWARD_WEIGHT,
             &p,
             &[x, dy, dw],
-            Grid::Threads(p.o * p.c),
+            // Four output channels per thread (shaders/conv2d.wgsl).
+            Grid::Threads(p.o.div_ceil(4) * p.c),
         )
     }
 
@@ -355,7 +357,7 @@ impl Backend for GpuBackend {
             let grid = Grid::Tiles(p.out.div_ceil(64), p.n);
             return self.run(&k::DENSE_FORWARD_ROWS, &p, &[x, w, b, y], grid);
         }
-        self.run(&k::DENSE_FORWARD, &p, &[x, w, b, y], tiles(p.n, p.out))
+        self.run(&k::DENSE_FORWARD, &p, &[x, w, b, y], blocks(p.n, p.out))
     }
 
     fn dense_backward_input(
@@ -375,7 +377,7 @@ impl Backend for GpuBackend {
             &k::DENSE_BACKWARD_INPUT,
             &p,
             &[dy, w, dx],
-            tiles(p.n, p.inp),
+            blocks(p.n, p.inp),
         )
     }
 
@@ -396,7 +398,7 @@ impl Backend for GpuBackend {
             &k::DENSE_BACKWARD_WEIGHT,
             &p,
             &[dy, x, dw],
-            tiles(p.out, p.inp),
+            blocks(p.out, p.inp),
         )
     }
 
@@ -470,7 +472,8 @@ impl Backend for GpuBackend {
             &k::LSTM_STEP_FORWARD,
             &p,
             &[xg, w_hh, b_hh, h_in, h_out, c, gates],
-            Grid::Tiles(p.hidden.div_ceil(64), p.batch),
+            // A unit and four batch rows per thread (shaders/lstm.wgsl).
+            Grid::Threads(p.hidden * p.batch.div_ceil(4)),
         )
     }
 
@@ -511,7 +514,8 @@ impl Backend for GpuBackend {
             &k::LSTM_STEP_BACKWARD_HIDDEN,
             &p,
             &[dgates, w_hh, dh],
-            Grid::Tiles(p.hidden.div_ceil(64), p.batch),
+            // Four units and four batch rows per thread (shaders/lstm.wgsl).
+            Grid::Threads(p.hidden.div_ceil(4) * p.batch.div_ceil(4)),
         )
     }
 

@@ -39,7 +39,7 @@ pub enum Grid {
     Threads(u32),
     /// One workgroup per item (the conv gradient reductions).
     Groups(u32),
-    /// Explicit (x, y) workgroups (the 64x64 matmul tiles).
+    /// Explicit (x, y) workgroups (the few-row dense product: outputs x rows).
     Tiles(u32, u32),
 }
 
