@@ -24,7 +24,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, dist, draw, launchPage, serve, until } from '../tests/e2e/harness.mjs';
+import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, dist, draw, launchPage, serve, until, median, table } from '../tests/e2e/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -156,27 +156,12 @@ async function coldRun(cfg, url, strokes) {
 
 // ---- Report ------------------------------------------------------------------
 
-function median(xs) {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 const ms = (x) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x.toFixed(1)) : '-');
 
 function bytes(n) {
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(2)} MiB`;
   if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
   return `${n} B`;
-}
-
-/** Prints rows of cells as columns: the first left-aligned, the rest right. */
-function table(rows) {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-  for (const r of rows) {
-    console.log(`  ${r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('   ')}`);
-  }
 }
 
 /** Median with the range in brackets: "12.3 (8.1-20.5)". */

@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ANSWER_TIMEOUT_MS, CONFIGS, dist, launchPage, serve, until } from '../tests/e2e/harness.mjs';
+import { ANSWER_TIMEOUT_MS, CONFIGS, dist, launchPage, serve, until, median, table } from '../tests/e2e/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -209,13 +209,6 @@ async function benchRun(cfg, url) {
 
 // ---- Report ------------------------------------------------------------------
 
-function median(xs) {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 const num = (x) => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1)) : '-');
 
 /** Median with the range in brackets: "412 (398-420)". */
@@ -224,14 +217,6 @@ function spread(xs) {
   if (ok.length === 0) return '-';
   if (ok.length === 1) return num(ok[0]);
   return `${num(median(ok))} (${num(Math.min(...ok))}-${num(Math.max(...ok))})`;
-}
-
-/** Prints rows of cells as columns: the first left-aligned, the rest right. */
-function table(rows) {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-  for (const r of rows) {
-    console.log(`  ${r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('   ')}`);
-  }
 }
 
 /** "51.5x" of `value` against `ref`, or "-" where either is missing. */

@@ -13,26 +13,29 @@ pub fn BackendBadge(state: RwSignal<BackendState>, lang: RwSignal<Lang>) -> impl
         match state.get() {
             BackendState::Searching => s.searching_gpu.to_string(),
             BackendState::Gpu { adapter } => adapter,
-            BackendState::Cpu { .. } => s.cpu_badge.to_string(),
+            BackendState::Cpu { .. } | BackendState::Lost { .. } => s.cpu_badge.to_string(),
         }
     };
     view! { <p id="backend" class="badge" aria-live="polite">{text}</p> }
 }
 
-/// Shown only on the CPU fallback, with the reason the GPU was not used.
+/// Shown only on the CPU fallback, with the reason the GPU was not used or
+/// is gone.
 #[component]
 pub fn FallbackBanner(state: RwSignal<BackendState>, lang: RwSignal<Lang>) -> impl IntoView {
     move || {
         let s = lang.get().strings();
-        match state.get() {
-            BackendState::Cpu { reason } => Some(view! {
-                <div id="fallback-banner" role="status">
-                    <strong>{s.cpu_banner_title}</strong>
-                    {s.cpu_banner_body}
-                    <span class="reason">{s.reason} {reason}</span>
-                </div>
-            }),
-            _ => None,
-        }
+        let (body, reason) = match state.get() {
+            BackendState::Cpu { reason } => (s.cpu_banner_body, reason),
+            BackendState::Lost { reason } => (s.lost_banner_body, reason),
+            _ => return None,
+        };
+        Some(view! {
+            <div id="fallback-banner" role="status">
+                <strong>{s.cpu_banner_title}</strong>
+                {body}
+                <span class="reason">{s.reason} {reason}</span>
+            </div>
+        })
     }
 }

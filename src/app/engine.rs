@@ -652,7 +652,9 @@ impl Runner {
         match Models::new(FastCpuBackend::default(), &known.digits, &known.text) {
             Ok(m) => {
                 if let Some(f) = self.on_lost.borrow().as_ref() {
-                    f(why);
+                    f(format!(
+                        "the GPU device was lost ({why}): the page goes on with the CPU kernels, from the last weights kept"
+                    ));
                 }
                 Engine::Cpu(m)
             }

@@ -55,6 +55,10 @@ pub enum BackendState {
     Cpu {
         reason: String,
     },
+    /// The GPU device was lost while the page ran: the CPU kernels took over.
+    Lost {
+        reason: String,
+    },
 }
 
 /// What the page is waiting for while it starts.
@@ -196,7 +200,7 @@ fn App() -> impl IntoView {
             r.remember(WeightsKind::Digits, good_digits);
             r.remember(WeightsKind::Text, good_text);
             r.on_device_lost(move |why| {
-                backend.set(BackendState::Cpu { reason: why });
+                backend.set(BackendState::Lost { reason: why });
                 test.set(SelfTestState::CpuOnly);
             });
         });
@@ -250,7 +254,7 @@ fn App() -> impl IntoView {
     };
     view! {
         <div id="app" data-ready=move || ready.get().to_string()
-            data-backend=move || match backend.get() { BackendState::Gpu { .. } => "gpu", BackendState::Cpu { .. } => "cpu", BackendState::Searching => "" }>
+            data-backend=move || match backend.get() { BackendState::Gpu { .. } => "gpu", BackendState::Cpu { .. } | BackendState::Lost { .. } => "cpu", BackendState::Searching => "" }>
             <header>
                 <h1>"neuralpad"</h1>
                 <p class="tagline">{move || s().tagline}</p>

@@ -3,7 +3,7 @@
 //! refuses storage (private mode, quota) only loses the keeping; every call
 //! says why instead of failing the page.
 
-use idb::{Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode};
+use idb::{Database, DatabaseEvent, Factory, ObjectStore, ObjectStoreParams, TransactionMode};
 use wasm_bindgen::JsValue;
 
 use super::engine::WeightsKind;
@@ -29,59 +29,47 @@ async fn open() -> Result<Database, String> {
     request.await.map_err(|e| e.to_string())
 }
 
+/// Run `request` on the weights store in one transaction of `mode`, and
+/// wait until it is done.
+async fn with_store<T>(
+    mode: TransactionMode,
+    request: impl AsyncFnOnce(&ObjectStore) -> Result<T, idb::Error>,
+) -> Result<T, String> {
+    let db = open().await?;
+    let result = async {
+        let tx = db.transaction(&[STORE], mode)?;
+        let out = request(&tx.object_store(STORE)?).await?;
+        tx.commit()?.await?;
+        Ok(out)
+    }
+    .await
+    .map_err(|e: idb::Error| e.to_string());
+    db.close();
+    result
+}
+
 /// Keep `bytes` as the trained weights of `kind`.
 pub async fn save(kind: WeightsKind, bytes: &[u8]) -> Result<(), String> {
-    let db = open().await?;
-    let tx = db
-        .transaction(&[STORE], TransactionMode::ReadWrite)
-        .map_err(|e| e.to_string())?;
-    let store = tx.object_store(STORE).map_err(|e| e.to_string())?;
     let value = js_sys::Uint8Array::from(bytes);
-    store
-        .put(&value, Some(&key(kind)))
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    tx.commit()
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    db.close();
-    Ok(())
+    with_store(TransactionMode::ReadWrite, async |store| {
+        store.put(&value, Some(&key(kind)))?.await.map(|_| ())
+    })
+    .await
 }
 
 /// The kept weights of `kind`, if any.
 pub async fn load(kind: WeightsKind) -> Result<Option<Vec<u8>>, String> {
-    let db = open().await?;
-    let tx = db
-        .transaction(&[STORE], TransactionMode::ReadOnly)
-        .map_err(|e| e.to_string())?;
-    let store = tx.object_store(STORE).map_err(|e| e.to_string())?;
-    let value = store
-        .get(key(kind))
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    db.close();
+    let value = with_store(TransactionMode::ReadOnly, async |store| {
+        store.get(key(kind))?.await
+    })
+    .await?;
     Ok(value.map(|v| js_sys::Uint8Array::new(&v).to_vec()))
 }
 
 /// Forget the kept weights of `kind`.
 pub async fn forget(kind: WeightsKind) -> Result<(), String> {
-    let db = open().await?;
-    let tx = db
-        .transaction(&[STORE], TransactionMode::ReadWrite)
-        .map_err(|e| e.to_string())?;
-    let store = tx.object_store(STORE).map_err(|e| e.to_string())?;
-    store
-        .delete(key(kind))
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    tx.commit()
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    db.close();
-    Ok(())
+    with_store(TransactionMode::ReadWrite, async |store| {
+        store.delete(key(kind))?.await
+    })
+    .await
 }

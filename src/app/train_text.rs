@@ -9,13 +9,13 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::Shipped;
-use super::charts::{self, Chart};
-use super::engine::{Init, Job, Runner, TextProgress, TextRunShape, WeightsKind};
+use super::engine::{Job, Runner, TextProgress, TextRunShape, WeightsKind};
 use super::i18n::Lang;
-use super::page_data::{self, next_turn};
-use super::store;
-use super::train_digits::From;
-use super::training::{Notice, RunButtons, RunState, Speed};
+use super::page_data;
+use super::training::{
+    From, FromSelect, LossChart, Notice, NumberField, RunButtons, RunCore, RunMessages, RunState,
+    parse,
+};
 use crate::nn::char_lstm::Sampling;
 use crate::train::text_run::{MAX_BATCH, MAX_TEXT_BYTES, MAX_WINDOW, TextRunConfig};
 
@@ -43,12 +43,6 @@ struct Settings {
     steps: RwSignal<String>,
     sample_every: RwSignal<String>,
     seed: RwSignal<String>,
-}
-
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{what}: {text:?} is not a number"))
 }
 
 impl Settings {
@@ -88,24 +82,14 @@ impl Settings {
 
 #[derive(Clone, Copy)]
 pub struct TextTraining {
-    pub state: RwSignal<RunState>,
-    pub step: RwSignal<usize>,
-    pub epoch: RwSignal<usize>,
-    pub total: RwSignal<usize>,
-    pub losses: RwSignal<Vec<(f64, f64)>>,
-    pub speed: RwSignal<f64>,
+    pub core: RunCore,
     pub shape: RwSignal<Option<TextRunShape>>,
     /// The latest sample: (step, text).
     pub sample: RwSignal<Option<(usize, String)>>,
-    pub notice: RwSignal<Option<Notice>>,
-    pub saved_step: RwSignal<Option<usize>>,
     settings: Settings,
     sample_every: StoredValue<usize>,
     prompt: StoredValue<String>,
-    meter: StoredValue<Speed>,
     sotu: StoredValue<Option<Rc<String>>, LocalStorage>,
-    runner: StoredValue<Runner, LocalStorage>,
-    shipped: StoredValue<Shipped, LocalStorage>,
 }
 
 impl TextTraining {
@@ -114,28 +98,14 @@ impl TextTraining {
         shipped: StoredValue<Shipped, LocalStorage>,
     ) -> Self {
         Self {
-            state: RwSignal::new(RunState::Idle),
-            step: RwSignal::new(0),
-            epoch: RwSignal::new(0),
-            total: RwSignal::new(0),
-            losses: RwSignal::new(Vec::new()),
-            speed: RwSignal::new(0.0),
+            core: RunCore::new(WeightsKind::Text, runner, shipped),
             shape: RwSignal::new(None),
             sample: RwSignal::new(None),
-            notice: RwSignal::new(None),
-            saved_step: RwSignal::new(None),
             settings: Settings::new(),
             sample_every: StoredValue::new(50),
             prompt: StoredValue::new(String::new()),
-            meter: StoredValue::new(Speed::default()),
             sotu: StoredValue::new_local(None),
-            runner,
-            shipped,
         }
-    }
-
-    fn runner(&self) -> Runner {
-        self.runner.get_value()
     }
 
     /// The text to train on, or why there is none.
@@ -159,92 +129,54 @@ impl TextTraining {
     }
 
     async fn start(self, run: bool) {
-        self.notice.set(None);
+        let core = self.core;
+        core.notice.set(None);
         let (cfg, every) = match self.settings.read() {
             Ok(s) => s,
-            Err(e) => return self.notice.set(Some(Notice(e))),
+            Err(e) => return core.refuse(e),
         };
-        self.state.set(RunState::Loading);
+        core.state.set(RunState::Loading);
         let text = match self.text().await {
             Ok(t) => t,
-            Err(e) => {
-                self.state.set(RunState::Idle);
-                return self.notice.set(Some(Notice(e)));
-            }
+            Err(e) => return core.refuse(e),
         };
-        let init = match self.settings.from.get_untracked() {
-            From::Random => Init::Random,
-            From::Shipped => Init::File(self.shipped.with_value(|s| s.text.clone())),
-            From::Current => Init::Current,
-        };
+        let init = core.init(self.settings.from.get_untracked());
         let prompt: String = text.chars().take(PROMPT_CHARS).collect();
-        let shape = match self
+        let shape = match core
             .runner()
             .ask(|done| Job::StartText(init, text, cfg, done))
             .await
         {
             Ok(shape) => shape,
-            Err(e) => {
-                self.state.set(RunState::Idle);
-                return self.notice.set(Some(Notice(e.to_string())));
-            }
+            Err(e) => return core.refuse(e.to_string()),
         };
         self.prompt.set_value(prompt);
         self.sample_every.set_value(every);
         self.shape.set(Some(shape));
-        self.step.set(0);
-        self.epoch.set(0);
-        self.total.set(cfg.max_steps);
-        self.losses.set(Vec::new());
         self.sample.set(None);
-        self.speed.set(0.0);
-        if run {
-            self.resume().await;
-        } else {
-            self.state.set(RunState::Paused);
-            self.one_step().await;
-        }
-    }
-
-    async fn resume(self) {
-        self.state.set(RunState::Running);
-        self.meter.update_value(Speed::restart);
-        while self.state.get_untracked() == RunState::Running {
-            if !self.one_step().await {
-                break;
-            }
-            next_turn().await;
-        }
+        core.begin(cfg.max_steps);
+        core.go(run, move || self.one_step()).await;
     }
 
     async fn one_step(self) -> bool {
-        match self.runner().ask(Job::TextStep).await {
+        match self.core.runner().ask(Job::TextStep).await {
             Ok(p) => self.after_step(p).await,
             Err(e) => {
-                self.state.set(RunState::Stopped);
-                self.notice.set(Some(Notice(e.to_string())));
-                if matches!(e, crate::Error::Diverged { .. }) {
-                    self.persist().await;
-                }
+                self.core.failed(e).await;
                 false
             }
         }
     }
 
     async fn after_step(self, p: TextProgress) -> bool {
-        self.step.set(p.step);
-        self.epoch.set(p.epoch);
-        self.losses
-            .update(|l| l.push((p.step as f64, f64::from(p.stats.loss))));
-        let mut per_sec = 0.0;
-        self.meter.update_value(|m| per_sec = m.step(p.stats.chars));
-        self.speed.set(per_sec);
+        let core = self.core;
+        core.stepped(p.step, p.epoch, p.stats.loss, p.stats.chars);
         if p.step % self.sample_every.get_value() == 0 || p.finished {
             self.write_sample().await;
-            self.persist().await;
+            core.persist().await;
         }
         if p.finished {
-            self.state.set(RunState::Done);
+            core.state.set(RunState::Done);
             return false;
         }
         true
@@ -257,62 +189,24 @@ impl TextTraining {
             temperature: 0.8,
             top_k: 0,
         };
-        let step = self.step.get_untracked();
+        let step = self.core.step.get_untracked();
         let seed = step as u64;
         match self
+            .core
             .runner()
             .ask(|done| Job::Generate(prompt, SAMPLE_CHARS, sampling, seed, done))
             .await
         {
             Ok(text) => self.sample.set(Some((step, text))),
-            Err(e) => self.notice.set(Some(Notice(e.to_string()))),
-        }
-    }
-
-    async fn persist(self) {
-        let Ok(bytes) = self
-            .runner()
-            .ask(|done| Job::Save(WeightsKind::Text, done))
-            .await
-        else {
-            return;
-        };
-        let step = self.step.get_untracked();
-        match store::save(WeightsKind::Text, &bytes).await {
-            Ok(()) => self.saved_step.set(Some(step)),
-            Err(e) => self.notice.set(Some(Notice(format!(
-                "the weights could not be kept in this browser: {e}"
-            )))),
-        }
-        self.runner().remember(WeightsKind::Text, Rc::new(bytes));
-    }
-
-    fn pause(self) {
-        if self.state.get_untracked() == RunState::Running {
-            self.state.set(RunState::Paused);
-            spawn_local(self.persist());
+            Err(e) => self.core.notice.set(Some(Notice(e.to_string()))),
         }
     }
 
     /// Back to the shipped text model; the run and the kept weights go.
     fn reset(self) {
-        let runner = self.runner();
-        runner.submit(Job::EndText);
-        let shipped = self.shipped.with_value(|s| s.text.clone());
-        runner.remember(WeightsKind::Text, shipped.clone());
-        runner.submit(Job::Load(shipped.to_vec(), Box::new(|_| ())));
-        self.state.set(RunState::Idle);
-        self.step.set(0);
-        self.epoch.set(0);
-        self.losses.set(Vec::new());
+        self.core.reset(Job::EndText, || ());
         self.sample.set(None);
-        self.speed.set(0.0);
         self.shape.set(None);
-        self.notice.set(None);
-        self.saved_step.set(None);
-        spawn_local(async {
-            let _ = store::forget(WeightsKind::Text).await;
-        });
     }
 }
 
@@ -336,36 +230,36 @@ pub fn TextTrainingPanel(
     ready: RwSignal<bool>,
 ) -> impl IntoView {
     let s = move || lang.get().strings();
-    let loss_canvas = NodeRef::<leptos::html::Canvas>::new();
-    Effect::new(move |_| {
-        let points = charts::thin(&t.losses.get());
-        if let Some(c) = loss_canvas.get() {
-            let chart = Chart {
-                x_label: s().chart_step,
-                y_label: s().chart_loss,
-                y_range: None,
-                dots: false,
-            };
-            let _ = charts::draw(&c, &chart, &points);
-        }
-    });
+    let core = t.core;
     let set = t.settings;
-    let locked = move || !t.state.get().can_start();
-    let number = move |id: &'static str,
-                       label: fn(&super::i18n::Strings) -> &'static str,
-                       value: RwSignal<String>,
-                       max: String,
-                       step: &'static str| {
-        view! {
-            <label>{move || label(s())}" "
-                <input id=id type="number" min="0" max=max.clone() step=step
-                    prop:value=move || value.get()
-                    on:change=move |ev| value.set(event_target_value(&ev))
-                    disabled=locked />
-            </label>
+    let locked = Signal::derive(move || !core.state.get().can_start());
+    let pasted_bytes = move || set.pasted.with(String::len);
+    let status = move || {
+        let s = s();
+        match core.state.get() {
+            RunState::Idle => s.train_idle.to_string(),
+            RunState::Loading => s.loading_data.to_string(),
+            st => {
+                let mut line = core.progress(s);
+                if core.speed.get() > 0.0 {
+                    line += &format!(" · {:.0} {}", core.speed.get(), s.chars_per_sec);
+                }
+                if let Some(shape) = t.shape.get() {
+                    line += &format!(
+                        " · {}",
+                        s.text_shape
+                            .replace("{chars}", &shape.text_chars.to_string())
+                            .replace("{vocab}", &(shape.vocab - 1).to_string())
+                            .replace("{rows}", &shape.rows.to_string())
+                    );
+                }
+                if st == RunState::Done {
+                    line += &format!(" · {}", s.run_finished);
+                }
+                line
+            }
         }
     };
-    let pasted_bytes = move || set.pasted.with(String::len);
     view! {
         <section id="train-text" aria-labelledby="train-text-title">
             <h2 id="train-text-title">{move || s().train_text_title}</h2>
@@ -378,23 +272,13 @@ pub fn TextTrainingPanel(
                         <option value="pasted" selected=move || set.source.get() == Source::Pasted>{move || s().source_pasted}</option>
                     </select>
                 </label>
-                <label>{move || s().train_from}" "
-                    <select id="tt-from" disabled=locked on:change=move |ev| set.from.set(match event_target_value(&ev).as_str() {
-                        "shipped" => From::Shipped,
-                        "current" => From::Current,
-                        _ => From::Random,
-                    })>
-                        <option value="random" selected=move || set.from.get() == From::Random>{move || s().from_random}</option>
-                        <option value="shipped" selected=move || set.from.get() == From::Shipped>{move || s().from_shipped}</option>
-                        <option value="current" selected=move || set.from.get() == From::Current>{move || s().from_current}</option>
-                    </select>
-                </label>
-                {number("tt-batch", |s| s.batch_size, set.batch, MAX_BATCH.to_string(), "1")}
-                {number("tt-window", |s| s.window, set.window, MAX_WINDOW.to_string(), "1")}
-                {number("tt-lr", |s| s.learning_rate, set.lr, "1".to_string(), "any")}
-                {number("tt-steps", |s| s.steps, set.steps, "1000000".to_string(), "1")}
-                {number("tt-sample-every", |s| s.sample_every, set.sample_every, "100000".to_string(), "1")}
-                {number("tt-seed", |s| s.seed, set.seed, "4294967295".to_string(), "1")}
+                <FromSelect id="tt-from" from=set.from locked=locked lang=lang />
+                <NumberField id="tt-batch" label=|s| s.batch_size value=set.batch max=MAX_BATCH.to_string() step="1" locked=locked lang=lang />
+                <NumberField id="tt-window" label=|s| s.window value=set.window max=MAX_WINDOW.to_string() step="1" locked=locked lang=lang />
+                <NumberField id="tt-lr" label=|s| s.learning_rate value=set.lr max="1".to_string() step="any" locked=locked lang=lang />
+                <NumberField id="tt-steps" label=|s| s.steps value=set.steps max="1000000".to_string() step="1" locked=locked lang=lang />
+                <NumberField id="tt-sample-every" label=|s| s.sample_every value=set.sample_every max="100000".to_string() step="1" locked=locked lang=lang />
+                <NumberField id="tt-seed" label=|s| s.seed value=set.seed max="4294967295".to_string() step="1" locked=locked lang=lang />
             </div>
             <label class="paste" hidden=move || set.source.get() != Source::Pasted>{move || s().paste_label}
                 <textarea id="tt-paste" rows="4" spellcheck="false" disabled=locked
@@ -402,15 +286,15 @@ pub fn TextTrainingPanel(
                     on:input=move |ev| set.pasted.set(event_target_value(&ev))></textarea>
                 <span class="hint" class:over={move || pasted_bytes() > MAX_TEXT_BYTES}>
                     {move || s().paste_size.replace("{mb}", &format!("{:.2}", pasted_bytes() as f64 / 1e6))
-                        .replace("{max}", &(MAX_TEXT_BYTES >> 20).to_string())}
+                        .replace("{max}", &(MAX_TEXT_BYTES / 1_000_000).to_string())}
                 </span>
             </label>
-            <RunButtons prefix="tt" state=t.state lang=lang ready=ready
+            <RunButtons prefix="tt" state=core.state lang=lang ready=ready
                 on_start=move || spawn_local(t.start(true))
-                on_pause=move || t.pause()
-                on_resume=move || spawn_local(t.resume())
+                on_pause=move || core.pause()
+                on_resume=move || spawn_local(core.drive(move || t.one_step()))
                 on_step=move || spawn_local(async move {
-                    if t.state.get_untracked().can_start() {
+                    if core.state.get_untracked().can_start() {
                         t.start(false).await;
                     } else {
                         t.one_step().await;
@@ -418,53 +302,18 @@ pub fn TextTrainingPanel(
                 })
                 on_reset=move || t.reset() />
             <p id="tt-status" role="status"
-                data-state=move || t.state.get().tag()
-                data-step=move || t.step.get().to_string()
-                data-epoch=move || t.epoch.get().to_string()
-                data-loss=move || t.losses.get().last().map_or(String::new(), |l| l.1.to_string())
-                data-first-loss=move || mean_loss(&t.losses.get(), true, LOSS_MEAN).map_or(String::new(), |l| l.to_string())
-                data-recent-loss=move || mean_loss(&t.losses.get(), false, LOSS_MEAN).map_or(String::new(), |l| l.to_string())
-                data-chars-per-sec=move || format!("{:.1}", t.speed.get())
-                data-saved-step=move || t.saved_step.get().map_or(String::new(), |s| s.to_string())>
-                {move || {
-                    let s = s();
-                    match t.state.get() {
-                        RunState::Idle => s.train_idle.to_string(),
-                        RunState::Loading => s.loading_data.to_string(),
-                        st => {
-                            let mut line = format!("{} {} / {} · {} {}", s.step_label, t.step.get(), t.total.get(), s.epoch_label, t.epoch.get() + 1);
-                            if let Some(l) = t.losses.get().last() {
-                                line += &format!(" · {} {:.3}", s.loss_label, l.1);
-                            }
-                            if t.speed.get() > 0.0 {
-                                line += &format!(" · {:.0} {}", t.speed.get(), s.chars_per_sec);
-                            }
-                            if let Some(shape) = t.shape.get() {
-                                line += &format!(" · {}", s.text_shape
-                                    .replace("{chars}", &shape.text_chars.to_string())
-                                    .replace("{vocab}", &(shape.vocab - 1).to_string())
-                                    .replace("{rows}", &shape.rows.to_string()));
-                            }
-                            if st == RunState::Done {
-                                line += &format!(" · {}", s.run_finished);
-                            }
-                            line
-                        }
-                    }
-                }}
+                data-state=move || core.state.get().tag()
+                data-step=move || core.step.get().to_string()
+                data-epoch=move || core.epoch.get().to_string()
+                data-loss=move || core.losses.get().last().map_or(String::new(), |l| l.1.to_string())
+                data-first-loss=move || mean_loss(&core.losses.get(), true, LOSS_MEAN).map_or(String::new(), |l| l.to_string())
+                data-recent-loss=move || mean_loss(&core.losses.get(), false, LOSS_MEAN).map_or(String::new(), |l| l.to_string())
+                data-chars-per-sec=move || format!("{:.1}", core.speed.get())
+                data-saved-step=move || core.saved_step.get().map_or(String::new(), |s| s.to_string())>
+                {status}
             </p>
-            <p id="tt-message" role="alert" hidden=move || t.notice.get().is_none()
-                data-kind=move || t.notice.get().map(|_| "problem")>
-                {move || t.notice.get().map(|n| n.0)}
-            </p>
-            <p class="hint" hidden=move || t.saved_step.get().is_none()>
-                {move || t.saved_step.get().map(|step| s().kept_after_step.replace("{step}", &step.to_string()))}
-            </p>
-            <figure>
-                <canvas id="tt-loss-chart" node_ref=loss_canvas width="480" height="260"
-                    aria-label=move || s().loss_chart_label></canvas>
-                <figcaption>{move || s().loss_chart_label}</figcaption>
-            </figure>
+            <RunMessages prefix="tt" core=core lang=lang />
+            <LossChart id="tt-loss-chart" core=core lang=lang />
             <h3>{move || s().sample_title.replace("{step}", &t.sample.get().map_or(0, |x| x.0).to_string())}</h3>
             <p id="tt-sample" class="sample" aria-live="polite"
                 data-step=move || t.sample.get().map_or(String::new(), |x| x.0.to_string())>

@@ -43,23 +43,9 @@ impl Default for DigitRunConfig {
 impl DigitRunConfig {
     /// The settings a run can start with, or which one cannot and why.
     pub fn check(&self) -> Result<()> {
-        let bad = |what, problem: String| Err(Error::Input { what, problem });
-        if !(1..=MAX_BATCH).contains(&self.batch) {
-            return bad(
-                "batch size",
-                format!("{}: use 1 to {MAX_BATCH}", self.batch),
-            );
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
-            return bad(
-                "learning rate",
-                format!("{}: use a number above 0, at most 1", self.lr),
-            );
-        }
-        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
-            return bad("epochs", format!("{}: use 1 to {MAX_EPOCHS}", self.epochs));
-        }
-        Ok(())
+        super::check_count("batch size", self.batch, MAX_BATCH)?;
+        super::check_lr(self.lr)?;
+        super::check_count("epochs", self.epochs, MAX_EPOCHS)
     }
 }
 

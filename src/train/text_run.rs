@@ -16,7 +16,7 @@ use crate::shapes::AdamConfig;
 
 /// The most text a run takes, in UTF-8 bytes: a few books' worth, which the
 /// page holds twice (the text and its ids) without strain.
-pub const MAX_TEXT_BYTES: usize = 4 << 20;
+pub const MAX_TEXT_BYTES: usize = 4_000_000;
 pub const MAX_BATCH: usize = 256;
 pub const MAX_WINDOW: usize = 256;
 
@@ -50,33 +50,20 @@ impl Default for TextRunConfig {
 
 impl TextRunConfig {
     pub fn check(&self) -> Result<()> {
-        let bad = |what, problem: String| Err(Error::Input { what, problem });
-        if !(1..=MAX_BATCH).contains(&self.batch) {
-            return bad(
-                "batch size",
-                format!("{}: use 1 to {MAX_BATCH}", self.batch),
-            );
-        }
-        if !(1..=MAX_WINDOW).contains(&self.window) {
-            return bad(
-                "window",
-                format!("{}: use 1 to {MAX_WINDOW} characters", self.window),
-            );
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0) {
-            return bad(
-                "learning rate",
-                format!("{}: use a number above 0, at most 1", self.lr),
-            );
-        }
+        super::check_count("batch size", self.batch, MAX_BATCH)?;
+        super::check_count("window", self.window, MAX_WINDOW)?;
+        super::check_lr(self.lr)?;
         if !(self.clip.is_finite() && self.clip > 0.0) {
-            return bad(
-                "gradient clip",
-                format!("{}: use a number above 0", self.clip),
-            );
+            return Err(Error::Input {
+                what: "gradient clip",
+                problem: format!("{}: use a number above 0", self.clip),
+            });
         }
         if self.max_steps == 0 {
-            return bad("steps", "0: use at least 1".into());
+            return Err(Error::Input {
+                what: "steps",
+                problem: "0: use at least 1".into(),
+            });
         }
         Ok(())
     }
@@ -95,7 +82,7 @@ pub fn check_text(text: &str) -> Result<()> {
         return bad(format!(
             "{:.1} MB: the page trains on at most {} MB of text; use an excerpt",
             text.len() as f64 / 1e6,
-            MAX_TEXT_BYTES >> 20
+            MAX_TEXT_BYTES / 1_000_000
         ));
     }
     if text.trim().is_empty() {

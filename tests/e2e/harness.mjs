@@ -1,7 +1,7 @@
-// What the page tests (tests/e2e/page.test.mjs) and the page benchmark
-// (scripts/bench_page.mjs) share: a server over dist/, Chromium with and
-// without WebGPU, waits that fail early on a broken page, and digits drawn
-// with the mouse. Not named *.test.mjs, so `node --test` does not run it.
+// What the page tests (tests/e2e/*.test.mjs) and the benchmarks
+// (scripts/bench_page.mjs, scripts/bench_training.mjs) share: a server over
+// dist/, Chromium with and without WebGPU, waits that fail early on a broken
+// page, digits drawn with the mouse, and the report's median and table. Not named *.test.mjs, so `node --test` does not run it.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -203,5 +203,23 @@ export async function draw(page, strokes) {
     await page.mouse.down();
     for (const p of stroke.slice(1)) await page.mouse.move(...at(p));
     await page.mouse.up();
+  }
+}
+
+// ---- Benchmark reports (scripts/bench_*.mjs) ---------------------------------
+
+/** The median of the finite numbers of `xs`; NaN when there are none. */
+export function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export /** Prints rows of cells as columns: the first left-aligned, the rest right. */
+function table(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+  for (const r of rows) {
+    console.log(`  ${r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('   ')}`);
   }
 }
