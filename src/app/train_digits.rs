@@ -7,7 +7,6 @@
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use super::Shipped;
 use super::charts::{self, Chart};
@@ -329,17 +328,9 @@ pub fn DigitTrainingPanel(
                 <NumberField id="td-eval-every" label=|s| s.eval_every value=set.eval_every max="100000".to_string() step="1" locked=locked lang=lang />
                 <NumberField id="td-seed" label=|s| s.seed value=set.seed max="4294967295".to_string() step="1" locked=locked lang=lang />
             </div>
-            <RunButtons prefix="td" state=core.state lang=lang ready=ready
-                on_start=move || spawn_local(t.start(true))
-                on_pause=move || core.pause()
-                on_resume=move || spawn_local(core.drive(move || t.one_step()))
-                on_step=move || spawn_local(async move {
-                    if core.state.get_untracked().can_start() {
-                        t.start(false).await;
-                    } else {
-                        t.one_step().await;
-                    }
-                })
+            <RunButtons prefix="td" core=core lang=lang ready=ready
+                start=move |run| t.start(run)
+                step=move || t.one_step()
                 on_reset=move || t.reset() />
             <p id="td-status" role="status"
                 data-state=move || core.state.get().tag()

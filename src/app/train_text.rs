@@ -6,7 +6,6 @@
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use super::Shipped;
 use super::engine::{Job, Runner, TextProgress, TextRunShape, WeightsKind};
@@ -289,17 +288,9 @@ pub fn TextTrainingPanel(
                         .replace("{max}", &(MAX_TEXT_BYTES / 1_000_000).to_string())}
                 </span>
             </label>
-            <RunButtons prefix="tt" state=core.state lang=lang ready=ready
-                on_start=move || spawn_local(t.start(true))
-                on_pause=move || core.pause()
-                on_resume=move || spawn_local(core.drive(move || t.one_step()))
-                on_step=move || spawn_local(async move {
-                    if core.state.get_untracked().can_start() {
-                        t.start(false).await;
-                    } else {
-                        t.one_step().await;
-                    }
-                })
+            <RunButtons prefix="tt" core=core lang=lang ready=ready
+                start=move |run| t.start(run)
+                step=move || t.one_step()
                 on_reset=move || t.reset() />
             <p id="tt-status" role="status"
                 data-state=move || core.state.get().tag()

@@ -109,30 +109,45 @@ pub fn duration(seconds: f64) -> String {
 }
 
 /// Start, pause, resume, one step and reset, each enabled only when it
-/// applies; `prefix` makes the ids (`td-start`, `tt-pause`, ...).
+/// applies; `prefix` makes the ids (`td-start`, `tt-pause`, ...). `start`
+/// makes a new run and runs it (true) or takes one step of it (false);
+/// `step` takes one step of the run there is.
 #[component]
-pub fn RunButtons(
+pub fn RunButtons<S, SF, T, TF>(
     prefix: &'static str,
-    state: RwSignal<RunState>,
+    core: RunCore,
     lang: RwSignal<Lang>,
     ready: RwSignal<bool>,
-    on_start: impl Fn() + Copy + Send + 'static,
-    on_pause: impl Fn() + Copy + Send + 'static,
-    on_resume: impl Fn() + Copy + Send + 'static,
-    on_step: impl Fn() + Copy + Send + 'static,
+    start: S,
+    step: T,
     on_reset: impl Fn() + Copy + Send + 'static,
-) -> impl IntoView {
+) -> impl IntoView
+where
+    S: Fn(bool) -> SF + Copy + Send + 'static,
+    SF: Future<Output = ()> + 'static,
+    T: Fn() -> TF + Copy + Send + 'static,
+    TF: Future<Output = bool> + 'static,
+{
     let s = move || lang.get().strings();
-    let st = move || state.get();
+    let st = move || core.state.get();
+    let one_step = move || {
+        spawn_local(async move {
+            if core.state.get_untracked().can_start() {
+                start(false).await;
+            } else {
+                step().await;
+            }
+        })
+    };
     view! {
         <div class="run-buttons">
-            <button id=format!("{prefix}-start") on:click=move |_| on_start()
+            <button id=format!("{prefix}-start") on:click=move |_| spawn_local(start(true))
                 disabled=move || !ready.get() || !st().can_start()>{move || s().train_start}</button>
-            <button id=format!("{prefix}-pause") on:click=move |_| on_pause()
+            <button id=format!("{prefix}-pause") on:click=move |_| core.pause()
                 disabled=move || st() != RunState::Running>{move || s().train_pause}</button>
-            <button id=format!("{prefix}-resume") on:click=move |_| on_resume()
+            <button id=format!("{prefix}-resume") on:click=move |_| spawn_local(core.drive(step))
                 disabled=move || !st().can_resume()>{move || s().train_resume}</button>
-            <button id=format!("{prefix}-step") on:click=move |_| on_step()
+            <button id=format!("{prefix}-step") on:click=move |_| one_step()
                 disabled=move || !ready.get() || !st().can_step()>{move || s().train_step}</button>
             <button id=format!("{prefix}-reset") on:click=move |_| on_reset()
                 disabled=move || matches!(st(), RunState::Idle | RunState::Loading | RunState::Running)>{move || s().train_reset}</button>
