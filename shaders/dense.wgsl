@@ -23,14 +23,15 @@ struct Params {
 
 override WG: u32 = 64u;
 
-// Each thread computes a 4x4 block of C, rows r0 .. r0 + 4 and columns
-// c0 .. c0 + 4, in four vec4 accumulators indexed only by constants (an
+// Each thread computes a BR x 4 block of C, rows r0 .. r0 + BR and columns
+// c0 .. c0 + 4, in BR vec4 accumulators indexed only by constants (an
 // array indexed in a loop may be kept in slow local memory). Per step of K
-// it loads four values of A and four of B for sixteen multiply-adds, with
-// no workgroup memory and no barriers: on CPU WebGPU (Chromium's
-// SwiftShader) a barrier switches between every thread of the workgroup,
-// and the 64x64 shared-memory tiles this replaced ran fc1 at batch 32 in
-// 17 + 29 + 22 ms (forward, input and weight gradients) there.
+// it loads BR values of A and four of B for 4 BR multiply-adds, with no
+// workgroup memory and no barriers: on CPU WebGPU (Chromium's SwiftShader)
+// a barrier switches between every thread of the workgroup, and the 64x64
+// shared-memory tiles this replaced ran fc1 at batch 32 in 17 + 29 + 22 ms
+// (forward, input and weight gradients) there; 4x4 blocks took 4 + 6 + 4,
+// and 8 rows instead of 4 took a quarter off the text model's products.
 struct Gemm {
     m: u32, n: u32, k: u32,
     // A[m, k] = a[m * sam + k * sak]; B[k, n] = b[k * sbk + n * sbn]
@@ -38,24 +39,31 @@ struct Gemm {
 }
 
 // The thread's block: first row and first column of C; None past the end.
+// Rows of C per thread.
+const BR: u32 = 8u;
+
 struct Block {
     r0: u32, c0: u32, live: bool,
 }
 
 fn block(i: u32, m: u32, n: u32) -> Block {
     let cols = (n + 3u) / 4u;
-    return Block((i / cols) * 4u, (i % cols) * 4u, i < cols * ((m + 3u) / 4u));
+    return Block((i / cols) * BR, (i % cols) * 4u, i < cols * ((m + BR - 1u) / BR));
 }
 
 // Row i of the block is acc[i]; its column j is acc[i][j]. Rows and columns
 // past the end read the last one (their sums are never stored).
-fn gemm(g: Gemm, bl: Block) -> array<vec4<f32>, 4> {
+fn gemm(g: Gemm, bl: Block) -> array<vec4<f32>, 8> {
     let lr = g.m - 1u;
     let lc = g.n - 1u;
-    let a0 = min(bl.r0, lr) * g.sam;
+    let a0 = min(bl.r0 + 0u, lr) * g.sam;
     let a1 = min(bl.r0 + 1u, lr) * g.sam;
     let a2 = min(bl.r0 + 2u, lr) * g.sam;
     let a3 = min(bl.r0 + 3u, lr) * g.sam;
+    let a4 = min(bl.r0 + 4u, lr) * g.sam;
+    let a5 = min(bl.r0 + 5u, lr) * g.sam;
+    let a6 = min(bl.r0 + 6u, lr) * g.sam;
+    let a7 = min(bl.r0 + 7u, lr) * g.sam;
     let b0 = min(bl.c0, lc) * g.sbn;
     let b1 = min(bl.c0 + 1u, lc) * g.sbn;
     let b2 = min(bl.c0 + 2u, lc) * g.sbn;
@@ -64,6 +72,10 @@ fn gemm(g: Gemm, bl: Block) -> array<vec4<f32>, 4> {
     var c1 = vec4<f32>();
     var c2 = vec4<f32>();
     var c3 = vec4<f32>();
+    var c4 = vec4<f32>();
+    var c5 = vec4<f32>();
+    var c6 = vec4<f32>();
+    var c7 = vec4<f32>();
     for (var k = 0u; k < g.k; k++) {
         let ak = k * g.sak;
         let bk = k * g.sbk;
@@ -72,8 +84,12 @@ fn gemm(g: Gemm, bl: Block) -> array<vec4<f32>, 4> {
         c1 = fma(vec4<f32>(a[a1 + ak]), bv, c1);
         c2 = fma(vec4<f32>(a[a2 + ak]), bv, c2);
         c3 = fma(vec4<f32>(a[a3 + ak]), bv, c3);
+        c4 = fma(vec4<f32>(a[a4 + ak]), bv, c4);
+        c5 = fma(vec4<f32>(a[a5 + ak]), bv, c5);
+        c6 = fma(vec4<f32>(a[a6 + ak]), bv, c6);
+        c7 = fma(vec4<f32>(a[a7 + ak]), bv, c7);
     }
-    return array<vec4<f32>, 4>(c0, c1, c2, c3);
+    return array<vec4<f32>, 8>(c0, c1, c2, c3, c4, c5, c6, c7);
 }
 
 @compute @workgroup_size(WG)
@@ -83,7 +99,7 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
         return;
     }
     let acc = gemm(Gemm(p.n, p.out, p.inp, p.inp, 1u, 1u, p.inp), bl);
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < BR; i++) {
         for (var j = 0u; j < 4u; j++) {
             let r = bl.r0 + i;
             let o = bl.c0 + j;
@@ -101,7 +117,7 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
 // dense_forward for a few rows (batch 1 at inference; the dispatch picks it
 // for n <= 8): one thread per (row, output), the row's inputs staged 64 at a
 // time in workgroup memory, the weight row read in order. The blocks above
-// would compute 3 padding rows for every real one and give a layer at
+// would compute 7 padding rows for every real one and give a layer at
 // batch 1 only out / 4 threads (64x64 shared-memory tiles, before them, ran
 // fc1 at batch 1 in 29 ms on Chromium's SwiftShader).
 const ROW_CHUNK: u32 = 64u;
@@ -140,7 +156,7 @@ fn dense_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_
         return;
     }
     let acc = gemm(Gemm(p.n, p.inp, p.out, p.out, 1u, p.inp, 1u), bl);
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < BR; i++) {
         for (var j = 0u; j < 4u; j++) {
             let r = bl.r0 + i;
             let k = bl.c0 + j;
@@ -158,7 +174,7 @@ fn dense_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(num
         return;
     }
     let acc = gemm(Gemm(p.out, p.inp, p.n, 1u, p.out, p.inp, 1u), bl);
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < BR; i++) {
         for (var j = 0u; j < 4u; j++) {
             let o = bl.r0 + i;
             let k = bl.c0 + j;

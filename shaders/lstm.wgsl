@@ -34,7 +34,7 @@ override WG: u32 = 64u;
 // weight it loads serves RB rows: no workgroup memory and no barriers, which
 // cost most on CPU WebGPU (Chromium's SwiftShader runs a barrier by
 // switching between all of a workgroup's threads).
-const RB: u32 = 4u;
+const RB: u32 = 8u;
 
 fn sigmoid(v: f32) -> f32 {
     return 1.0 / (1.0 + exp(-v));
@@ -89,16 +89,23 @@ fn lstm_step_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
     }
     let j = i % hd;
     let r0 = (i / hd) * RB;
-    // Rows past the batch read the last row (their cells are skipped).
     let last = p.batch - 1u;
-    let h0 = (p.t * p.batch + min(r0, last)) * hd;
+    let h0 = (p.t * p.batch + min(r0 + 0u, last)) * hd;
     let h1 = (p.t * p.batch + min(r0 + 1u, last)) * hd;
     let h2 = (p.t * p.batch + min(r0 + 2u, last)) * hd;
     let h3 = (p.t * p.batch + min(r0 + 3u, last)) * hd;
+    let h4 = (p.t * p.batch + min(r0 + 4u, last)) * hd;
+    let h5 = (p.t * p.batch + min(r0 + 5u, last)) * hd;
+    let h6 = (p.t * p.batch + min(r0 + 6u, last)) * hd;
+    let h7 = (p.t * p.batch + min(r0 + 7u, last)) * hd;
     var z0 = vec4f(0.0);
     var z1 = vec4f(0.0);
     var z2 = vec4f(0.0);
     var z3 = vec4f(0.0);
+    var z4 = vec4f(0.0);
+    var z5 = vec4f(0.0);
+    var z6 = vec4f(0.0);
+    var z7 = vec4f(0.0);
     for (var m = 0u; m < hd; m++) {
         let w = vec4f(w_hh[j * hd + m], w_hh[(hd + j) * hd + m],
                       w_hh[(2u * hd + j) * hd + m], w_hh[(3u * hd + j) * hd + m]);
@@ -106,11 +113,19 @@ fn lstm_step_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
         z1 = fma(vec4f(h_in[h1 + m]), w, z1);
         z2 = fma(vec4f(h_in[h2 + m]), w, z2);
         z3 = fma(vec4f(h_in[h3 + m]), w, z3);
+        z4 = fma(vec4f(h_in[h4 + m]), w, z4);
+        z5 = fma(vec4f(h_in[h5 + m]), w, z5);
+        z6 = fma(vec4f(h_in[h6 + m]), w, z6);
+        z7 = fma(vec4f(h_in[h7 + m]), w, z7);
     }
-    cell(r0, j, z0);
+    cell(r0 + 0u, j, z0);
     cell(r0 + 1u, j, z1);
     cell(r0 + 2u, j, z2);
     cell(r0 + 3u, j, z3);
+    cell(r0 + 4u, j, z4);
+    cell(r0 + 5u, j, z5);
+    cell(r0 + 6u, j, z6);
+    cell(r0 + 7u, j, z7);
 }
 
 // One thread per (row r, unit j) of timestep t; see src/cpu/lstm.rs for the
@@ -140,8 +155,8 @@ fn lstm_step_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
 }
 
 // Thread (units m0 .. m0 + 4, rows r0 .. r0 + RB): dh[t-1][r][m] += sum
-// over the 4H gates k of dgates[t][r][k] * W_hh[k][m]; each W_hh and
-// dgates value loaded serves four products.
+// over the 4H gates k of dgates[t][r][k] * W_hh[k][m]; each W_hh value
+// loaded serves RB products, each dgates value four.
 @compute @workgroup_size(WG)
 fn lstm_step_backward_hidden(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let i = gid.x + gid.y * nwg.x * WG;
@@ -155,14 +170,22 @@ fn lstm_step_backward_hidden(@builtin(global_invocation_id) gid: vec3u, @builtin
     let r0 = (i / units) * RB;
     let last_r = p.batch - 1u;
     let last_m = hd - 1u;
-    let d0 = (p.t * p.batch + min(r0, last_r)) * g4;
+    let d0 = (p.t * p.batch + min(r0 + 0u, last_r)) * g4;
     let d1 = (p.t * p.batch + min(r0 + 1u, last_r)) * g4;
     let d2 = (p.t * p.batch + min(r0 + 2u, last_r)) * g4;
     let d3 = (p.t * p.batch + min(r0 + 3u, last_r)) * g4;
+    let d4 = (p.t * p.batch + min(r0 + 4u, last_r)) * g4;
+    let d5 = (p.t * p.batch + min(r0 + 5u, last_r)) * g4;
+    let d6 = (p.t * p.batch + min(r0 + 6u, last_r)) * g4;
+    let d7 = (p.t * p.batch + min(r0 + 7u, last_r)) * g4;
     var a0 = vec4f(0.0);
     var a1 = vec4f(0.0);
     var a2 = vec4f(0.0);
     var a3 = vec4f(0.0);
+    var a4 = vec4f(0.0);
+    var a5 = vec4f(0.0);
+    var a6 = vec4f(0.0);
+    var a7 = vec4f(0.0);
     for (var k = 0u; k < g4; k++) {
         let wr = k * hd;
         let w = vec4f(w_hh[wr + m0], w_hh[wr + min(m0 + 1u, last_m)],
@@ -171,11 +194,19 @@ fn lstm_step_backward_hidden(@builtin(global_invocation_id) gid: vec3u, @builtin
         a1 = fma(vec4f(dgates_in[d1 + k]), w, a1);
         a2 = fma(vec4f(dgates_in[d2 + k]), w, a2);
         a3 = fma(vec4f(dgates_in[d3 + k]), w, a3);
+        a4 = fma(vec4f(dgates_in[d4 + k]), w, a4);
+        a5 = fma(vec4f(dgates_in[d5 + k]), w, a5);
+        a6 = fma(vec4f(dgates_in[d6 + k]), w, a6);
+        a7 = fma(vec4f(dgates_in[d7 + k]), w, a7);
     }
-    add_dh(r0, m0, a0);
+    add_dh(r0 + 0u, m0, a0);
     add_dh(r0 + 1u, m0, a1);
     add_dh(r0 + 2u, m0, a2);
     add_dh(r0 + 3u, m0, a3);
+    add_dh(r0 + 4u, m0, a4);
+    add_dh(r0 + 5u, m0, a5);
+    add_dh(r0 + 6u, m0, a6);
+    add_dh(r0 + 7u, m0, a7);
 }
 
 // Add a row's four units into dh[t-1], skipping rows and units past the end.

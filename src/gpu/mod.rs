@@ -147,13 +147,13 @@ fn check_len(op: &'static str, shape: &[usize], len: usize) -> Result<()> {
 }
 
 /// Rows up to which dense_forward runs one thread per output instead of
-/// 4x4 blocks (the selftest's batches 1, 2 and 3 test that path).
+/// 8x4 blocks (the selftest's batches 1, 2 and 3 test that path).
 const DENSE_ROWS_MAX: u32 = 8;
 
-/// Threads of an m x n matmul whose threads each compute a 4x4 block
-/// (shaders/dense.wgsl).
+/// Threads of an m x n matmul whose threads each compute an 8x4 block
+/// (shaders/dense.wgsl: BR = 8 rows, 4 columns).
 fn blocks(m: u32, n: u32) -> Grid {
-    Grid::Threads(m.div_ceil(4) * n.div_ceil(4))
+    Grid::Threads(m.div_ceil(8) * n.div_ceil(4))
 }
 
 /// Threads of the conv kernels that give each thread a block of channels x
@@ -472,8 +472,8 @@ impl Backend for GpuBackend {
             &k::LSTM_STEP_FORWARD,
             &p,
             &[xg, w_hh, b_hh, h_in, h_out, c, gates],
-            // A unit and four batch rows per thread (shaders/lstm.wgsl).
-            Grid::Threads(p.hidden * p.batch.div_ceil(4)),
+            // A unit and eight batch rows per thread (shaders/lstm.wgsl).
+            Grid::Threads(p.hidden * p.batch.div_ceil(8)),
         )
     }
 
@@ -514,8 +514,8 @@ impl Backend for GpuBackend {
             &k::LSTM_STEP_BACKWARD_HIDDEN,
             &p,
             &[dgates, w_hh, dh],
-            // Four units and four batch rows per thread (shaders/lstm.wgsl).
-            Grid::Threads(p.hidden.div_ceil(4) * p.batch.div_ceil(4)),
+            // Four units and eight batch rows per thread (shaders/lstm.wgsl).
+            Grid::Threads(p.hidden.div_ceil(4) * p.batch.div_ceil(8)),
         )
     }
 
