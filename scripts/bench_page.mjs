@@ -24,7 +24,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, dist, draw, launchPage, serve, until, median, table } from '../tests/e2e/harness.mjs';
+import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, dist, draw, launchPage, serve, until, exitWithFailures, median, table } from '../tests/e2e/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -222,14 +222,7 @@ async function main() {
     ['warm: network (data-net-ms)', ...col((runs) => spread(warm(runs).map((w) => w.netMs)))],
     ['warm: strokes classified right', ...col((runs) => `${warm(runs).filter((w) => w.right).length}/${warm(runs).length}`)],
   ]);
-  let failed = false;
-  for (const { cfg, error } of results) {
-    if (error) {
-      console.log(`\n${cfg.title} failed: ${error}`);
-      failed = true;
-    }
-  }
-  process.exit(failed ? 1 : 0);
+  exitWithFailures(results);
 }
 
 await main();

@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ANSWER_TIMEOUT_MS, CONFIGS, dist, launchPage, serve, until, median, table } from '../tests/e2e/harness.mjs';
+import { ANSWER_TIMEOUT_MS, CONFIGS, dist, launchPage, serve, until, exitWithFailures, median, table } from '../tests/e2e/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -310,14 +310,7 @@ async function main() {
       `text ${TFJS.text.WebGPU} chars/s WebGPU, ${TFJS.text.WebGL.toLocaleString('en-US')} WebGL`,
   );
 
-  let failed = false;
-  for (const { cfg, error } of results) {
-    if (error) {
-      console.log(`\n${cfg.title} failed: ${error}`);
-      failed = true;
-    }
-  }
-  process.exit(failed ? 1 : 0);
+  exitWithFailures(results);
 }
 
 await main();

@@ -18,9 +18,10 @@ use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
 use crate::nn::char_lstm::{CharLstm, Sampling, TextStepStats, VOCAB_KEY};
-use crate::nn::mnist_cnn::{MnistCnn, PIXELS, StepStats};
+use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, StepStats};
 use crate::selftest::{self, Comparison, Dims, Op};
-use crate::train::digit_run::{self, DigitRun, DigitRunConfig};
+use crate::train::digit_run::{DigitRun, DigitRunConfig};
+use crate::train::mnist;
 use crate::train::text_run::{self, TextRun, TextRunConfig};
 use crate::weights;
 
@@ -303,9 +304,16 @@ impl<B: Backend> Models<B> {
         Ok(total)
     }
 
+    /// One step of the digit run; `poison` first writes a NaN into the
+    /// output layer's bias, as a diverging learning rate would (the page's
+    /// `?nan-at-step` drill, so the recovery can be seen and tested).
     async fn digit_step(&mut self, poison: bool) -> Result<DigitProgress> {
         let run = self.digit_run.as_mut().ok_or_else(no_run)?;
-        let stats = run.step(&self.be, &mut self.digits, poison).await?;
+        if poison {
+            let bias = &mut self.digits.fc2.bias.value;
+            self.be.write(bias, &[f32::NAN; CLASSES])?;
+        }
+        let stats = run.step(&self.be, &mut self.digits).await?;
         Ok(DigitProgress {
             stats,
             step: run.step,
@@ -448,7 +456,7 @@ impl Engine {
     /// Why this engine's GPU device is gone for good, once it is.
     pub fn lost_reason(&self) -> Option<String> {
         match self {
-            Engine::Gpu(m) if m.be.is_lost() => m.be.lost_reason(),
+            Engine::Gpu(m) => m.be.lost_reason(),
             _ => None,
         }
     }
@@ -538,7 +546,7 @@ impl Job {
             }
             Job::EndDigits => with_models!(e, m => m.digit_run = None),
             Job::PredictTest(data, range, done) => done(with_models!(e, m => {
-                digit_run::predict_range(&m.be, &mut m.digits, &data, range).await
+                mnist::predict_range(&m.be, &mut m.digits, &data, range).await
             })),
             Job::PredictMany(images, done) => {
                 done(with_models!(e, m => m.digits.predict(&m.be, &images).await))

@@ -80,13 +80,9 @@ pub struct Shipped {
     pub text: Rc<Vec<u8>>,
 }
 
-/// The weights this browser kept from earlier training, where they still
-/// load; the start falls back to the shipped ones otherwise.
-async fn kept_or(kind: WeightsKind, shipped: &Rc<Vec<u8>>) -> (Rc<Vec<u8>>, bool) {
-    match store::load(kind).await {
-        Ok(Some(bytes)) => (Rc::new(bytes), true),
-        _ => (shipped.clone(), false),
-    }
+/// The weights this browser kept from earlier training, if any.
+async fn kept(kind: WeightsKind) -> Option<Rc<Vec<u8>>> {
+    store::load(kind).await.ok().flatten().map(Rc::new)
 }
 
 /// Entry point called by the `neuralpad` binary's `main` on wasm32.
@@ -166,30 +162,32 @@ fn App() -> impl IntoView {
             digits: digit_bytes.clone(),
             text: text_bytes.clone(),
         });
-        let (kept_digits, had_digits) = kept_or(WeightsKind::Digits, &digit_bytes).await;
-        let (kept_text, had_text) = kept_or(WeightsKind::Text, &text_bytes).await;
-        // Kept weights that no longer load (another version's, damaged)
-        // are dropped for the shipped ones rather than stopping the page.
-        let started = match Engine::start(&kept_digits, &kept_text).await {
-            Ok(started) if had_digits || had_text => {
-                restored.set(
-                    [
-                        (had_digits, WeightsKind::Digits),
-                        (had_text, WeightsKind::Text),
-                    ]
+        let kept_digits = kept(WeightsKind::Digits).await;
+        let kept_text = kept(WeightsKind::Text).await;
+        let any_kept = kept_digits.is_some() || kept_text.is_some();
+        let mut files = (
+            kept_digits.clone().unwrap_or_else(|| digit_bytes.clone()),
+            kept_text.clone().unwrap_or_else(|| text_bytes.clone()),
+        );
+        let mut started = Engine::start(&files.0, &files.1).await;
+        if started.is_err() && any_kept {
+            // Kept weights that no longer load (another version's, damaged)
+            // are dropped for the shipped ones rather than stopping the page.
+            files = (digit_bytes, text_bytes);
+            started = Engine::start(&files.0, &files.1).await;
+        } else {
+            let which = [
+                (kept_digits, WeightsKind::Digits),
+                (kept_text, WeightsKind::Text),
+            ];
+            restored.set(
+                which
                     .into_iter()
-                    .filter_map(|(had, kind)| had.then_some(kind))
+                    .filter_map(|(k, kind)| k.map(|_| kind))
                     .collect(),
-                );
-                Ok((started, kept_digits, kept_text))
-            }
-            Ok(started) => Ok((started, kept_digits, kept_text)),
-            Err(_) if had_digits || had_text => Engine::start(&digit_bytes, &text_bytes)
-                .await
-                .map(|started| (started, digit_bytes.clone(), text_bytes.clone())),
-            Err(e) => Err(e),
-        };
-        let ((engine, no_gpu), good_digits, good_text) = match started {
+            );
+        }
+        let (engine, no_gpu) = match started {
             Ok(started) => started,
             Err(e) => {
                 fatal.set(Some(e.to_string()));
@@ -197,8 +195,8 @@ fn App() -> impl IntoView {
             }
         };
         runner.with_value(|r| {
-            r.remember(WeightsKind::Digits, good_digits);
-            r.remember(WeightsKind::Text, good_text);
+            r.remember(WeightsKind::Digits, files.0);
+            r.remember(WeightsKind::Text, files.1);
             r.on_device_lost(move |why| {
                 backend.set(BackendState::Lost { reason: why });
                 test.set(SelfTestState::CpuOnly);

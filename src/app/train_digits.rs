@@ -18,7 +18,7 @@ use super::page_data::{self, DigitData, next_turn, url_number};
 use super::teach::{TeachPanel, Teaching};
 use super::training::{
     From, FromSelect, LossChart, NumberField, RunButtons, RunCore, RunMessages, RunState, duration,
-    parse,
+    parse, parse_every,
 };
 use super::weights_panel::refresh_filters;
 use crate::nn::mnist_cnn::CLASSES;
@@ -65,10 +65,7 @@ impl Settings {
             seed: parse("seed", &self.seed.get_untracked())?,
         };
         cfg.check().map_err(|e| e.to_string())?;
-        let every: usize = parse("evaluate every", &self.eval_every.get_untracked())?;
-        if every == 0 {
-            return Err("evaluate every: use at least 1 step".into());
-        }
+        let every = parse_every("evaluate every", &self.eval_every.get_untracked())?;
         Ok((cfg, every))
     }
 }
@@ -88,6 +85,10 @@ pub struct DigitTraining {
     last_refresh: StoredValue<f64>,
     data: StoredValue<Option<Rc<DigitData>>, LocalStorage>,
     digits: DigitState,
+    /// The failure drills of the page's address (`?nan-at-step=N`,
+    /// `?lose-gpu-at-step=N`), read once.
+    nan_at: Option<usize>,
+    lose_gpu_at: Option<usize>,
 }
 
 impl DigitTraining {
@@ -108,6 +109,8 @@ impl DigitTraining {
             last_refresh: StoredValue::new(0.0),
             data: StoredValue::new_local(None),
             digits,
+            nan_at: url_number("nan-at-step"),
+            lose_gpu_at: url_number("lose-gpu-at-step"),
         }
     }
 
@@ -155,10 +158,10 @@ impl DigitTraining {
     /// the run); false when the run cannot go on.
     async fn one_step(self) -> bool {
         let next = self.core.step.get_untracked() + 1;
-        if url_number("lose-gpu-at-step") == Some(next) {
+        if self.lose_gpu_at == Some(next) {
             self.core.runner().submit(Job::LoseDevice);
         }
-        let poison = url_number("nan-at-step") == Some(next);
+        let poison = self.nan_at == Some(next);
         match self
             .core
             .runner()

@@ -13,7 +13,7 @@ use super::i18n::Lang;
 use super::page_data;
 use super::training::{
     From, FromSelect, LossChart, Notice, NumberField, RunButtons, RunCore, RunMessages, RunState,
-    parse,
+    parse, parse_every,
 };
 use crate::nn::char_lstm::Sampling;
 use crate::train::text_run::{MAX_BATCH, MAX_TEXT_BYTES, MAX_WINDOW, TextRunConfig};
@@ -71,10 +71,7 @@ impl Settings {
             clip: d.clip,
         };
         cfg.check().map_err(|e| e.to_string())?;
-        let every: usize = parse("sample every", &self.sample_every.get_untracked())?;
-        if every == 0 {
-            return Err("sample every: use at least 1 step".into());
-        }
+        let every = parse_every("sample every", &self.sample_every.get_untracked())?;
         Ok((cfg, every))
     }
 }

@@ -89,7 +89,8 @@ impl Speed {
             self.recent.pop_front();
         }
         let (first, last) = (self.recent[0].0, self.recent[self.recent.len() - 1].0);
-        let items: usize = self.recent.iter().skip(1).map(|r| r.1).sum();
+        // The oldest entry only marks when the window starts.
+        let items: usize = self.recent.range(1..).map(|r| r.1).sum();
         if last > first {
             items as f64 * 1000.0 / (last - first)
         } else {
@@ -168,6 +169,14 @@ pub fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, String> 
     text.trim()
         .parse()
         .map_err(|_| format!("{what}: {text:?} is not a number"))
+}
+
+/// A "do something every N steps" setting: a whole number, at least 1.
+pub fn parse_every(what: &str, text: &str) -> Result<usize, String> {
+    match parse(what, text)? {
+        0 => Err(format!("{what}: use at least 1 step")),
+        every => Ok(every),
+    }
 }
 
 /// What both panels hold about their run; all handles, so it is `Copy`.

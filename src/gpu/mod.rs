@@ -102,8 +102,12 @@ impl GpuBackend {
         self.ctx.errors.is_lost()
     }
 
-    /// Why the device was lost, once it is.
+    /// Why the device was lost, once it is (other errors stay reported
+    /// for the next read-back).
     pub fn lost_reason(&self) -> Option<String> {
+        if !self.is_lost() {
+            return None;
+        }
         match self.ctx.errors.take() {
             Err(Error::DeviceLost(why)) => Some(why),
             _ => None,

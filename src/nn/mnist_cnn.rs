@@ -38,7 +38,9 @@ pub const PARAMS: [(&str, &[usize]); 8] = [
 ];
 
 /// Every intermediate of one batch, allocated once per batch size so that a
-/// training step allocates nothing. Forward values, then their gradients.
+/// training step allocates nothing. The gradients come only with the first
+/// training step of a size: a batch that is only ever predicted (a drawing,
+/// an evaluation chunk) does not hold them.
 pub struct Activations<B: Backend> {
     pub batch: usize,
     pub x: B::Tensor,
@@ -51,6 +53,12 @@ pub struct Activations<B: Backend> {
     pub f1: B::Tensor,
     pub logits: B::Tensor,
     pub probs: B::Tensor,
+    grads: Option<Grads<B>>,
+}
+
+/// What only training needs: labels, losses and the gradients of the
+/// intermediates.
+struct Grads<B: Backend> {
     labels: B::Indices,
     loss: B::Tensor,
     d_c1: B::Tensor,
@@ -75,6 +83,14 @@ impl<B: Backend> Activations<B> {
             f1: be.zeros(&[n, HIDDEN]),
             logits: be.zeros(&[n, CLASSES]),
             probs: be.zeros(&[n, CLASSES]),
+            grads: None,
+        }
+    }
+}
+
+impl<B: Backend> Grads<B> {
+    fn new(be: &B, n: usize) -> Self {
+        Self {
             labels: be.indices(&vec![0; n]),
             loss: be.zeros(&[n]),
             d_c1: be.zeros(&[n, C1, S1, S1]),
@@ -221,38 +237,40 @@ impl<B: Backend> MnistCnn<B> {
         update: impl FnOnce(&B, &mut [&mut Param<B>]) -> Result<()>,
     ) -> Result<()> {
         let n = labels.len();
-        be.write_indices(&mut a.labels, labels)?;
         self.record_forward(be, a, images)?;
-        be.softmax_xent_forward(&a.logits, &a.labels, &mut a.probs, &mut a.loss)?;
+        let g = a.grads.get_or_insert_with(|| Grads::new(be, n));
+        be.write_indices(&mut g.labels, labels)?;
+        be.softmax_xent_forward(&a.logits, &g.labels, &mut a.probs, &mut g.loss)?;
         for p in self.params_mut() {
             be.fill_zero(&mut p.grad);
         }
-        for g in [
-            &mut a.d_c1,
-            &mut a.d_p1,
-            &mut a.d_c2,
-            &mut a.d_p2,
-            &mut a.d_f1,
-            &mut a.d_logits,
+        for d in [
+            &mut g.d_c1,
+            &mut g.d_p1,
+            &mut g.d_c2,
+            &mut g.d_p2,
+            &mut g.d_f1,
+            &mut g.d_logits,
         ] {
-            be.fill_zero(g);
+            be.fill_zero(d);
         }
         // Mean over the batch: each row's gradient is scaled by 1/n.
-        be.softmax_xent_backward(&a.probs, &a.labels, &mut a.d_logits, 1.0 / n as f32)?;
+        be.softmax_xent_backward(&a.probs, &g.labels, &mut g.d_logits, 1.0 / n as f32)?;
         self.fc2
-            .backward(be, &a.f1, &a.logits, &mut a.d_logits, Some(&mut a.d_f1))?;
+            .backward(be, &a.f1, &a.logits, &mut g.d_logits, Some(&mut g.d_f1))?;
         self.fc1
-            .backward(be, &a.p2, &a.f1, &mut a.d_f1, Some(&mut a.d_p2))?;
-        be.max_pool2d_backward(&a.d_p2, &a.arg2, &mut a.d_c2)?;
+            .backward(be, &a.p2, &a.f1, &mut g.d_f1, Some(&mut g.d_p2))?;
+        be.max_pool2d_backward(&g.d_p2, &a.arg2, &mut g.d_c2)?;
         self.conv2
-            .backward(be, &a.p1, &a.c2, &mut a.d_c2, Some(&mut a.d_p1))?;
-        be.max_pool2d_backward(&a.d_p1, &a.arg1, &mut a.d_c1)?;
-        self.conv1.backward(be, &a.x, &a.c1, &mut a.d_c1, None)?;
+            .backward(be, &a.p1, &a.c2, &mut g.d_c2, Some(&mut g.d_p1))?;
+        be.max_pool2d_backward(&g.d_p1, &a.arg1, &mut g.d_c1)?;
+        self.conv1.backward(be, &a.x, &a.c1, &mut g.d_c1, None)?;
         update(be, &mut self.params_mut())
     }
 
     async fn read_stats(&self, be: &B, a: &Activations<B>, labels: &[u32]) -> Result<StepStats> {
-        let out = be.read(&[&a.loss, &a.probs]).await?;
+        let g = a.grads.as_ref().expect("record_train made the gradients");
+        let out = be.read(&[&g.loss, &a.probs]).await?;
         let (loss, probs) = (&out[0], &out[1]);
         let correct = probs
             .chunks(CLASSES)

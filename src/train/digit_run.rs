@@ -11,7 +11,7 @@ use super::last_good::LastGood;
 use crate::backend::Backend;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
-use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, StepStats, argmax};
+use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, StepStats};
 use crate::shapes::AdamConfig;
 
 /// The largest batch the page offers: activations of 512 digits take about
@@ -78,6 +78,8 @@ pub struct DigitRun<B: Backend> {
     /// Completed steps.
     pub step: usize,
     last_good: LastGood<B>,
+    /// The batch's images, as indices into `data`, and as tensors' data.
+    indices: Vec<usize>,
     x: Vec<f32>,
     y: Vec<u32>,
 }
@@ -106,6 +108,7 @@ impl<B: Backend> DigitRun<B> {
             epoch: 0,
             step: 0,
             last_good: LastGood::default(),
+            indices: Vec::new(),
             x: Vec::new(),
             y: Vec::new(),
         };
@@ -163,15 +166,8 @@ impl<B: Backend> DigitRun<B> {
 
     /// One training step on the next batch. On a non-finite loss the run's
     /// weights go back to the last good ones, the optimizer starts over, and
-    /// the error says so; `poison` writes a NaN into the output layer's bias
-    /// first, as a diverging learning rate would (the page's `?nan-at-step`
-    /// drill, so the recovery can be seen and tested).
-    pub async fn step(
-        &mut self,
-        be: &B,
-        model: &mut MnistCnn<B>,
-        poison: bool,
-    ) -> Result<StepStats> {
+    /// the error says so.
+    pub async fn step(&mut self, be: &B, model: &mut MnistCnn<B>) -> Result<StepStats> {
         if self.finished() {
             return Err(Error::Input {
                 what: "training",
@@ -182,35 +178,29 @@ impl<B: Backend> DigitRun<B> {
             });
         }
         let end = (self.cursor + self.cfg.batch).min(self.order.len());
-        let mut indices = self.order[self.cursor..end].to_vec();
+        self.indices.clear();
+        self.indices
+            .extend_from_slice(&self.order[self.cursor..end]);
         let taught = self.taught();
-        let slots = (indices.len() / 4).min(taught);
-        for slot in indices.iter_mut().rev().take(slots) {
+        let slots = (self.indices.len() / 4).min(taught);
+        for slot in self.indices.iter_mut().rev().take(slots) {
             *slot = self.taught_from + self.taught_used % taught;
             self.taught_used += 1;
         }
-        self.data.batch(&indices, &mut self.x, &mut self.y);
+        self.data.batch(&self.indices, &mut self.x, &mut self.y);
 
         let number = self.step + 1;
         self.last_good.keep(be, &model.params_mut(), number)?;
-        if poison {
-            let bias = &mut model.fc2.bias.value;
-            be.write(bias, &[f32::NAN; CLASSES])?;
-        }
         let opt = &mut self.opt;
         let stats = model
             .train_step(be, &self.x, &self.y, |be, params| opt.update(be, params))
             .await?;
         if !stats.loss.is_finite() {
-            let kept = self
+            let params = &mut model.params_mut();
+            let err = self
                 .last_good
-                .restore(be, &mut model.params_mut(), number)?;
-            self.opt = Adam::new(self.opt.cfg);
-            return Err(Error::Diverged {
-                step: number,
-                loss: stats.loss,
-                kept,
-            });
+                .diverged(be, params, number, stats.loss, &mut self.opt);
+            return Err(err);
         }
         self.step = number;
         self.cursor = end;
@@ -220,27 +210,4 @@ impl<B: Backend> DigitRun<B> {
         }
         Ok(stats)
     }
-}
-
-/// The labels `model` gives test images `range` of `data`, with the
-/// probability of each answer: (truth, predicted, confidence). The page
-/// evaluates in such chunks so that a drawing never waits for the whole set.
-pub async fn predict_range<B: Backend>(
-    be: &B,
-    model: &mut MnistCnn<B>,
-    data: &Dataset,
-    range: std::ops::Range<usize>,
-) -> Result<Vec<(u8, u8, f32)>> {
-    let indices: Vec<usize> = range.collect();
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    data.batch(&indices, &mut x, &mut y);
-    let probs = model.predict(be, &x).await?;
-    Ok(probs
-        .chunks(CLASSES)
-        .zip(&y)
-        .map(|(p, &truth)| {
-            let predicted = argmax(p);
-            (truth as u8, predicted as u8, p[predicted])
-        })
-        .collect())
 }

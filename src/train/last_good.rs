@@ -4,8 +4,9 @@
 //! step j - 1 started from: two copies are kept, alternating, on the device
 //! (a copy is one kernel per parameter, no read-back).
 
+use super::adam::Adam;
 use crate::backend::{Backend, Tensor};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::nn::Param;
 
 pub struct LastGood<B: Backend> {
@@ -35,10 +36,30 @@ impl<B: Backend> LastGood<B> {
         Ok(())
     }
 
-    /// After step `step` gave a non-finite loss: put back the weights step
-    /// `step - 1` started from (or, for the first step, the ones it started
-    /// from itself), and return the number of steps those weights had seen.
-    pub fn restore(&self, be: &B, params: &mut [&mut Param<B>], step: usize) -> Result<usize> {
+    /// Step `step` gave the non-finite `loss`: put back the last good
+    /// weights, start `opt` over (its moments came from the bad step), and
+    /// return the error that says so.
+    pub fn diverged(
+        &self,
+        be: &B,
+        params: &mut [&mut Param<B>],
+        step: usize,
+        loss: f32,
+        opt: &mut Adam<B>,
+    ) -> Error {
+        match self.restore(be, params, step) {
+            Ok(kept) => {
+                *opt = Adam::new(opt.cfg);
+                Error::Diverged { step, loss, kept }
+            }
+            Err(e) => e,
+        }
+    }
+
+    /// Put back the weights step `step - 1` started from (or, for the first
+    /// step, the ones it started from itself), and return the number of
+    /// steps those weights had seen.
+    fn restore(&self, be: &B, params: &mut [&mut Param<B>], step: usize) -> Result<usize> {
         let (slot, seen) = if step >= 2 && !self.slots[(step - 1) % 2].is_empty() {
             (&self.slots[(step - 1) % 2], step - 2)
         } else {

@@ -52,14 +52,34 @@ pub async fn evaluate<B: Backend>(
     batch: usize,
 ) -> Result<Confusion> {
     let mut confusion = Confusion::new(CLASSES);
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    let all: Vec<usize> = (0..data.len()).collect();
-    for chunk in all.chunks(batch) {
-        data.batch(chunk, &mut x, &mut y);
-        let probs = model.predict(be, &x).await?;
-        for (p, &label) in probs.chunks(CLASSES).zip(&y) {
-            confusion.add(label as usize, argmax(p));
+    for start in (0..data.len()).step_by(batch.max(1)) {
+        let range = start..(start + batch).min(data.len());
+        for (truth, predicted, _) in predict_range(be, model, data, range).await? {
+            confusion.add(usize::from(truth), usize::from(predicted));
         }
     }
     Ok(confusion)
+}
+
+/// The labels `model` gives test images `range` of `data`, with the
+/// probability of each answer: (truth, predicted, confidence). The page
+/// evaluates in such chunks so that a drawing never waits for the whole set.
+pub async fn predict_range<B: Backend>(
+    be: &B,
+    model: &mut MnistCnn<B>,
+    data: &Dataset,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<(u8, u8, f32)>> {
+    let indices: Vec<usize> = range.collect();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    data.batch(&indices, &mut x, &mut y);
+    let probs = model.predict(be, &x).await?;
+    Ok(probs
+        .chunks(CLASSES)
+        .zip(&y)
+        .map(|(p, &truth)| {
+            let predicted = argmax(p);
+            (truth as u8, predicted as u8, p[predicted])
+        })
+        .collect())
 }

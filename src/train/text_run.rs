@@ -219,16 +219,12 @@ impl<B: Backend> TextRun<B> {
             )
             .await?;
         if !stats.loss.is_finite() {
-            let kept = self
-                .last_good
-                .restore(be, &mut model.params_mut(), number)?;
-            self.opt = Adam::new(self.opt.cfg);
             model.reset_state();
-            return Err(Error::Diverged {
-                step: number,
-                loss: stats.loss,
-                kept,
-            });
+            let params = &mut model.params_mut();
+            let err = self
+                .last_good
+                .diverged(be, params, number, stats.loss, &mut self.opt);
+            return Err(err);
         }
         self.step = number;
         self.next += 1;

@@ -3,14 +3,18 @@
 // dist/, Chromium with and without WebGPU, waits that fail early on a broken
 // page, digits drawn with the mouse, and the report's median and table. Not named *.test.mjs, so `node --test` does not run it.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
+import { after, before } from 'node:test';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, errors } from 'playwright-core';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const dist = path.join(root, 'dist');
+/** Where the tests leave their screenshots. */
+export const artifacts = path.join(root, 'test-artifacts');
 
 // One answer of the page: a classification, the next characters, a verify
 // run, a weights file read.
@@ -56,6 +60,22 @@ export async function serve() {
       server.close();
     },
   };
+}
+
+/**
+ * For a test file: serves the built dist/ (checked to exist) from before its
+ * first test to after its last, and makes test-artifacts/. Returns the
+ * server, whose `url` is set once the tests start.
+ */
+export function serveForTests() {
+  const site = {};
+  before(async () => {
+    assert.ok(existsSync(path.join(dist, 'index.html')), `${dist}/index.html missing: run trunk build first`);
+    await mkdir(artifacts, { recursive: true });
+    Object.assign(site, await serve());
+  });
+  after(() => site.close?.());
+  return site;
 }
 
 // ---- Chromium ----------------------------------------------------------------
@@ -222,4 +242,16 @@ function table(rows) {
   for (const r of rows) {
     console.log(`  ${r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('   ')}`);
   }
+}
+
+/** Prints each failed configuration's error and exits, 1 if any failed. */
+export function exitWithFailures(results) {
+  let failed = false;
+  for (const { cfg, error } of results) {
+    if (error) {
+      console.log(`\n${cfg.title} failed: ${error}`);
+      failed = true;
+    }
+  }
+  process.exit(failed ? 1 : 0);
 }

@@ -7,10 +7,9 @@
 // person would, undo and clear, the GPU-vs-CPU verify button, typed text with
 // its next characters and a continuation, bad and good weights files, and the
 // switch to Chinese and back. Screenshots of each view go to test-artifacts/.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errors } from 'playwright-core';
 import {
@@ -19,31 +18,20 @@ import {
   CONFIGS,
   DIGITS,
   WEBGPU_ARGS,
-  dist,
+  artifacts,
   draw,
   launchPage,
   polyline,
-  root,
-  serve,
+  serveForTests,
   until,
 } from './harness.mjs';
-
-const artifacts = path.join(root, 'test-artifacts');
 
 // The page's self-test runs every kernel at two shapes (selftest::QUICK_DIMS)
 // on SwiftShader and the wasm CPU twins: about 5 s here; the margin is for a
 // busy 2-core machine.
 const SELFTEST_TIMEOUT_MS = 120_000;
 
-let site;
-
-before(async () => {
-  assert.ok(existsSync(path.join(dist, 'index.html')), `${dist}/index.html missing: run trunk build first`);
-  await mkdir(artifacts, { recursive: true });
-  site = await serve();
-});
-
-after(() => site?.close());
+const site = serveForTests();
 
 /**
  * Opens the page in a fresh headless Chromium with `args` (see launchPage),

@@ -15,14 +15,10 @@
 //
 // scripts/test runs this with the page tests (node --test tests/e2e/*.test.mjs).
 // A full-page screenshot of each test's page goes to test-artifacts/.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, dist, draw, launchPage, root, serve, snapshot, until } from './harness.mjs';
-
-const artifacts = path.join(root, 'test-artifacts');
+import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, artifacts, draw, launchPage, serveForTests, snapshot, until } from './harness.mjs';
 
 // Fetching both models' weights and bringing the engine up (on SwiftShader
 // that includes compiling every pipeline) on a busy 2-core machine.
@@ -54,15 +50,7 @@ const PAUSE_QUIET_MS = 2_000;
 /** The digits the tests draw (harness.mjs), by class. */
 const STROKES = Object.fromEntries(DIGITS);
 
-let site;
-
-before(async () => {
-  assert.ok(existsSync(path.join(dist, 'index.html')), `${dist}/index.html missing: run trunk build first`);
-  await mkdir(artifacts, { recursive: true });
-  site = await serve();
-});
-
-after(() => site?.close());
+const site = serveForTests();
 
 // ---- The page --------------------------------------------------------------
 
