@@ -298,26 +298,17 @@ pub fn DigitTrainingPanel(
     let accuracy = move || t.evals.get().last().map(|e| e.1);
     let status = move || {
         let s = s();
-        match core.state.get() {
-            RunState::Idle => s.train_idle.to_string(),
-            RunState::Loading => s.loading_data.to_string(),
-            st => {
-                let mut line = core.progress(s);
-                if let Some(a) = accuracy() {
-                    line += &format!(" · {} {:.1}%", s.test_accuracy, 100.0 * a);
-                }
-                if core.speed.get() > 0.0 {
-                    line += &format!(" · {:.0} {}", core.speed.get(), s.images_per_sec);
-                }
-                if st == RunState::Running && t.seconds_left.get() > 0.0 {
-                    line += &format!(" · {} {}", s.time_left, duration(t.seconds_left.get()));
-                }
-                if st == RunState::Done {
-                    line += &format!(" · {}", s.run_finished);
-                }
-                line
+        core.status(s, |line, st| {
+            if let Some(a) = accuracy() {
+                *line += &format!(" · {} {:.1}%", s.test_accuracy, 100.0 * a);
             }
-        }
+            if core.speed.get() > 0.0 {
+                *line += &format!(" · {:.0} {}", core.speed.get(), s.images_per_sec);
+            }
+            if st == RunState::Running && t.seconds_left.get() > 0.0 {
+                *line += &format!(" · {} {}", s.time_left, duration(t.seconds_left.get()));
+            }
+        })
     };
     view! {
         <section id="train-digits" aria-labelledby="train-digits-title">

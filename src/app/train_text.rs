@@ -232,29 +232,20 @@ pub fn TextTrainingPanel(
     let pasted_bytes = move || set.pasted.with(String::len);
     let status = move || {
         let s = s();
-        match core.state.get() {
-            RunState::Idle => s.train_idle.to_string(),
-            RunState::Loading => s.loading_data.to_string(),
-            st => {
-                let mut line = core.progress(s);
-                if core.speed.get() > 0.0 {
-                    line += &format!(" · {:.0} {}", core.speed.get(), s.chars_per_sec);
-                }
-                if let Some(shape) = t.shape.get() {
-                    line += &format!(
-                        " · {}",
-                        s.text_shape
-                            .replace("{chars}", &shape.text_chars.to_string())
-                            .replace("{vocab}", &(shape.vocab - 1).to_string())
-                            .replace("{rows}", &shape.rows.to_string())
-                    );
-                }
-                if st == RunState::Done {
-                    line += &format!(" · {}", s.run_finished);
-                }
-                line
+        core.status(s, |line, _| {
+            if core.speed.get() > 0.0 {
+                *line += &format!(" · {:.0} {}", core.speed.get(), s.chars_per_sec);
             }
-        }
+            if let Some(shape) = t.shape.get() {
+                *line += &format!(
+                    " · {}",
+                    s.text_shape
+                        .replace("{chars}", &shape.text_chars.to_string())
+                        .replace("{vocab}", &(shape.vocab - 1).to_string())
+                        .replace("{rows}", &shape.rows.to_string())
+                );
+            }
+        })
     };
     view! {
         <section id="train-text" aria-labelledby="train-text-title">

@@ -345,8 +345,16 @@ impl RunCore {
         });
     }
 
-    /// "step 12 / 313 · epoch 1 · loss 0.412", the start of the status line.
-    pub fn progress(&self, s: &Strings) -> String {
+    /// The status line: what the panel is doing, or "step 12 / 313 ·
+    /// epoch 1 · loss 0.412" followed by the panel's own `details` and, at
+    /// the end of a run, "finished".
+    pub fn status(&self, s: &Strings, details: impl FnOnce(&mut String, RunState)) -> String {
+        let st = self.state.get();
+        match st {
+            RunState::Idle => return s.train_idle.to_string(),
+            RunState::Loading => return s.loading_data.to_string(),
+            _ => {}
+        }
         let mut line = format!(
             "{} {} / {} · {} {}",
             s.step_label,
@@ -357,6 +365,10 @@ impl RunCore {
         );
         if let Some(l) = self.losses.get().last() {
             line += &format!(" · {} {:.3}", s.loss_label, l.1);
+        }
+        details(&mut line, st);
+        if st == RunState::Done {
+            line += &format!(" · {}", s.run_finished);
         }
         line
     }
