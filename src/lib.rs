@@ -2,6 +2,7 @@
 //! multiply-add runs in WGSL compute shaders through wgpu, with a plain-Rust
 //! twin of each kernel as the test oracle and the fallback.
 
+pub mod api;
 pub mod backend;
 pub mod cpu;
 pub mod data;
@@ -16,6 +17,10 @@ pub mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod device;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod serve;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

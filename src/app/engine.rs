@@ -17,7 +17,7 @@ use crate::data::corpus::Vocab;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::nn::char_lstm::{CharLstm, Sampling, TextStepStats, VOCAB_KEY};
+use crate::nn::char_lstm::{CharLstm, Sampling, TextStepStats, VOCAB_KEY, top_chars};
 use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, StepStats};
 use crate::selftest::{self, Comparison, Dims, Op};
 use crate::train::digit_run::{DigitRun, DigitRunConfig};
@@ -222,17 +222,8 @@ impl<B: Backend> Models<B> {
                 cell: step.cell,
             });
         }
-        let vocab = self.text.vocab();
-        let mut top: Vec<(char, f32)> = self
-            .last_probs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &p)| vocab.char_of(i as u32).map(|c| (c, p)))
-            .collect();
-        top.sort_by(|a, b| b.1.total_cmp(&a.1));
-        top.truncate(10);
         Ok(TextOut {
-            top,
+            top: top_chars(&self.last_probs, self.text.vocab(), 10),
             // Only what the heatmap shows: copying all MAX_TEXT steps (640
             // floats each) on every keystroke would be work for nothing.
             steps: self.steps[self.steps.len().saturating_sub(SHOWN_STEPS)..].to_vec(),

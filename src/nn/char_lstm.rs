@@ -206,10 +206,16 @@ impl<B: Backend> CharLstm<B> {
     /// [`Self::step`]) carries, so that reading or sampling in the middle of
     /// training leaves the training rows' state alone.
     pub fn reset_reading(&mut self) {
+        self.reset_rows(1);
+    }
+
+    /// Forget what [`Self::step_rows`] carries for `rows` sequences read
+    /// side by side: each row starts from zeros again.
+    pub fn reset_rows(&mut self, rows: usize) {
         for r in self
             .runs
             .iter_mut()
-            .filter(|r| r.seq.steps == 1 && r.seq.batch == 1)
+            .filter(|r| r.seq.steps == 1 && r.seq.batch == rows)
         {
             r.seq.reset();
         }
@@ -362,6 +368,23 @@ impl<B: Backend> CharLstm<B> {
         })
     }
 
+    /// One character for each of `ids.len()` independent sequences read side
+    /// by side (a server's batch of prompts), their state carried from the
+    /// previous call with as many rows. Returns the next-character
+    /// probabilities [rows * vocab] when `read`; otherwise the step is only
+    /// recorded, and a prompt's characters cost no wait for the GPU.
+    pub async fn step_rows(&mut self, be: &B, ids: &[u32], read: bool) -> Result<Option<Vec<f32>>> {
+        let labels = vec![0; ids.len()];
+        let mut r = self.take_run(be, 1, ids.len());
+        let out = match self.record_forward(be, &mut r, ids, &labels) {
+            Ok(()) if read => be.read(&[&r.probs]).await.map(|mut v| Some(v.swap_remove(0))),
+            Ok(()) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.runs.push(r);
+        out
+    }
+
     /// One step of one character; reads the probabilities, and the gates and
     /// cell states when `inside`.
     async fn feed(&mut self, be: &B, c: char, inside: bool) -> Result<Vec<Vec<f32>>> {
@@ -411,6 +434,19 @@ impl<B: Backend> CharLstm<B> {
         }
         Ok(out)
     }
+}
+
+/// The `k` likeliest next characters of `probs` [vocab], likeliest first;
+/// the unknown symbol is no character and is left out.
+pub fn top_chars(probs: &[f32], vocab: &Vocab, k: usize) -> Vec<(char, f32)> {
+    let mut top: Vec<(char, f32)> = probs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &p)| vocab.char_of(i as u32).map(|c| (c, p)))
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(k);
+    top
 }
 
 /// Draw an id from `probs` reshaped by `sampling`, never `exclude` (the

@@ -120,9 +120,12 @@ pub struct MnistCnn<B: Backend> {
     /// Buffers of the batch sizes used lately (the page alternates training
     /// batches, one drawing and evaluation chunks), the latest last.
     acts: Vec<Activations<B>>,
+    /// How many batch sizes' buffers are kept at once.
+    kept_sizes: usize,
 }
 
-/// Batch sizes whose buffers are kept at once.
+/// Batch sizes whose buffers are kept at once unless told otherwise: the
+/// page's three (a training batch, one drawing, an evaluation chunk).
 const KEPT_BATCH_SIZES: usize = 3;
 
 impl<B: Backend> MnistCnn<B> {
@@ -134,6 +137,7 @@ impl<B: Backend> MnistCnn<B> {
             fc1: Dense::init(be, rng, "fc1", FLAT, HIDDEN, true)?,
             fc2: Dense::init(be, rng, "fc2", HIDDEN, CLASSES, false)?,
             acts: Vec::new(),
+            kept_sizes: KEPT_BATCH_SIZES,
         })
     }
 
@@ -153,8 +157,18 @@ impl<B: Backend> MnistCnn<B> {
         }
     }
 
+    /// Keep the buffers of `sizes` batch sizes at once (at least 1): a
+    /// server batching requests into a few fixed sizes keeps them all
+    /// rather than allocating again as the sizes alternate.
+    pub fn keep_batch_sizes(&mut self, sizes: usize) {
+        self.kept_sizes = sizes.max(1);
+        while self.acts.len() > self.kept_sizes {
+            self.acts.remove(0);
+        }
+    }
+
     fn keep_acts(&mut self, a: Activations<B>) {
-        if self.acts.len() == KEPT_BATCH_SIZES {
+        if self.acts.len() >= self.kept_sizes {
             self.acts.remove(0);
         }
         self.acts.push(a);

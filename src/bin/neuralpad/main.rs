@@ -13,6 +13,8 @@ fn main() -> std::process::ExitCode {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+mod serve;
+#[cfg(not(target_arch = "wasm32"))]
 mod text;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -25,12 +27,13 @@ mod cli {
     use clap::{Parser, Subcommand, ValueEnum};
     use indicatif::{ProgressBar, ProgressStyle};
     use neuralpad::bench::{self, Timing};
-    use neuralpad::data::digit;
     use neuralpad::data::mnist::{self, Dataset};
+    use neuralpad::data::picture;
     use neuralpad::nn::mnist_cnn::{MnistCnn, PIXELS};
     use neuralpad::shapes::AdamConfig;
     use neuralpad::train::adam::Adam;
     use neuralpad::train::mnist::{evaluate, train_epoch};
+    use neuralpad::device::Device;
     use neuralpad::{Backend, CpuBackend, Error, FastCpuBackend, GpuBackend};
 
     use crate::text;
@@ -55,6 +58,8 @@ mod cli {
             #[command(subcommand)]
             what: BenchWhat,
         },
+        /// Serve both models over HTTP (JSON API under /v1).
+        Serve(crate::serve::Serve),
         /// Train a network.
         Train {
             #[command(subcommand)]
@@ -129,18 +134,12 @@ mod cli {
         },
     }
 
-    #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-    enum Device {
-        /// WGSL kernels through wgpu (Vulkan, Metal or DX12).
-        Gpu,
-        /// The fast CPU path: im2col and matrixmultiply, on every core.
-        Cpu,
-        /// The plain-loop CPU twins: the specification, slow.
-        CpuReference,
-    }
 
     #[derive(Subcommand)]
     enum BenchWhat {
+        /// `neuralpad serve` under load: clients sending a mix of requests
+        /// back to back; requests/s, p50/p99 latency and errors.
+        Serve(crate::serve::BenchServe),
         /// The digit classifier: training images/s at batch 32, latency of one
         /// image, throughput at batch 256.
         TrainMnist {
@@ -221,6 +220,10 @@ mod cli {
 
     fn run(cli: Cli) -> neuralpad::Result<()> {
         match cli.command {
+            Command::Serve(args) => crate::serve::serve(&args),
+            Command::Bench {
+                what: BenchWhat::Serve(args),
+            } => crate::serve::bench(&args),
             Command::Bench {
                 what:
                     BenchWhat::Kernels {
@@ -356,7 +359,12 @@ mod cli {
                 weights,
                 backend,
             } => {
-                let input = digit_from_file(&image)?;
+                let input = picture::preprocess(&read(&image)?)
+                    .map_err(|e| Error::Io {
+                        path: image.display().to_string(),
+                        problem: e.to_string(),
+                    })?
+                    .input;
                 let bytes = read(&weights)?;
                 on_device!(backend, be => predict_digit(be, &bytes, &input))
             }
@@ -469,28 +477,6 @@ mod cli {
             started.elapsed().as_secs_f64()
         );
         Ok(())
-    }
-
-    /// A picture file as the model's 28x28 input, through the same
-    /// preprocessing as the page (src/data/digit.rs).
-    fn digit_from_file(path: &Path) -> neuralpad::Result<[f32; PIXELS]> {
-        let img = image::open(path)
-            .map_err(|e| Error::Io {
-                path: path.display().to_string(),
-                problem: e.to_string(),
-            })?
-            .into_luma8();
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let mut canvas: Vec<f32> = img.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
-        // MNIST is light ink on a dark field; most pictures are dark on light.
-        // The border is background either way: invert when it is light.
-        let border: Vec<f32> = (0..w)
-            .flat_map(|x| [canvas[x], canvas[(h - 1) * w + x]])
-            .collect();
-        if border.iter().sum::<f32>() / border.len() as f32 > 0.5 {
-            canvas.iter_mut().for_each(|v| *v = 1.0 - *v);
-        }
-        Ok(digit::preprocess(&canvas, w, h, digit::Steps::MNIST)?.input)
     }
 
     fn predict_digit<B: Backend>(

@@ -1,0 +1,171 @@
+//! The HTTP service's requests and answers (`neuralpad serve`, src/serve),
+//! as JSON. Shared by the server and the page, which asks a server when a
+//! person picks "on a server", so both sides read one definition.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(not(target_arch = "wasm32"))]
+use utoipa::ToSchema;
+
+/// Most characters a prompt may have.
+pub const MAX_PROMPT_CHARS: usize = 2000;
+/// Most characters one `generate` request may ask for.
+pub const MAX_GENERATE_CHARS: usize = 1000;
+/// Most next characters `text/next` lists.
+pub const MAX_TOP_K: usize = 100;
+
+/// Every failure: the status code says its kind, `error` what was wrong.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct ApiError {
+    /// What was wrong with the request, or why it could not be served.
+    pub error: String,
+}
+
+/// `POST /v1/digits/classify` as JSON: the model's input itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct DigitPixels {
+    /// 28 rows of 28 values in 0..=1, ink 1 on a background of 0 (MNIST's
+    /// convention), already preprocessed: they go to the network as given.
+    pub pixels: Vec<Vec<f32>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct DigitAnswer {
+    /// The likeliest digit.
+    pub digit: u8,
+    /// The probability of each digit 0..9.
+    pub probabilities: Vec<f32>,
+    /// What the network read: 28 rows of 28 values in 0..=1 (for an
+    /// uploaded picture, the result of cropping, fitting and centring).
+    pub input: Vec<Vec<f32>>,
+    /// Requests that shared this one forward pass (dynamic batching).
+    pub batch: usize,
+}
+
+/// `POST /v1/text/next`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct NextRequest {
+    /// The text read so far, 1 to 2000 characters. Characters the model
+    /// does not know read as its unknown symbol (listed in the answer).
+    pub prompt: String,
+    /// How many of the likeliest next characters to list, 1 to 100.
+    #[serde(default = "default_k")]
+    pub k: usize,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct NextChar {
+    /// One character.
+    pub char: String,
+    pub probability: f32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct NextAnswer {
+    /// The likeliest next characters, likeliest first.
+    pub next: Vec<NextChar>,
+    /// The prompt's characters outside the model's vocabulary, once each.
+    pub unknown: Vec<String>,
+    /// Requests whose LSTM steps ran together (dynamic batching).
+    pub batch: usize,
+}
+
+/// `POST /v1/text/generate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct GenerateRequest {
+    /// The text to continue, 1 to 2000 characters.
+    pub prompt: String,
+    /// Characters to add, 1 to 1000.
+    #[serde(default = "default_length")]
+    pub length: usize,
+    /// In (0, 10]: below 1 safer text, above 1 wilder.
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+    /// Sample among the k likeliest characters only; 0 for all.
+    #[serde(default)]
+    pub top_k: usize,
+    /// The same seed gives the same text; without one the server picks one
+    /// and returns it.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn default_length() -> usize {
+    200
+}
+
+fn default_temperature() -> f32 {
+    1.0
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct GenerateAnswer {
+    /// The prompt followed by what was generated.
+    pub text: String,
+    /// Only what was generated.
+    pub generated: String,
+    /// The seed used.
+    pub seed: u64,
+    /// The prompt's characters outside the model's vocabulary, once each.
+    pub unknown: Vec<String>,
+    /// Requests whose LSTM steps ran together (dynamic batching).
+    pub batch: usize,
+}
+
+/// `GET /v1/models`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct Models {
+    /// What runs the kernels, e.g. "Vulkan: llvmpipe" or "CPU".
+    pub backend: String,
+    pub models: Vec<ModelInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct ModelInfo {
+    /// "digits" or "text".
+    pub name: String,
+    /// The layers, in order.
+    pub architecture: String,
+    /// What one request gives the model.
+    pub input: String,
+    /// The shape of one input: [28, 28] for a digit, [characters] for text.
+    pub input_shape: Vec<usize>,
+    /// Classes (digits) or vocabulary size (text).
+    pub outputs: usize,
+    pub parameters: usize,
+    /// Accuracy on MNIST's test images, measured when the server started
+    /// (absent when it measured none).
+    pub test_accuracy: Option<f32>,
+    /// How many test images `test_accuracy` counts.
+    pub test_images: Option<usize>,
+    /// The weights file served.
+    pub weights: String,
+}
+
+/// `GET /healthz`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct Health {
+    /// "ok".
+    pub status: String,
+    pub backend: String,
+    /// Requests waiting for the model now.
+    pub queued: usize,
+    /// The most that may wait; beyond it requests get 503.
+    pub queue_limit: usize,
+    pub uptime_s: f64,
+}

@@ -1,0 +1,228 @@
+//! `neuralpad serve`: the trained models behind an HTTP API (axum on
+//! tokio), on the GPU through wgpu or on the CPU kernels.
+//!
+//! - [`worker`]: the thread that owns the backend and the models, and
+//!   batches the requests that arrive together;
+//! - [`routes`]: the endpoints, their checks and their JSON errors;
+//! - [`openapi`]: the document at /openapi.json;
+//! - [`load`]: the load test (`neuralpad bench serve`).
+
+pub mod load;
+pub mod openapi;
+pub mod routes;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+
+use crate::api::Models;
+use crate::data::mnist;
+use crate::device::Device;
+use crate::error::{Error, Result};
+
+use routes::AppState;
+use worker::{Batching, Load};
+
+/// Everything `neuralpad serve` can be told.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub device: Device,
+    pub digit_weights: PathBuf,
+    pub text_weights: PathBuf,
+    /// MNIST test images to measure the digit model on at start (0: none).
+    pub eval_images: usize,
+    /// Folder with MNIST's IDX files.
+    pub mnist_dir: PathBuf,
+    pub batching: Batching,
+    /// Longest a request may take, queueing included.
+    pub timeout: Duration,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Origins whose pages may call the API: "*" for any, none for
+    /// same-origin only.
+    pub allow_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            device: Device::Gpu,
+            digit_weights: "www/models/mnist_cnn.safetensors".into(),
+            text_weights: "www/models/char_lstm.safetensors".into(),
+            eval_images: 10_000,
+            mnist_dir: mnist::default_dir(),
+            batching: Batching {
+                window: Duration::from_millis(2),
+                max_batch: 64,
+                queue: 256,
+            },
+            timeout: Duration::from_secs(30),
+            max_body: 4 << 20,
+            allow_origins: vec!["*".into()],
+        }
+    }
+}
+
+/// The models loaded and the routes ready; [`Service::serve`] listens.
+pub struct Service {
+    router: Router,
+    worker: JoinHandle<()>,
+    pub models: Arc<Models>,
+}
+
+impl Service {
+    /// Read the weights, start the model worker (which measures the digit
+    /// model) and build the routes. Blocks until the models are loaded.
+    pub fn load(config: &Config) -> Result<Service> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path)
+                .map(|bytes| (path.display().to_string(), bytes))
+                .map_err(|e| Error::Io {
+                    path: path.display().to_string(),
+                    problem: e.to_string(),
+                })
+        };
+        let test = if config.eval_images > 0 {
+            let (_, mut test) = mnist::load(&config.mnist_dir)?;
+            let n = config.eval_images.min(test.len());
+            test.labels.truncate(n);
+            test.images.truncate(n * test.rows * test.cols);
+            Some(test)
+        } else {
+            None
+        };
+        let (queue, loaded, worker) = worker::spawn(Load {
+            device: config.device,
+            digit_weights: read(&config.digit_weights)?,
+            text_weights: read(&config.text_weights)?,
+            test,
+            batching: config.batching,
+        })?;
+        let models = Arc::new(Models {
+            backend: loaded.backend,
+            models: loaded.models,
+        });
+        let state = AppState {
+            queue,
+            models: models.clone(),
+            vocab: Arc::new(loaded.vocab),
+            started: Instant::now(),
+        };
+        let router = Router::new()
+            .route("/v1/models", get(routes::models))
+            .route("/v1/digits/classify", post(routes::classify))
+            .route("/v1/text/next", post(routes::next))
+            .route("/v1/text/generate", post(routes::generate))
+            .route("/healthz", get(routes::healthz))
+            .route("/openapi.json", get(|| async { Json(openapi::Doc::openapi()) }))
+            .fallback(routes::not_found)
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .with_state(state)
+            .layer(middleware::from_fn_with_state(
+                config.timeout,
+                routes::time_limit,
+            ))
+            .layer(DefaultBodyLimit::max(config.max_body))
+            .layer(CatchPanicLayer::custom(routes::panicked));
+        let router = match cors(&config.allow_origins)? {
+            Some(layer) => router.layer(layer),
+            None => router,
+        };
+        Ok(Service {
+            router,
+            worker,
+            models,
+        })
+    }
+
+    /// Answer requests on `listener` until `shutdown` resolves; then stop
+    /// taking connections, finish the requests in flight and stop the
+    /// worker once its queue is answered.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let io = |e: std::io::Error| Error::Io {
+            path: "HTTP server".into(),
+            problem: e.to_string(),
+        };
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(io)?;
+        // Every handle on the queue went with the router: the worker ends.
+        tokio::task::spawn_blocking(move || self.worker.join())
+            .await
+            .map_err(|e| io(std::io::Error::other(e)))?
+            .map_err(|_| Error::Device("the model worker panicked".into()))
+    }
+}
+
+/// Ctrl-C, or SIGTERM as a service manager sends.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// The CORS layer for `origins`: "*" lets any page call the API (it
+/// takes no cookies or credentials); listed origins only those pages;
+/// none leaves the browser's same-origin rule alone.
+fn cors(origins: &[String]) -> Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .iter()
+            .map(|o| {
+                HeaderValue::from_str(o.trim_end_matches('/')).map_err(|_| Error::Input {
+                    what: "allow-origin",
+                    problem: format!("{o:?} is not an origin such as http://localhost:8080"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE]),
+    ))
+}
+
+/// Where a listener on `host:port` is, as a URL.
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}

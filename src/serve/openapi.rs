@@ -1,0 +1,44 @@
+//! The OpenAPI document served at /openapi.json, written by utoipa from
+//! the handlers' annotations and the request and answer types, so that it
+//! cannot drift from the code.
+
+use utoipa::OpenApi;
+
+use crate::api::{
+    ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health, ModelInfo, Models,
+    NextAnswer, NextChar, NextRequest,
+};
+
+use super::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "neuralpad",
+        description = "A digit classifier (CNN) and a character language model (LSTM) whose \
+                       every multiply-add runs in WGSL compute shaders through wgpu, or on the \
+                       CPU kernels. Requests arriving within a few milliseconds share one \
+                       forward pass. Every failure is JSON: {\"error\": \"...\"}."
+    ),
+    paths(
+        routes::classify,
+        routes::next,
+        routes::generate,
+        routes::models,
+        routes::healthz
+    ),
+    components(schemas(
+        ApiError,
+        DigitPixels,
+        DigitAnswer,
+        NextRequest,
+        NextChar,
+        NextAnswer,
+        GenerateRequest,
+        GenerateAnswer,
+        Models,
+        ModelInfo,
+        Health
+    ))
+)]
+pub struct Doc;

@@ -1,0 +1,438 @@
+//! The endpoints: each checks its request, queues a job for the model
+//! worker and turns the answer into JSON. Every failure, the framework's
+//! own rejections included, is a JSON [`ApiError`] whose status code says
+//! whose fault it was.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::oneshot;
+
+use crate::api::{
+    ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health, MAX_GENERATE_CHARS,
+    MAX_PROMPT_CHARS, MAX_TOP_K, Models, NextAnswer, NextChar, NextRequest,
+};
+use crate::data::corpus::Vocab;
+use crate::data::picture;
+use crate::error::Error;
+use crate::nn::char_lstm::Sampling;
+use crate::nn::mnist_cnn::{PIXELS, SIDE, argmax};
+
+use super::worker::{Job, Queue, Refused};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub queue: Queue,
+    pub models: Arc<Models>,
+    pub vocab: Arc<Vocab>,
+    pub started: Instant,
+}
+
+/// A failed request: its status and what went wrong, sent as JSON.
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    message: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut res = (
+            self.status,
+            Json(ApiError {
+                error: self.message,
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy or stopping: a client may try again shortly.
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
+    }
+}
+
+/// The library's errors at the edge: the request's fault (400, or 422 for
+/// a picture with no digit in it) or the server's (500).
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        let status = match e {
+            Error::Input { .. } | Error::DataLength { .. } => StatusCode::BAD_REQUEST,
+            Error::EmptyDrawing => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+/// axum's rejections keep their status and text, in JSON.
+macro_rules! from_rejection {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Problem {
+            fn from(r: $t) -> Self {
+                Self::new(r.status(), r.body_text())
+            }
+        }
+    )*};
+}
+from_rejection!(JsonRejection, BytesRejection, MultipartRejection, MultipartError);
+
+type Answer<T> = Result<Json<T>, Problem>;
+
+/// Queue a job and wait for the worker's answer.
+async fn ask<T>(
+    queue: &Queue,
+    job: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Job,
+) -> Result<T, Problem> {
+    let (tx, rx) = oneshot::channel();
+    queue.push(job(tx)).map_err(|r| match r {
+        Refused::Busy(limit) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("busy: {limit} requests are already waiting; try again shortly"),
+        ),
+        Refused::Stopped => stopping(),
+    })?;
+    match rx.await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the model failed: {e}"),
+        )),
+        Err(_) => Err(stopping()),
+    }
+}
+
+fn stopping() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is shutting down",
+    )
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/digits/classify",
+    tag = "digits",
+    request_body(
+        description = "A picture of one digit (PNG or JPEG, any size up to 4096 pixels a side, \
+                       dark on light or light on dark), as the whole body or as the field \
+                       `image` of a form; or the network's 28x28 input as JSON.",
+        content(
+            (DigitPixels = "application/json"),
+            ("image/png"),
+            ("image/jpeg"),
+            ("multipart/form-data"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "The probabilities and what the network read", body = DigitAnswer),
+        (status = 400, description = "Malformed JSON, a wrong shape, or a picture that does not decode", body = ApiError),
+        (status = 413, description = "The body is over the size limit", body = ApiError),
+        (status = 415, description = "Not PNG, JPEG, a form or JSON", body = ApiError),
+        (status = 422, description = "The picture has no ink: no digit to classify", body = ApiError),
+        (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
+    )
+)]
+pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitAnswer> {
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let input = match mime.as_str() {
+        "application/json" => {
+            let Json(d) = Json::<DigitPixels>::from_request(req, &st).await?;
+            pixels_input(&d)?
+        }
+        "image/png" | "image/jpeg" => {
+            let bytes = Bytes::from_request(req, &st).await?;
+            picture_input(bytes).await?
+        }
+        "multipart/form-data" => {
+            let mut form = Multipart::from_request(req, &st).await?;
+            let mut image = None;
+            while let Some(field) = form.next_field().await? {
+                if field.name() == Some("image") {
+                    image = Some(field.bytes().await?);
+                    break;
+                }
+            }
+            let bytes = image.ok_or_else(|| Problem::bad("the form has no field named image"))?;
+            picture_input(bytes).await?
+        }
+        "" => {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "no Content-Type: send image/png, image/jpeg, multipart/form-data \
+                 with a field image, or application/json with pixels",
+            ));
+        }
+        other => {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type {other} is not accepted: send image/png, image/jpeg, \
+                     multipart/form-data with a field image, or application/json with pixels"
+                ),
+            ));
+        }
+    };
+    let (probs, batch) = ask(&st.queue, |reply| Job::Digit {
+        input: Box::new(input),
+        reply,
+    })
+    .await?;
+    Ok(Json(DigitAnswer {
+        digit: argmax(&probs) as u8,
+        probabilities: probs,
+        input: input.chunks_exact(SIDE).map(<[f32]>::to_vec).collect(),
+        batch,
+    }))
+}
+
+/// The JSON input checked: 28 rows of 28 values in 0..=1.
+fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
+    if d.pixels.len() != SIDE || d.pixels.iter().any(|r| r.len() != SIDE) {
+        let widths: Vec<usize> = d.pixels.iter().map(Vec::len).collect();
+        return Err(Problem::bad(format!(
+            "pixels: 28 rows of 28 values are needed; got {} rows of {widths:?} values",
+            d.pixels.len()
+        )));
+    }
+    let mut input = [0.0; PIXELS];
+    for (i, (slot, &v)) in input.iter_mut().zip(d.pixels.iter().flatten()).enumerate() {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Problem::bad(format!(
+                "pixels: row {}, column {} is {v}: values must lie in 0..=1 (ink 1, background 0)",
+                i / SIDE,
+                i % SIDE
+            )));
+        }
+        *slot = v;
+    }
+    Ok(input)
+}
+
+/// Decode and preprocess off the async threads: a large JPEG takes a while.
+async fn picture_input(bytes: Bytes) -> Result<[f32; PIXELS], Problem> {
+    if bytes.is_empty() {
+        return Err(Problem::bad("image: the body is empty"));
+    }
+    let pre = tokio::task::spawn_blocking(move || picture::preprocess(&bytes))
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(pre.input)
+}
+
+/// A prompt checked and read: its ids and the characters the model does
+/// not know.
+fn read_prompt(vocab: &Vocab, prompt: &str) -> Result<(Vec<u32>, Vec<String>), Problem> {
+    let chars = prompt.chars().count();
+    if chars == 0 {
+        return Err(Problem::bad(
+            "prompt: empty: give at least one character to continue",
+        ));
+    }
+    if chars > MAX_PROMPT_CHARS {
+        return Err(Problem::bad(format!(
+            "prompt: {chars} characters; at most {MAX_PROMPT_CHARS}"
+        )));
+    }
+    let mut unknown: Vec<char> = Vec::new();
+    let ids = prompt
+        .chars()
+        .map(|c| {
+            let id = vocab.id(c);
+            if id == vocab.unknown_id() && !unknown.contains(&c) {
+                unknown.push(c);
+            }
+            id
+        })
+        .collect();
+    Ok((ids, unknown.iter().map(char::to_string).collect()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/text/next",
+    tag = "text",
+    request_body = NextRequest,
+    responses(
+        (status = 200, description = "The likeliest next characters", body = NextAnswer),
+        (status = 400, description = "Malformed JSON, an empty or too long prompt, k out of range", body = ApiError),
+        (status = 415, description = "Not application/json", body = ApiError),
+        (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
+    )
+)]
+pub async fn next(
+    State(st): State<AppState>,
+    body: Result<Json<NextRequest>, JsonRejection>,
+) -> Answer<NextAnswer> {
+    let Json(r) = body?;
+    if !(1..=MAX_TOP_K).contains(&r.k) {
+        return Err(Problem::bad(format!(
+            "k: {} is outside 1..={MAX_TOP_K}",
+            r.k
+        )));
+    }
+    let (ids, unknown) = read_prompt(&st.vocab, &r.prompt)?;
+    let (top, batch) = ask(&st.queue, |reply| Job::Next { ids, k: r.k, reply }).await?;
+    Ok(Json(NextAnswer {
+        next: top
+            .into_iter()
+            .map(|(c, p)| NextChar {
+                char: c.to_string(),
+                probability: p,
+            })
+            .collect(),
+        unknown,
+        batch,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/text/generate",
+    tag = "text",
+    request_body = GenerateRequest,
+    responses(
+        (status = 200, description = "The prompt continued", body = GenerateAnswer),
+        (status = 400, description = "Malformed JSON, an empty or too long prompt, a length over the limit, temperature out of range", body = ApiError),
+        (status = 415, description = "Not application/json", body = ApiError),
+        (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
+    )
+)]
+pub async fn generate(
+    State(st): State<AppState>,
+    body: Result<Json<GenerateRequest>, JsonRejection>,
+) -> Answer<GenerateAnswer> {
+    let Json(r) = body?;
+    if !(1..=MAX_GENERATE_CHARS).contains(&r.length) {
+        return Err(Problem::bad(format!(
+            "length: {} is outside 1..={MAX_GENERATE_CHARS}",
+            r.length
+        )));
+    }
+    let sampling = Sampling {
+        temperature: r.temperature,
+        top_k: r.top_k,
+    };
+    sampling.check()?;
+    let (ids, unknown) = read_prompt(&st.vocab, &r.prompt)?;
+    // Without a seed, std's per-process random hashing keys give one.
+    let seed = r.seed.unwrap_or_else(|| {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    });
+    let (generated, batch) = ask(&st.queue, |reply| Job::Generate {
+        ids,
+        length: r.length,
+        sampling,
+        seed,
+        reply,
+    })
+    .await?;
+    Ok(Json(GenerateAnswer {
+        text: format!("{}{generated}", r.prompt),
+        generated,
+        seed,
+        unknown,
+        batch,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "service",
+    responses((status = 200, description = "The models served and the backend running them", body = Models))
+)]
+pub async fn models(State(st): State<AppState>) -> Json<Models> {
+    Json((*st.models).clone())
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses((status = 200, description = "Serving", body = Health))
+)]
+pub async fn healthz(State(st): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        backend: st.models.backend.clone(),
+        queued: st.queue.waiting(),
+        queue_limit: st.queue.limit(),
+        uptime_s: st.started.elapsed().as_secs_f64(),
+    })
+}
+
+pub async fn not_found(method: Method, uri: Uri) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        format!("no endpoint {method} {uri}: the API is described at /openapi.json"),
+    )
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method}: see /openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+/// A request that takes longer than `limit` (reading its body, waiting in
+/// the queue, running) is answered 503; the worker skips its job if it has
+/// not started it.
+pub async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "timed out after {:.1} s: the server is too busy",
+                limit.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// A handler that panicked: a 500 in JSON, and the server keeps serving.
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the server failed on this request",
+    )
+    .into_response()
+}

@@ -1,0 +1,450 @@
+//! The model worker: one thread owns the backend and both models, and
+//! requests queue for it. Those that arrive within the batch window run
+//! together: the digits of a batch in one forward pass, the prompts of a
+//! batch as the rows of one LSTM step after another.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::oneshot;
+
+use crate::api::ModelInfo;
+use crate::data::corpus::Vocab;
+use crate::data::mnist::Dataset;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::nn::char_lstm::{self, CharLstm, Sampling};
+use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS};
+use crate::train::mnist::evaluate;
+use crate::{Backend, CpuBackend, FastCpuBackend, GpuBackend, Tensor};
+
+/// Where a job's answer goes. A failure is the model's (the request was
+/// checked before it queued): a message.
+pub type Reply<T> = oneshot::Sender<std::result::Result<T, String>>;
+
+/// What the worker is asked. Each answer carries how many requests shared
+/// the batch.
+pub enum Job {
+    Digit {
+        input: Box<[f32; PIXELS]>,
+        reply: Reply<(Vec<f32>, usize)>,
+    },
+    /// The `k` likeliest characters after the prompt (its ids, at least one).
+    Next {
+        ids: Vec<u32>,
+        k: usize,
+        reply: Reply<(Vec<(char, f32)>, usize)>,
+    },
+    /// `length` characters sampled after the prompt.
+    Generate {
+        ids: Vec<u32>,
+        length: usize,
+        sampling: Sampling,
+        seed: u64,
+        reply: Reply<(String, usize)>,
+    },
+}
+
+impl Job {
+    /// The one who asked has gone (timed out, disconnected): skip the work.
+    fn abandoned(&self) -> bool {
+        match self {
+            Job::Digit { reply, .. } => reply.is_closed(),
+            Job::Next { reply, .. } => reply.is_closed(),
+            Job::Generate { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
+/// How the worker gathers batches.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// How long the first request of a batch waits for others.
+    pub window: Duration,
+    /// Most requests in one batch.
+    pub max_batch: usize,
+    /// Most requests waiting; beyond it the server answers 503.
+    pub queue: usize,
+}
+
+/// What the worker loads.
+pub struct Load {
+    pub device: Device,
+    pub digit_weights: (String, Vec<u8>),
+    pub text_weights: (String, Vec<u8>),
+    /// Test images to measure the digit model's accuracy on at start.
+    pub test: Option<Dataset>,
+    pub batching: Batching,
+}
+
+/// The models as loaded, for `/v1/models` and for checking prompts.
+pub struct Loaded {
+    pub backend: String,
+    pub models: Vec<ModelInfo>,
+    pub vocab: Vocab,
+}
+
+/// The worker's end of the queue, cloned into every request.
+#[derive(Clone)]
+pub struct Queue {
+    tx: SyncSender<Job>,
+    waiting: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+pub enum Refused {
+    /// The queue is full.
+    Busy(usize),
+    /// The worker has stopped (the server is shutting down).
+    Stopped,
+}
+
+impl Queue {
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Queue `job` unless the queue is full; never waits.
+    pub fn push(&self, job: Job) -> std::result::Result<(), Refused> {
+        // Counted before it is sent so that the worker's decrement can never
+        // come first.
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.tx.try_send(job).map_err(|e| {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => Refused::Busy(self.limit),
+                TrySendError::Disconnected(_) => Refused::Stopped,
+            }
+        })
+    }
+}
+
+/// Start the worker thread and wait until its models are loaded (and the
+/// digit model measured). The thread ends once every [`Queue`] is dropped
+/// and the jobs already queued are answered.
+pub fn spawn(load: Load) -> Result<(Queue, Loaded, JoinHandle<()>)> {
+    let b = load.batching;
+    let (tx, rx) = mpsc::sync_channel(b.queue.max(1));
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let counter = waiting.clone();
+    let thread = std::thread::Builder::new()
+        .name("model worker".into())
+        .spawn(move || {
+            // The backend is made on this thread and never leaves it.
+            let out = match load.device {
+                Device::Gpu => match pollster::block_on(GpuBackend::new()) {
+                    Ok(be) => {
+                        be.warm_up();
+                        run(be, &load, rx, counter, &ready_tx)
+                    }
+                    Err(e) => Err(e),
+                },
+                Device::Cpu => run(FastCpuBackend::default(), &load, rx, counter, &ready_tx),
+                Device::CpuReference => run(CpuBackend, &load, rx, counter, &ready_tx),
+            };
+            if let Err(e) = out {
+                let _ = ready_tx.send(Err(e));
+            }
+        })
+        .map_err(|e| Error::Device(format!("cannot start the model worker: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(loaded)) => Ok((
+            Queue {
+                tx,
+                waiting,
+                limit: b.queue.max(1),
+            },
+            loaded,
+            thread,
+        )),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Device("the model worker stopped while loading".into())),
+    }
+}
+
+/// Load, report, then answer batches until the queue's senders are gone.
+fn run<B: Backend>(
+    be: B,
+    load: &Load,
+    rx: Receiver<Job>,
+    waiting: Arc<AtomicUsize>,
+    ready: &mpsc::Sender<Result<Loaded>>,
+) -> Result<()> {
+    let (digit_file, digit_bytes) = &load.digit_weights;
+    let (text_file, text_bytes) = &load.text_weights;
+    let mut cnn = MnistCnn::from_safetensors(&be, digit_bytes).map_err(|e| in_file(digit_file, e))?;
+    let mut lstm = CharLstm::from_safetensors(&be, text_bytes).map_err(|e| in_file(text_file, e))?;
+    // Batches are padded to powers of two up to max_batch: keep every size.
+    let sizes = load.batching.max_batch.next_power_of_two().trailing_zeros() as usize + 1;
+    cnn.keep_batch_sizes(sizes);
+    let accuracy = match &load.test {
+        Some(test) => {
+            let c = pollster::block_on(evaluate(&be, &mut cnn, test, 256))?;
+            Some((c.accuracy() as f32, c.total() as usize))
+        }
+        None => None,
+    };
+    let loaded = Loaded {
+        backend: be.name(),
+        models: vec![
+            ModelInfo {
+                name: "digits".into(),
+                architecture: "Conv2D(32, 3x3, relu) -> MaxPool(2x2) -> Conv2D(64, 3x3, relu) \
+                               -> MaxPool(2x2) -> Flatten -> Dense(64, relu) -> Dense(10, softmax)"
+                    .into(),
+                input: "a 28x28 grey image, ink 1 on 0 (a PNG or JPEG is preprocessed into one)"
+                    .into(),
+                input_shape: vec![28, 28],
+                outputs: CLASSES,
+                parameters: cnn.params_mut().iter().map(|p| p.value.len()).sum(),
+                test_accuracy: accuracy.map(|a| a.0),
+                test_images: accuracy.map(|a| a.1),
+                weights: digit_file.clone(),
+            },
+            ModelInfo {
+                name: "text".into(),
+                architecture: "Embedding(vocab, 64) -> LSTM(128) -> Dense(vocab, softmax)".into(),
+                input: "UTF-8 text, one character per LSTM step".into(),
+                input_shape: vec![crate::api::MAX_PROMPT_CHARS],
+                outputs: lstm.vocab().len(),
+                parameters: lstm.params_mut().iter().map(|p| p.value.len()).sum(),
+                test_accuracy: None,
+                test_images: None,
+                weights: text_file.clone(),
+            },
+        ],
+        vocab: lstm.vocab().clone(),
+    };
+    if ready.send(Ok(loaded)).is_err() {
+        return Ok(());
+    }
+    let b = load.batching;
+    while let Some(jobs) = next_batch(&rx, b) {
+        waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
+        let (mut digits, mut texts) = (Vec::new(), Vec::new());
+        for job in jobs.into_iter().filter(|j| !j.abandoned()) {
+            match job {
+                Job::Digit { input, reply } => digits.push((input, reply)),
+                Job::Next { ids, k, reply } => texts.push(Row {
+                    ids,
+                    next: 0,
+                    task: Task::Next {
+                        k,
+                        reply: Some(reply),
+                    },
+                }),
+                Job::Generate {
+                    ids,
+                    length,
+                    sampling,
+                    seed,
+                    reply,
+                } => texts.push(Row {
+                    ids,
+                    next: 0,
+                    task: Task::Generate {
+                        length,
+                        sampling,
+                        rng: ChaCha8Rng::seed_from_u64(seed),
+                        text: String::new(),
+                        produced: 0,
+                        reply: Some(reply),
+                    },
+                }),
+            }
+        }
+        if !digits.is_empty() {
+            run_digits(&be, &mut cnn, digits);
+        }
+        if !texts.is_empty() {
+            run_texts(&be, &mut lstm, texts);
+        }
+    }
+    Ok(())
+}
+
+fn in_file(file: &str, e: Error) -> Error {
+    Error::Io {
+        path: file.into(),
+        problem: e.to_string(),
+    }
+}
+
+/// Wait for one job, then gather those arriving within the window, up to
+/// `max_batch`. `None` once the queue is closed and empty.
+fn next_batch(rx: &Receiver<Job>, b: Batching) -> Option<Vec<Job>> {
+    let mut jobs = vec![rx.recv().ok()?];
+    let until = Instant::now() + b.window;
+    while jobs.len() < b.max_batch {
+        // Whatever is already queued joins even when the window is over.
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(job) => jobs.push(job),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Some(jobs)
+}
+
+/// One forward pass for every digit, padded with blank images to a power
+/// of two so that only a few batch sizes ever get buffers.
+fn run_digits<B: Backend>(
+    be: &B,
+    model: &mut MnistCnn<B>,
+    jobs: Vec<(Box<[f32; PIXELS]>, Reply<(Vec<f32>, usize)>)>,
+) {
+    let n = jobs.len();
+    let mut images = vec![0.0; n.next_power_of_two() * PIXELS];
+    for (chunk, (input, _)) in images.chunks_exact_mut(PIXELS).zip(&jobs) {
+        chunk.copy_from_slice(&input[..]);
+    }
+    match pollster::block_on(model.predict(be, &images)) {
+        Ok(probs) => {
+            for ((_, reply), p) in jobs.into_iter().zip(probs.chunks_exact(CLASSES)) {
+                let _ = reply.send(Ok((p.to_vec(), n)));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+/// One prompt of a text batch, and how far it has got.
+struct Row {
+    ids: Vec<u32>,
+    /// The character it feeds after its prompt: the last one sampled.
+    next: u32,
+    task: Task,
+}
+
+/// What a row was asked; its reply is taken when answered.
+enum Task {
+    Next {
+        k: usize,
+        reply: Option<Reply<(Vec<(char, f32)>, usize)>>,
+    },
+    Generate {
+        length: usize,
+        sampling: Sampling,
+        rng: ChaCha8Rng,
+        text: String,
+        /// Characters in `text`.
+        produced: usize,
+        reply: Option<Reply<(String, usize)>>,
+    },
+}
+
+impl Row {
+    /// Not yet answered, and still awaited.
+    fn active(&self) -> bool {
+        match &self.task {
+            Task::Next { reply, .. } => reply.as_ref().is_some_and(|r| !r.is_closed()),
+            Task::Generate { reply, .. } => reply.as_ref().is_some_and(|r| !r.is_closed()),
+        }
+    }
+
+    /// The id this row feeds at step `t`: its prompt, then what it sampled.
+    fn input(&self, t: usize) -> u32 {
+        self.ids.get(t).copied().unwrap_or(self.next)
+    }
+
+    /// Whether the probabilities after step `t` are needed: from the
+    /// prompt's last character on.
+    fn reads_after(&self, t: usize) -> bool {
+        self.active() && t + 1 >= self.ids.len()
+    }
+
+    /// Take the probabilities after this row's latest character: answer,
+    /// or sample the next character. `batch` is the rows stepping together.
+    fn read(&mut self, probs: &[f32], vocab: &Vocab, batch: usize) {
+        match &mut self.task {
+            Task::Next { k, reply } => {
+                if let Some(r) = reply.take() {
+                    let _ = r.send(Ok((char_lstm::top_chars(probs, vocab, *k), batch)));
+                }
+            }
+            Task::Generate {
+                length,
+                sampling,
+                rng,
+                text,
+                produced,
+                reply,
+            } => {
+                self.next = char_lstm::sample(probs, vocab.unknown_id(), *sampling, rng);
+                // The unknown symbol is never sampled: every id is a character.
+                text.extend(vocab.char_of(self.next));
+                *produced += 1;
+                if *produced == *length
+                    && let Some(r) = reply.take()
+                {
+                    let _ = r.send(Ok((std::mem::take(text), batch)));
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: &Error) {
+        match &mut self.task {
+            Task::Next { reply, .. } => {
+                if let Some(r) = reply.take() {
+                    let _ = r.send(Err(e.to_string()));
+                }
+            }
+            Task::Generate { reply, .. } => {
+                if let Some(r) = reply.take() {
+                    let _ = r.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Every prompt of the batch as one row of the LSTM, all rows stepping
+/// together: a row feeds its prompt, then the characters it samples, and is
+/// answered as soon as it has what it asked for (a short request does not
+/// wait for the batch's longest). Steps read back only when some row needs
+/// its probabilities.
+fn run_texts<B: Backend>(be: &B, model: &mut CharLstm<B>, mut rows: Vec<Row>) {
+    let n = rows.len();
+    let width = n.next_power_of_two();
+    let vocab = model.vocab().clone();
+    model.reset_rows(width);
+    let mut ids = vec![0u32; width];
+    for t in 0.. {
+        if !rows.iter().any(Row::active) {
+            return;
+        }
+        for (slot, row) in ids.iter_mut().zip(&rows) {
+            *slot = row.input(t);
+        }
+        let read = rows.iter().any(|r| r.reads_after(t));
+        let probs = match pollster::block_on(model.step_rows(be, &ids, read)) {
+            Ok(Some(p)) => p,
+            Ok(None) => continue,
+            Err(e) => {
+                for row in &mut rows {
+                    row.fail(&e);
+                }
+                return;
+            }
+        };
+        for (row, p) in rows.iter_mut().zip(probs.chunks_exact(vocab.len())) {
+            if row.reads_after(t) {
+                row.read(p, &vocab, n);
+            }
+        }
+    }
+}
