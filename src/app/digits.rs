@@ -3,6 +3,7 @@
 //! and the preprocessing steps, each switchable.
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, PointerEvent};
 
@@ -10,6 +11,8 @@ use super::engine::{DigitOut, Filters, Job, Runner};
 use super::examples::example;
 use super::i18n::Lang;
 use super::paint;
+use super::remote::{Place, Remote};
+use crate::api::{DigitAnswer, DigitPixels};
 use crate::data::digit::{self, Preprocessed, Steps};
 use crate::error::Error;
 use crate::nn::mnist_cnn::argmax;
@@ -39,10 +42,14 @@ pub struct DigitState {
     pub verify: RwSignal<Option<Result<f32, String>>>,
     pub error: RwSignal<Option<String>>,
     pub runner: StoredValue<Runner, LocalStorage>,
+    pub remote: Remote,
+    /// A request to the server is on its way; the drawing changed since.
+    asking: StoredValue<bool>,
+    ask_again: StoredValue<bool>,
 }
 
 impl DigitState {
-    pub fn new(runner: StoredValue<Runner, LocalStorage>) -> Self {
+    pub fn new(runner: StoredValue<Runner, LocalStorage>, remote: Remote) -> Self {
         Self {
             canvas: NodeRef::new(),
             strokes: StoredValue::new(Vec::new()),
@@ -57,6 +64,9 @@ impl DigitState {
             verify: RwSignal::new(None),
             error: RwSignal::new(None),
             runner,
+            remote,
+            asking: StoredValue::new(false),
+            ask_again: StoredValue::new(false),
         }
     }
 
@@ -111,14 +121,16 @@ impl DigitState {
             Ok(pre) => {
                 let input = Box::new(pre.input);
                 self.pre.set(Some(pre));
+                if self.remote.on_server() {
+                    self.ask_server(&input);
+                    return;
+                }
                 let this = *self;
+                let asked = now_ms();
                 let done = move |r: crate::Result<DigitOut>| match r {
                     Ok(out) => {
-                        // Only a drawing that still has ink gets an answer.
-                        if this.pre.get_untracked().is_some() {
-                            this.out.set(Some(out));
-                            this.latency_ms.set(now_ms() - this.changed_at.get_value());
-                        }
+                        this.remote.browser_ms.set(Some(now_ms() - asked));
+                        this.answered(out);
                         this.error.set(None);
                     }
                     Err(e) => this.error.set(Some(e.to_string())),
@@ -127,6 +139,45 @@ impl DigitState {
                     .with_value(|r| r.submit(Job::Classify(input, Box::new(done))));
             }
         }
+    }
+
+    fn answered(&self, out: DigitOut) {
+        // Only a drawing that still has ink gets an answer.
+        if self.pre.get_untracked().is_some() {
+            self.out.set(Some(out));
+            self.latency_ms.set(now_ms() - self.changed_at.get_value());
+        }
+    }
+
+    /// The server classifies the 28x28 input. One request at a time: a
+    /// drawing that changes meanwhile is sent when the answer is in, so a
+    /// slow server sees the latest drawing rather than a backlog.
+    fn ask_server(&self, input: &[f32; 784]) {
+        if self.asking.get_value() {
+            self.ask_again.set_value(true);
+            return;
+        }
+        self.asking.set_value(true);
+        let body = DigitPixels {
+            pixels: input.chunks_exact(28).map(<[f32]>::to_vec).collect(),
+        };
+        let this = *self;
+        spawn_local(async move {
+            let answer: Option<DigitAnswer> =
+                this.remote.ask("/v1/digits/classify", Some(&body)).await;
+            this.asking.set_value(false);
+            if let Some(a) = answer {
+                // The server sends the answer only: the views inside stay dark.
+                this.answered(DigitOut {
+                    probs: a.probabilities,
+                    ..DigitOut::default()
+                });
+            }
+            if this.ask_again.get_value() {
+                this.ask_again.set_value(false);
+                this.classify();
+            }
+        });
     }
 
     /// The canvas as ink values in 0..1 (the red channel: ink is white).
@@ -343,7 +394,11 @@ fn Prediction(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
                     }
                 }}
             </p>
-            <p class="timing">{move || state.out.get().map(|o| format!("{} {:.2} ms", s().network_time, o.net_ms))}</p>
+            <p class="timing">{move || state.out.get().map(|o| if state.remote.place.get() == Place::Server {
+                format!("{} {:.1} ms", s().round_trip, state.remote.server_ms.get().unwrap_or_default())
+            } else {
+                format!("{} {:.2} ms", s().network_time, o.net_ms)
+            })}</p>
             <div id="probs" role="list" aria-label=move || s().probabilities>
                 {(0..10).map(|d| {
                     let p = move || probs().get(d).copied().unwrap_or(0.0);

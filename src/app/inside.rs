@@ -8,6 +8,7 @@ use web_sys::MouseEvent;
 use super::digits::DigitState;
 use super::i18n::Lang;
 use super::paint;
+use super::remote::Place;
 
 /// conv1's output side, and its maps' grid on the page.
 const C1_SIDE: usize = 26;
@@ -77,6 +78,8 @@ pub fn InsideView(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
         <section id="inside" aria-labelledby="inside-title">
             <h2 id="inside-title">{move || s().inside_title}</h2>
             <p class="hint">{move || s().inside_hint}</p>
+            <p id="inside-on-server" class="notice"
+                hidden=move || state.remote.place.get() != Place::Server>{move || s().inside_needs_browser}</p>
             <div class="layers">
                 <figure>
                     <canvas id="conv1-maps" node_ref=conv1 class="pixelated maps"
@@ -115,7 +118,10 @@ fn Formula(
             .map(|t| (pre.input[(p.i + t / 3) * 28 + p.j + t % 3], w[t]))
             .collect();
         let sum: f32 = terms.iter().map(|(x, k)| x * k).sum::<f32>() + f.bias[p.k];
-        let y = out.conv1[p.k * C1_SIDE * C1_SIDE + p.i * C1_SIDE + p.j];
+        // Absent when the server answered: it sends no feature maps.
+        let y = *out
+            .conv1
+            .get(p.k * C1_SIDE * C1_SIDE + p.i * C1_SIDE + p.j)?;
         let products = terms
             .iter()
             .map(|(x, k)| format!("{x:.2}·{k:.2}"))

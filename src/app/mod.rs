@@ -15,6 +15,7 @@ mod i18n;
 mod inside;
 mod page_data;
 mod paint;
+mod remote;
 mod self_test;
 mod store;
 mod teach;
@@ -38,6 +39,7 @@ use digits::{DigitState, DrawPanel};
 use engine::{Engine, Job, Runner, WeightsKind};
 use i18n::Lang;
 use inside::InsideView;
+use remote::{Remote, WherePanel};
 pub use self_test::{SelfTest, SelfTestState};
 use text::{TextPanel, TextState};
 use train_digits::{DigitTraining, DigitTrainingPanel};
@@ -127,13 +129,25 @@ fn App() -> impl IntoView {
     let ready = RwSignal::new(false);
     let runner = StoredValue::new_local(Runner::default());
     let shipped = StoredValue::new_local(Shipped::default());
-    let digits = DigitState::new(runner);
-    let text = TextState::new(runner);
+    let remote = Remote::new();
+    let digits = DigitState::new(runner, remote);
+    let text = TextState::new(runner, remote);
     let typed = RwSignal::new(String::new());
     let digit_training = DigitTraining::new(runner, shipped, digits);
     let text_training = TextTraining::new(runner, shipped);
     // Which models run on weights trained earlier in this browser.
     let restored = RwSignal::new(Vec::<WeightsKind>::new());
+
+    // Switching where the networks run asks the new place about the
+    // drawing and the text already on the page.
+    Effect::new(move |_| {
+        remote.place.track();
+        remote.address.track();
+        if ready.get_untracked() {
+            digits.classify();
+            text.read(typed.get_untracked());
+        }
+    });
 
     Effect::new(move |_| {
         let tag = lang.get().tag();
@@ -268,6 +282,7 @@ fn App() -> impl IntoView {
                 class:fatal=move || fatal.get().is_some()>{progress}</p>
             <main>
                 <FallbackBanner state=backend lang=lang />
+                <WherePanel remote=remote lang=lang />
                 <div class="columns">
                     <DrawPanel state=digits lang=lang ready=ready />
                     <TextPanel state=text lang=lang ready=ready text=typed />

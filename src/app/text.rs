@@ -3,10 +3,14 @@
 //! sampling controls, and a heatmap of the gates and cell over the text.
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
+use super::digits::now_ms;
 use super::engine::{CharStep, Job, Runner, TextOut};
 use super::i18n::{Lang, Strings};
 use super::paint;
+use super::remote::{Place, Remote};
+use crate::api::{GenerateAnswer, GenerateRequest, MAX_PROMPT_CHARS, NextAnswer, NextRequest};
 use crate::nn::char_lstm::{HIDDEN, Sampling};
 
 /// Characters "continue" adds.
@@ -19,16 +23,23 @@ pub struct TextState {
     pub busy: RwSignal<bool>,
     pub error: RwSignal<Option<String>>,
     runner: StoredValue<Runner, LocalStorage>,
+    remote: Remote,
+    /// A request to the server is on its way; the text typed since.
+    asking: StoredValue<bool>,
+    waiting: StoredValue<Option<String>>,
 }
 
 impl TextState {
-    pub fn new(runner: StoredValue<Runner, LocalStorage>) -> Self {
+    pub fn new(runner: StoredValue<Runner, LocalStorage>, remote: Remote) -> Self {
         Self {
             out: RwSignal::new(None),
             generated: RwSignal::new(String::new()),
             busy: RwSignal::new(false),
             error: RwSignal::new(None),
             runner,
+            remote,
+            asking: StoredValue::new(false),
+            waiting: StoredValue::new(None),
         }
     }
 
@@ -38,8 +49,14 @@ impl TextState {
             self.out.set(None);
             return;
         }
+        if self.remote.on_server() {
+            self.ask_server(text);
+            return;
+        }
+        let asked = now_ms();
         let done = move |r: crate::Result<TextOut>| match r {
             Ok(o) => {
+                this.remote.browser_ms.set(Some(now_ms() - asked));
                 this.out.set(Some(o));
                 this.error.set(None);
             }
@@ -48,6 +65,49 @@ impl TextState {
         self.runner
             .with_value(|r| r.submit(Job::ReadText(text, Box::new(done))));
     }
+
+    /// The server's next characters. One request at a time: text typed
+    /// meanwhile is sent when the answer is in (only the latest).
+    fn ask_server(&self, text: String) {
+        if self.asking.get_value() {
+            self.waiting.set_value(Some(text));
+            return;
+        }
+        self.asking.set_value(true);
+        let this = *self;
+        spawn_local(async move {
+            let body = NextRequest {
+                prompt: tail(&text),
+                k: 10,
+            };
+            let answer: Option<NextAnswer> = this.remote.ask("/v1/text/next", Some(&body)).await;
+            this.asking.set_value(false);
+            if let Some(a) = answer {
+                this.out.set(Some(TextOut {
+                    top: a
+                        .next
+                        .iter()
+                        .filter_map(|n| Some((n.char.chars().next()?, n.probability)))
+                        .collect(),
+                    // The server sends no gates: the heatmap stays empty.
+                    steps: Vec::new(),
+                }));
+                this.error.set(None);
+            }
+            let later = this.waiting.get_value();
+            this.waiting.set_value(None);
+            if let Some(t) = later {
+                this.read(t);
+            }
+        });
+    }
+}
+
+/// The last characters of `text` that a server reads; an LSTM's memory of
+/// what came before is faint anyway.
+fn tail(text: &str) -> String {
+    let skip = text.chars().count().saturating_sub(MAX_PROMPT_CHARS);
+    text.chars().skip(skip).collect()
 }
 
 /// How a character is shown in the list: whitespace gets a name.
@@ -93,6 +153,24 @@ pub fn TextPanel(
             temperature: temperature.get_untracked(),
             top_k: top_k.get_untracked(),
         };
+        if state.remote.on_server() {
+            let body = GenerateRequest {
+                prompt: tail(&prompt),
+                length: CONTINUE_CHARS,
+                temperature: sampling.temperature,
+                top_k: sampling.top_k,
+                seed: Some(seed.get_untracked()),
+            };
+            spawn_local(async move {
+                let answer: Option<GenerateAnswer> =
+                    state.remote.ask("/v1/text/generate", Some(&body)).await;
+                state.busy.set(false);
+                if let Some(a) = answer {
+                    state.generated.set(format!("{prompt}{}", a.generated));
+                }
+            });
+            return;
+        }
         let done = move |r: crate::Result<String>| {
             state.busy.set(false);
             match r {
@@ -166,6 +244,8 @@ pub fn TextPanel(
             <p class="error" role="alert">{move || state.error.get()}</p>
             <h3>{move || s().heatmap}</h3>
             <p class="hint">{move || s().heatmap_hint}</p>
+            <p id="heatmap-on-server" class="notice"
+                hidden=move || state.remote.place.get() != Place::Server>{move || s().heatmap_needs_browser}</p>
             <canvas id="gate-heatmap" node_ref=heat class="pixelated heat"
                 data-chars=move || state.out.get().map_or(0, |o| o.steps.len()).to_string()></canvas>
             <p class="heat-text"><code>{move || {

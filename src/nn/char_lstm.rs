@@ -377,7 +377,10 @@ impl<B: Backend> CharLstm<B> {
         let labels = vec![0; ids.len()];
         let mut r = self.take_run(be, 1, ids.len());
         let out = match self.record_forward(be, &mut r, ids, &labels) {
-            Ok(()) if read => be.read(&[&r.probs]).await.map(|mut v| Some(v.swap_remove(0))),
+            Ok(()) if read => be
+                .read(&[&r.probs])
+                .await
+                .map(|mut v| Some(v.swap_remove(0))),
             Ok(()) => Ok(None),
             Err(e) => Err(e),
         };

@@ -274,7 +274,9 @@ async fn client(
     (samples, errors)
 }
 
-async fn connect(addr: SocketAddr) -> std::io::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+async fn connect(
+    addr: SocketAddr,
+) -> std::io::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

@@ -126,7 +126,10 @@ impl Service {
             .route("/v1/text/next", post(routes::next))
             .route("/v1/text/generate", post(routes::generate))
             .route("/healthz", get(routes::healthz))
-            .route("/openapi.json", get(|| async { Json(openapi::Doc::openapi()) }))
+            .route(
+                "/openapi.json",
+                get(|| async { Json(openapi::Doc::openapi()) }),
+            )
             .fallback(routes::not_found)
             .method_not_allowed_fallback(routes::method_not_allowed)
             .with_state(state)

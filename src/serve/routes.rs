@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 
 use crate::api::{
-    ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health, MAX_GENERATE_CHARS,
-    MAX_PROMPT_CHARS, MAX_TOP_K, Models, NextAnswer, NextChar, NextRequest,
+    ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health,
+    MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TOP_K, Models, NextAnswer, NextChar, NextRequest,
 };
 use crate::data::corpus::Vocab;
 use crate::data::picture;
@@ -98,7 +98,12 @@ macro_rules! from_rejection {
         }
     )*};
 }
-from_rejection!(JsonRejection, BytesRejection, MultipartRejection, MultipartError);
+from_rejection!(
+    JsonRejection,
+    BytesRejection,
+    MultipartRejection,
+    MultipartError
+);
 
 type Answer<T> = Result<Json<T>, Problem>;
 
@@ -404,10 +409,7 @@ pub async fn not_found(method: Method, uri: Uri) -> Problem {
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!(
-            "{} does not take {method}: see /openapi.json",
-            uri.path()
-        ),
+        format!("{} does not take {method}: see /openapi.json", uri.path()),
     )
 }
 
@@ -420,7 +422,7 @@ pub async fn time_limit(State(limit): State<Duration>, req: Request, next: Next)
         Err(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "timed out after {:.1} s: the server is too busy",
+                "timed out after {} s: the server is too busy",
                 limit.as_secs_f64()
             ),
         )

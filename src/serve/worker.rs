@@ -168,7 +168,9 @@ pub fn spawn(load: Load) -> Result<(Queue, Loaded, JoinHandle<()>)> {
             thread,
         )),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(Error::Device("the model worker stopped while loading".into())),
+        Err(_) => Err(Error::Device(
+            "the model worker stopped while loading".into(),
+        )),
     }
 }
 
@@ -182,8 +184,10 @@ fn run<B: Backend>(
 ) -> Result<()> {
     let (digit_file, digit_bytes) = &load.digit_weights;
     let (text_file, text_bytes) = &load.text_weights;
-    let mut cnn = MnistCnn::from_safetensors(&be, digit_bytes).map_err(|e| in_file(digit_file, e))?;
-    let mut lstm = CharLstm::from_safetensors(&be, text_bytes).map_err(|e| in_file(text_file, e))?;
+    let mut cnn =
+        MnistCnn::from_safetensors(&be, digit_bytes).map_err(|e| in_file(digit_file, e))?;
+    let mut lstm =
+        CharLstm::from_safetensors(&be, text_bytes).map_err(|e| in_file(text_file, e))?;
     // Batches are padded to powers of two up to max_batch: keep every size.
     let sizes = load.batching.max_batch.next_power_of_two().trailing_zeros() as usize + 1;
     cnn.keep_batch_sizes(sizes);

@@ -29,11 +29,11 @@ mod cli {
     use neuralpad::bench::{self, Timing};
     use neuralpad::data::mnist::{self, Dataset};
     use neuralpad::data::picture;
+    use neuralpad::device::Device;
     use neuralpad::nn::mnist_cnn::{MnistCnn, PIXELS};
     use neuralpad::shapes::AdamConfig;
     use neuralpad::train::adam::Adam;
     use neuralpad::train::mnist::{evaluate, train_epoch};
-    use neuralpad::device::Device;
     use neuralpad::{Backend, CpuBackend, Error, FastCpuBackend, GpuBackend};
 
     use crate::text;
@@ -133,7 +133,6 @@ mod cli {
             backend: Device,
         },
     }
-
 
     #[derive(Subcommand)]
     enum BenchWhat {

