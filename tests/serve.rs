@@ -693,7 +693,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
     std::thread::sleep(Duration::from_millis(300));
     s.terminate();
     std::thread::sleep(Duration::from_millis(300));
-    stream.write_all(body[10..].as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");

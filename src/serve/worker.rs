@@ -26,19 +26,22 @@ use crate::{Backend, CpuBackend, FastCpuBackend, GpuBackend, Tensor};
 /// Where a job's answer goes. A failure is the model's (the request was
 /// checked before it queued): a message.
 pub type Reply<T> = oneshot::Sender<std::result::Result<T, String>>;
+/// Each answer carries how many requests shared its batch.
+pub type DigitReply = Reply<(Vec<f32>, usize)>;
+pub type NextReply = Reply<(Vec<(char, f32)>, usize)>;
+pub type GenerateReply = Reply<(String, usize)>;
 
-/// What the worker is asked. Each answer carries how many requests shared
-/// the batch.
+/// What the worker is asked.
 pub enum Job {
     Digit {
         input: Box<[f32; PIXELS]>,
-        reply: Reply<(Vec<f32>, usize)>,
+        reply: DigitReply,
     },
     /// The `k` likeliest characters after the prompt (its ids, at least one).
     Next {
         ids: Vec<u32>,
         k: usize,
-        reply: Reply<(Vec<(char, f32)>, usize)>,
+        reply: NextReply,
     },
     /// `length` characters sampled after the prompt.
     Generate {
@@ -46,7 +49,7 @@ pub enum Job {
         length: usize,
         sampling: Sampling,
         seed: u64,
-        reply: Reply<(String, usize)>,
+        reply: GenerateReply,
     },
 }
 
@@ -304,7 +307,7 @@ fn next_batch(rx: &Receiver<Job>, b: Batching) -> Option<Vec<Job>> {
 fn run_digits<B: Backend>(
     be: &B,
     model: &mut MnistCnn<B>,
-    jobs: Vec<(Box<[f32; PIXELS]>, Reply<(Vec<f32>, usize)>)>,
+    jobs: Vec<(Box<[f32; PIXELS]>, DigitReply)>,
 ) {
     let n = jobs.len();
     let mut images = vec![0.0; n.next_power_of_two() * PIXELS];
@@ -337,7 +340,7 @@ struct Row {
 enum Task {
     Next {
         k: usize,
-        reply: Option<Reply<(Vec<(char, f32)>, usize)>>,
+        reply: Option<NextReply>,
     },
     Generate {
         length: usize,
@@ -346,7 +349,7 @@ enum Task {
         text: String,
         /// Characters in `text`.
         produced: usize,
-        reply: Option<Reply<(String, usize)>>,
+        reply: Option<GenerateReply>,
     },
 }
 
