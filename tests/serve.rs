@@ -583,9 +583,10 @@ async fn requests_arriving_together_share_a_batch_and_get_the_same_answers() {
         assert!(diff < 1e-5, "digit {i}: batched differs by {diff}");
     }
     assert!(largest > 1, "no two digits shared a forward pass");
+    let mut largest = 0;
     for (i, r) in replies[d..d + t].iter().enumerate() {
         let n = r.expect(200, "");
-        assert!(n["batch"].as_u64().unwrap() > 1, "{n}");
+        largest = largest.max(n["batch"].as_u64().unwrap());
         let (got, want) = (
             n["next"].as_array().unwrap(),
             alone_text[i].as_array().unwrap(),
@@ -599,6 +600,7 @@ async fn requests_arriving_together_share_a_batch_and_get_the_same_answers() {
             assert!((pa - pb).abs() < 1e-5, "prompt {i}: {pa} vs {pb}");
         }
     }
+    assert!(largest > 1, "no two prompts were read side by side");
     for (i, r) in replies[d + t..].iter().enumerate() {
         assert_eq!(
             r.expect(200, "")["generated"],
@@ -655,22 +657,49 @@ async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
     assert!(ok >= 1 && busy >= 1, "{ok} answered, {busy} refused");
     drop(s);
 
-    // A request that cannot be answered in time gets 503, and the server
-    // goes on serving.
+    // Requests that cannot be answered in time get 503, and the server
+    // goes on serving. One at a time on the slow plain-loop kernels, each
+    // about 3,000 LSTM steps: the later ones wait past the limit.
     let s = Server::start(&[
         "--backend",
         "cpu-reference",
+        "--max-batch",
+        "1",
         "--timeout-s",
-        "0.05",
+        "0.5",
         "--eval-images",
         "0",
     ]);
     let slow = json!({ "prompt": "We must ".repeat(250), "length": 1000 });
-    s.post_json("/v1/text/generate", slow)
-        .await
-        .expect(503, "timed out after 0.05 s");
-    let h = s.get("/healthz").await;
-    h.expect(200, "");
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (addr, body) = (s.addr, slow.to_string().into_bytes());
+            tokio::spawn(async move {
+                call(
+                    addr,
+                    "POST",
+                    "/v1/text/generate",
+                    &[("content-type", "application/json")],
+                    body,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut timed_out = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status != 200 {
+            r.expect(503, "timed out after 0.5 s");
+            timed_out += 1;
+        }
+    }
+    assert!(timed_out >= 1, "none of 6 queued slow requests timed out");
+    s.get("/healthz").await.expect(200, "");
+    let n = s
+        .post_json("/v1/text/next", json!({ "prompt": "We" }))
+        .await;
+    n.expect(200, "");
 }
 
 #[test]
@@ -681,6 +710,27 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
     // in flight for certain.
     let body = json!({ "prompt": "We must ", "length": 50, "seed": 3 }).to_string();
     let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+    // A whole request first: the server has accepted this connection.
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .expect("a content-length")
+        .parse()
+        .unwrap();
+    stream.read_exact(&mut vec![0; length]).unwrap();
     write!(
         stream,
         "POST /v1/text/generate HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\

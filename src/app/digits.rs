@@ -43,6 +43,10 @@ pub struct DigitState {
     pub error: RwSignal<Option<String>>,
     pub runner: StoredValue<Runner, LocalStorage>,
     pub remote: Remote,
+    /// Which place gave the answer shown, and the server's round trip
+    /// for it (ms).
+    pub source: RwSignal<Option<Place>>,
+    pub server_ms: RwSignal<f64>,
     /// A request to the server is on its way; the drawing changed since.
     asking: StoredValue<bool>,
     ask_again: StoredValue<bool>,
@@ -65,6 +69,8 @@ impl DigitState {
             error: RwSignal::new(None),
             runner,
             remote,
+            source: RwSignal::new(None),
+            server_ms: RwSignal::new(0.0),
             asking: StoredValue::new(false),
             ask_again: StoredValue::new(false),
         }
@@ -128,9 +134,11 @@ impl DigitState {
                 let this = *self;
                 let asked = now_ms();
                 let done = move |r: crate::Result<DigitOut>| match r {
+                    // Asked before the switch to a server: not the answer now.
+                    _ if this.remote.on_server() => {}
                     Ok(out) => {
                         this.remote.browser_ms.set(Some(now_ms() - asked));
-                        this.answered(out);
+                        this.answered(out, Place::Browser);
                         this.error.set(None);
                     }
                     Err(e) => this.error.set(Some(e.to_string())),
@@ -141,10 +149,11 @@ impl DigitState {
         }
     }
 
-    fn answered(&self, out: DigitOut) {
+    fn answered(&self, out: DigitOut, from: Place) {
         // Only a drawing that still has ink gets an answer.
         if self.pre.get_untracked().is_some() {
             self.out.set(Some(out));
+            self.source.set(Some(from));
             self.latency_ms.set(now_ms() - self.changed_at.get_value());
         }
     }
@@ -163,15 +172,20 @@ impl DigitState {
         };
         let this = *self;
         spawn_local(async move {
-            let answer: Option<DigitAnswer> =
+            let answer: Option<(DigitAnswer, f64)> =
                 this.remote.ask("/v1/digits/classify", Some(&body)).await;
             this.asking.set_value(false);
-            if let Some(a) = answer {
+            if let Some((a, ms)) = answer {
+                this.server_ms.set(ms);
+                this.remote.server_ms.set(Some(ms));
                 // The server sends the answer only: the views inside stay dark.
-                this.answered(DigitOut {
-                    probs: a.probabilities,
-                    ..DigitOut::default()
-                });
+                this.answered(
+                    DigitOut {
+                        probs: a.probabilities,
+                        ..DigitOut::default()
+                    },
+                    Place::Server,
+                );
             }
             if this.ask_again.get_value() {
                 this.ask_again.set_value(false);
@@ -383,6 +397,7 @@ fn Prediction(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
         <div class="prediction-box">
             <p id="prediction" aria-live="polite" aria-atomic="true"
                 data-state=move || if state.out.get().is_some() { "ready" } else { "empty" }
+                data-source=move || match state.source.get() { Some(Place::Server) => "server", Some(Place::Browser) => "browser", None => "" }
                 data-digit=move || best().map(|d| d.to_string()).unwrap_or_default()
                 data-net-ms=move || state.out.get().map(|o| format!("{:.3}", o.net_ms)).unwrap_or_default()
                 data-latency-ms=move || format!("{:.3}", state.latency_ms.get())>
@@ -394,8 +409,8 @@ fn Prediction(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
                     }
                 }}
             </p>
-            <p class="timing">{move || state.out.get().map(|o| if state.remote.place.get() == Place::Server {
-                format!("{} {:.1} ms", s().round_trip, state.remote.server_ms.get().unwrap_or_default())
+            <p class="timing">{move || state.out.get().map(|o| if state.source.get() == Some(Place::Server) {
+                format!("{} {:.1} ms", s().round_trip, state.server_ms.get())
             } else {
                 format!("{} {:.2} ms", s().network_time, o.net_ms)
             })}</p>

@@ -16,6 +16,8 @@ use crate::api::{ApiError, Models};
 
 /// Where the address box starts when the page's URL names none.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:3000";
+/// Longest wait for one answer from a server.
+const FETCH_TIMEOUT_MS: u32 = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Place {
@@ -54,8 +56,8 @@ pub struct Remote {
     pub place: RwSignal<Place>,
     /// The server's base URL, without a trailing slash.
     pub address: RwSignal<String>,
-    /// The latest round trip of each place, in ms: from asking to having
-    /// the answer in hand.
+    /// The latest round trip of a drawing or a text in each place, in ms:
+    /// from asking to having the answer in hand.
     pub browser_ms: RwSignal<Option<f64>>,
     pub server_ms: RwSignal<Option<f64>>,
     /// What the server said it runs on (GET /v1/models).
@@ -117,19 +119,20 @@ impl Remote {
     fn greet(&self) {
         let this = *self;
         spawn_local(async move {
-            if let Some(m) = this.ask::<(), Models>("/v1/models", None).await {
+            if let Some((m, _)) = this.ask::<(), Models>("/v1/models", None).await {
                 this.server_backend.set(Some(m.backend));
             }
         });
     }
 
     /// POST `body` as JSON to `path` (GET when `None`), and parse the
-    /// answer; records the round trip, or the failure for the panel.
+    /// answer; returns it with its round trip in ms, or records the failure
+    /// for the panel.
     pub async fn ask<T: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
         body: Option<&T>,
-    ) -> Option<R> {
+    ) -> Option<(R, f64)> {
         let address = self.address.get_untracked();
         let url = format!("{address}{path}");
         let body = body.map(|b| serde_json::to_string(b).expect("plain structs serialise"));
@@ -152,9 +155,8 @@ impl Remote {
         }
         match out {
             Ok(r) => {
-                self.server_ms.set(Some(now_ms() - start));
                 self.failure.set(None);
-                Some(r)
+                Some((r, now_ms() - start))
             }
             Err(f) => {
                 self.failure.set(Some(f));
@@ -175,6 +177,11 @@ async fn fetch(url: &str, body: Option<String>) -> Result<(u16, String), String>
     };
     let window = web_sys::window().ok_or("no window")?;
     let init = web_sys::RequestInit::new();
+    // A server that takes the connection and never answers must not hold
+    // the page's questions for ever.
+    init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(
+        FETCH_TIMEOUT_MS,
+    )));
     if let Some(body) = body {
         init.set_method("POST");
         init.set_body(&JsValue::from_str(&body));

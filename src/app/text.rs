@@ -24,9 +24,13 @@ pub struct TextState {
     pub error: RwSignal<Option<String>>,
     runner: StoredValue<Runner, LocalStorage>,
     remote: Remote,
-    /// A request to the server is on its way; the text typed since.
+    /// Which place gave the next characters shown.
+    pub source: RwSignal<Option<Place>>,
+    /// The text as last read: an answer for any other is stale.
+    latest: StoredValue<String>,
+    /// A request to the server is on its way; the text changed since.
     asking: StoredValue<bool>,
-    waiting: StoredValue<Option<String>>,
+    changed: StoredValue<bool>,
 }
 
 impl TextState {
@@ -38,13 +42,16 @@ impl TextState {
             error: RwSignal::new(None),
             runner,
             remote,
+            source: RwSignal::new(None),
+            latest: StoredValue::new(String::new()),
             asking: StoredValue::new(false),
-            waiting: StoredValue::new(None),
+            changed: StoredValue::new(false),
         }
     }
 
     pub fn read(&self, text: String) {
         let this = *self;
+        self.latest.set_value(text.clone());
         if text.is_empty() {
             self.out.set(None);
             return;
@@ -55,9 +62,12 @@ impl TextState {
         }
         let asked = now_ms();
         let done = move |r: crate::Result<TextOut>| match r {
+            // Asked before the switch to a server: not the answer now.
+            _ if this.remote.on_server() => {}
             Ok(o) => {
                 this.remote.browser_ms.set(Some(now_ms() - asked));
                 this.out.set(Some(o));
+                this.source.set(Some(Place::Browser));
                 this.error.set(None);
             }
             Err(e) => this.error.set(Some(e.to_string())),
@@ -66,11 +76,11 @@ impl TextState {
             .with_value(|r| r.submit(Job::ReadText(text, Box::new(done))));
     }
 
-    /// The server's next characters. One request at a time: text typed
-    /// meanwhile is sent when the answer is in (only the latest).
+    /// The server's next characters. One request at a time: when the text
+    /// changed meanwhile, its latest state is sent once the answer is in.
     fn ask_server(&self, text: String) {
         if self.asking.get_value() {
-            self.waiting.set_value(Some(text));
+            self.changed.set_value(true);
             return;
         }
         self.asking.set_value(true);
@@ -80,9 +90,13 @@ impl TextState {
                 prompt: tail(&text),
                 k: 10,
             };
-            let answer: Option<NextAnswer> = this.remote.ask("/v1/text/next", Some(&body)).await;
+            let answer: Option<(NextAnswer, f64)> =
+                this.remote.ask("/v1/text/next", Some(&body)).await;
             this.asking.set_value(false);
-            if let Some(a) = answer {
+            // Only the answer for the text in the box now is shown.
+            if let Some((a, ms)) = answer.filter(|_| this.latest.with_value(|l| *l == text)) {
+                this.remote.server_ms.set(Some(ms));
+                this.source.set(Some(Place::Server));
                 this.out.set(Some(TextOut {
                     top: a
                         .next
@@ -94,10 +108,9 @@ impl TextState {
                 }));
                 this.error.set(None);
             }
-            let later = this.waiting.get_value();
-            this.waiting.set_value(None);
-            if let Some(t) = later {
-                this.read(t);
+            if this.changed.get_value() {
+                this.changed.set_value(false);
+                this.read(this.latest.get_value());
             }
         });
     }
@@ -162,10 +175,10 @@ pub fn TextPanel(
                 seed: Some(seed.get_untracked()),
             };
             spawn_local(async move {
-                let answer: Option<GenerateAnswer> =
+                let answer: Option<(GenerateAnswer, f64)> =
                     state.remote.ask("/v1/text/generate", Some(&body)).await;
                 state.busy.set(false);
-                if let Some(a) = answer {
+                if let Some((a, _)) = answer {
                     state.generated.set(format!("{prompt}{}", a.generated));
                 }
             });
@@ -211,6 +224,7 @@ pub fn TextPanel(
             <h3 id="next-title">{move || s().next_chars}</h3>
             <p class="hint" hidden=move || !top().is_empty()>{move || s().type_something}</p>
             <ol id="next-chars" aria-labelledby="next-title" aria-live="polite"
+                data-source=move || match state.source.get() { Some(Place::Server) => "server", Some(Place::Browser) => "browser", None => "" }
                 data-total={move || top().iter().map(|(_, p)| p).sum::<f32>().to_string()}>
                 {move || top().into_iter().map(|(c, p)| view! {
                     <li data-char=c.to_string() data-p=p.to_string()>

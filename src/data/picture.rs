@@ -3,14 +3,14 @@
 
 use std::io::Cursor;
 
-use image::{ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use crate::data::digit::{self, Preprocessed, Steps};
 use crate::error::{Error, Result};
 
 /// The longest side accepted. A digit needs a few hundred pixels at most;
 /// a small file can claim a vast image (a decompression bomb), so the size
-/// is checked from the header before any pixel is decoded.
+/// is read from the header and checked before any pixel is decoded.
 pub const MAX_SIDE: u32 = 4096;
 
 /// Decode `bytes` (PNG or JPEG, told apart by their contents), turn it into
@@ -28,23 +28,19 @@ pub fn preprocess(bytes: &[u8]) -> Result<Preprocessed> {
         Some(f) => return Err(bad(format!("{f:?} is not accepted: send a PNG or a JPEG"))),
         None => return Err(bad("not a PNG or JPEG file".into())),
     }
-    let (w, h) = reader
-        .into_dimensions()
+    let decoder = reader
+        .into_decoder()
         .map_err(|e| bad(format!("unreadable header: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
+        return Err(bad(format!("{w}x{h} pixels: there is no picture")));
+    }
     if w.max(h) > MAX_SIDE {
         return Err(bad(format!(
             "{w}x{h} pixels is too large: at most {MAX_SIDE} on a side"
         )));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| bad(e.to_string()))?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    reader.limits(limits);
-    let img = reader
-        .decode()
+    let img = DynamicImage::from_decoder(decoder)
         .map_err(|e| bad(format!("does not decode: {e}")))?
         .into_luma8();
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -53,6 +49,7 @@ pub fn preprocess(bytes: &[u8]) -> Result<Preprocessed> {
     // The border is background either way: invert when it is light.
     let border: Vec<f32> = (0..w)
         .flat_map(|x| [canvas[x], canvas[(h - 1) * w + x]])
+        .chain((0..h).flat_map(|y| [canvas[y * w], canvas[y * w + w - 1]]))
         .collect();
     if border.iter().sum::<f32>() / border.len() as f32 > 0.5 {
         canvas.iter_mut().for_each(|v| *v = 1.0 - *v);

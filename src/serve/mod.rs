@@ -12,7 +12,6 @@ pub mod openapi;
 pub mod routes;
 pub mod worker;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,6 +22,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
@@ -34,6 +34,9 @@ use crate::error::{Error, Result};
 
 use routes::AppState;
 use worker::{Batching, Load};
+
+/// Pictures decoded at once, at most.
+const DECODING_AT_ONCE: usize = 8;
 
 /// Everything `neuralpad serve` can be told.
 #[derive(Clone, Debug)]
@@ -119,6 +122,7 @@ impl Service {
             models: models.clone(),
             vocab: Arc::new(loaded.vocab),
             started: Instant::now(),
+            decoding: Arc::new(Semaphore::new(DECODING_AT_ONCE)),
         };
         let router = Router::new()
             .route("/v1/models", get(routes::models))
@@ -174,26 +178,28 @@ impl Service {
     }
 }
 
-/// Ctrl-C, or SIGTERM as a service manager sends.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C, or SIGTERM as a service manager sends. The handlers are in
+/// place when this returns, so a signal that comes before the server's
+/// first poll still shuts it down gracefully.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut int, mut term) = (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        );
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// The CORS layer for `origins`: "*" lets any page call the API (it
@@ -223,9 +229,4 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>> {
             .allow_methods([Method::GET, Method::POST])
             .allow_headers([header::CONTENT_TYPE]),
     ))
-}
-
-/// Where a listener on `host:port` is, as a URL.
-pub fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}")
 }

@@ -14,7 +14,7 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::api::{
     ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health,
@@ -35,6 +35,8 @@ pub struct AppState {
     pub models: Arc<Models>,
     pub vocab: Arc<Vocab>,
     pub started: Instant,
+    /// Pictures that may be decoding at once.
+    pub decoding: Arc<Semaphore>,
 }
 
 /// A failed request: its status and what went wrong, sent as JSON.
@@ -126,7 +128,12 @@ async fn ask<T>(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the model failed: {e}"),
         )),
-        Err(_) => Err(stopping()),
+        // The worker answers every job it takes, even when shutting down:
+        // a reply dropped unanswered means its batch failed.
+        Err(_) => Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the model failed on this request's batch",
+        )),
     }
 }
 
@@ -176,7 +183,7 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
         }
         "image/png" | "image/jpeg" => {
             let bytes = Bytes::from_request(req, &st).await?;
-            picture_input(bytes).await?
+            picture_input(&st, bytes).await?
         }
         "multipart/form-data" => {
             let mut form = Multipart::from_request(req, &st).await?;
@@ -188,7 +195,7 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
                 }
             }
             let bytes = image.ok_or_else(|| Problem::bad("the form has no field named image"))?;
-            picture_input(bytes).await?
+            picture_input(&st, bytes).await?
         }
         "" => {
             return Err(Problem::new(
@@ -243,14 +250,25 @@ fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
     Ok(input)
 }
 
-/// Decode and preprocess off the async threads: a large JPEG takes a while.
-async fn picture_input(bytes: Bytes) -> Result<[f32; PIXELS], Problem> {
+/// Decode and preprocess off the async threads: a large JPEG takes a
+/// while. Only so many at once (a 4096x4096 picture takes 64 MB to
+/// decode); beyond them, 503 as for a full queue.
+async fn picture_input(st: &AppState, bytes: Bytes) -> Result<[f32; PIXELS], Problem> {
     if bytes.is_empty() {
         return Err(Problem::bad("image: the body is empty"));
     }
-    let pre = tokio::task::spawn_blocking(move || picture::preprocess(&bytes))
-        .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let permit = st.decoding.clone().try_acquire_owned().map_err(|_| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy: too many pictures being decoded; try again shortly",
+        )
+    })?;
+    let pre = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        picture::preprocess(&bytes)
+    })
+    .await
+    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(pre.input)
 }
 
@@ -415,7 +433,7 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
 
 /// A request that takes longer than `limit` (reading its body, waiting in
 /// the queue, running) is answered 503; the worker skips its job if it has
-/// not started it.
+/// not started it, and stops a text row mid-run.
 pub async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,

@@ -3,6 +3,7 @@
 //! together: the digits of a batch in one forward pass, the prompts of a
 //! batch as the rows of one LSTM step after another.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -192,11 +193,12 @@ fn run<B: Backend>(
     let mut lstm =
         CharLstm::from_safetensors(&be, text_bytes).map_err(|e| in_file(text_file, e))?;
     // Batches are padded to powers of two up to max_batch: keep every size.
-    let sizes = load.batching.max_batch.next_power_of_two().trailing_zeros() as usize + 1;
-    cnn.keep_batch_sizes(sizes);
+    let widest = load.batching.max_batch.next_power_of_two();
+    cnn.keep_batch_sizes(widest.trailing_zeros() as usize + 1);
     let accuracy = match &load.test {
         Some(test) => {
-            let c = pollster::block_on(evaluate(&be, &mut cnn, test, 256))?;
+            // In chunks of the widest batch, whose buffers serving reuses.
+            let c = pollster::block_on(evaluate(&be, &mut cnn, test, widest))?;
             Some((c.accuracy() as f32, c.total() as usize))
         }
         None => None,
@@ -236,8 +238,7 @@ fn run<B: Backend>(
         return Ok(());
     }
     let b = load.batching;
-    while let Some(jobs) = next_batch(&rx, b) {
-        waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
+    while let Some(jobs) = next_batch(&rx, b, &waiting) {
         let (mut digits, mut texts) = (Vec::new(), Vec::new());
         for job in jobs.into_iter().filter(|j| !j.abandoned()) {
             match job {
@@ -270,11 +271,18 @@ fn run<B: Backend>(
                 }),
             }
         }
-        if !digits.is_empty() {
-            run_digits(&be, &mut cnn, digits);
-        }
-        if !texts.is_empty() {
-            run_texts(&be, &mut lstm, texts);
+        // A bug in a batch fails that batch's requests (their replies are
+        // dropped), not the server.
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if !digits.is_empty() {
+                run_digits(&be, &mut cnn, digits);
+            }
+            if !texts.is_empty() {
+                run_texts(&be, &mut lstm, texts);
+            }
+        }));
+        if ran.is_err() {
+            eprintln!("model worker: a batch panicked; its requests got 500");
         }
     }
     Ok(())
@@ -288,14 +296,19 @@ fn in_file(file: &str, e: Error) -> Error {
 }
 
 /// Wait for one job, then gather those arriving within the window, up to
-/// `max_batch`. `None` once the queue is closed and empty.
-fn next_batch(rx: &Receiver<Job>, b: Batching) -> Option<Vec<Job>> {
+/// `max_batch`. `None` once the queue is closed and empty. A job leaves
+/// the `waiting` count as it leaves the queue.
+fn next_batch(rx: &Receiver<Job>, b: Batching, waiting: &AtomicUsize) -> Option<Vec<Job>> {
     let mut jobs = vec![rx.recv().ok()?];
+    waiting.fetch_sub(1, Ordering::Relaxed);
     let until = Instant::now() + b.window;
     while jobs.len() < b.max_batch {
         // Whatever is already queued joins even when the window is over.
         match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            Ok(job) => jobs.push(job),
+            Ok(job) => {
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                jobs.push(job);
+            }
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         }
     }

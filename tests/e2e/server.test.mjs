@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { CONFIGS, DIGITS, artifacts, draw, launchPage, root, serveForTests, until } from './harness.mjs';
@@ -37,6 +38,15 @@ before(async () => {
   });
 });
 after(() => server.child?.kill('SIGTERM'));
+
+/** A port of 127.0.0.1 where nothing listens: bound, then closed. */
+async function closedPort() {
+  const probe = net.createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
 
 /** #probs as ten numbers. */
 function probs(page) {
@@ -104,9 +114,15 @@ for (const config of CONFIGS) {
       await until(run, 'the server backend shown', () => /CPU/.test(document.querySelector('#server-backend')?.innerText ?? ''), null, {
         show: '#where',
       });
-      const there = await settled(run, 'server probabilities', async () => ((await roundTrip(page, 'server')) ? probs(page) : []));
+      await until(run, 'a digit answered by the server', () => document.querySelector('#prediction')?.getAttribute('data-source') === 'server', null, {
+        show: '#prediction, #where',
+      });
+      const there = await settled(run, 'server probabilities', () => probs(page));
       assertClose(there, here, 'server vs browser probabilities');
       assert.equal(await page.locator('#prediction').getAttribute('data-digit'), label);
+      await until(run, 'text read by the server', () => document.querySelector('#next-chars')?.getAttribute('data-source') === 'server', null, {
+        show: '#next-chars, #where',
+      });
       const thereText = await settled(run, 'server next characters', () => nextChars(page));
       assert.deepEqual(thereText.map(([c]) => c), hereText.map(([c]) => c), 'the same next characters');
       assertClose(thereText.map(([, p]) => p), hereText.map(([, p]) => p), 'next-character probabilities');
@@ -130,10 +146,15 @@ for (const config of CONFIGS) {
       assert.ok((await page.locator('#generated').innerText()).startsWith(text));
 
       // Nothing listens there: a clear message, and no answer invented.
-      await page.locator('#server-address').fill('127.0.0.1:9');
+      const closed = await closedPort();
+      await page.locator('#server-address').fill(`127.0.0.1:${closed}`);
       await page.locator('#server-address').dispatchEvent('change');
-      await until(run, 'a message that the server is unreachable', () =>
-        /Could not reach the server at http:\/\/127\.0\.0\.1:9/.test(document.querySelector('#server-error')?.innerText ?? ''),
+      await until(
+        run,
+        'a message that the server is unreachable',
+        (port) => (document.querySelector('#server-error')?.innerText ?? '').startsWith(`Could not reach the server at http://127.0.0.1:${port}`),
+        closed,
+        { show: '#where' },
       );
 
       // Back in the browser: the message goes, the browser answers.

@@ -83,6 +83,12 @@ impl ServiceArgs {
                 format!("{} is outside 0..=1000", self.batch_window_ms),
             );
         }
+        if !(1..=1 << 20).contains(&self.max_body_kib) {
+            return bad(
+                "max-body-kib",
+                format!("{} is outside 1..=1048576 (1 GiB)", self.max_body_kib),
+            );
+        }
         if !(self.timeout_s > 0.0 && self.timeout_s <= 3600.0) {
             return bad(
                 "timeout-s",
@@ -137,6 +143,7 @@ pub fn serve(args: &Serve) -> Result<()> {
             .await
             .map_err(io(&where_.to_string()))?;
         let addr = listener.local_addr().map_err(io("listener"))?;
+        let stop = shutdown_signal().map_err(io("signal handlers"))?;
         println!("backend: {}", service.models.backend);
         for m in &service.models.models {
             match (m.test_accuracy, m.test_images) {
@@ -151,7 +158,7 @@ pub fn serve(args: &Serve) -> Result<()> {
         }
         println!("listening on http://{addr} (API described at /openapi.json)");
         std::io::stdout().flush().map_err(io("stdout"))?;
-        service.serve(listener, shutdown_signal()).await?;
+        service.serve(listener, stop).await?;
         println!("stopped: every request answered");
         Ok(())
     })
