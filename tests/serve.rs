@@ -104,6 +104,31 @@ impl Drop for Server {
     }
 }
 
+/// Every (path, JSON body) posted at once, each on its own connection;
+/// the replies in the same order.
+async fn all_at_once(addr: SocketAddr, requests: Vec<(&'static str, Value)>) -> Vec<Reply> {
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|(path, body)| {
+            tokio::spawn(async move {
+                call(
+                    addr,
+                    "POST",
+                    path,
+                    &[("content-type", "application/json")],
+                    body.to_string().into_bytes(),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(t.await.unwrap());
+    }
+    replies
+}
+
 #[derive(Debug)]
 struct Reply {
     status: u16,
@@ -540,41 +565,16 @@ async fn requests_arriving_together_share_a_batch_and_get_the_same_answers() {
     }
     // Then all at once: digits, next characters and continuations of
     // prompts of different lengths in the same batches.
-    let mut tasks = Vec::new();
-    for i in 0..d {
-        let (addr, body) = (s.addr, pixels(&test, i));
-        tasks.push(tokio::spawn(async move {
-            call(
-                addr,
-                "POST",
-                "/v1/digits/classify",
-                &[("content-type", "application/json")],
-                body.to_string().into_bytes(),
-            )
-            .await
-        }));
-    }
-    for (path, body) in prompts
-        .iter()
-        .map(|p| ("/v1/text/next", json!({ "prompt": p, "k": 5 })))
+    let requests = (0..d)
+        .map(|i| ("/v1/digits/classify", pixels(&test, i)))
+        .chain(
+            prompts
+                .iter()
+                .map(|p| ("/v1/text/next", json!({ "prompt": p, "k": 5 }))),
+        )
         .chain((0..t).map(|i| ("/v1/text/generate", continuation(i))))
-    {
-        let addr = s.addr;
-        tasks.push(tokio::spawn(async move {
-            call(
-                addr,
-                "POST",
-                path,
-                &[("content-type", "application/json")],
-                body.to_string().into_bytes(),
-            )
-            .await
-        }));
-    }
-    let mut replies = Vec::new();
-    for task in tasks {
-        replies.push(task.await.unwrap());
-    }
+        .collect();
+    let replies = all_at_once(s.addr, requests).await;
     let mut largest = 0;
     for (i, r) in replies[..d].iter().enumerate() {
         let a = r.expect(200, "");
@@ -625,24 +625,9 @@ async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
         "5",
     ]);
     let long = json!({ "prompt": "We must ".repeat(100), "length": 600, "seed": 1 });
-    let tasks: Vec<_> = (0..24)
-        .map(|_| {
-            let (addr, body) = (s.addr, long.to_string().into_bytes());
-            tokio::spawn(async move {
-                call(
-                    addr,
-                    "POST",
-                    "/v1/text/generate",
-                    &[("content-type", "application/json")],
-                    body,
-                )
-                .await
-            })
-        })
-        .collect();
+    let replies = all_at_once(s.addr, vec![("/v1/text/generate", long); 24]).await;
     let (mut ok, mut busy) = (0, 0);
-    for t in tasks {
-        let r = t.await.unwrap();
+    for r in replies {
         match r.status {
             200 => ok += 1,
             503 => {
@@ -671,24 +656,9 @@ async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
         "0",
     ]);
     let slow = json!({ "prompt": "We must ".repeat(250), "length": 1000 });
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let (addr, body) = (s.addr, slow.to_string().into_bytes());
-            tokio::spawn(async move {
-                call(
-                    addr,
-                    "POST",
-                    "/v1/text/generate",
-                    &[("content-type", "application/json")],
-                    body,
-                )
-                .await
-            })
-        })
-        .collect();
+    let replies = all_at_once(s.addr, vec![("/v1/text/generate", slow); 6]).await;
     let mut timed_out = 0;
-    for t in tasks {
-        let r = t.await.unwrap();
+    for r in replies {
         if r.status != 200 {
             r.expect(503, "timed out after 0.5 s");
             timed_out += 1;
