@@ -734,3 +734,89 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
         "no longer listening"
     );
 }
+
+/// Continuous batching: prompts arriving while a long continuation is being
+/// written join its batch at the next step (widening it), are answered
+/// long before it ends, and every answer is the one each gets alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn prompts_join_a_running_batch_and_keep_their_answers() {
+    for backend in ["gpu", "cpu"] {
+        let s = Server::start(&["--backend", backend, "--eval-images", "0"]);
+        let long = json!({ "prompt": "The Congress ", "length": 1000, "seed": 9, "top_k": 4 });
+        let prompts: Vec<Value> = [
+            "We",
+            "The budget of the Un",
+            "Our nat",
+            "In 19",
+            "Ameri",
+            "I ask the Congress to ",
+        ]
+        .iter()
+        .map(|p| json!({ "prompt": p, "k": 3 }))
+        .collect();
+        let g = s.post_json("/v1/text/generate", long.clone()).await;
+        let long_alone = g.expect(200, "")["generated"].clone();
+        let mut alone = Vec::new();
+        for p in &prompts {
+            let n = s.post_json("/v1/text/next", p.clone()).await;
+            alone.push(n.expect(200, "")["next"].clone());
+        }
+
+        let addr = s.addr;
+        let running = tokio::spawn(async move {
+            let r = call(
+                addr,
+                "POST",
+                "/v1/text/generate",
+                &[("content-type", "application/json")],
+                long.to_string().into_bytes(),
+            )
+            .await;
+            (r, std::time::Instant::now())
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Twice: the first wave widens the batch, the second takes the
+        // seats the first has left, whose state must not leak.
+        let ask = || {
+            all_at_once(
+                addr,
+                prompts
+                    .iter()
+                    .map(|p| ("/v1/text/next", p.clone()))
+                    .collect(),
+            )
+        };
+        let mut waves = vec![ask().await];
+        waves.push(ask().await);
+        let joined_at = std::time::Instant::now();
+        let (r, long_done_at) = running.await.unwrap();
+        assert_eq!(
+            r.expect(200, "")["generated"],
+            long_alone,
+            "{backend}: the long continuation changed"
+        );
+        assert!(
+            joined_at < long_done_at,
+            "{backend}: the short prompts waited for the long one"
+        );
+        let mut widest = 0;
+        for (i, n) in waves.iter().flatten().enumerate() {
+            let i = i % prompts.len();
+            let n = n.expect(200, "");
+            widest = widest.max(n["batch"].as_u64().unwrap());
+            let (got, want) = (n["next"].as_array().unwrap(), alone[i].as_array().unwrap());
+            for (a, b) in got.iter().zip(want) {
+                assert_eq!(a["char"], b["char"], "{backend}: prompt {i}");
+                let (pa, pb) = (
+                    a["probability"].as_f64().unwrap(),
+                    b["probability"].as_f64().unwrap(),
+                );
+                assert!(
+                    (pa - pb).abs() < 1e-5,
+                    "{backend}: prompt {i}: {pa} vs {pb}"
+                );
+            }
+        }
+        assert!(widest > 1, "{backend}: no prompt was read beside another");
+    }
+}

@@ -368,6 +368,29 @@ impl<B: Backend> CharLstm<B> {
         })
     }
 
+    /// Start rows `rows` of the `width` sequences read side by side from
+    /// zero state at the next [`Self::step_rows`]; the others carry on.
+    pub fn restart_rows(&mut self, width: usize, rows: &[usize]) {
+        if let Some(r) = self
+            .runs
+            .iter_mut()
+            .find(|r| r.seq.steps == 1 && r.seq.batch == width)
+        {
+            r.seq.restart_rows(rows);
+        }
+    }
+
+    /// Go on reading `from` sequences side by side as the first rows of
+    /// `to` (more rows joining): each keeps its state.
+    pub fn widen_rows(&mut self, be: &B, from: usize, to: usize) -> Result<()> {
+        let old = self.take_run(be, 1, from);
+        let mut new = self.take_run(be, 1, to);
+        let out = new.seq.continue_rows(be, &old.seq);
+        self.runs.push(old);
+        self.runs.push(new);
+        out
+    }
+
     /// One character for each of `ids.len()` independent sequences read side
     /// by side (a server's batch of prompts), their state carried from the
     /// previous call with as many rows. Returns the next-character

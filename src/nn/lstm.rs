@@ -9,7 +9,7 @@
 use rand::Rng;
 
 use super::{Param, init::uniform};
-use crate::backend::{Backend, SeqStep};
+use crate::backend::{Backend, SeqStep, Tensor};
 use crate::error::Result;
 
 pub struct Lstm<B: Backend> {
@@ -48,6 +48,11 @@ pub struct LstmSeq<B: Backend> {
     /// Whether the next forward pass starts from the last one's final state
     /// (false: from zeros).
     carry: bool,
+    /// Rows whose carried state the next forward pass replaces by zeros:
+    /// new sequences joining rows that go on (a server's batch).
+    restart: Vec<usize>,
+    /// [H] zeros, the source of those restarts; never written.
+    zero_row: B::Tensor,
 }
 
 impl<B: Backend> LstmSeq<B> {
@@ -66,12 +71,55 @@ impl<B: Backend> LstmSeq<B> {
             dc: be.zeros(&[batch, hidden]),
             dgates: be.zeros(&[rows, 4 * hidden]),
             carry: false,
+            restart: Vec::new(),
+            zero_row: be.zeros(&[hidden]),
         }
     }
 
     /// Start the next sequence from zero state instead of carrying over.
     pub fn reset(&mut self) {
         self.carry = false;
+        self.restart.clear();
+    }
+
+    /// Start rows `rows` from zero state at the next forward pass while
+    /// the others carry on.
+    pub fn restart_rows(&mut self, rows: &[usize]) {
+        self.restart
+            .extend(rows.iter().filter(|&&r| r < self.batch));
+    }
+
+    /// Carry on `from`'s rows as the first rows of this wider shape, both
+    /// one step long: their final state is copied across and the next
+    /// forward pass starts from it. The rows beyond `from`'s hold stale
+    /// state until restarted.
+    pub fn continue_rows(&mut self, be: &B, from: &LstmSeq<B>) -> Result<()> {
+        if self.steps != 1 || from.steps != 1 || from.batch > self.batch {
+            return Err(crate::error::shape_err!(
+                "continue_rows",
+                "{} rows of {} steps cannot continue as {} rows of {} steps",
+                from.batch,
+                from.steps,
+                self.batch,
+                self.steps
+            ));
+        }
+        let n = from.batch * self.zero_row.len();
+        if from.carry {
+            // One step: h_out is the final h, c's block 1 the final c.
+            be.copy_slice(&from.h_out, 0, &mut self.h_out, 0, n)?;
+            be.copy_slice(&from.c, n, &mut self.c, self.batch * self.zero_row.len(), n)?;
+            self.restart.retain(|&r| r >= from.batch);
+            self.restart.extend(&from.restart);
+        } else {
+            self.restart.extend(0..from.batch);
+        }
+        if !self.carry {
+            // Nothing carried here before: the rows beyond start clean.
+            self.restart.extend(from.batch..self.batch);
+        }
+        self.carry = true;
+        Ok(())
     }
 
     fn at(&self, t: usize) -> SeqStep {
@@ -117,9 +165,14 @@ impl<B: Backend> Lstm<B> {
             be.copy_slice(&s.h_out, (rows - b) * h, &mut s.h_in, 0, b * h)?;
             be.copy_slice(&s.c, rows * h, &mut s.c_carry, 0, b * h)?;
             be.copy_slice(&s.c_carry, 0, &mut s.c, 0, b * h)?;
+            for r in s.restart.drain(..) {
+                be.copy_slice(&s.zero_row, 0, &mut s.h_in, r * h, h)?;
+                be.copy_slice(&s.zero_row, 0, &mut s.c, r * h, h)?;
+            }
         } else {
             be.fill_zero(&mut s.h_in);
             be.fill_zero(&mut s.c);
+            s.restart.clear();
         }
         be.dense_forward(
             x,

@@ -3,6 +3,8 @@
 //!
 //! - [`worker`]: the thread that owns the backend and the models, and
 //!   batches the requests that arrive together;
+//! - `text_rows`: the prompts being read as rows of the LSTM, joining and
+//!   leaving between steps;
 //! - [`routes`]: the endpoints, their checks and their JSON errors;
 //! - [`openapi`]: the document at /openapi.json;
 //! - [`load`]: the load test (`neuralpad bench serve`).
@@ -10,6 +12,7 @@
 pub mod load;
 pub mod openapi;
 pub mod routes;
+mod text_rows;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -252,17 +252,17 @@ fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
 
 /// Decode and preprocess off the async threads: a large JPEG takes a
 /// while. Only so many at once (a 4096x4096 picture takes 64 MB to
-/// decode); beyond them, 503 as for a full queue.
+/// decode); the others wait their turn, within the request's time limit.
 async fn picture_input(st: &AppState, bytes: Bytes) -> Result<[f32; PIXELS], Problem> {
     if bytes.is_empty() {
         return Err(Problem::bad("image: the body is empty"));
     }
-    let permit = st.decoding.clone().try_acquire_owned().map_err(|_| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy: too many pictures being decoded; try again shortly",
-        )
-    })?;
+    let permit = st
+        .decoding
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| stopping())?;
     let pre = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         picture::preprocess(&bytes)

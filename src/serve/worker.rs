@@ -1,7 +1,7 @@
 //! The model worker: one thread owns the backend and both models, and
-//! requests queue for it. Those that arrive within the batch window run
-//! together: the digits of a batch in one forward pass, the prompts of a
-//! batch as the rows of one LSTM step after another.
+//! requests queue for it. Digits that arrive within the batch window run
+//! in one forward pass; prompts become rows of the LSTM that step together,
+//! a new prompt joining at the next step ([`super::text_rows`]).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -10,8 +10,6 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use tokio::sync::oneshot;
 
 use crate::api::ModelInfo;
@@ -19,10 +17,12 @@ use crate::data::corpus::Vocab;
 use crate::data::mnist::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::nn::char_lstm::{self, CharLstm, Sampling};
+use crate::nn::char_lstm::{CharLstm, Sampling};
 use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS};
 use crate::train::mnist::evaluate;
 use crate::{Backend, CpuBackend, FastCpuBackend, GpuBackend, Tensor};
+
+use super::text_rows::{Row, TextRows};
 
 /// Where a job's answer goes. A failure is the model's (the request was
 /// checked before it queued): a message.
@@ -238,55 +238,51 @@ fn run<B: Backend>(
         return Ok(());
     }
     let b = load.batching;
-    while let Some(jobs) = next_batch(&rx, b, &waiting) {
-        let (mut digits, mut texts) = (Vec::new(), Vec::new());
+    let mut texts = TextRows::new(b.max_batch, lstm.vocab().clone());
+    loop {
+        let jobs = if texts.busy() {
+            // Rows are being read: whatever waits joins them at once.
+            drain(&rx, b.max_batch, &waiting)
+        } else {
+            match next_batch(&rx, b, &waiting) {
+                Some(jobs) => jobs,
+                None => break,
+            }
+        };
+        let mut digits = Vec::new();
         for job in jobs.into_iter().filter(|j| !j.abandoned()) {
             match job {
                 Job::Digit { input, reply } => digits.push((input, reply)),
-                Job::Next { ids, k, reply } => texts.push(Row {
-                    ids,
-                    next: 0,
-                    task: Task::Next {
-                        k,
-                        reply: Some(reply),
-                    },
-                }),
+                Job::Next { ids, k, reply } => texts.admit(Row::next(ids, k, reply)),
                 Job::Generate {
                     ids,
                     length,
                     sampling,
                     seed,
                     reply,
-                } => texts.push(Row {
-                    ids,
-                    next: 0,
-                    task: Task::Generate {
-                        length,
-                        sampling,
-                        rng: ChaCha8Rng::seed_from_u64(seed),
-                        text: String::new(),
-                        produced: 0,
-                        reply: Some(reply),
-                    },
-                }),
+                } => texts.admit(Row::generate(ids, length, sampling, seed, reply)),
             }
         }
         // A bug in a batch fails that batch's requests (their replies are
-        // dropped), not the server.
+        // dropped: 500), not the server.
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
             if !digits.is_empty() {
                 run_digits(&be, &mut cnn, digits);
             }
-            if !texts.is_empty() {
-                run_texts(&be, &mut lstm, texts);
-            }
+            // A turn of the text rows, then digits and new prompts again: a
+            // long continuation never holds a drawing for more than a turn.
+            texts.run(&be, &mut lstm, STEPS_PER_TURN);
         }));
         if ran.is_err() {
+            texts.drop_seated();
             eprintln!("model worker: a batch panicked; its requests got 500");
         }
     }
     Ok(())
 }
+
+/// LSTM steps of the text rows between two looks at the queue.
+const STEPS_PER_TURN: usize = 16;
 
 fn in_file(file: &str, e: Error) -> Error {
     Error::Io {
@@ -315,6 +311,13 @@ fn next_batch(rx: &Receiver<Job>, b: Batching, waiting: &AtomicUsize) -> Option<
     Some(jobs)
 }
 
+/// Whatever is queued now, up to `max`, without waiting.
+fn drain(rx: &Receiver<Job>, max: usize, waiting: &AtomicUsize) -> Vec<Job> {
+    let jobs: Vec<Job> = rx.try_iter().take(max).collect();
+    waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
+    jobs
+}
+
 /// One forward pass for every digit, padded with blank images to a power
 /// of two so that only a few batch sizes ever get buffers.
 fn run_digits<B: Backend>(
@@ -336,134 +339,6 @@ fn run_digits<B: Backend>(
         Err(e) => {
             for (_, reply) in jobs {
                 let _ = reply.send(Err(e.to_string()));
-            }
-        }
-    }
-}
-
-/// One prompt of a text batch, and how far it has got.
-struct Row {
-    ids: Vec<u32>,
-    /// The character it feeds after its prompt: the last one sampled.
-    next: u32,
-    task: Task,
-}
-
-/// What a row was asked; its reply is taken when answered.
-enum Task {
-    Next {
-        k: usize,
-        reply: Option<NextReply>,
-    },
-    Generate {
-        length: usize,
-        sampling: Sampling,
-        rng: ChaCha8Rng,
-        text: String,
-        /// Characters in `text`.
-        produced: usize,
-        reply: Option<GenerateReply>,
-    },
-}
-
-impl Row {
-    /// Not yet answered, and still awaited.
-    fn active(&self) -> bool {
-        match &self.task {
-            Task::Next { reply, .. } => reply.as_ref().is_some_and(|r| !r.is_closed()),
-            Task::Generate { reply, .. } => reply.as_ref().is_some_and(|r| !r.is_closed()),
-        }
-    }
-
-    /// The id this row feeds at step `t`: its prompt, then what it sampled.
-    fn input(&self, t: usize) -> u32 {
-        self.ids.get(t).copied().unwrap_or(self.next)
-    }
-
-    /// Whether the probabilities after step `t` are needed: from the
-    /// prompt's last character on.
-    fn reads_after(&self, t: usize) -> bool {
-        self.active() && t + 1 >= self.ids.len()
-    }
-
-    /// Take the probabilities after this row's latest character: answer,
-    /// or sample the next character. `batch` is the rows stepping together.
-    fn read(&mut self, probs: &[f32], vocab: &Vocab, batch: usize) {
-        match &mut self.task {
-            Task::Next { k, reply } => {
-                if let Some(r) = reply.take() {
-                    let _ = r.send(Ok((char_lstm::top_chars(probs, vocab, *k), batch)));
-                }
-            }
-            Task::Generate {
-                length,
-                sampling,
-                rng,
-                text,
-                produced,
-                reply,
-            } => {
-                self.next = char_lstm::sample(probs, vocab.unknown_id(), *sampling, rng);
-                // The unknown symbol is never sampled: every id is a character.
-                text.extend(vocab.char_of(self.next));
-                *produced += 1;
-                if *produced == *length
-                    && let Some(r) = reply.take()
-                {
-                    let _ = r.send(Ok((std::mem::take(text), batch)));
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, e: &Error) {
-        match &mut self.task {
-            Task::Next { reply, .. } => {
-                if let Some(r) = reply.take() {
-                    let _ = r.send(Err(e.to_string()));
-                }
-            }
-            Task::Generate { reply, .. } => {
-                if let Some(r) = reply.take() {
-                    let _ = r.send(Err(e.to_string()));
-                }
-            }
-        }
-    }
-}
-
-/// Every prompt of the batch as one row of the LSTM, all rows stepping
-/// together: a row feeds its prompt, then the characters it samples, and is
-/// answered as soon as it has what it asked for (a short request does not
-/// wait for the batch's longest). Steps read back only when some row needs
-/// its probabilities.
-fn run_texts<B: Backend>(be: &B, model: &mut CharLstm<B>, mut rows: Vec<Row>) {
-    let n = rows.len();
-    let width = n.next_power_of_two();
-    let vocab = model.vocab().clone();
-    model.reset_rows(width);
-    let mut ids = vec![0u32; width];
-    for t in 0.. {
-        if !rows.iter().any(Row::active) {
-            return;
-        }
-        for (slot, row) in ids.iter_mut().zip(&rows) {
-            *slot = row.input(t);
-        }
-        let read = rows.iter().any(|r| r.reads_after(t));
-        let probs = match pollster::block_on(model.step_rows(be, &ids, read)) {
-            Ok(Some(p)) => p,
-            Ok(None) => continue,
-            Err(e) => {
-                for row in &mut rows {
-                    row.fail(&e);
-                }
-                return;
-            }
-        };
-        for (row, p) in rows.iter_mut().zip(probs.chunks_exact(vocab.len())) {
-            if row.reads_after(t) {
-                row.read(p, &vocab, n);
             }
         }
     }

@@ -1,0 +1,266 @@
+//! The prompts being read, each one row of the LSTM, all rows stepping
+//! together (continuous batching): a row feeds its prompt, then the
+//! characters it samples, and is answered as soon as it has what it asked
+//! for; a new prompt takes a free row at the next step, starting from zero
+//! state while the others carry on. Steps read back only when some row
+//! needs its probabilities.
+
+use std::collections::VecDeque;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::Backend;
+use crate::data::corpus::Vocab;
+use crate::error::Error;
+use crate::nn::char_lstm::{self, CharLstm, Sampling};
+
+use super::worker::{GenerateReply, NextReply};
+
+/// One prompt, and how far it has got.
+pub struct Row {
+    ids: Vec<u32>,
+    /// Characters fed so far: the prompt's, then the sampled ones.
+    fed: usize,
+    /// The character it feeds after its prompt: the last one sampled.
+    next: u32,
+    task: Task,
+}
+
+/// What a row was asked; its reply is taken when answered.
+enum Task {
+    Next {
+        k: usize,
+        reply: Option<NextReply>,
+    },
+    Generate {
+        length: usize,
+        sampling: Sampling,
+        rng: ChaCha8Rng,
+        text: String,
+        /// Characters in `text`.
+        produced: usize,
+        reply: Option<GenerateReply>,
+    },
+}
+
+impl Row {
+    /// The `k` likeliest characters after the prompt `ids` (at least one).
+    pub fn next(ids: Vec<u32>, k: usize, reply: NextReply) -> Self {
+        Self {
+            ids,
+            fed: 0,
+            next: 0,
+            task: Task::Next {
+                k,
+                reply: Some(reply),
+            },
+        }
+    }
+
+    /// `length` characters sampled after the prompt `ids` (at least one).
+    pub fn generate(
+        ids: Vec<u32>,
+        length: usize,
+        sampling: Sampling,
+        seed: u64,
+        reply: GenerateReply,
+    ) -> Self {
+        Self {
+            ids,
+            fed: 0,
+            next: 0,
+            task: Task::Generate {
+                length,
+                sampling,
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                text: String::new(),
+                produced: 0,
+                reply: Some(reply),
+            },
+        }
+    }
+
+    /// Not yet answered, and still awaited.
+    fn active(&self) -> bool {
+        match &self.task {
+            Task::Next { reply, .. } => reply.as_ref().is_some_and(|r| !r.is_closed()),
+            Task::Generate { reply, .. } => reply.as_ref().is_some_and(|r| !r.is_closed()),
+        }
+    }
+
+    /// The id this row feeds now: its prompt, then what it sampled.
+    fn input(&self) -> u32 {
+        self.ids.get(self.fed).copied().unwrap_or(self.next)
+    }
+
+    /// Whether the probabilities after this step are needed: from the
+    /// prompt's last character on.
+    fn reads_now(&self) -> bool {
+        self.fed + 1 >= self.ids.len()
+    }
+
+    /// Take the probabilities after this row's latest character: answer,
+    /// or sample the next character. `batch` is the rows stepping together.
+    fn read(&mut self, probs: &[f32], vocab: &Vocab, batch: usize) {
+        match &mut self.task {
+            Task::Next { k, reply } => {
+                if let Some(r) = reply.take() {
+                    let _ = r.send(Ok((char_lstm::top_chars(probs, vocab, *k), batch)));
+                }
+            }
+            Task::Generate {
+                length,
+                sampling,
+                rng,
+                text,
+                produced,
+                reply,
+            } => {
+                self.next = char_lstm::sample(probs, vocab.unknown_id(), *sampling, rng);
+                // The unknown symbol is never sampled: every id is a character.
+                text.extend(vocab.char_of(self.next));
+                *produced += 1;
+                if *produced == *length
+                    && let Some(r) = reply.take()
+                {
+                    let _ = r.send(Ok((std::mem::take(text), batch)));
+                }
+            }
+        }
+    }
+
+    fn fail(self, e: &Error) {
+        let e = e.to_string();
+        match self.task {
+            Task::Next { reply, .. } => {
+                if let Some(r) = reply {
+                    let _ = r.send(Err(e));
+                }
+            }
+            Task::Generate { reply, .. } => {
+                if let Some(r) = reply {
+                    let _ = r.send(Err(e));
+                }
+            }
+        }
+    }
+}
+
+pub struct TextRows {
+    /// The LSTM's rows (a power of two of them, none when idle): the
+    /// prompt each reads, or free.
+    seats: Vec<Option<Row>>,
+    /// Prompts beyond the widest batch, in order of arrival.
+    waiting: VecDeque<Row>,
+    widest: usize,
+    vocab: Vocab,
+}
+
+impl TextRows {
+    /// At most `max_rows` (rounded up to a power of two) read at once.
+    pub fn new(max_rows: usize, vocab: Vocab) -> Self {
+        Self {
+            seats: Vec::new(),
+            waiting: VecDeque::new(),
+            widest: max_rows.max(1).next_power_of_two(),
+            vocab,
+        }
+    }
+
+    pub fn busy(&self) -> bool {
+        !self.waiting.is_empty() || self.seats.iter().any(Option::is_some)
+    }
+
+    pub fn admit(&mut self, row: Row) {
+        self.waiting.push_back(row);
+    }
+
+    /// Give up the seated rows (after a panic): their replies are dropped.
+    pub fn drop_seated(&mut self) {
+        self.seats.clear();
+    }
+
+    /// Up to `steps` steps of every row; answered rows leave, waiting ones
+    /// join. A failing step fails the seated rows.
+    pub fn run<B: Backend>(&mut self, be: &B, model: &mut CharLstm<B>, steps: usize) {
+        for _ in 0..steps {
+            for seat in &mut self.seats {
+                if seat.as_ref().is_some_and(|r| !r.active()) {
+                    *seat = None;
+                }
+            }
+            if !self.busy() {
+                self.seats.clear();
+                return;
+            }
+            if let Err(e) = self.seat(be, model).and_then(|()| self.step(be, model)) {
+                for row in self.seats.drain(..).flatten() {
+                    row.fail(&e);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Seat waiting rows in free rows, widening the batch (each seated row
+    /// keeping its state) when there are too few.
+    fn seat<B: Backend>(&mut self, be: &B, model: &mut CharLstm<B>) -> crate::Result<()> {
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        let width = self.seats.len();
+        let seated = self.seats.iter().filter(|s| s.is_some()).count();
+        if seated == 0 {
+            self.seats.clear();
+        }
+        let wanted = (seated + self.waiting.len())
+            .next_power_of_two()
+            .min(self.widest);
+        if seated == 0 {
+            model.reset_rows(wanted);
+            self.seats.resize_with(wanted, || None);
+        } else if wanted > width {
+            model.widen_rows(be, width, wanted)?;
+            self.seats.resize_with(wanted, || None);
+        }
+        let mut fresh = Vec::new();
+        for (i, seat) in self.seats.iter_mut().enumerate() {
+            if seat.is_none() {
+                let Some(row) = self.waiting.pop_front() else {
+                    break;
+                };
+                *seat = Some(row);
+                fresh.push(i);
+            }
+        }
+        model.restart_rows(self.seats.len(), &fresh);
+        Ok(())
+    }
+
+    /// One character for every seated row.
+    fn step<B: Backend>(&mut self, be: &B, model: &mut CharLstm<B>) -> crate::Result<()> {
+        let ids: Vec<u32> = self
+            .seats
+            .iter()
+            .map(|s| s.as_ref().map_or(0, Row::input))
+            .collect();
+        let reading = self.seats.iter().flatten().any(Row::reads_now);
+        let probs = pollster::block_on(model.step_rows(be, &ids, reading))?;
+        let batch = self.seats.iter().flatten().count();
+        let vocab = self.vocab.len();
+        for (i, seat) in self.seats.iter_mut().enumerate() {
+            let Some(row) = seat else { continue };
+            if row.reads_now()
+                && let Some(p) = &probs
+            {
+                row.read(&p[i * vocab..(i + 1) * vocab], &self.vocab, batch);
+            }
+            row.fed += 1;
+            if !row.active() {
+                *seat = None;
+            }
+        }
+        Ok(())
+    }
+}
