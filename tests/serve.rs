@@ -39,16 +39,17 @@ impl Server {
                 &["--eval-images", "500"][..]
             })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            // Straight to the test log: a pipe nobody read could fill up.
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("the neuralpad binary runs");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut printed = String::new();
         let addr = loop {
             let Some(Ok(line)) = lines.next() else {
-                let mut err = String::new();
-                let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err);
-                panic!("serve {args:?} stopped before listening:\n{printed}{err}");
+                panic!(
+                    "serve {args:?} stopped before listening (its errors are above):\n{printed}"
+                );
             };
             printed += &line;
             printed.push('\n');
@@ -819,4 +820,55 @@ async fn prompts_join_a_running_batch_and_keep_their_answers() {
         }
         assert!(widest > 1, "{backend}: no prompt was read beside another");
     }
+}
+
+/// A lost GPU device (the drill destroys it before the third batch, as a
+/// driver reset would): what was in hand gets 503 saying to ask again, and
+/// from then on the same models answer on the CPU kernels.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_gpu_hands_over_to_the_cpu_and_keeps_serving() {
+    let test = test_set();
+    let s = Server::start(&[
+        "--backend",
+        "gpu",
+        "--eval-images",
+        "0",
+        "--lose-gpu-at-batch",
+        "3",
+    ]);
+    let backend = |m: &Value| m["backend"].as_str().unwrap().to_string();
+    assert!(backend(s.get("/v1/models").await.expect(200, "")).starts_with("Vulkan"));
+    let mut lost = 0;
+    for i in 0..6 {
+        let a = s.post_json("/v1/digits/classify", pixels(&test, i)).await;
+        if a.status == 503 {
+            a.expect(503, "the gpu device was lost");
+            assert_eq!(a.headers["retry-after"], "1");
+            lost += 1;
+            continue;
+        }
+        assert_eq!(
+            a.expect(200, "")["digit"],
+            u64::from(test.labels[i]),
+            "digit {i}"
+        );
+    }
+    assert_eq!(lost, 1, "only the batch in hand at the loss fails");
+    let m = s.get("/v1/models").await;
+    assert!(backend(m.expect(200, "")).starts_with("CPU"), "{}", m.json);
+    assert!(backend(s.get("/healthz").await.expect(200, "")).starts_with("CPU"));
+    let g = s
+        .post_json(
+            "/v1/text/generate",
+            json!({ "prompt": "We must ", "length": 20, "seed": 1 }),
+        )
+        .await;
+    assert_eq!(
+        g.expect(200, "")["generated"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        20
+    );
 }

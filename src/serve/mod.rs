@@ -59,6 +59,8 @@ pub struct Config {
     /// Origins whose pages may call the API: "*" for any, none for
     /// same-origin only.
     pub allow_origins: Vec<String>,
+    /// The device-loss drill (see [`worker::Load`]).
+    pub lose_gpu_at_batch: Option<usize>,
 }
 
 impl Default for Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             timeout: Duration::from_secs(30),
             max_body: 4 << 20,
             allow_origins: vec!["*".into()],
+            lose_gpu_at_batch: None,
         }
     }
 }
@@ -85,7 +88,7 @@ impl Default for Config {
 pub struct Service {
     router: Router,
     worker: JoinHandle<()>,
-    pub models: Arc<Models>,
+    state: AppState,
 }
 
 impl Service {
@@ -115,18 +118,17 @@ impl Service {
             text_weights: read(&config.text_weights)?,
             test,
             batching: config.batching,
+            lose_gpu_at_batch: config.lose_gpu_at_batch,
         })?;
-        let models = Arc::new(Models {
-            backend: loaded.backend,
-            models: loaded.models,
-        });
         let state = AppState {
             queue,
-            models: models.clone(),
+            backend: loaded.backend,
+            models: Arc::new(loaded.models),
             vocab: Arc::new(loaded.vocab),
             started: Instant::now(),
             decoding: Arc::new(Semaphore::new(DECODING_AT_ONCE)),
         };
+        let shared = state.clone();
         let router = Router::new()
             .route("/v1/models", get(routes::models))
             .route("/v1/digits/classify", post(routes::classify))
@@ -139,7 +141,7 @@ impl Service {
             )
             .fallback(routes::not_found)
             .method_not_allowed_fallback(routes::method_not_allowed)
-            .with_state(state)
+            .with_state(state.clone())
             .layer(middleware::from_fn_with_state(
                 config.timeout,
                 routes::time_limit,
@@ -153,8 +155,16 @@ impl Service {
         Ok(Service {
             router,
             worker,
-            models,
+            state: shared,
         })
+    }
+
+    /// The models served and what runs them now.
+    pub fn models(&self) -> Models {
+        Models {
+            backend: self.state.backend_now(),
+            models: (*self.state.models).clone(),
+        }
     }
 
     /// Answer requests on `listener` until `shutdown` resolves; then stop
@@ -169,6 +179,7 @@ impl Service {
             path: "HTTP server".into(),
             problem: e.to_string(),
         };
+        drop(self.state);
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await

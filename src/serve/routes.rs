@@ -3,7 +3,7 @@
 //! own rejections included, is a JSON [`ApiError`] whose status code says
 //! whose fault it was.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -18,7 +18,8 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::api::{
     ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health,
-    MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TOP_K, Models, NextAnswer, NextChar, NextRequest,
+    MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TOP_K, ModelInfo, Models, NextAnswer, NextChar,
+    NextRequest,
 };
 use crate::data::corpus::Vocab;
 use crate::data::picture;
@@ -26,17 +27,28 @@ use crate::error::Error;
 use crate::nn::char_lstm::Sampling;
 use crate::nn::mnist_cnn::{PIXELS, SIDE, argmax};
 
-use super::worker::{Job, Queue, Refused};
+use super::worker::{Failed, Job, Queue, Refused};
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub queue: Queue,
-    pub models: Arc<Models>,
+    /// What runs the kernels now (a lost GPU hands over to the CPU).
+    pub backend: Arc<Mutex<String>>,
+    pub models: Arc<Vec<ModelInfo>>,
     pub vocab: Arc<Vocab>,
     pub started: Instant,
     /// Pictures that may be decoding at once.
     pub decoding: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn backend_now(&self) -> String {
+        self.backend
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// A failed request: its status and what went wrong, sent as JSON.
@@ -112,7 +124,7 @@ type Answer<T> = Result<Json<T>, Problem>;
 /// Queue a job and wait for the worker's answer.
 async fn ask<T>(
     queue: &Queue,
-    job: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Job,
+    job: impl FnOnce(oneshot::Sender<Result<T, Failed>>) -> Job,
 ) -> Result<T, Problem> {
     let (tx, rx) = oneshot::channel();
     queue.push(job(tx)).map_err(|r| match r {
@@ -124,9 +136,16 @@ async fn ask<T>(
     })?;
     match rx.await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(Problem::new(
+        Ok(Err(f)) if f.lost => Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{}; the server goes on on the CPU kernels: ask again",
+                f.message
+            ),
+        )),
+        Ok(Err(f)) => Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the model failed: {e}"),
+            format!("the model failed: {}", f.message),
         )),
         // The worker answers every job it takes, even when shutting down:
         // a reply dropped unanswered means its batch failed.
@@ -398,7 +417,10 @@ pub async fn generate(
     responses((status = 200, description = "The models served and the backend running them", body = Models))
 )]
 pub async fn models(State(st): State<AppState>) -> Json<Models> {
-    Json((*st.models).clone())
+    Json(Models {
+        backend: st.backend_now(),
+        models: (*st.models).clone(),
+    })
 }
 
 #[utoipa::path(
@@ -410,7 +432,7 @@ pub async fn models(State(st): State<AppState>) -> Json<Models> {
 pub async fn healthz(State(st): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
-        backend: st.models.backend.clone(),
+        backend: st.backend_now(),
         queued: st.queue.waiting(),
         queue_limit: st.queue.limit(),
         uptime_s: st.started.elapsed().as_secs_f64(),

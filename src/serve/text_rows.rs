@@ -15,7 +15,7 @@ use crate::data::corpus::Vocab;
 use crate::error::Error;
 use crate::nn::char_lstm::{self, CharLstm, Sampling};
 
-use super::worker::{GenerateReply, NextReply};
+use super::worker::{Failed, GenerateReply, NextReply};
 
 /// One prompt, and how far it has got.
 pub struct Row {
@@ -131,7 +131,7 @@ impl Row {
     }
 
     fn fail(self, e: &Error) {
-        let e = e.to_string();
+        let e = Failed::from(e);
         match self.task {
             Task::Next { reply, .. } => {
                 if let Some(r) = reply {
@@ -181,9 +181,21 @@ impl TextRows {
         self.seats.clear();
     }
 
+    /// Answer every row, seated or waiting, with `e`.
+    pub fn fail_all(&mut self, e: &Error) {
+        for row in self.seats.drain(..).flatten().chain(self.waiting.drain(..)) {
+            row.fail(e);
+        }
+    }
+
     /// Up to `steps` steps of every row; answered rows leave, waiting ones
-    /// join. A failing step fails the seated rows.
-    pub fn run<B: Backend>(&mut self, be: &B, model: &mut CharLstm<B>, steps: usize) {
+    /// join. A failing step fails the seated rows and is returned.
+    pub fn run<B: Backend>(
+        &mut self,
+        be: &B,
+        model: &mut CharLstm<B>,
+        steps: usize,
+    ) -> crate::Result<()> {
         for _ in 0..steps {
             for seat in &mut self.seats {
                 if seat.as_ref().is_some_and(|r| !r.active()) {
@@ -192,15 +204,16 @@ impl TextRows {
             }
             if !self.busy() {
                 self.seats.clear();
-                return;
+                return Ok(());
             }
             if let Err(e) = self.seat(be, model).and_then(|()| self.step(be, model)) {
                 for row in self.seats.drain(..).flatten() {
                     row.fail(&e);
                 }
-                return;
+                return Err(e);
             }
         }
+        Ok(())
     }
 
     /// Seat waiting rows in free rows, widening the batch (each seated row

@@ -4,9 +4,9 @@
 //! a new prompt joining at the next step ([`super::text_rows`]).
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,26 @@ use crate::{Backend, CpuBackend, FastCpuBackend, GpuBackend, Tensor};
 use super::text_rows::{Row, TextRows};
 
 /// Where a job's answer goes. A failure is the model's (the request was
-/// checked before it queued): a message.
-pub type Reply<T> = oneshot::Sender<std::result::Result<T, String>>;
+/// checked before it queued).
+pub type Reply<T> = oneshot::Sender<std::result::Result<T, Failed>>;
+
+/// Why the model gave no answer.
+#[derive(Debug)]
+pub struct Failed {
+    /// The GPU device was lost: the worker goes on on the CPU kernels, and
+    /// the same request asked again will be answered.
+    pub lost: bool,
+    pub message: String,
+}
+
+impl From<&Error> for Failed {
+    fn from(e: &Error) -> Self {
+        Self {
+            lost: matches!(e, Error::DeviceLost(_)),
+            message: e.to_string(),
+        }
+    }
+}
 /// Each answer carries how many requests shared its batch.
 pub type DigitReply = Reply<(Vec<f32>, usize)>;
 pub type NextReply = Reply<(Vec<(char, f32)>, usize)>;
@@ -84,11 +102,16 @@ pub struct Load {
     /// Test images to measure the digit model's accuracy on at start.
     pub test: Option<Dataset>,
     pub batching: Batching,
+    /// The device-loss drill: destroy the GPU device before this batch
+    /// (counting from 1), as a driver reset would.
+    pub lose_gpu_at_batch: Option<usize>,
 }
 
 /// The models as loaded, for `/v1/models` and for checking prompts.
 pub struct Loaded {
-    pub backend: String,
+    /// What runs the kernels; it changes when a lost GPU hands over to
+    /// the CPU.
+    pub backend: Arc<Mutex<String>>,
     pub models: Vec<ModelInfo>,
     pub vocab: Vocab,
 }
@@ -141,23 +164,39 @@ pub fn spawn(load: Load) -> Result<(Queue, Loaded, JoinHandle<()>)> {
     let waiting = Arc::new(AtomicUsize::new(0));
     let (ready_tx, ready_rx) = mpsc::channel();
     let counter = waiting.clone();
+    let name = Arc::new(Mutex::new(String::new()));
     let thread = std::thread::Builder::new()
         .name("model worker".into())
         .spawn(move || {
             // The backend is made on this thread and never leaves it.
+            let ready = Some(&ready_tx);
             let out = match load.device {
-                Device::Gpu => match pollster::block_on(GpuBackend::new()) {
-                    Ok(be) => {
-                        be.warm_up();
-                        run(be, &load, rx, counter, &ready_tx)
+                Device::Gpu => pollster::block_on(GpuBackend::new()).and_then(|be| {
+                    be.warm_up();
+                    let drill = |be: &GpuBackend, batch| {
+                        if load.lose_gpu_at_batch == Some(batch) {
+                            be.destroy_device();
+                        }
+                    };
+                    match serve(&be, &load, &rx, &counter, ready, &name, &drill)? {
+                        Some(lost) => cpu_after_loss(&load, &rx, &counter, &name, &lost),
+                        None => Ok(()),
                     }
-                    Err(e) => Err(e),
-                },
-                Device::Cpu => run(FastCpuBackend::default(), &load, rx, counter, &ready_tx),
-                Device::CpuReference => run(CpuBackend, &load, rx, counter, &ready_tx),
+                }),
+                Device::Cpu => {
+                    let be = FastCpuBackend::default();
+                    serve(&be, &load, &rx, &counter, ready, &name, &|_, _| {}).map(drop)
+                }
+                Device::CpuReference => {
+                    serve(&CpuBackend, &load, &rx, &counter, ready, &name, &|_, _| {}).map(drop)
+                }
             };
             if let Err(e) = out {
-                let _ = ready_tx.send(Err(e));
+                // Before loading finished, the caller reports it; after, the
+                // queue closes and requests get 503.
+                if ready_tx.send(Err(e)).is_err() {
+                    eprintln!("model worker stopped");
+                }
             }
         })
         .map_err(|e| Error::Device(format!("cannot start the model worker: {e}")))?;
@@ -178,33 +217,55 @@ pub fn spawn(load: Load) -> Result<(Queue, Loaded, JoinHandle<()>)> {
     }
 }
 
-/// Load, report, then answer batches until the queue's senders are gone.
-fn run<B: Backend>(
-    be: B,
+/// The GPU device was lost: the same models on the fast CPU kernels,
+/// from the same weights, answer from now on.
+fn cpu_after_loss(
     load: &Load,
-    rx: Receiver<Job>,
-    waiting: Arc<AtomicUsize>,
-    ready: &mpsc::Sender<Result<Loaded>>,
+    rx: &Receiver<Job>,
+    waiting: &AtomicUsize,
+    name: &Arc<Mutex<String>>,
+    why: &str,
 ) -> Result<()> {
+    let cpu = FastCpuBackend::default();
+    eprintln!(
+        "the GPU device was lost ({why}): serving on {} from now on",
+        cpu.name()
+    );
+    serve(&cpu, load, rx, waiting, None, name, &|_, _| {}).map(drop)
+}
+
+/// Load the models on `be`; when there is someone to tell (`ready`),
+/// measure and report them; then answer batches until the queue's senders
+/// are gone (`None`) or the GPU device is lost (`Some(why)`). `before_batch`
+/// sees each batch's number first.
+fn serve<B: Backend>(
+    be: &B,
+    load: &Load,
+    rx: &Receiver<Job>,
+    waiting: &AtomicUsize,
+    ready: Option<&mpsc::Sender<Result<Loaded>>>,
+    backend: &Arc<Mutex<String>>,
+    before_batch: &dyn Fn(&B, usize),
+) -> Result<Option<String>> {
     let (digit_file, digit_bytes) = &load.digit_weights;
     let (text_file, text_bytes) = &load.text_weights;
     let mut cnn =
-        MnistCnn::from_safetensors(&be, digit_bytes).map_err(|e| in_file(digit_file, e))?;
-    let mut lstm =
-        CharLstm::from_safetensors(&be, text_bytes).map_err(|e| in_file(text_file, e))?;
+        MnistCnn::from_safetensors(be, digit_bytes).map_err(|e| in_file(digit_file, e))?;
+    let mut lstm = CharLstm::from_safetensors(be, text_bytes).map_err(|e| in_file(text_file, e))?;
     // Batches are padded to powers of two up to max_batch: keep every size.
     let widest = load.batching.max_batch.next_power_of_two();
     cnn.keep_batch_sizes(widest.trailing_zeros() as usize + 1);
     let accuracy = match &load.test {
-        Some(test) => {
+        Some(test) if ready.is_some() => {
             // In chunks of the widest batch, whose buffers serving reuses.
-            let c = pollster::block_on(evaluate(&be, &mut cnn, test, widest))?;
+            let c = pollster::block_on(evaluate(be, &mut cnn, test, widest))?;
             Some((c.accuracy() as f32, c.total() as usize))
         }
-        None => None,
+        _ => None,
     };
+    *backend.lock().unwrap_or_else(PoisonError::into_inner) = be.name();
     let loaded = Loaded {
-        backend: be.name(),
+        backend: backend.clone(),
         models: vec![
             ModelInfo {
                 name: "digits".into(),
@@ -234,17 +295,19 @@ fn run<B: Backend>(
         ],
         vocab: lstm.vocab().clone(),
     };
-    if ready.send(Ok(loaded)).is_err() {
-        return Ok(());
+    if let Some(ready) = ready
+        && ready.send(Ok(loaded)).is_err()
+    {
+        return Ok(None);
     }
     let b = load.batching;
     let mut texts = TextRows::new(b.max_batch, lstm.vocab().clone());
-    loop {
+    for batch in 1.. {
         let jobs = if texts.busy() {
             // Rows are being read: whatever waits joins them at once.
-            drain(&rx, b.max_batch, &waiting)
+            drain(rx, b.max_batch, waiting)
         } else {
-            match next_batch(&rx, b, &waiting) {
+            match next_batch(rx, b, waiting) {
                 Some(jobs) => jobs,
                 None => break,
             }
@@ -263,22 +326,33 @@ fn run<B: Backend>(
                 } => texts.admit(Row::generate(ids, length, sampling, seed, reply)),
             }
         }
+        before_batch(be, batch);
         // A bug in a batch fails that batch's requests (their replies are
         // dropped: 500), not the server.
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut failed = None;
             if !digits.is_empty() {
-                run_digits(&be, &mut cnn, digits);
+                failed = run_digits(be, &mut cnn, digits).err();
             }
             // A turn of the text rows, then digits and new prompts again: a
             // long continuation never holds a drawing for more than a turn.
-            texts.run(&be, &mut lstm, STEPS_PER_TURN);
+            failed.or(texts.run(be, &mut lstm, STEPS_PER_TURN).err())
         }));
-        if ran.is_err() {
-            texts.drop_seated();
-            eprintln!("model worker: a batch panicked; its requests got 500");
+        match ran {
+            Ok(Some(Error::DeviceLost(why))) => {
+                // Every prompt in hand gets 503: asked again, it is served
+                // on the CPU.
+                texts.fail_all(&Error::DeviceLost(why.clone()));
+                return Ok(Some(why));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                texts.drop_seated();
+                eprintln!("model worker: a batch panicked; its requests got 500");
+            }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// LSTM steps of the text rows between two looks at the queue.
@@ -324,7 +398,7 @@ fn run_digits<B: Backend>(
     be: &B,
     model: &mut MnistCnn<B>,
     jobs: Vec<(Box<[f32; PIXELS]>, DigitReply)>,
-) {
+) -> Result<()> {
     let n = jobs.len();
     let mut images = vec![0.0; n.next_power_of_two() * PIXELS];
     for (chunk, (input, _)) in images.chunks_exact_mut(PIXELS).zip(&jobs) {
@@ -335,11 +409,13 @@ fn run_digits<B: Backend>(
             for ((_, reply), p) in jobs.into_iter().zip(probs.chunks_exact(CLASSES)) {
                 let _ = reply.send(Ok((p.to_vec(), n)));
             }
+            Ok(())
         }
         Err(e) => {
             for (_, reply) in jobs {
-                let _ = reply.send(Err(e.to_string()));
+                let _ = reply.send(Err(Failed::from(&e)));
             }
+            Err(e)
         }
     }
 }

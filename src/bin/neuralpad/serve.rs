@@ -63,6 +63,10 @@ pub struct ServiceArgs {
     /// same-origin only. Repeat for several.
     #[arg(long = "allow-origin", default_value = "*")]
     pub allow_origin: Vec<String>,
+    /// A drill for the tests: destroy the GPU device before batch N, as a
+    /// driver reset would; the server must go on on the CPU kernels.
+    #[arg(long, hide = true)]
+    pub lose_gpu_at_batch: Option<usize>,
 }
 
 impl ServiceArgs {
@@ -114,6 +118,7 @@ impl ServiceArgs {
                 .filter(|o| o.as_str() != "none")
                 .cloned()
                 .collect(),
+            lose_gpu_at_batch: self.lose_gpu_at_batch,
         })
     }
 }
@@ -144,8 +149,9 @@ pub fn serve(args: &Serve) -> Result<()> {
             .map_err(io(&where_.to_string()))?;
         let addr = listener.local_addr().map_err(io("listener"))?;
         let stop = shutdown_signal().map_err(io("signal handlers"))?;
-        println!("backend: {}", service.models.backend);
-        for m in &service.models.models {
+        let models = service.models();
+        println!("backend: {}", models.backend);
+        for m in &models.models {
             match (m.test_accuracy, m.test_images) {
                 (Some(a), Some(n)) => println!(
                     "{}: {} ({:.2}% on {n} test images)",
@@ -221,7 +227,9 @@ pub fn bench(args: &BenchServe) -> Result<()> {
             let service = Service::load(&config)?;
             println!(
                 "load test of its own server on {} (batch window {} ms, at most {} per batch)",
-                service.models.backend, args.service.batch_window_ms, args.service.max_batch
+                service.models().backend,
+                args.service.batch_window_ms,
+                args.service.max_batch
             );
             rt.block_on(async {
                 let listener = TcpListener::bind("127.0.0.1:0")
