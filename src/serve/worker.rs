@@ -140,11 +140,16 @@ impl Queue {
         self.limit
     }
 
-    /// Queue `job` unless the queue is full; never waits.
+    /// Queue `job` unless `limit` requests already wait (in the channel,
+    /// or taken off it but not yet running: prompts waiting for a row);
+    /// never waits.
     pub fn push(&self, job: Job) -> std::result::Result<(), Refused> {
         // Counted before it is sent so that the worker's decrement can never
         // come first.
-        self.waiting.fetch_add(1, Ordering::Relaxed);
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.limit {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(Refused::Busy(self.limit));
+        }
         self.tx.try_send(job).map_err(|e| {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             match e {
@@ -301,21 +306,30 @@ fn serve<B: Backend>(
         return Ok(None);
     }
     let b = load.batching;
-    let mut texts = TextRows::new(b.max_batch, lstm.vocab().clone());
+    // A job stays in the `waiting` count until it runs: a digit when taken
+    // off the queue, a prompt when it gets its row.
+    let mut texts = TextRows::new(b.max_batch, lstm.vocab().clone(), waiting);
     for batch in 1.. {
         let jobs = if texts.busy() {
             // Rows are being read: whatever waits joins them at once.
-            drain(rx, b.max_batch, waiting)
+            drain(rx, b.max_batch)
         } else {
-            match next_batch(rx, b, waiting) {
+            match next_batch(rx, b) {
                 Some(jobs) => jobs,
                 None => break,
             }
         };
         let mut digits = Vec::new();
-        for job in jobs.into_iter().filter(|j| !j.abandoned()) {
+        for job in jobs {
+            if job.abandoned() {
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
             match job {
-                Job::Digit { input, reply } => digits.push((input, reply)),
+                Job::Digit { input, reply } => {
+                    waiting.fetch_sub(1, Ordering::Relaxed);
+                    digits.push((input, reply));
+                }
                 Job::Next { ids, k, reply } => texts.admit(Row::next(ids, k, reply)),
                 Job::Generate {
                     ids,
@@ -327,29 +341,29 @@ fn serve<B: Backend>(
             }
         }
         before_batch(be, batch);
-        // A bug in a batch fails that batch's requests (their replies are
-        // dropped: 500), not the server.
-        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut failed = None;
-            if !digits.is_empty() {
-                failed = run_digits(be, &mut cnn, digits).err();
-            }
-            // A turn of the text rows, then digits and new prompts again: a
-            // long continuation never holds a drawing for more than a turn.
-            failed.or(texts.run(be, &mut lstm, STEPS_PER_TURN).err())
+        // Each model's turn on its own: a bug (a panic) fails that turn's
+        // requests (their replies are dropped: 500), not the other model's
+        // and not the server.
+        let digits_ran = (!digits.is_empty()).then(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| run_digits(be, &mut cnn, digits)))
+        });
+        // A turn of the text rows, then digits and new prompts again: a
+        // long continuation never holds a drawing for more than a turn.
+        let texts_ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            texts.run(be, &mut lstm, STEPS_PER_TURN)
         }));
-        match ran {
-            Ok(Some(Error::DeviceLost(why))) => {
-                // Every prompt in hand gets 503: asked again, it is served
-                // on the CPU.
-                texts.fail_all(&Error::DeviceLost(why.clone()));
-                return Ok(Some(why));
-            }
-            Ok(_) => {}
-            Err(_) => {
-                texts.drop_seated();
-                eprintln!("model worker: a batch panicked; its requests got 500");
-            }
+        if texts_ran.is_err() {
+            texts.drop_seated();
+        }
+        if digits_ran.as_ref().is_some_and(|r| r.is_err()) || texts_ran.is_err() {
+            eprintln!("model worker: a batch panicked; its requests got 500");
+        }
+        // A lost device, however it showed (an error, or a panic inside
+        // wgpu): every request in hand gets 503 saying to ask again, and
+        // the caller goes on elsewhere.
+        if let Some(why) = be.lost() {
+            texts.fail_all(&Error::DeviceLost(why.clone()));
+            return Ok(Some(why));
         }
     }
     Ok(None)
@@ -366,19 +380,14 @@ fn in_file(file: &str, e: Error) -> Error {
 }
 
 /// Wait for one job, then gather those arriving within the window, up to
-/// `max_batch`. `None` once the queue is closed and empty. A job leaves
-/// the `waiting` count as it leaves the queue.
-fn next_batch(rx: &Receiver<Job>, b: Batching, waiting: &AtomicUsize) -> Option<Vec<Job>> {
+/// `max_batch`. `None` once the queue is closed and empty.
+fn next_batch(rx: &Receiver<Job>, b: Batching) -> Option<Vec<Job>> {
     let mut jobs = vec![rx.recv().ok()?];
-    waiting.fetch_sub(1, Ordering::Relaxed);
     let until = Instant::now() + b.window;
     while jobs.len() < b.max_batch {
         // Whatever is already queued joins even when the window is over.
         match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            Ok(job) => {
-                waiting.fetch_sub(1, Ordering::Relaxed);
-                jobs.push(job);
-            }
+            Ok(job) => jobs.push(job),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -386,10 +395,8 @@ fn next_batch(rx: &Receiver<Job>, b: Batching, waiting: &AtomicUsize) -> Option<
 }
 
 /// Whatever is queued now, up to `max`, without waiting.
-fn drain(rx: &Receiver<Job>, max: usize, waiting: &AtomicUsize) -> Vec<Job> {
-    let jobs: Vec<Job> = rx.try_iter().take(max).collect();
-    waiting.fetch_sub(jobs.len(), Ordering::Relaxed);
-    jobs
+fn drain(rx: &Receiver<Job>, max: usize) -> Vec<Job> {
+    rx.try_iter().take(max).collect()
 }
 
 /// One forward pass for every digit, padded with blank images to a power
