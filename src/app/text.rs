@@ -87,7 +87,7 @@ impl TextState {
         let this = *self;
         spawn_local(async move {
             let body = NextRequest {
-                prompt: tail(&text),
+                prompt: tail(&text).to_string(),
                 k: 10,
             };
             let answer: Option<(NextAnswer, f64)> =
@@ -118,9 +118,14 @@ impl TextState {
 
 /// The last characters of `text` that a server reads; an LSTM's memory of
 /// what came before is faint anyway.
-fn tail(text: &str) -> String {
-    let skip = text.chars().count().saturating_sub(MAX_PROMPT_CHARS);
-    text.chars().skip(skip).collect()
+fn tail(text: &str) -> &str {
+    // The byte where the last MAX_PROMPT_CHARS characters begin.
+    let start = text
+        .char_indices()
+        .rev()
+        .nth(MAX_PROMPT_CHARS - 1)
+        .map_or(0, |(at, _)| at);
+    &text[start..]
 }
 
 /// How a character is shown in the list: whitespace gets a name.
@@ -168,7 +173,7 @@ pub fn TextPanel(
         };
         if state.remote.on_server() {
             let body = GenerateRequest {
-                prompt: tail(&prompt),
+                prompt: tail(&prompt).to_string(),
                 length: CONTINUE_CHARS,
                 temperature: sampling.temperature,
                 top_k: sampling.top_k,

@@ -253,6 +253,20 @@ impl<B: Backend> CharLstm<B> {
         be.softmax_xent_forward(&r.logits, &r.labels, &mut r.probs, &mut r.loss)
     }
 
+    /// Record one step of reading, without targets or loss: the LSTM's
+    /// new state, and the next-character probabilities in `r.probs` when
+    /// `probs` (a prompt's characters before its last need only the state).
+    fn record_read(&self, be: &B, r: &mut Run<B>, ids: &[u32], probs: bool) -> Result<()> {
+        be.write_indices(&mut r.ids, ids)?;
+        self.embed.forward(be, &r.ids, &mut r.x)?;
+        self.lstm.forward(be, &r.x, &mut r.seq)?;
+        if probs {
+            self.head.forward(be, &r.seq.h_out, &mut r.logits)?;
+            be.softmax_forward(&r.logits, &mut r.probs)?;
+        }
+        Ok(())
+    }
+
     fn record_train(
         &mut self,
         be: &B,
@@ -397,9 +411,8 @@ impl<B: Backend> CharLstm<B> {
     /// probabilities [rows * vocab] when `read`; otherwise the step is only
     /// recorded, and a prompt's characters cost no wait for the GPU.
     pub async fn step_rows(&mut self, be: &B, ids: &[u32], read: bool) -> Result<Option<Vec<f32>>> {
-        let labels = vec![0; ids.len()];
         let mut r = self.take_run(be, 1, ids.len());
-        let out = match self.record_forward(be, &mut r, ids, &labels) {
+        let out = match self.record_read(be, &mut r, ids, read) {
             Ok(()) if read => be
                 .read(&[&r.probs])
                 .await
@@ -416,7 +429,7 @@ impl<B: Backend> CharLstm<B> {
     async fn feed(&mut self, be: &B, c: char, inside: bool) -> Result<Vec<Vec<f32>>> {
         let id = self.vocab.id(c);
         let mut r = self.take_run(be, 1, 1);
-        let out = match self.record_forward(be, &mut r, &[id], &[0]) {
+        let out = match self.record_read(be, &mut r, &[id], true) {
             Ok(()) if inside => be.read(&[&r.probs, &r.seq.gates, &r.seq.c]).await,
             Ok(()) => be.read(&[&r.probs]).await,
             Err(e) => Err(e),

@@ -20,43 +20,58 @@ use super::worker::{Failed, GenerateReply, NextReply};
 
 /// One prompt, and how far it has got.
 pub struct Row {
+    /// The prompt's ids, then those sampled after it.
     ids: Vec<u32>,
-    /// Characters fed so far: the prompt's, then the sampled ones.
+    /// How many of `ids` are the prompt.
+    prompt: usize,
+    /// Ids fed so far.
     fed: usize,
-    /// The character it feeds after its prompt: the last one sampled.
-    next: u32,
-    task: Task,
+    /// What it was asked; taken when answered.
+    task: Option<Task>,
 }
 
-/// What a row was asked; its reply is taken when answered.
 enum Task {
     Next {
         k: usize,
-        reply: Option<NextReply>,
+        reply: NextReply,
     },
     Generate {
         length: usize,
         sampling: Sampling,
         rng: ChaCha8Rng,
-        text: String,
-        /// Characters in `text`.
-        produced: usize,
-        reply: Option<GenerateReply>,
+        reply: GenerateReply,
     },
 }
 
+impl Task {
+    fn awaited(&self) -> bool {
+        match self {
+            Task::Next { reply, .. } => !reply.is_closed(),
+            Task::Generate { reply, .. } => !reply.is_closed(),
+        }
+    }
+
+    fn fail(self, e: &Error) {
+        match self {
+            Task::Next { reply, .. } => drop(reply.send(Err(Failed::from(e)))),
+            Task::Generate { reply, .. } => drop(reply.send(Err(Failed::from(e)))),
+        }
+    }
+}
+
 impl Row {
-    /// The `k` likeliest characters after the prompt `ids` (at least one).
-    pub fn next(ids: Vec<u32>, k: usize, reply: NextReply) -> Self {
+    fn new(ids: Vec<u32>, task: Task) -> Self {
         Self {
+            prompt: ids.len(),
             ids,
             fed: 0,
-            next: 0,
-            task: Task::Next {
-                k,
-                reply: Some(reply),
-            },
+            task: Some(task),
         }
+    }
+
+    /// The `k` likeliest characters after the prompt `ids` (at least one).
+    pub fn next(ids: Vec<u32>, k: usize, reply: NextReply) -> Self {
+        Self::new(ids, Task::Next { k, reply })
     }
 
     /// `length` characters sampled after the prompt `ids` (at least one).
@@ -67,83 +82,73 @@ impl Row {
         seed: u64,
         reply: GenerateReply,
     ) -> Self {
-        Self {
+        let rng = ChaCha8Rng::seed_from_u64(seed);
+        Self::new(
             ids,
-            fed: 0,
-            next: 0,
-            task: Task::Generate {
+            Task::Generate {
                 length,
                 sampling,
-                rng: ChaCha8Rng::seed_from_u64(seed),
-                text: String::new(),
-                produced: 0,
-                reply: Some(reply),
+                rng,
+                reply,
             },
-        }
+        )
     }
 
     /// Not yet answered, and still awaited.
     fn active(&self) -> bool {
-        match &self.task {
-            Task::Next { reply, .. } => reply.as_ref().is_some_and(|r| !r.is_closed()),
-            Task::Generate { reply, .. } => reply.as_ref().is_some_and(|r| !r.is_closed()),
-        }
+        self.task.as_ref().is_some_and(Task::awaited)
     }
 
     /// The id this row feeds now: its prompt, then what it sampled.
     fn input(&self) -> u32 {
-        self.ids.get(self.fed).copied().unwrap_or(self.next)
+        self.ids.get(self.fed).copied().unwrap_or(0)
     }
 
     /// Whether the probabilities after this step are needed: from the
     /// prompt's last character on.
     fn reads_now(&self) -> bool {
-        self.fed + 1 >= self.ids.len()
+        self.fed + 1 >= self.prompt
     }
 
     /// Take the probabilities after this row's latest character: answer,
     /// or sample the next character. `batch` is the rows stepping together.
     fn read(&mut self, probs: &[f32], vocab: &Vocab, batch: usize) {
-        match &mut self.task {
-            Task::Next { k, reply } => {
-                if let Some(r) = reply.take() {
-                    let _ = r.send(Ok((char_lstm::top_chars(probs, vocab, *k), batch)));
-                }
+        match self.task.take() {
+            Some(Task::Next { k, reply }) => {
+                let _ = reply.send(Ok((char_lstm::top_chars(probs, vocab, k), batch)));
             }
-            Task::Generate {
+            Some(Task::Generate {
                 length,
                 sampling,
-                rng,
-                text,
-                produced,
+                mut rng,
                 reply,
-            } => {
-                self.next = char_lstm::sample(probs, vocab.unknown_id(), *sampling, rng);
+            }) => {
                 // The unknown symbol is never sampled: every id is a character.
-                text.extend(vocab.char_of(self.next));
-                *produced += 1;
-                if *produced == *length
-                    && let Some(r) = reply.take()
-                {
-                    let _ = r.send(Ok((std::mem::take(text), batch)));
+                self.ids.push(char_lstm::sample(
+                    probs,
+                    vocab.unknown_id(),
+                    sampling,
+                    &mut rng,
+                ));
+                let sampled = &self.ids[self.prompt..];
+                if sampled.len() == length {
+                    let _ = reply.send(Ok((vocab.decode(sampled), batch)));
+                } else {
+                    self.task = Some(Task::Generate {
+                        length,
+                        sampling,
+                        rng,
+                        reply,
+                    });
                 }
             }
+            None => {}
         }
     }
 
     fn fail(self, e: &Error) {
-        let e = Failed::from(e);
-        match self.task {
-            Task::Next { reply, .. } => {
-                if let Some(r) = reply {
-                    let _ = r.send(Err(e));
-                }
-            }
-            Task::Generate { reply, .. } => {
-                if let Some(r) = reply {
-                    let _ = r.send(Err(e));
-                }
-            }
+        if let Some(task) = self.task {
+            task.fail(e);
         }
     }
 }
