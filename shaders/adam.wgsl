@@ -6,7 +6,7 @@
 
 struct Params {
     len: u32, lr: f32, beta1: f32, beta2: f32,
-    eps: f32, bias_correction1: f32, bias_correction2: f32, _pad: u32,
+    eps: f32, bias_correction1: f32, bias_correction2: f32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -4,7 +4,7 @@
 // bindings: 0 params, 1 src, 2 dst
 
 struct Params {
-    len: u32, src_offset: u32, dst_offset: u32, _pad: u32,
+    len: u32, src_offset: u32, dst_offset: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

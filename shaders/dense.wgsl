@@ -3,7 +3,7 @@
 //
 // The three matmuls are one routine, C[M, N] = A[M, K] . B[K, N], reading A and
 // B through strides, so each entry point only says how its operands are laid out:
-//   forward          y [n, out]  = x [n, in] . w^T     a = x,  b = w, c = y (+ bias, relu)
+//   forward          y [n, out]  = x [n, in] . w^T     a = x,  b = w, c = y (+ bias, activation)
 //                    (dense_forward_rows for a few rows, same bindings)
 //   backward_input   dx [n, in] += dy [n, out] . w     a = dy, b = w, c = dx
 //   backward_weight  dw [out, in] += dy^T . x          a = dy, b = x, c = dw
@@ -12,7 +12,7 @@
 // bindings: 0 params, 1 a, 2 b, 3 bias, 4 c
 
 struct Params {
-    n: u32, inp: u32, out: u32, relu: u32,
+    n: u32, inp: u32, out: u32, act: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,6 +22,22 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 override WG: u32 = 64u;
+
+// The activation fused into the forward pass: 0 linear, 1 relu, 2 sigmoid,
+// 3 tanh (shapes::Act::code). tanh through exp(-2|v|), which stays finite:
+// some drivers' built-in tanh returns NaN for large |v| instead of +-1.
+fn activate(v: f32, act: u32) -> f32 {
+    switch act {
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return 1.0 / (1.0 + exp(-v)); }
+        case 3u: {
+            let e = exp(-2.0 * abs(v));
+            let t = (1.0 - e) / (1.0 + e);
+            return select(-t, t, v >= 0.0);
+        }
+        default: { return v; }
+    }
+}
 
 // Each thread computes a BR x 4 block of C, rows r0 .. r0 + BR and columns
 // c0 .. c0 + 4, in BR vec4 accumulators indexed only by constants (an
@@ -104,11 +120,7 @@ fn dense_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
             let r = bl.r0 + i;
             let o = bl.c0 + j;
             if (r < p.n && o < p.out) {
-                var v = acc[i][j] + bias[o];
-                if (p.relu != 0u) {
-                    v = max(v, 0.0);
-                }
-                c[r * p.out + o] = v;
+                c[r * p.out + o] = activate(acc[i][j] + bias[o], p.act);
             }
         }
     }
@@ -141,11 +153,7 @@ fn dense_forward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
         workgroupBarrier();
     }
     if (o < p.out) {
-        var v = acc + bias[o];
-        if (p.relu != 0u) {
-            v = max(v, 0.0);
-        }
-        c[r * p.out + o] = v;
+        c[r * p.out + o] = activate(acc + bias[o], p.act);
     }
 }
 

@@ -3,7 +3,7 @@
 // bindings: 0 params | forward: 1 ids, 2 table, 3 y | backward: 1 ids, 4 dy, 5 dtable
 
 struct Params {
-    n: u32, vocab: u32, dim: u32, _pad: u32,
+    n: u32, vocab: u32, dim: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,10 +1,12 @@
-// max_pool2d, 2x2, stride 2, floor, NCHW. CPU twin: src/cpu/max_pool2d.rs.
+// max_pool2d, size x size windows at stride size, rounding down, NCHW.
+// CPU twin: src/cpu/max_pool2d.rs. argmax holds each maximum's position in
+// its window (ky * size + kx), so it can never point outside x.
 //
 // bindings: 0 params | forward: 1 x, 2 y, 3 argmax | backward: 4 dy, 5 argmax_in, 6 dx
 
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
-    oh: u32, ow: u32, _pad0: u32, _pad1: u32,
+    oh: u32, ow: u32, size: u32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -17,6 +19,15 @@ struct Params {
 
 override WG: u32 = 64u;
 
+// Flat index into x of position k of output i's window.
+fn tap(i: u32, k: u32) -> u32 {
+    let s = p.size;
+    let ox = i % p.ow;
+    let oy = (i / p.ow) % p.oh;
+    let plane = i / (p.ow * p.oh);
+    return plane * p.h * p.w + (s * oy + k / s) * p.w + s * ox + k % s;
+}
+
 // One thread per output; the window is scanned row by row and `>` keeps the
 // first maximum, as the CPU twin (and PyTorch) do.
 @compute @workgroup_size(WG)
@@ -25,31 +36,27 @@ fn max_pool2d_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
     if (i >= p.n * p.c * p.oh * p.ow) {
         return;
     }
-    let ox = i % p.ow;
-    let oy = (i / p.ow) % p.oh;
-    let plane = i / (p.ow * p.oh);
-    let base = plane * p.h * p.w + 2u * oy * p.w + 2u * ox;
-    var best = base;
-    var others = array<u32, 3>(base + 1u, base + p.w, base + p.w + 1u);
-    for (var k = 0u; k < 3u; k++) {
-        if (x[others[k]] > x[best]) {
-            best = others[k];
+    var best = 0u;
+    var v = x[tap(i, 0u)];
+    for (var k = 1u; k < p.size * p.size; k++) {
+        let u = x[tap(i, k)];
+        if (u > v) {
+            best = k;
+            v = u;
         }
     }
-    y[i] = x[best];
+    y[i] = v;
     argmax[i] = best;
 }
 
 // One thread per output. Windows do not overlap, so no two threads write the
-// same dx element: no atomics needed.
+// same dx element: no atomics needed. An argmax past the window (written by
+// hand) counts as its last position, as on the CPU.
 @compute @workgroup_size(WG)
 fn max_pool2d_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
     let i = gid.x + gid.y * nwg.x * WG;
     if (i >= p.n * p.c * p.oh * p.ow) {
         return;
     }
-    let t = argmax_in[i];
-    if (t < p.n * p.c * p.h * p.w) {
-        dx[t] += dy[i];
-    }
+    dx[tap(i, min(argmax_in[i], p.size * p.size - 1u))] += dy[i];
 }

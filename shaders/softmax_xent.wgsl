@@ -6,7 +6,7 @@
 //           softmax_xent_backward: 5 probs_in, 3 labels, 6 dlogits
 
 struct Params {
-    n: u32, classes: u32, scale: f32, _pad: u32,
+    n: u32, classes: u32, scale: f32, _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

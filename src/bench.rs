@@ -8,8 +8,9 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{Backend, SeqStep};
+use crate::backend::{Act, Backend, Mask, SeqStep};
 use crate::error::Result;
+use crate::nn::spec::NetworkSpec;
 use crate::shapes::AdamConfig;
 
 /// Vocabulary size assumed for the text model's shapes (about 100 distinct
@@ -121,7 +122,7 @@ pub fn kernels<B: Backend>(
             "conv2d_forward",
             layer,
             2.0 * macs,
-            tm(&mut || be.conv2d_forward(&x, &w, &b, &mut y, true))?,
+            tm(&mut || be.conv2d_forward(&x, &w, &b, &mut y, Act::Relu))?,
         );
         add(
             "conv2d_backward_input",
@@ -152,13 +153,26 @@ pub fn kernels<B: Backend>(
             "max_pool2d_forward",
             layer,
             (3 * n * c * p * p) as f64,
-            tm(&mut || be.max_pool2d_forward(&x, &mut y, &mut arg))?,
+            tm(&mut || be.max_pool2d_forward(&x, &mut y, &mut arg, 2))?,
         );
         add(
             "max_pool2d_backward",
             layer,
             (n * c * p * p) as f64,
-            tm(&mut || be.max_pool2d_backward(&dy, &arg, &mut dx))?,
+            tm(&mut || be.max_pool2d_backward(&dy, &arg, &mut dx, 2))?,
+        );
+        // The avg-pool-cnn preset's: four adds per window, four stores back.
+        add(
+            "avg_pool2d_forward",
+            layer,
+            (4 * n * c * p * p) as f64,
+            tm(&mut || be.avg_pool2d_forward(&x, &mut y, 2))?,
+        );
+        add(
+            "avg_pool2d_backward",
+            layer,
+            (4 * n * c * p * p) as f64,
+            tm(&mut || be.avg_pool2d_backward(&dy, &mut dx, 2))?,
         );
     }
     // Dense layers of both networks, including the LSTM's input projection.
@@ -180,7 +194,7 @@ pub fn kernels<B: Backend>(
             "dense_forward",
             layer,
             f,
-            tm(&mut || be.dense_forward(&x, &w, &b, &mut y, false))?,
+            tm(&mut || be.dense_forward(&x, &w, &b, &mut y, Act::Linear))?,
         );
         add(
             "dense_backward_input",
@@ -217,6 +231,41 @@ pub fn kernels<B: Backend>(
             "fc1-sized x64",
             len as f64,
             tm(&mut || be.relu_backward(&y, &mut grad))?,
+        );
+        for (act, forward, backward) in [
+            (Act::Sigmoid, "sigmoid_forward", "sigmoid_backward"),
+            (Act::Tanh, "tanh_forward", "tanh_backward"),
+        ] {
+            add(
+                forward,
+                "fc1-sized x64",
+                len as f64,
+                tm(&mut || be.activation_forward(act, &x, &mut y))?,
+            );
+            add(
+                backward,
+                "fc1-sized x64",
+                len as f64,
+                tm(&mut || be.activation_backward(act, &y, &mut grad))?,
+            );
+        }
+        // seed-lstm's recurrent dropout: one mask per sequence of 64 steps.
+        let mask = Mask {
+            seed: 1,
+            step: 1,
+            rate: 0.2,
+        };
+        add(
+            "dropout_forward",
+            "fc1-sized x64",
+            len as f64,
+            tm(&mut || be.dropout_forward(&x, &mut y, mask, len / 64))?,
+        );
+        add(
+            "dropout_backward",
+            "fc1-sized x64",
+            len as f64,
+            tm(&mut || be.dropout_backward(&x, &mut grad, mask, len / 64))?,
         );
     }
     {
@@ -260,7 +309,7 @@ pub fn kernels<B: Backend>(
             product + (20 * n * hd) as f64,
             tm(&mut || {
                 be.lstm_step_forward(
-                    at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut c, &mut gates,
+                    at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut c, &mut gates, Mask::NONE,
                 )
             })?,
         );
@@ -274,7 +323,51 @@ pub fn kernels<B: Backend>(
             "lstm_step_backward_hidden",
             "lstm",
             product,
-            tm(&mut || be.lstm_step_backward_hidden(at, &dg, &w_hh, &mut dh))?,
+            tm(&mut || be.lstm_step_backward_hidden(at, &dg, &w_hh, &mut dh, Mask::NONE))?,
+        );
+        // gru-128 and rnn-128 at the same sizes.
+        let (gx, gw, gb) = (t(&[2 * n, 3 * hd])?, t(&[3 * hd, hd])?, t(&[3 * hd])?);
+        let (h0, mut dgh) = (t(&[n, hd])?, t(&[2 * n, 3 * hd])?);
+        let mut dgi = t(&[2 * n, 3 * hd])?;
+        let gru_product = 2.0 * (n * 3 * hd * hd) as f64;
+        add(
+            "gru_step_forward",
+            "gru",
+            gru_product + (20 * n * hd) as f64,
+            tm(&mut || be.gru_step_forward(at, &gx, &gw, &gb, &h0, &mut h_in, &mut h_out, &mut gates, Mask::NONE))?,
+        );
+        add(
+            "gru_step_backward",
+            "gru",
+            (25 * n * hd) as f64,
+            tm(&mut || be.gru_step_backward(at, &gates, &h0, &h_out, &mut dh, &mut dgi, &mut dgh))?,
+        );
+        add(
+            "gru_step_backward_hidden",
+            "gru",
+            gru_product,
+            tm(&mut || be.gru_step_backward_hidden(at, &dgh, &gw, &mut dh, Mask::NONE))?,
+        );
+        let (rx, rw, rb) = (t(&[2 * n, hd])?, t(&[hd, hd])?, t(&[hd])?);
+        let mut rg = t(&[2 * n, hd])?;
+        let rnn_product = 2.0 * (n * hd * hd) as f64;
+        add(
+            "rnn_step_forward",
+            "rnn",
+            rnn_product + (5 * n * hd) as f64,
+            tm(&mut || be.rnn_step_forward(at, &rx, &rw, &rb, &mut h_in, &mut h_out, Mask::NONE))?,
+        );
+        add(
+            "rnn_step_backward",
+            "rnn",
+            (3 * n * hd) as f64,
+            tm(&mut || be.rnn_step_backward(at, &h_out, &dh, &mut rg))?,
+        );
+        add(
+            "rnn_step_backward_hidden",
+            "rnn",
+            rnn_product,
+            tm(&mut || be.rnn_step_backward_hidden(at, &rg, &rw, &mut dh, Mask::NONE))?,
         );
     }
     for (layer, classes) in [("digits", 10), ("chars", VOCAB)] {
@@ -349,14 +442,15 @@ pub struct MnistSpeed {
     pub infer_images_per_s: f64,
 }
 
-/// Median over `samples` of each measurement, on random images (speed does
-/// not depend on the pixels).
-pub fn mnist<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<MnistSpeed> {
-    use crate::nn::mnist_cnn::{MnistCnn, PIXELS};
+/// Median over `samples` of each measurement of the digit network `spec`,
+/// on random images (speed does not depend on the pixels).
+pub fn mnist<B: Backend>(be: &B, spec: &NetworkSpec, steps: usize, samples: usize) -> Result<MnistSpeed> {
+    use crate::nn::classifier::{Classifier, PIXELS, digit_classes};
+    use crate::nn::network::Mode;
     use crate::train::adam::Adam;
 
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let mut model = MnistCnn::init(be, &mut rng)?;
+    let mut model = Classifier::init(be, spec, digit_classes(), &mut rng)?;
     let mut opt = Adam::new(AdamConfig::default());
     let batch = 32;
     let images: Vec<f32> = (0..256 * PIXELS).map(|_| rng.random::<f32>()).collect();
@@ -365,7 +459,11 @@ pub fn mnist<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<MnistSp
     let mut train = |n: usize| -> Result<f64> {
         let t = Instant::now();
         for _ in 0..n {
-            pollster::block_on(model.train_step(be, x32, &labels, |be, p| opt.update(be, p)))?;
+            let mode = Mode::Train {
+                seed: 1,
+                step: opt.step + 1,
+            };
+            pollster::block_on(model.train_step(be, x32, &labels, mode, |be, p| opt.update(be, p)))?;
         }
         Ok(t.elapsed().as_secs_f64())
     };
@@ -414,11 +512,13 @@ pub struct TextSpeed {
     pub generate_ms_per_char: f64,
 }
 
-/// Median over `samples` of each measurement, on random characters from a
-/// vocabulary of [`VOCAB`] ids (speed does not depend on the text).
-pub fn text<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<TextSpeed> {
+/// Median over `samples` of each measurement of the text network `spec`,
+/// on random characters from a vocabulary of [`VOCAB`] ids (speed does not
+/// depend on the text).
+pub fn text<B: Backend>(be: &B, spec: &NetworkSpec, steps: usize, samples: usize) -> Result<TextSpeed> {
     use crate::data::corpus::Vocab;
-    use crate::nn::char_lstm::{CharLstm, Sampling, sample};
+    use crate::nn::char_model::{CharModel, Sampling, sample};
+    use crate::nn::network::Mode;
     use crate::train::adam::Adam;
 
     let (window, batch) = (64, 32);
@@ -427,7 +527,7 @@ pub fn text<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<TextSpee
         .map(|i| char::from_u32(32 + i).expect("printable ASCII and Latin-1"))
         .collect();
     let vocab = Vocab::from_text(&chars);
-    let mut model = CharLstm::init(be, vocab, &mut rng)?;
+    let mut model = CharModel::init(be, spec, vocab, &mut rng)?;
     let mut opt = Adam::new(AdamConfig::default());
     let ids: Vec<u32> = (0..window * batch + 1)
         .map(|_| rng.random_range(0..VOCAB as u32 - 1))
@@ -436,11 +536,13 @@ pub fn text<B: Backend>(be: &B, steps: usize, samples: usize) -> Result<TextSpee
     let mut train = |n: usize| -> Result<f64> {
         let t = Instant::now();
         for _ in 0..n {
-            pollster::block_on(
-                model.train_step(be, x, y, window, batch, Some(5.0), |be, p| {
-                    opt.update(be, p)
-                }),
-            )?;
+            let mode = Mode::Train {
+                seed: 1,
+                step: opt.step + 1,
+            };
+            pollster::block_on(model.train_step(be, x, y, (window, batch), Some(5.0), mode, |be, p| {
+                opt.update(be, p)
+            }))?;
         }
         Ok(t.elapsed().as_secs_f64())
     };

@@ -51,6 +51,14 @@ pub enum Error {
     #[error("weights file: tensor {tensor}: {problem}")]
     Weights { tensor: String, problem: String },
 
+    /// A network spec that cannot work; `layer` is the position in the
+    /// spec's `layers` of the layer at fault, when one is.
+    #[error("{message}")]
+    Spec {
+        layer: Option<usize>,
+        message: String,
+    },
+
     /// A drawing with (nearly) no ink: there is nothing to classify.
     #[error("the drawing is empty: draw a digit")]
     EmptyDrawing,

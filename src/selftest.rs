@@ -6,9 +6,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{Backend, SeqStep};
+use crate::backend::{Act, Backend, Mask, SeqStep};
 use crate::error::Result;
-use crate::shapes::{AdamConfig, conv_output_size, pool_output_size};
+use crate::shapes::{AdamConfig, Cell, conv_output_size, pool_output_size};
 
 /// Absolute tolerance. Sums of up to a few thousand f32 products in another
 /// order differ by ~1e-5 relative; an indexing bug is off by O(1).
@@ -16,7 +16,9 @@ pub const ATOL: f32 = 1e-4;
 /// Relative tolerance.
 pub const RTOL: f32 = 1e-3;
 
-/// The ops under test, one per WGSL entry point.
+/// The ops under test, one per WGSL entry point (dense_forward_rows, the
+/// few-row path of dense_forward, runs in every dense_forward case of up to
+/// eight rows).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Conv2dForward,
@@ -25,14 +27,28 @@ pub enum Op {
     Conv2dBackwardBias,
     MaxPool2dForward,
     MaxPool2dBackward,
+    AvgPool2dForward,
+    AvgPool2dBackward,
     DenseForward,
     DenseBackwardInput,
     DenseBackwardWeight,
     DenseBackwardBias,
     ReluForward,
     ReluBackward,
+    SigmoidForward,
+    SigmoidBackward,
+    TanhForward,
+    TanhBackward,
+    DropoutForward,
+    DropoutBackward,
     EmbeddingForward,
     EmbeddingBackward,
+    RnnStepForward,
+    RnnStepBackward,
+    RnnStepBackwardHidden,
+    GruStepForward,
+    GruStepBackward,
+    GruStepBackwardHidden,
     LstmStepForward,
     LstmStepBackward,
     LstmStepBackwardHidden,
@@ -45,21 +61,35 @@ pub enum Op {
     CopySlice,
 }
 
-pub const OPS: [Op; 24] = [
+pub const OPS: [Op; 38] = [
     Op::Conv2dForward,
     Op::Conv2dBackwardInput,
     Op::Conv2dBackwardWeight,
     Op::Conv2dBackwardBias,
     Op::MaxPool2dForward,
     Op::MaxPool2dBackward,
+    Op::AvgPool2dForward,
+    Op::AvgPool2dBackward,
     Op::DenseForward,
     Op::DenseBackwardInput,
     Op::DenseBackwardWeight,
     Op::DenseBackwardBias,
     Op::ReluForward,
     Op::ReluBackward,
+    Op::SigmoidForward,
+    Op::SigmoidBackward,
+    Op::TanhForward,
+    Op::TanhBackward,
+    Op::DropoutForward,
+    Op::DropoutBackward,
     Op::EmbeddingForward,
     Op::EmbeddingBackward,
+    Op::RnnStepForward,
+    Op::RnnStepBackward,
+    Op::RnnStepBackwardHidden,
+    Op::GruStepForward,
+    Op::GruStepBackward,
+    Op::GruStepBackwardHidden,
     Op::LstmStepForward,
     Op::LstmStepBackward,
     Op::LstmStepBackwardHidden,
@@ -82,14 +112,28 @@ impl Op {
             Op::Conv2dBackwardBias => "conv2d_backward_bias",
             Op::MaxPool2dForward => "max_pool2d_forward",
             Op::MaxPool2dBackward => "max_pool2d_backward",
+            Op::AvgPool2dForward => "avg_pool2d_forward",
+            Op::AvgPool2dBackward => "avg_pool2d_backward",
             Op::DenseForward => "dense_forward",
             Op::DenseBackwardInput => "dense_backward_input",
             Op::DenseBackwardWeight => "dense_backward_weight",
             Op::DenseBackwardBias => "dense_backward_bias",
             Op::ReluForward => "relu_forward",
             Op::ReluBackward => "relu_backward",
+            Op::SigmoidForward => "sigmoid_forward",
+            Op::SigmoidBackward => "sigmoid_backward",
+            Op::TanhForward => "tanh_forward",
+            Op::TanhBackward => "tanh_backward",
+            Op::DropoutForward => "dropout_forward",
+            Op::DropoutBackward => "dropout_backward",
             Op::EmbeddingForward => "embedding_forward",
             Op::EmbeddingBackward => "embedding_backward",
+            Op::RnnStepForward => "rnn_step_forward",
+            Op::RnnStepBackward => "rnn_step_backward",
+            Op::RnnStepBackwardHidden => "rnn_step_backward_hidden",
+            Op::GruStepForward => "gru_step_forward",
+            Op::GruStepBackward => "gru_step_backward",
+            Op::GruStepBackwardHidden => "gru_step_backward_hidden",
             Op::LstmStepForward => "lstm_step_forward",
             Op::LstmStepBackward => "lstm_step_backward",
             Op::LstmStepBackwardHidden => "lstm_step_backward_hidden",
@@ -104,12 +148,17 @@ impl Op {
     }
 }
 
+/// Entry points tested under another op's name: the few-row kernel that
+/// dense_forward dispatches for batches of up to eight rows.
+pub const TESTED_AS: [(&str, Op); 1] = [("dense_forward_rows", Op::DenseForward)];
+
 /// Sizes of one case. Each op reads the fields it needs:
-/// conv: x [n, c, h, w], weight [o, c, 3, 3]; pool: x [n, c, h, w];
-/// dense: x [n, c], weight [o, c]; elementwise: n * c * h * w values;
-/// embedding: n ids into a [o, c] table; LSTM: batch n, hidden c, h steps
-/// (the op runs at step h / 2); softmax: [n, o]; Adam, norms and copies:
-/// n * c * h * w values.
+/// conv: x [n, c, h, w], weight [o, c, k, k]; pools: x [n, c, h, w] and
+/// `pool` x `pool` windows; dense: x [n, c], weight [o, c]; elementwise and
+/// dropout: n * c * h * w values; embedding: n ids into a [o, c] table;
+/// recurrent cells: batch n, hidden c, h steps (the op runs at step h / 2),
+/// with recurrent dropout when n is odd; softmax: [n, o]; Adam, norms and
+/// copies: n * c * h * w values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dims {
     pub n: usize,
@@ -117,46 +166,19 @@ pub struct Dims {
     pub h: usize,
     pub w: usize,
     pub o: usize,
+    pub k: usize,
+    pub pool: usize,
 }
 
 /// Batch 1, batch 64, odd sizes that are not multiples of any workgroup
-/// size or matmul tile, and the networks' own layer shapes.
+/// size or matmul tile, kernels of 1, 2, 3 and 5, windows of 2 and 3, and
+/// the seed networks' own layer shapes.
 pub const DIMS: [Dims; 5] = [
-    Dims {
-        n: 1,
-        c: 1,
-        h: 28,
-        w: 28,
-        o: 32,
-    },
-    Dims {
-        n: 64,
-        c: 3,
-        h: 9,
-        w: 11,
-        o: 5,
-    },
-    Dims {
-        n: 3,
-        c: 7,
-        h: 5,
-        w: 6,
-        o: 67,
-    },
-    Dims {
-        n: 2,
-        c: 32,
-        h: 13,
-        w: 13,
-        o: 64,
-    },
-    Dims {
-        n: 65,
-        c: 130,
-        h: 3,
-        w: 3,
-        o: 129,
-    },
+    Dims { n: 1, c: 1, h: 28, w: 28, o: 32, k: 3, pool: 2 },
+    Dims { n: 64, c: 3, h: 9, w: 11, o: 5, k: 5, pool: 3 },
+    Dims { n: 3, c: 7, h: 5, w: 6, o: 67, k: 2, pool: 2 },
+    Dims { n: 2, c: 32, h: 13, w: 13, o: 64, k: 3, pool: 2 },
+    Dims { n: 65, c: 130, h: 3, w: 3, o: 129, k: 1, pool: 3 },
 ];
 
 /// The page's quick check while it loads: batch 1 at conv1's real shape and
@@ -285,25 +307,25 @@ impl Gen {
 /// outputs start from random values, so accumulation (+=) is tested too.
 async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f32>>> {
     let mut g = Gen(ChaCha8Rng::seed_from_u64(seed));
-    let Dims { n, c, h, w, o } = d;
-    let (oh, ow) = (conv_output_size(h), conv_output_size(w));
-    let (ph, pw) = (pool_output_size(h), pool_output_size(w));
+    let Dims { n, c, h, w, o, k, pool } = d;
+    let (oh, ow) = (conv_output_size(h, k), conv_output_size(w, k));
+    let (ph, pw) = (pool_output_size(h, pool), pool_output_size(w, pool));
+    let len = n * c * h * w;
     Ok(match op {
-        Op::Conv2dForward
-        | Op::Conv2dBackwardInput
-        | Op::Conv2dBackwardWeight
-        | Op::Conv2dBackwardBias => {
+        Op::Conv2dForward | Op::Conv2dBackwardInput | Op::Conv2dBackwardWeight | Op::Conv2dBackwardBias => {
             let x = g.tensor(be, &[n, c, h, w])?;
-            let wt = g.tensor(be, &[o, c, 3, 3])?;
+            let wt = g.tensor(be, &[o, c, k, k])?;
             let bias = g.tensor(be, &[o])?;
             let dy = g.tensor(be, &[n, o, oh, ow])?;
             match op {
                 Op::Conv2dForward => {
-                    let mut y = be.zeros(&[n, o, oh, ow]);
-                    let mut yr = be.zeros(&[n, o, oh, ow]);
-                    be.conv2d_forward(&x, &wt, &bias, &mut y, false)?;
-                    be.conv2d_forward(&x, &wt, &bias, &mut yr, true)?;
-                    be.read(&[&y, &yr]).await?
+                    let mut outs = Vec::new();
+                    for act in [Act::Linear, Act::Relu, Act::Sigmoid, Act::Tanh] {
+                        let mut y = be.zeros(&[n, o, oh, ow]);
+                        be.conv2d_forward(&x, &wt, &bias, &mut y, act)?;
+                        outs.push(y);
+                    }
+                    be.read(&outs.iter().collect::<Vec<_>>()).await?
                 }
                 Op::Conv2dBackwardInput => {
                     let mut dx = g.tensor(be, &[n, c, h, w])?;
@@ -311,7 +333,7 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                     be.read(&[&dx]).await?
                 }
                 Op::Conv2dBackwardWeight => {
-                    let mut dw = g.tensor(be, &[o, c, 3, 3])?;
+                    let mut dw = g.tensor(be, &[o, c, k, k])?;
                     be.conv2d_backward_weight(&x, &dy, &mut dw)?;
                     be.read(&[&dw]).await?
                 }
@@ -326,7 +348,7 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
             let x = g.tensor(be, &[n, c, h, w])?;
             let mut y = be.zeros(&[n, c, ph, pw]);
             let mut arg = be.indices(&vec![0; n * c * ph * pw]);
-            be.max_pool2d_forward(&x, &mut y, &mut arg)?;
+            be.max_pool2d_forward(&x, &mut y, &mut arg, pool)?;
             if op == Op::MaxPool2dForward {
                 let ys = be.read(&[&y]).await?;
                 let args = be.read_indices(&arg).await?;
@@ -334,31 +356,44 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
             } else {
                 let dy = g.tensor(be, &[n, c, ph, pw])?;
                 let mut dx = g.tensor(be, &[n, c, h, w])?;
-                be.max_pool2d_backward(&dy, &arg, &mut dx)?;
+                be.max_pool2d_backward(&dy, &arg, &mut dx, pool)?;
                 be.read(&[&dx]).await?
             }
         }
-        Op::DenseForward
-        | Op::DenseBackwardInput
-        | Op::DenseBackwardWeight
-        | Op::DenseBackwardBias => {
+        Op::AvgPool2dForward | Op::AvgPool2dBackward => {
+            if op == Op::AvgPool2dForward {
+                let x = g.tensor(be, &[n, c, h, w])?;
+                let mut y = be.zeros(&[n, c, ph, pw]);
+                be.avg_pool2d_forward(&x, &mut y, pool)?;
+                be.read(&[&y]).await?
+            } else {
+                let dy = g.tensor(be, &[n, c, ph, pw])?;
+                let mut dx = g.tensor(be, &[n, c, h, w])?;
+                be.avg_pool2d_backward(&dy, &mut dx, pool)?;
+                be.read(&[&dx]).await?
+            }
+        }
+        Op::DenseForward | Op::DenseBackwardInput | Op::DenseBackwardWeight | Op::DenseBackwardBias => {
             let x = g.tensor(be, &[n, c])?;
             let wt = g.tensor(be, &[o, c])?;
             let bias = g.tensor(be, &[o])?;
             let dy = g.tensor(be, &[n, o])?;
             match op {
                 Op::DenseForward => {
-                    let mut y = be.zeros(&[n, o]);
-                    let mut yr = be.zeros(&[n, o]);
-                    be.dense_forward(&x, &wt, &bias, &mut y, false)?;
-                    be.dense_forward(&x, &wt, &bias, &mut yr, true)?;
+                    let mut outs = Vec::new();
+                    for act in [Act::Linear, Act::Relu, Act::Sigmoid, Act::Tanh] {
+                        let mut y = be.zeros(&[n, o]);
+                        be.dense_forward(&x, &wt, &bias, &mut y, act)?;
+                        outs.push(y);
+                    }
                     // Also an input flattened from [n, c, h] (c * h inputs per
                     // row: several of the few-rows kernel's 64-input chunks).
                     let x3 = g.tensor(be, &[n, c, h])?;
                     let w3 = g.tensor(be, &[o, c * h])?;
                     let mut y3 = be.zeros(&[n, o]);
-                    be.dense_forward(&x3, &w3, &bias, &mut y3, true)?;
-                    be.read(&[&y, &yr, &y3]).await?
+                    be.dense_forward(&x3, &w3, &bias, &mut y3, Act::Relu)?;
+                    outs.push(y3);
+                    be.read(&outs.iter().collect::<Vec<_>>()).await?
                 }
                 Op::DenseBackwardInput => {
                     let mut dx = g.tensor(be, &[n, c])?;
@@ -377,18 +412,46 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                 }
             }
         }
-        Op::ReluForward | Op::ReluBackward => {
-            let len = n * c * h * w;
-            let x = g.tensor(be, &[len])?;
+        Op::ReluForward | Op::ReluBackward | Op::SigmoidForward | Op::SigmoidBackward | Op::TanhForward | Op::TanhBackward => {
+            // Spread over [-8, 8) so that the sigmoid and tanh saturate somewhere.
+            let x: Vec<f32> = g.vec(len).into_iter().map(|v| 8.0 * v).collect();
+            let x = be.tensor(&[len], &x)?;
+            let act = match op {
+                Op::ReluForward | Op::ReluBackward => Act::Relu,
+                Op::SigmoidForward | Op::SigmoidBackward => Act::Sigmoid,
+                _ => Act::Tanh,
+            };
             let mut y = be.zeros(&[len]);
-            be.relu_forward(&x, &mut y)?;
-            if op == Op::ReluForward {
-                be.read(&[&y]).await?
-            } else {
-                let mut grad = g.tensor(be, &[len])?;
-                be.relu_backward(&y, &mut grad)?;
-                be.read(&[&grad]).await?
+            be.activation_forward(act, &x, &mut y)?;
+            match op {
+                Op::ReluForward | Op::SigmoidForward | Op::TanhForward => be.read(&[&y]).await?,
+                _ => {
+                    let mut grad = g.tensor(be, &[len])?;
+                    be.activation_backward(act, &y, &mut grad)?;
+                    be.read(&[&grad]).await?
+                }
             }
+        }
+        Op::DropoutForward | Op::DropoutBackward => {
+            let mask = Mask {
+                seed: g.0.random(),
+                step: g.0.random_range(1..1000),
+                rate: 0.3,
+            };
+            // One mask per example, repeated over the batch (as a
+            // sequence's repeats over time), and one over everything.
+            let mut outs = Vec::new();
+            for period in [c * h * w, len] {
+                let x = g.tensor(be, &[len])?;
+                let mut y = g.tensor(be, &[len])?;
+                if op == Op::DropoutForward {
+                    be.dropout_forward(&x, &mut y, mask, period)?;
+                } else {
+                    be.dropout_backward(&x, &mut y, mask, period)?;
+                }
+                outs.push(y);
+            }
+            be.read(&outs.iter().collect::<Vec<_>>()).await?
         }
         Op::EmbeddingForward | Op::EmbeddingBackward => {
             // Ids run one past the table so that the out-of-range rule is tested too.
@@ -405,38 +468,15 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                 be.read(&[&dt]).await?
             }
         }
-        Op::LstmStepForward | Op::LstmStepBackward | Op::LstmStepBackwardHidden => {
-            // Step h / 2 of h: the middle of a sequence (writes h_in[t+1], and
-            // the hidden gradient has a step before it) whenever h >= 2.
-            let (steps, at) = (h, SeqStep { t: h / 2, batch: n });
-            let xg = g.tensor(be, &[steps * n, 4 * c])?;
-            let w_hh: Vec<f32> = g.vec(4 * c * c).into_iter().map(|v| v * 0.5).collect();
-            let w_hh = be.tensor(&[4 * c, c], &w_hh)?;
-            let b_hh = g.tensor(be, &[4 * c])?;
-            let mut h_in = g.tensor(be, &[steps * n, c])?;
-            let mut h_out = g.tensor(be, &[steps * n, c])?;
-            let mut cs = g.tensor(be, &[(steps + 1) * n, c])?;
-            let mut gates = g.tensor(be, &[steps * n, 4 * c])?;
-            be.lstm_step_forward(
-                at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut cs, &mut gates,
-            )?;
-            let dh = g.tensor(be, &[steps * n, c])?;
-            let mut dgates = g.tensor(be, &[steps * n, 4 * c])?;
-            match op {
-                Op::LstmStepForward => be.read(&[&h_in, &h_out, &cs, &gates]).await?,
-                Op::LstmStepBackward => {
-                    let mut dc = g.tensor(be, &[n, c])?;
-                    be.lstm_step_backward(at, &gates, &cs, &dh, &mut dc, &mut dgates)?;
-                    be.read(&[&dc, &dgates]).await?
-                }
-                _ if at.t == 0 => Vec::new(),
-                _ => {
-                    let mut dh = dh;
-                    be.lstm_step_backward_hidden(at, &dgates, &w_hh, &mut dh)?;
-                    be.read(&[&dh]).await?
-                }
-            }
-        }
+        Op::RnnStepForward
+        | Op::RnnStepBackward
+        | Op::RnnStepBackwardHidden
+        | Op::GruStepForward
+        | Op::GruStepBackward
+        | Op::GruStepBackwardHidden
+        | Op::LstmStepForward
+        | Op::LstmStepBackward
+        | Op::LstmStepBackwardHidden => recurrent(be, &mut g, op, d).await?,
         Op::SoftmaxForward | Op::SoftmaxXentForward | Op::SoftmaxXentBackward => {
             // Logits spread over [-8, 8) so that some probabilities are tiny.
             let logits: Vec<f32> = g.vec(n * o).into_iter().map(|v| 8.0 * v).collect();
@@ -462,28 +502,20 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
             }
         }
         Op::AdamStep => {
-            let len = n * c * h * w;
             let mut param = g.tensor(be, &[len])?;
             let grad = g.tensor(be, &[len])?;
             let mut m = g.tensor(be, &[len])?;
             let v: Vec<f32> = g.vec(len).into_iter().map(f32::abs).collect();
             let mut v = be.tensor(&[len], &v)?;
             be.adam_step(&mut param, &grad, &mut m, &mut v, AdamConfig::default(), 1)?;
-            be.adam_step(
-                &mut param,
-                &grad,
-                &mut m,
-                &mut v,
-                AdamConfig {
-                    lr: 0.01,
-                    ..AdamConfig::default()
-                },
-                2,
-            )?;
+            let cfg = AdamConfig {
+                lr: 0.01,
+                ..AdamConfig::default()
+            };
+            be.adam_step(&mut param, &grad, &mut m, &mut v, cfg, 2)?;
             be.read(&[&param, &m, &v]).await?
         }
         Op::SumSquares | Op::ClipByNorm => {
-            let len = n * c * h * w;
             let x = g.tensor(be, &[len])?;
             let mut sums = g.tensor(be, &[3])?;
             be.sum_squares(&x, &mut sums, 1)?;
@@ -499,11 +531,79 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
             }
         }
         Op::CopySlice => {
-            let len = n * c * h * w;
             let src = g.tensor(be, &[len])?;
             let mut dst = g.tensor(be, &[len + o])?;
             be.copy_slice(&src, len / 3, &mut dst, o, len - len / 3)?;
             be.read(&[&dst]).await?
+        }
+    })
+}
+
+/// The recurrent cells' cases: a forward step at timestep h / 2 of h from
+/// random state, and the backward ops after it on the same backend.
+async fn recurrent<B: Backend>(be: &B, g: &mut Gen, op: Op, d: Dims) -> Result<Vec<Vec<f32>>> {
+    let Dims { n, c, h, .. } = d;
+    let cell = match op {
+        Op::RnnStepForward | Op::RnnStepBackward | Op::RnnStepBackwardHidden => Cell::Rnn,
+        Op::GruStepForward | Op::GruStepBackward | Op::GruStepBackwardHidden => Cell::Gru,
+        _ => Cell::Lstm,
+    };
+    // Step h / 2 of h: the middle of a sequence (writes h_in[t+1], and
+    // the hidden gradient has a step before it) whenever h >= 2.
+    let (steps, at) = (h, SeqStep { t: h / 2, batch: n });
+    let rows = steps * n;
+    let gh = cell.gates() * c;
+    let drop = Mask {
+        seed: g.0.random(),
+        step: g.0.random_range(1..1000),
+        rate: if n % 2 == 1 { 0.25 } else { 0.0 },
+    };
+    let xg = g.tensor(be, &[rows, gh])?;
+    let w_hh: Vec<f32> = g.vec(gh * c).into_iter().map(|v| v * 0.5).collect();
+    let w_hh = be.tensor(&[gh, c], &w_hh)?;
+    let b_hh = g.tensor(be, &[gh])?;
+    let h0 = g.tensor(be, &[n, c])?;
+    let mut h_in = g.tensor(be, &[rows, c])?;
+    let mut h_out = g.tensor(be, &[rows, c])?;
+    let mut cs = g.tensor(be, &[rows + n, c])?;
+    let mut gates = g.tensor(be, &[rows, cell.kept().max(1) * c])?;
+    match cell {
+        Cell::Rnn => be.rnn_step_forward(at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, drop)?,
+        Cell::Gru => be.gru_step_forward(at, &xg, &w_hh, &b_hh, &h0, &mut h_in, &mut h_out, &mut gates, drop)?,
+        Cell::Lstm => be.lstm_step_forward(at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut cs, &mut gates, drop)?,
+    }
+    let mut dh = g.tensor(be, &[rows, c])?;
+    let mut dgates = g.tensor(be, &[rows, gh])?;
+    Ok(match op {
+        Op::RnnStepForward => be.read(&[&h_in, &h_out]).await?,
+        Op::GruStepForward => be.read(&[&h_in, &h_out, &gates]).await?,
+        Op::LstmStepForward => be.read(&[&h_in, &h_out, &cs, &gates]).await?,
+        Op::RnnStepBackward => {
+            be.rnn_step_backward(at, &h_out, &dh, &mut dgates)?;
+            be.read(&[&dgates]).await?
+        }
+        Op::GruStepBackward => {
+            let mut dgh = g.tensor(be, &[rows, gh])?;
+            be.gru_step_backward(at, &gates, &h0, &h_out, &mut dh, &mut dgates, &mut dgh)?;
+            be.read(&[&dh, &dgates, &dgh]).await?
+        }
+        Op::LstmStepBackward => {
+            let mut dc = g.tensor(be, &[n, c])?;
+            be.lstm_step_backward(at, &gates, &cs, &dh, &mut dc, &mut dgates)?;
+            be.read(&[&dc, &dgates]).await?
+        }
+        _ if at.t == 0 => Vec::new(),
+        Op::RnnStepBackwardHidden => {
+            be.rnn_step_backward_hidden(at, &dgates, &w_hh, &mut dh, drop)?;
+            be.read(&[&dh]).await?
+        }
+        Op::GruStepBackwardHidden => {
+            be.gru_step_backward_hidden(at, &dgates, &w_hh, &mut dh, drop)?;
+            be.read(&[&dh]).await?
+        }
+        _ => {
+            be.lstm_step_backward_hidden(at, &dgates, &w_hh, &mut dh, drop)?;
+            be.read(&[&dh]).await?
         }
     })
 }

@@ -14,6 +14,7 @@ use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 
 use crate::error::{Error, Result};
+use crate::nn::spec::{NETWORK_KEY, NetworkSpec};
 
 /// One tensor with its PyTorch name, its shape and its values in row-major
 /// (C) order, the layout PyTorch and numpy use.
@@ -217,6 +218,19 @@ fn metadata_of(header: &Metadata) -> BTreeMap<String, String> {
 pub fn read_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
     let (header, _) = parse(bytes)?;
     Ok(metadata_of(&header))
+}
+
+/// The network spec in a file's metadata ([`NETWORK_KEY`]), checked as a
+/// spec; `None` for a file saved before specs existed.
+pub fn network_of(metadata: &BTreeMap<String, String>) -> Result<Option<NetworkSpec>> {
+    metadata
+        .get(NETWORK_KEY)
+        .map(|text| {
+            NetworkSpec::from_json(text).map_err(|e| {
+                Error::WeightsFile(format!("the network in the metadata: {e}"))
+            })
+        })
+        .transpose()
 }
 
 /// Parses and checks the header; returns it with the tensor data after it.

@@ -10,7 +10,7 @@
 
 use std::f64::consts::LN_2;
 
-use neuralpad::backend::SeqStep;
+use neuralpad::backend::{Act, Mask, SeqStep};
 use neuralpad::shapes::AdamConfig;
 use neuralpad::{Backend, CpuBackend, Error, Result};
 
@@ -69,7 +69,7 @@ fn conv2d_forward_arange<B: Backend>(b: &B) -> Result<()> {
     // (A flipped kernel, i.e. true convolution, would give 8 * 45 - 258 = 102,
     // then 138, 246, 282, before the bias.)
     let mut y = b.zeros(&[1, 2, 2, 2]);
-    b.conv2d_forward(&x, &w, &bias, &mut y, false)?;
+    b.conv2d_forward(&x, &w, &bias, &mut y, Act::Linear)?;
     assert_close(
         "conv2d_forward",
         &read(b, &y)?,
@@ -78,7 +78,7 @@ fn conv2d_forward_arange<B: Backend>(b: &B) -> Result<()> {
     );
 
     // relu fused: the two negative outputs of filter 1 become 0.
-    b.conv2d_forward(&x, &w, &bias, &mut y, true)?;
+    b.conv2d_forward(&x, &w, &bias, &mut y, Act::Relu)?;
     assert_close(
         "conv2d_forward relu",
         &read(b, &y)?,
@@ -139,13 +139,14 @@ fn max_pool2d_arange<B: Backend>(b: &B) -> Result<()> {
     x.extend([1.0; 20]);
     let x = b.tensor(&[1, 2, 4, 5], &x)?;
     let (mut y, mut argmax) = (b.zeros(&[1, 2, 2, 2]), b.indices(&[0; 8]));
-    b.max_pool2d_forward(&x, &mut y, &mut argmax)?;
+    b.max_pool2d_forward(&x, &mut y, &mut argmax, 2)?;
 
-    // Channel 0: each window's maximum is its bottom-right value, and as x is
-    // an arange, its value is also its flat index: 6, 8, 16, 18.
-    // Channel 1: all equal, so the top-left of each window wins; the windows
-    // start at rows 0, 2 and columns 0, 2 of the plane at offset 20:
-    // 20 + 0, 20 + 2, 20 + 2*5, 20 + 2*5 + 2 = 20, 22, 30, 32.
+    // Channel 0: each window's maximum is its bottom-right value (position
+    // 1 * 2 + 1 = 3 in the window), and as x is an arange, its value is also
+    // its flat index: 6, 8, 16, 18.
+    // Channel 1: all equal, so the top-left of each window wins (position
+    // 0); the windows start at rows 0, 2 and columns 0, 2 of the plane at
+    // offset 20: flat 20 + 0, 20 + 2, 20 + 2*5, 20 + 2*5 + 2 = 20, 22, 30, 32.
     assert_close(
         "max_pool2d_forward",
         &read(b, &y)?,
@@ -155,7 +156,7 @@ fn max_pool2d_arange<B: Backend>(b: &B) -> Result<()> {
     let argmax_host = pollster::block_on(b.read_indices(&argmax))?;
     assert_eq!(
         argmax_host,
-        [6, 8, 16, 18, 20, 22, 30, 32],
+        [3, 3, 3, 3, 0, 0, 0, 0],
         "max_pool2d_forward argmax"
     );
 
@@ -163,14 +164,83 @@ fn max_pool2d_arange<B: Backend>(b: &B) -> Result<()> {
     // the dropped column 4 included.
     let dy = b.tensor(&[1, 2, 2, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])?;
     let mut dx = b.zeros(&[1, 2, 4, 5]);
-    b.max_pool2d_backward(&dy, &argmax, &mut dx)?;
+    b.max_pool2d_backward(&dy, &argmax, &mut dx, 2)?;
     let mut want = [0.0; 40];
-    for (&at, v) in argmax_host.iter().zip(1..) {
-        want[at as usize] = v as f64;
+    for (at, v) in [6, 8, 16, 18, 20, 22, 30, 32].into_iter().zip(1..) {
+        want[at] = v as f64;
     }
     assert_eq!(want[6], 1.0);
     assert_eq!(want[32], 8.0);
     assert_close("max_pool2d_backward", &read(b, &dx)?, &want, TOL);
+    Ok(())
+}
+
+// ---- avg_pool2d -------------------------------------------------------------
+
+/// The same 0..20 plane as above, averaged: each 2x2 window's mean is the
+/// mean of an arange square, its top-left value plus (0 + 1 + 5 + 6) / 4 = 3.
+fn avg_pool2d_arange<B: Backend>(b: &B) -> Result<()> {
+    let x = b.tensor(&[1, 1, 4, 5], &arange(20))?;
+    let mut y = b.zeros(&[1, 1, 2, 2]);
+    b.avg_pool2d_forward(&x, &mut y, 2)?;
+    // Windows start at 0, 2, 10, 12: means 3, 5, 13, 15.
+    assert_close("avg_pool2d_forward", &read(b, &y)?, &[3.0, 5.0, 13.0, 15.0], TOL);
+    // Backward spreads dy / 4 over each window; column 4 stays 0.
+    let dy = b.tensor(&[1, 1, 2, 2], &[4.0, 8.0, 12.0, 16.0])?;
+    let mut dx = b.zeros(&[1, 1, 4, 5]);
+    b.avg_pool2d_backward(&dy, &mut dx, 2)?;
+    #[rustfmt::skip]
+    let want = [1.0, 1.0, 2.0, 2.0, 0.0,
+                1.0, 1.0, 2.0, 2.0, 0.0,
+                3.0, 3.0, 4.0, 4.0, 0.0,
+                3.0, 3.0, 4.0, 4.0, 0.0];
+    assert_close("avg_pool2d_backward", &read(b, &dx)?, &want, TOL);
+    Ok(())
+}
+
+// ---- sigmoid, tanh ------------------------------------------------------------
+
+/// sigmoid(ln 3) = 3/4, sigmoid(0) = 1/2, tanh(ln 2) = 3/5, tanh(-ln 3) = -4/5;
+/// the backward multiplies by y(1 - y) and 1 - y^2: 3/16, 1/4, 16/25, 9/25.
+fn sigmoid_tanh_golden<B: Backend>(b: &B) -> Result<()> {
+    let x = b.tensor(&[2], &[ln(3.0) as f32, 0.0])?;
+    let mut y = b.zeros(&[2]);
+    b.sigmoid_forward(&x, &mut y)?;
+    assert_close("sigmoid_forward", &read(b, &y)?, &[0.75, 0.5], TOL);
+    let mut g = b.tensor(&[2], &[1.0, 2.0])?;
+    b.sigmoid_backward(&y, &mut g)?;
+    assert_close("sigmoid_backward", &read(b, &g)?, &[0.1875, 0.5], TOL);
+    let x = b.tensor(&[2], &[LN_2 as f32, -ln(3.0) as f32])?;
+    b.tanh_forward(&x, &mut y)?;
+    assert_close("tanh_forward", &read(b, &y)?, &[0.6, -0.8], TOL);
+    let mut g = b.tensor(&[2], &[1.0, 2.0])?;
+    b.tanh_backward(&y, &mut g)?;
+    assert_close("tanh_backward", &read(b, &g)?, &[0.64, 0.72], TOL);
+    Ok(())
+}
+
+// ---- dropout ------------------------------------------------------------------
+
+/// The counter-based mask of seed 7, step 1 at rate 0.5 over elements 0..10,
+/// from an independent Python copy of the hash:
+///   M = 0xffffffff
+///   def mix(x): x ^= x >> 16; x = x * 0x7feb352d & M; x ^= x >> 15
+///               x = x * 0x846ca68b & M; return x ^ (x >> 16)
+///   key = mix(1 ^ mix(7))
+///   [(mix(e ^ key) >> 8) / 2**24 for e in range(10)]
+///   = 0.285, 0.8903, 0.7949, 0.1297, 0.2125, 0.9675, 0.4197, 0.9041, 0.5713, 0.9188
+/// Kept where >= 0.5, times 1 / (1 - 0.5) = 2.
+fn dropout_golden<B: Backend>(b: &B) -> Result<()> {
+    let mask = Mask { seed: 7, step: 1, rate: 0.5 };
+    let x = b.tensor(&[10], &[1.0; 10])?;
+    let mut y = b.zeros(&[10]);
+    b.dropout_forward(&x, &mut y, mask, 10)?;
+    let want = [0.0, 2.0, 2.0, 0.0, 0.0, 2.0, 0.0, 2.0, 2.0, 2.0];
+    assert_close("dropout_forward", &read(b, &y)?, &want, TOL);
+    // A period of 5 repeats the first five elements' mask.
+    b.dropout_forward(&x, &mut y, mask, 5)?;
+    let want = [0.0, 2.0, 2.0, 0.0, 0.0, 0.0, 2.0, 2.0, 0.0, 0.0];
+    assert_close("dropout_forward, period 5", &read(b, &y)?, &want, TOL);
     Ok(())
 }
 
@@ -195,7 +265,7 @@ fn lstm_step_golden<B: Backend>(b: &B) -> Result<()> {
     let w_ih = b.tensor(&[8, 1], &z.map(|v| v as f32))?;
     let b_ih = b.tensor(&[8], &[-1.0; 8])?;
     let mut xg = b.zeros(&[1, 8]);
-    b.dense_forward(&x, &w_ih, &b_ih, &mut xg, false)?;
+    b.dense_forward(&x, &w_ih, &b_ih, &mut xg, Act::Linear)?;
     // The step adds h W_hh^T + b_hh with h_prev = [1, 2], every row of W_hh
     // [8, 2] = [1, -0.5] and b_hh = 1: 1 * 1 - 0.5 * 2 + 1 = 1. So z as above.
     let mut h_in = b.tensor(&[1, 2], &[1.0, 2.0])?;
@@ -213,7 +283,7 @@ fn lstm_step_golden<B: Backend>(b: &B) -> Result<()> {
     let at = SeqStep { t: 0, batch: 1 };
     let mut c = b.tensor(&[2, 2], &[cp[0] as f32, cp[1] as f32, 0.0, 0.0])?;
     let (mut h, mut gates) = (b.zeros(&[1, 2]), b.zeros(&[1, 8]));
-    b.lstm_step_forward(at, &xg, &w_hh, &b_hh, &mut h_in, &mut h, &mut c, &mut gates)?;
+    b.lstm_step_forward(at, &xg, &w_hh, &b_hh, &mut h_in, &mut h, &mut c, &mut gates, Mask::NONE)?;
     assert_close(
         "lstm gates",
         &read(b, &gates)?,
@@ -387,7 +457,7 @@ fn wrong_shapes_are_errors<B: Backend>(b: &B) -> Result<()> {
     let w = b.tensor(&[4, 5], &[1.0; 20])?;
     let bias = b.tensor(&[4], &[0.0; 4])?;
     let mut y = b.tensor(&[2, 4], &[7.0; 8])?;
-    let err = b.dense_forward(&x, &w, &bias, &mut y, false).unwrap_err();
+    let err = b.dense_forward(&x, &w, &bias, &mut y, Act::Linear).unwrap_err();
     assert!(
         matches!(
             err,
@@ -415,7 +485,7 @@ fn wrong_shapes_are_errors<B: Backend>(b: &B) -> Result<()> {
     let bias = b.tensor(&[3], &[0.0; 3])?;
     let mut y = b.zeros(&[1, 2, 2, 2]);
     let msg = b
-        .conv2d_forward(&x, &w, &bias, &mut y, false)
+        .conv2d_forward(&x, &w, &bias, &mut y, Act::Linear)
         .unwrap_err()
         .to_string();
     assert!(
@@ -472,6 +542,9 @@ backend_tests!(
         conv2d_forward_arange,
         conv2d_backward_arange,
         max_pool2d_arange,
+        avg_pool2d_arange,
+        sigmoid_tanh_golden,
+        dropout_golden,
         lstm_step_golden,
         softmax_xent_golden,
         adam_two_steps,

@@ -3,7 +3,9 @@
 //! machine without a GPU that is Mesa's lavapipe (a real Vulkan device). No
 //! adapter is a failure, never a skip: these tests exist to run the shaders.
 
-use neuralpad::selftest::{self, DIMS, OPS};
+use neuralpad::backend::Act;
+use neuralpad::gpu::kernels::KERNELS;
+use neuralpad::selftest::{self, DIMS, OPS, TESTED_AS};
 use neuralpad::{Backend, CpuBackend, GpuBackend};
 
 fn gpu() -> GpuBackend {
@@ -59,7 +61,7 @@ fn a_shape_error_reaches_the_caller_and_the_device_keeps_working() {
     let b = gpu.zeros(&[3]);
     let mut y = gpu.zeros(&[2, 3]);
     let e = gpu
-        .dense_forward(&x, &w, &b, &mut y, false)
+        .dense_forward(&x, &w, &b, &mut y, Act::Linear)
         .unwrap_err()
         .to_string();
     assert!(
@@ -68,7 +70,47 @@ fn a_shape_error_reaches_the_caller_and_the_device_keeps_working() {
     );
     let w = gpu.tensor(&[3, 5], &[1.0; 15]).unwrap();
     let x = gpu.tensor(&[2, 5], &[1.0; 10]).unwrap();
-    gpu.dense_forward(&x, &w, &b, &mut y, false).unwrap();
+    gpu.dense_forward(&x, &w, &b, &mut y, Act::Linear).unwrap();
     let out = pollster::block_on(gpu.read(&[&y])).unwrap();
     assert_eq!(out[0], vec![5.0; 6]);
+}
+
+#[test]
+fn every_entry_point_has_a_self_test_case() {
+    // Needs no device: the table of entry points against the ops the
+    // self-test runs (the page's, the browser's and these tests').
+    for kernel in KERNELS {
+        let tested = OPS.iter().any(|op| op.entry() == kernel.entry)
+            || TESTED_AS.iter().any(|(entry, _)| *entry == kernel.entry);
+        assert!(
+            tested,
+            "{} has no case in src/selftest.rs: add an Op for it",
+            kernel.entry
+        );
+    }
+    for op in OPS {
+        assert!(
+            KERNELS.iter().any(|k| k.entry == op.entry()),
+            "selftest op {} names no WGSL entry point",
+            op.entry()
+        );
+    }
+}
+
+#[test]
+fn bad_shapes_are_refused_alike_on_every_backend() {
+    // Checks once, kernels many: the same shape check runs before each
+    // backend's kernel, so the messages are the same.
+    let gpu = gpu();
+    let fast = neuralpad::FastCpuBackend::default();
+    fn pool_error<B: Backend>(be: &B) -> String {
+        let x = be.zeros(&[1, 2, 3, 3]);
+        let mut y = be.zeros(&[1, 2, 2, 2]);
+        let mut arg = be.indices(&[0; 8]);
+        be.max_pool2d_forward(&x, &mut y, &mut arg, 2).unwrap_err().to_string()
+    }
+    let cpu = pool_error(&CpuBackend);
+    assert!(cpu.contains("max_pool2d_forward") && cpu.contains("[1, 2, 1, 1]"), "{cpu}");
+    assert_eq!(pool_error(&gpu), cpu);
+    assert_eq!(pool_error(&fast), cpu);
 }

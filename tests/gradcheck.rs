@@ -19,104 +19,14 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use neuralpad::backend::SeqStep;
+use neuralpad::backend::{Act, Mask, SeqStep};
+use neuralpad::shapes::Cell;
 use neuralpad::{Backend, CpuBackend, Result};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
-/// Finite-difference step h, applied to the f32 input.
-const STEP: f32 = 1e-2;
-/// A check passes when |numerical - analytic| <= TOL * max(1, |analytic|).
-/// Error sources: f32 rounding of the outputs summed into L, divided by 2h
-/// (for the linear ops this is the only one), and for the smooth nonlinear
-/// ops (LSTM, softmax) a truncation error of order h^2 * |f'''| ~ 1e-4. The
-/// largest difference seen on these shapes is 5e-5 (conv2d_backward_input),
-/// so 1e-3 leaves a 20x margin while still catching a gradient that is off
-/// by a tenth of a percent of its scale.
-const TOL: f64 = 1e-3;
+mod common;
 
-// ---- helpers ----------------------------------------------------------------
-
-fn rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed)
-}
-
-/// `n` values drawn uniformly from [lo, hi).
-fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(lo..hi)).collect()
-}
-
-/// Like [`uniform`] but redraws every value with |v| < `margin`, so that a
-/// step of h cannot cross zero (the kink of relu).
-fn away_from_zero(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32, margin: f32) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            loop {
-                let v: f32 = rng.random_range(lo..hi);
-                if v.abs() >= margin {
-                    break v;
-                }
-            }
-        })
-        .collect()
-}
-
-/// Reads one tensor back; the CPU backend's future is ready at once.
-fn read<B: Backend>(b: &B, t: &B::Tensor) -> Result<Vec<f32>> {
-    Ok(pollster::block_on(b.read(&[t]))?.remove(0))
-}
-
-/// sum(y * r) in f64.
-fn dot(y: &[f32], r: &[f32]) -> f64 {
-    assert_eq!(y.len(), r.len());
-    y.iter().zip(r).map(|(&a, &b)| a as f64 * b as f64).sum()
-}
-
-/// Compares `analytic` with central differences of `loss` around `x`, one
-/// element at a time, and panics naming the op, the first bad indices and
-/// both values when any element is outside [`TOL`].
-fn check_grad(
-    op: &str,
-    x: &[f32],
-    analytic: &[f32],
-    mut loss: impl FnMut(&[f32]) -> Result<f64>,
-) -> Result<()> {
-    assert_eq!(
-        x.len(),
-        analytic.len(),
-        "{op}: gradient length differs from its input's"
-    );
-    let mut xs = x.to_vec();
-    let mut bad = Vec::new();
-    let mut max_err = 0.0f64;
-    for i in 0..x.len() {
-        let (hi, lo) = (x[i] + STEP, x[i] - STEP);
-        xs[i] = hi;
-        let l_hi = loss(&xs)?;
-        xs[i] = lo;
-        let l_lo = loss(&xs)?;
-        xs[i] = x[i];
-        // Divide by the step actually taken after rounding to f32.
-        let num = (l_hi - l_lo) / (hi as f64 - lo as f64);
-        let ana = analytic[i] as f64;
-        let err = (num - ana).abs();
-        max_err = max_err.max(err);
-        if !(err <= TOL * ana.abs().max(1.0)) {
-            bad.push((i, num, ana));
-        }
-    }
-    if !bad.is_empty() {
-        for (i, num, ana) in bad.iter().take(8) {
-            eprintln!("{op}: index {i}: numerical {num:.6}, analytic {ana:.6}");
-        }
-        panic!(
-            "{op}: {} of {} gradient values off (max |difference| {max_err:.3e}, tolerance {TOL} * max(1, |analytic|))",
-            bad.len(),
-            x.len()
-        );
-    }
-    Ok(())
-}
+use common::gradcheck::{away_from_zero, check_grad, dot, read, rng, uniform};
 
 // ---- conv2d -----------------------------------------------------------------
 
@@ -136,7 +46,7 @@ fn conv2d_backward<B: Backend>(b: &B) -> Result<()> {
             &b.tensor(&ws, w)?,
             &b.tensor(&[4], bias)?,
             &mut y,
-            false,
+            Act::Linear,
         )?;
         Ok(dot(&read(b, &y)?, &r))
     };
@@ -175,14 +85,14 @@ fn max_pool2d_backward<B: Backend>(b: &B) -> Result<()> {
 
     let loss = |x: &[f32]| -> Result<f64> {
         let (mut y, mut am) = (b.zeros(&ys), b.indices(&[0; 36]));
-        b.max_pool2d_forward(&b.tensor(&xs, x)?, &mut y, &mut am)?;
+        b.max_pool2d_forward(&b.tensor(&xs, x)?, &mut y, &mut am, 2)?;
         Ok(dot(&read(b, &y)?, &r))
     };
 
     let (mut y, mut argmax) = (b.zeros(&ys), b.indices(&[0; 36]));
-    b.max_pool2d_forward(&b.tensor(&xs, &x)?, &mut y, &mut argmax)?;
+    b.max_pool2d_forward(&b.tensor(&xs, &x)?, &mut y, &mut argmax, 2)?;
     let mut dx = b.zeros(&xs);
-    b.max_pool2d_backward(&b.tensor(&ys, &r)?, &argmax, &mut dx)?;
+    b.max_pool2d_backward(&b.tensor(&ys, &r)?, &argmax, &mut dx, 2)?;
     check_grad("max_pool2d_backward", &x, &read(b, &dx)?, loss)
 }
 
@@ -204,7 +114,7 @@ fn dense_backward<B: Backend>(b: &B) -> Result<()> {
             &b.tensor(&ws, w)?,
             &b.tensor(&[4], bias)?,
             &mut y,
-            false,
+            Act::Linear,
         )?;
         Ok(dot(&read(b, &y)?, &r))
     };
@@ -240,7 +150,7 @@ fn dense_relu_fused_backward<B: Backend>(b: &B) -> Result<()> {
     let mut pre = b.zeros(&ys);
     let mut bias = uniform(&mut rng, 5, -1.0, 1.0);
     for draw in 1.. {
-        b.dense_forward(&xt, &wt, &b.tensor(&[5], &bias)?, &mut pre, false)?;
+        b.dense_forward(&xt, &wt, &b.tensor(&[5], &bias)?, &mut pre, Act::Linear)?;
         if read(b, &pre)?.iter().all(|v| v.abs() >= 0.05) {
             break;
         }
@@ -260,13 +170,13 @@ fn dense_relu_fused_backward<B: Backend>(b: &B) -> Result<()> {
             &b.tensor(&ws, w)?,
             &b.tensor(&[5], bias)?,
             &mut y,
-            true,
+            Act::Relu,
         )?;
         Ok(dot(&read(b, &y)?, &r))
     };
 
     let mut y = b.zeros(&ys);
-    b.dense_forward(&xt, &wt, &b.tensor(&[5], &bias)?, &mut y, true)?;
+    b.dense_forward(&xt, &wt, &b.tensor(&[5], &bias)?, &mut y, Act::Relu)?;
     let mut g = b.tensor(&ys, &r)?;
     b.relu_backward(&y, &mut g)?;
     let (mut dx, mut dw, mut db) = (b.zeros(&xs), b.zeros(&ws), b.zeros(&[5]));
@@ -388,6 +298,7 @@ fn lstm_sequence_backward<B: Backend>(b: &B) -> Result<()> {
                 &mut h_out,
                 &mut c,
                 &mut gates,
+                Mask::NONE,
             )?;
         }
         Result::Ok((w, h_in, h_out, c, gates))
@@ -405,7 +316,7 @@ fn lstm_sequence_backward<B: Backend>(b: &B) -> Result<()> {
     for t in (0..steps).rev() {
         b.lstm_step_backward(at(t), &gates, &c, &dh, &mut dc, &mut dgates)?;
         if t > 0 {
-            b.lstm_step_backward_hidden(at(t), &dgates, &w, &mut dh)?;
+            b.lstm_step_backward_hidden(at(t), &dgates, &w, &mut dh, Mask::NONE)?;
         }
     }
     // The parameter gradients are whole-sequence dense ops, as in the model.
@@ -545,9 +456,9 @@ fn backward_ops_accumulate<B: Backend>(b: &B) -> Result<()> {
 
     let (x, dy) = (rand_t(&[1, 2, 4, 6])?, rand_t(&[1, 2, 2, 3])?);
     let (mut y, mut argmax) = (b.zeros(&[1, 2, 2, 3]), b.indices(&[0; 12]));
-    b.max_pool2d_forward(&x, &mut y, &mut argmax)?;
+    b.max_pool2d_forward(&x, &mut y, &mut argmax, 2)?;
     twice(b, "max_pool2d_backward", &[1, 2, 4, 6], |g| {
-        b.max_pool2d_backward(&dy, &argmax, g)
+        b.max_pool2d_backward(&dy, &argmax, g, 2)
     })?;
 
     let (ids, dy) = (b.indices(&[2, 0, 2]), rand_t(&[3, 4])?);
@@ -569,7 +480,7 @@ fn backward_ops_accumulate<B: Backend>(b: &B) -> Result<()> {
     let (mut h_in, mut c) = (rand_t(&[4, 2])?, rand_t(&[6, 2])?);
     let (mut h_out, mut gates) = (b.zeros(&[4, 2]), b.zeros(&[4, 8]));
     b.lstm_step_forward(
-        at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut c, &mut gates,
+        at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut c, &mut gates, Mask::NONE,
     )?;
     let (dh, dc0) = (rand_t(&[4, 2])?, rand_t(&[2, 2])?);
     let mut dgates = b.zeros(&[4, 8]);
@@ -585,9 +496,253 @@ fn backward_ops_accumulate<B: Backend>(b: &B) -> Result<()> {
     );
     assert!(once.0.iter().any(|&v| v != 0.0) && once.1.iter().any(|&v| v != 0.0));
     twice(b, "lstm_step_backward_hidden", &[4, 2], |g| {
-        b.lstm_step_backward_hidden(at, &dgates, &w_hh, g)
+        b.lstm_step_backward_hidden(at, &dgates, &w_hh, g, Mask::NONE)
     })?;
     Ok(())
+}
+
+// ---- conv2d and dense with any kernel and activation --------------------------
+
+/// conv2d_forward with an activation fused, then the activation's backward
+/// in place and the three conv backward ops, as a layer runs them; for
+/// kernels of 1, 2 and 5 (3 is above) and the smooth activations.
+fn conv2d_kernels_and_activations_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(21);
+    for (k, act) in [(5, Act::Sigmoid), (2, Act::Tanh), (1, Act::Linear)] {
+        let (h, w) = (7, 6);
+        let (oh, ow) = (h - k + 1, w - k + 1);
+        let (xs, ws, ys) = ([2, 3, h, w], [4, 3, k, k], [2, 4, oh, ow]);
+        let x = uniform(&mut rng, 2 * 3 * h * w, -1.0, 1.0);
+        let wt = uniform(&mut rng, 4 * 3 * k * k, -0.5, 0.5);
+        let bias = uniform(&mut rng, 4, -1.0, 1.0);
+        let r = uniform(&mut rng, 2 * 4 * oh * ow, -1.0, 1.0);
+        let loss = |x: &[f32], wt: &[f32], bias: &[f32]| -> Result<f64> {
+            let mut y = b.zeros(&ys);
+            b.conv2d_forward(&b.tensor(&xs, x)?, &b.tensor(&ws, wt)?, &b.tensor(&[4], bias)?, &mut y, act)?;
+            Ok(dot(&read(b, &y)?, &r))
+        };
+        let (xt, wtt) = (b.tensor(&xs, &x)?, b.tensor(&ws, &wt)?);
+        let mut y = b.zeros(&ys);
+        b.conv2d_forward(&xt, &wtt, &b.tensor(&[4], &bias)?, &mut y, act)?;
+        let mut g = b.tensor(&ys, &r)?;
+        b.activation_backward(act, &y, &mut g)?;
+        let (mut dx, mut dw, mut db) = (b.zeros(&xs), b.zeros(&ws), b.zeros(&[4]));
+        b.conv2d_backward_input(&g, &wtt, &mut dx)?;
+        b.conv2d_backward_weight(&xt, &g, &mut dw)?;
+        b.conv2d_backward_bias(&g, &mut db)?;
+        let name = |what: &str| format!("conv2d {k}x{k} {act:?}: {what}");
+        check_grad(&name("backward_input"), &x, &read(b, &dx)?, |x| loss(x, &wt, &bias))?;
+        check_grad(&name("backward_weight"), &wt, &read(b, &dw)?, |w| loss(&x, w, &bias))?;
+        check_grad(&name("backward_bias"), &bias, &read(b, &db)?, |bi| loss(&x, &wt, bi))?;
+    }
+    Ok(())
+}
+
+/// dense_forward with sigmoid or tanh fused, as a layer runs it.
+fn dense_activations_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(22);
+    for act in [Act::Sigmoid, Act::Tanh] {
+        let (xs, ws, ys) = ([3, 7], [5, 7], [3, 5]);
+        let x = uniform(&mut rng, 21, -1.0, 1.0);
+        let w = uniform(&mut rng, 35, -1.0, 1.0);
+        let bias = uniform(&mut rng, 5, -1.0, 1.0);
+        let r = uniform(&mut rng, 15, -1.0, 1.0);
+        let loss = |x: &[f32], w: &[f32], bias: &[f32]| -> Result<f64> {
+            let mut y = b.zeros(&ys);
+            b.dense_forward(&b.tensor(&xs, x)?, &b.tensor(&ws, w)?, &b.tensor(&[5], bias)?, &mut y, act)?;
+            Ok(dot(&read(b, &y)?, &r))
+        };
+        let (xt, wt) = (b.tensor(&xs, &x)?, b.tensor(&ws, &w)?);
+        let mut y = b.zeros(&ys);
+        b.dense_forward(&xt, &wt, &b.tensor(&[5], &bias)?, &mut y, act)?;
+        let mut g = b.tensor(&ys, &r)?;
+        b.activation_backward(act, &y, &mut g)?;
+        let (mut dx, mut dw, mut db) = (b.zeros(&xs), b.zeros(&ws), b.zeros(&[5]));
+        b.dense_backward_input(&g, &wt, &mut dx)?;
+        b.dense_backward_weight(&xt, &g, &mut dw)?;
+        b.dense_backward_bias(&g, &mut db)?;
+        let name = |what: &str| format!("dense {act:?}: {what}");
+        check_grad(&name("backward_input"), &x, &read(b, &dx)?, |x| loss(x, &w, &bias))?;
+        check_grad(&name("backward_weight"), &w, &read(b, &dw)?, |w| loss(&x, w, &bias))?;
+        check_grad(&name("backward_bias"), &bias, &read(b, &db)?, |bi| loss(&x, &w, bi))?;
+    }
+    Ok(())
+}
+
+/// sigmoid and tanh as layers: forward, then the in-place backward.
+fn sigmoid_tanh_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(23);
+    let s = [2, 3, 5];
+    for act in [Act::Sigmoid, Act::Tanh] {
+        let x = uniform(&mut rng, 30, -3.0, 3.0);
+        let r = uniform(&mut rng, 30, -1.0, 1.0);
+        let loss = |x: &[f32]| -> Result<f64> {
+            let mut y = b.zeros(&s);
+            b.activation_forward(act, &b.tensor(&s, x)?, &mut y)?;
+            Ok(dot(&read(b, &y)?, &r))
+        };
+        let mut y = b.zeros(&s);
+        b.activation_forward(act, &b.tensor(&s, &x)?, &mut y)?;
+        let mut grad = b.tensor(&s, &r)?;
+        b.activation_backward(act, &y, &mut grad)?;
+        check_grad(&format!("{act:?}_backward"), &x, &read(b, &grad)?, loss)?;
+    }
+    Ok(())
+}
+
+// ---- avg_pool2d -------------------------------------------------------------
+
+fn avg_pool2d_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(24);
+    // x [2, 3, 5, 7]: windows of 2 drop the last row and column, windows of
+    // 3 the last two rows and one column; their gradient must stay zero.
+    for (size, ys) in [(2, [2, 3, 2, 3]), (3, [2, 3, 1, 2])] {
+        let xs = [2, 3, 5, 7];
+        let x = uniform(&mut rng, 210, -1.0, 1.0);
+        let r = uniform(&mut rng, ys.iter().product(), -1.0, 1.0);
+        let loss = |x: &[f32]| -> Result<f64> {
+            let mut y = b.zeros(&ys);
+            b.avg_pool2d_forward(&b.tensor(&xs, x)?, &mut y, size)?;
+            Ok(dot(&read(b, &y)?, &r))
+        };
+        let mut dx = b.zeros(&xs);
+        b.avg_pool2d_backward(&b.tensor(&ys, &r)?, &mut dx, size)?;
+        check_grad(&format!("avg_pool2d_backward {size}x{size}"), &x, &read(b, &dx)?, loss)?;
+    }
+    Ok(())
+}
+
+// ---- dropout ----------------------------------------------------------------
+
+/// Dropout is linear in x for a fixed mask: its backward is the same mask,
+/// at every rate, with the mask repeating or not.
+fn dropout_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(25);
+    let s = [4, 10];
+    for (rate, period) in [(0.3, 40), (0.5, 10), (0.0, 40)] {
+        let mask = Mask { seed: 7, step: 3, rate };
+        let x = uniform(&mut rng, 40, -1.0, 1.0);
+        let r = uniform(&mut rng, 40, -1.0, 1.0);
+        let loss = |x: &[f32]| -> Result<f64> {
+            let mut y = b.zeros(&s);
+            b.dropout_forward(&b.tensor(&s, x)?, &mut y, mask, period)?;
+            Ok(dot(&read(b, &y)?, &r))
+        };
+        let mut dx = b.zeros(&s);
+        b.dropout_backward(&b.tensor(&s, &r)?, &mut dx, mask, period)?;
+        let dx = read(b, &dx)?;
+        if rate > 0.0 {
+            let dropped = dx.iter().filter(|&&v| v == 0.0).count();
+            assert!(dropped > 0 && dropped < 40, "rate {rate}: {dropped} of 40 dropped");
+        }
+        check_grad(&format!("dropout_backward rate {rate} period {period}"), &x, &dx, loss)?;
+    }
+    Ok(())
+}
+
+// ---- RNN, GRU and LSTM over a sequence, with recurrent dropout ---------------
+
+/// Three timesteps, batch 2, hidden 3, through a cell's step ops as a
+/// recurrent layer runs them (src/nn/recurrent.rs): the initial state h0
+/// enters h_in's block 0 through the recurrent mask, every step writes its
+/// h masked into the next block, and the loss reads every h_t (and the
+/// LSTM's last c), so the gradient flows back through every recurrence.
+fn recurrent_sequence_backward<B: Backend>(b: &B, cell: Cell, rate: f32) -> Result<()> {
+    let mut rng = rng(26 + cell.gates() as u64);
+    let (steps, batch, hd) = (3, 2, 3);
+    let g = cell.gates() * hd;
+    let rows = steps * batch;
+    let drop = Mask { seed: 11, step: 5, rate };
+    let xg = uniform(&mut rng, rows * g, -2.0, 2.0);
+    let w_hh = uniform(&mut rng, g * hd, -1.0, 1.0);
+    let b_hh = uniform(&mut rng, g, -1.0, 1.0);
+    let h0 = uniform(&mut rng, batch * hd, -1.0, 1.0);
+    let c0 = uniform(&mut rng, batch * hd, -1.0, 1.0);
+    let r_h = uniform(&mut rng, rows * hd, -1.0, 1.0);
+    let r_c = uniform(&mut rng, batch * hd, -1.0, 1.0);
+    let at = |t| SeqStep { t, batch };
+
+    struct State<T> {
+        w: T,
+        h0: T,
+        h_in: T,
+        h_out: T,
+        c: T,
+        gates: T,
+    }
+    let forward = |xg: &[f32], w_hh: &[f32], b_hh: &[f32], c0: &[f32]| -> Result<State<B::Tensor>> {
+        let (xg, w, bias) = (b.tensor(&[rows, g], xg)?, b.tensor(&[g, hd], w_hh)?, b.tensor(&[g], b_hh)?);
+        let h0t = b.tensor(&[batch, hd], &h0)?;
+        let mut masked = b.zeros(&[batch, hd]);
+        b.dropout_forward(&h0t, &mut masked, drop, batch * hd)?;
+        let mut h_in = b.zeros(&[rows, hd]);
+        b.copy_slice(&masked, 0, &mut h_in, 0, batch * hd)?;
+        let mut c = b.zeros(&[rows + batch, hd]);
+        b.write(&mut c, &[c0, &vec![0.0; rows * hd]].concat())?;
+        let (mut h_out, mut gates) = (b.zeros(&[rows, hd]), b.zeros(&[rows, 4 * hd]));
+        for t in 0..steps {
+            match cell {
+                Cell::Rnn => b.rnn_step_forward(at(t), &xg, &w, &bias, &mut h_in, &mut h_out, drop)?,
+                Cell::Gru => b.gru_step_forward(at(t), &xg, &w, &bias, &h0t, &mut h_in, &mut h_out, &mut gates, drop)?,
+                Cell::Lstm => b.lstm_step_forward(at(t), &xg, &w, &bias, &mut h_in, &mut h_out, &mut c, &mut gates, drop)?,
+            }
+        }
+        Ok(State { w, h0: h0t, h_in, h_out, c, gates })
+    };
+    let loss = |xg: &[f32], w_hh: &[f32], b_hh: &[f32], c0: &[f32]| -> Result<f64> {
+        let s = forward(xg, w_hh, b_hh, c0)?;
+        let mut l = dot(&read(b, &s.h_out)?, &r_h);
+        if cell == Cell::Lstm {
+            l += dot(&read(b, &s.c)?[rows * hd..], &r_c);
+        }
+        Ok(l)
+    };
+
+    let s = forward(&xg, &w_hh, &b_hh, &c0)?;
+    let mut dh = b.tensor(&[rows, hd], &r_h)?;
+    let mut dc = b.tensor(&[batch, hd], &r_c)?;
+    let (mut dgi, mut dgh) = (b.zeros(&[rows, g]), b.zeros(&[rows, g]));
+    for t in (0..steps).rev() {
+        match cell {
+            Cell::Rnn => b.rnn_step_backward(at(t), &s.h_out, &dh, &mut dgi)?,
+            Cell::Gru => b.gru_step_backward(at(t), &s.gates, &s.h0, &s.h_out, &mut dh, &mut dgi, &mut dgh)?,
+            Cell::Lstm => b.lstm_step_backward(at(t), &s.gates, &s.c, &dh, &mut dc, &mut dgi)?,
+        }
+        if t > 0 {
+            match cell {
+                Cell::Rnn => b.rnn_step_backward_hidden(at(t), &dgi, &s.w, &mut dh, drop)?,
+                Cell::Gru => b.gru_step_backward_hidden(at(t), &dgh, &s.w, &mut dh, drop)?,
+                Cell::Lstm => b.lstm_step_backward_hidden(at(t), &dgi, &s.w, &mut dh, drop)?,
+            }
+        }
+    }
+    // The recurrent part's gradient: the GRU's own, the others' whole one.
+    let dg_hidden = if cell == Cell::Gru { &dgh } else { &dgi };
+    let (mut dw, mut db) = (b.zeros(&[g, hd]), b.zeros(&[g]));
+    b.dense_backward_weight(&s.h_in, dg_hidden, &mut dw)?;
+    b.dense_backward_bias(dg_hidden, &mut db)?;
+    let name = |what: &str| format!("{cell:?} recurrent dropout {rate}: {what}");
+    check_grad(&name("step_backward (via xg)"), &xg, &read(b, &dgi)?, |xg| loss(xg, &w_hh, &b_hh, &c0))?;
+    check_grad(&name("W_hh gradient"), &w_hh, &read(b, &dw)?, |w| loss(&xg, w, &b_hh, &c0))?;
+    check_grad(&name("b_hh gradient"), &b_hh, &read(b, &db)?, |bi| loss(&xg, &w_hh, bi, &c0))?;
+    if cell == Cell::Lstm {
+        check_grad(&name("dc (to c0)"), &c0, &read(b, &dc)?, |c0| loss(&xg, &w_hh, &b_hh, c0))?;
+    }
+    Ok(())
+}
+
+fn rnn_sequence_backward<B: Backend>(b: &B) -> Result<()> {
+    recurrent_sequence_backward(b, Cell::Rnn, 0.0)?;
+    recurrent_sequence_backward(b, Cell::Rnn, 0.4)
+}
+
+fn gru_sequence_backward<B: Backend>(b: &B) -> Result<()> {
+    recurrent_sequence_backward(b, Cell::Gru, 0.0)?;
+    recurrent_sequence_backward(b, Cell::Gru, 0.4)
+}
+
+fn lstm_sequence_backward_with_recurrent_dropout<B: Backend>(b: &B) -> Result<()> {
+    recurrent_sequence_backward(b, Cell::Lstm, 0.4)
 }
 
 // ---- instantiation ------------------------------------------------------------
@@ -621,6 +776,31 @@ backend_tests!(
         clip_by_global_norm,
         softmax_xent_backward,
         backward_ops_accumulate,
+        conv2d_kernels_and_activations_backward,
+        dense_activations_backward,
+        sigmoid_tanh_backward,
+        avg_pool2d_backward,
+        dropout_backward,
+        rnn_sequence_backward,
+        gru_sequence_backward,
+        lstm_sequence_backward_with_recurrent_dropout,
+    ]
+);
+
+// The fast CPU path's kernels are held to the twins by tests/fast_cpu.rs;
+// their gradients are checked here too, the same bodies.
+backend_tests!(
+    fast_cpu,
+    neuralpad::FastCpuBackend::default(),
+    [
+        conv2d_backward,
+        dense_backward,
+        conv2d_kernels_and_activations_backward,
+        dense_activations_backward,
+        sigmoid_tanh_backward,
+        rnn_sequence_backward,
+        gru_sequence_backward,
+        lstm_sequence_backward_with_recurrent_dropout,
     ]
 );
 

@@ -4,7 +4,8 @@
 //! save and load.
 
 use neuralpad::data::mnist::{self, Dataset};
-use neuralpad::nn::mnist_cnn::{MnistCnn, StepStats};
+use neuralpad::nn::classifier::{Classifier, StepStats};
+use neuralpad::nn::network::Mode;
 use neuralpad::shapes::AdamConfig;
 use neuralpad::train::adam::Adam;
 use neuralpad::{Backend, CpuBackend, GpuBackend};
@@ -24,15 +25,15 @@ fn train<B: Backend>(
     seed: u64,
     steps: usize,
     batch: usize,
-) -> (MnistCnn<B>, Vec<StepStats>) {
-    let mut model = MnistCnn::init(be, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap();
+) -> (Classifier<B>, Vec<StepStats>) {
+    let mut model = Classifier::seed_digits(be, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap();
     let mut opt = Adam::new(AdamConfig::default());
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let stats = (0..steps)
         .map(|s| {
             let idx: Vec<usize> = (s * batch..(s + 1) * batch).collect();
             data.batch(&idx, &mut x, &mut y);
-            pollster::block_on(model.train_step(be, &x, &y, |be, p| opt.update(be, p))).unwrap()
+            pollster::block_on(model.train_step(be, &x, &y, Mode::Infer, |be, p| opt.update(be, p))).unwrap()
         })
         .collect();
     (model, stats)
@@ -90,7 +91,7 @@ fn weights_survive_save_and_load() {
     let data = train_set();
     let (mut model, _) = train(&CpuBackend, &data, 5, 2, 8);
     let bytes = pollster::block_on(model.to_safetensors(&CpuBackend)).unwrap();
-    let mut loaded = MnistCnn::from_safetensors(&CpuBackend, &bytes).unwrap();
+    let mut loaded = Classifier::from_safetensors(&CpuBackend, &bytes).unwrap();
     let (mut x, mut y) = (Vec::new(), Vec::new());
     data.batch(&[100, 200, 300], &mut x, &mut y);
     let p1 = pollster::block_on(model.predict(&CpuBackend, &x)).unwrap();

@@ -1,6 +1,6 @@
 //! Weights interchange with PyTorch: a safetensors file written from the
 //! equivalent nn.Module (state_dict names and layouts, see
-//! scripts/export_pytorch.py) loads into `MnistCnn` and predicts what PyTorch
+//! scripts/export_pytorch.py) loads into `Classifier` and predicts what PyTorch
 //! predicts; a file with a tensor of the wrong shape is refused, naming the
 //! tensor, and leaves the model in use untouched.
 //!
@@ -13,7 +13,9 @@
 
 use std::collections::BTreeMap;
 
-use neuralpad::nn::mnist_cnn::{CLASSES, MnistCnn, PARAMS, PIXELS};
+use neuralpad::nn::classifier::{CLASSES, Classifier, PIXELS};
+use neuralpad::nn::plan::Plan;
+use neuralpad::nn::spec;
 use neuralpad::weights::{self, Expected, Loaded, NamedTensor};
 use neuralpad::{CpuBackend, Error};
 
@@ -27,15 +29,24 @@ const FIXTURE: &[u8] = include_bytes!("fixtures/pytorch_mnist_cnn.safetensors");
 /// script checks that before writing the file.
 const TOLERANCE: f64 = 1e-5;
 
-fn expected_params() -> Vec<Expected<'static>> {
-    PARAMS
+/// The seed CNN's parameters, (name, shape), as the plan names them.
+fn params() -> Vec<(String, Vec<usize>)> {
+    Plan::new(&spec::seed_cnn(), None)
+        .expect("the seed CNN plans")
+        .params()
+        .map(|p| (p.name.clone(), p.shape.clone()))
+        .collect()
+}
+
+fn expected_params(params: &[(String, Vec<usize>)]) -> Vec<Expected<'_>> {
+    params
         .iter()
-        .map(|&(name, shape)| Expected { name, shape })
+        .map(|(name, shape)| Expected { name, shape })
         .collect()
 }
 
 fn fixture() -> Loaded {
-    weights::load(FIXTURE, &expected_params()).expect("the fixture loads")
+    weights::load(FIXTURE, &expected_params(&params())).expect("the fixture loads")
 }
 
 /// The numbers of a JSON array of numbers, nested or not, in order. The
@@ -68,7 +79,7 @@ fn recorded(file: &Loaded) -> (Vec<f32>, Vec<f64>) {
     (images, probs)
 }
 
-fn predict(model: &mut MnistCnn<CpuBackend>, images: &[f32]) -> Vec<f32> {
+fn predict(model: &mut Classifier<CpuBackend>, images: &[f32]) -> Vec<f32> {
     pollster::block_on(model.predict(&CpuBackend, images)).expect("predict")
 }
 
@@ -97,7 +108,7 @@ fn a_pytorch_file_predicts_the_recorded_probabilities() {
         "the fixture carries PyTorch's format tag"
     );
     let (images, want) = recorded(&file);
-    let mut model = MnistCnn::from_safetensors(&CpuBackend, FIXTURE).expect("the fixture loads");
+    let mut model = Classifier::from_safetensors(&CpuBackend, FIXTURE).expect("the fixture loads");
 
     // All images in one batch, then each alone: the batch size changes nothing.
     let batch = predict(&mut model, &images);
@@ -136,9 +147,10 @@ fn with_shape_changed(name: &str) -> (Vec<u8>, Vec<usize>) {
 
 #[test]
 fn a_tensor_of_another_shape_is_refused_naming_it() {
-    for &(name, want_shape) in PARAMS.iter() {
+    for (name, want_shape) in params() {
+        let name = name.as_str();
         let (bytes, shape) = with_shape_changed(name);
-        match MnistCnn::from_safetensors(&CpuBackend, &bytes) {
+        match Classifier::from_safetensors(&CpuBackend, &bytes) {
             Ok(_) => panic!("{name} with shape {shape:?} was accepted"),
             Err(Error::Weights { tensor, problem }) => {
                 assert_eq!(tensor, name, "{problem}");
@@ -150,7 +162,7 @@ fn a_tensor_of_another_shape_is_refused_naming_it() {
             }
             Err(e) => panic!("{name}: expected an error naming the tensor, got {e}"),
         }
-        let message = MnistCnn::from_safetensors(&CpuBackend, &bytes)
+        let message = Classifier::from_safetensors(&CpuBackend, &bytes)
             .err()
             .unwrap()
             .to_string();
@@ -162,7 +174,7 @@ fn a_tensor_of_another_shape_is_refused_naming_it() {
 fn a_refused_file_changes_nothing_in_the_model() {
     let file = fixture();
     let (images, want) = recorded(&file);
-    let mut model = MnistCnn::from_safetensors(&CpuBackend, FIXTURE).expect("the fixture loads");
+    let mut model = Classifier::from_safetensors(&CpuBackend, FIXTURE).expect("the fixture loads");
     let before = predict(&mut model, &images);
 
     let truncated = &FIXTURE[..FIXTURE.len() - 4];
@@ -176,7 +188,7 @@ fn a_refused_file_changes_nothing_in_the_model() {
         ("missing fc2.bias", &missing[..]),
     ] {
         // What the page and the CLI do: swap in the new model only on Ok.
-        match MnistCnn::from_safetensors(&CpuBackend, bad) {
+        match Classifier::from_safetensors(&CpuBackend, bad) {
             Ok(_) => panic!("{what}: accepted"),
             Err(e) => println!("{what}: refused: {e}"),
         }
@@ -189,7 +201,7 @@ fn a_refused_file_changes_nothing_in_the_model() {
 
     // Its weights are still exactly the file's.
     let saved = pollster::block_on(model.to_safetensors(&CpuBackend)).unwrap();
-    let reloaded = weights::load(&saved, &expected_params()).unwrap();
+    let reloaded = weights::load(&saved, &expected_params(&params())).unwrap();
     assert_eq!(reloaded.tensors, file.tensors);
     let (max, table) = compare(&before, &want);
     assert!(max <= TOLERANCE, "max |diff| {max:.2e}\n{table}");

@@ -11,7 +11,7 @@ use image::imageops::{self, FilterType};
 use image::{ImageBuffer, Luma};
 use neuralpad::FastCpuBackend;
 use neuralpad::data::{digit, mnist};
-use neuralpad::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, argmax};
+use neuralpad::nn::classifier::{CLASSES, Classifier, PIXELS, argmax};
 
 const CANVAS: u32 = 280;
 /// The accuracy the issue asks of the shipped weights on redrawn digits.
@@ -62,7 +62,7 @@ fn shipped_weights_keep_their_accuracy_on_redrawn_digits() {
     ))
     .expect("shipped weights at www/models/mnist_cnn.safetensors");
     let be = FastCpuBackend::default();
-    let mut model = MnistCnn::from_safetensors(&be, &bytes).expect("shipped weights load");
+    let mut model = Classifier::from_safetensors(&be, &bytes).expect("shipped weights load");
 
     let mut inputs = Vec::with_capacity(test.len() * PIXELS);
     for i in 0..test.len() {

@@ -100,3 +100,60 @@ fn dispatch_table_matches_each_entry_point() {
         }
     }
 }
+
+#[test]
+fn every_params_struct_matches_the_rust_side() {
+    use neuralpad::params::LAYOUTS;
+    let mut covered = Vec::new();
+    for layout in LAYOUTS {
+        assert_eq!(
+            layout.size,
+            4 * layout.fields.len(),
+            "{}: every field is 4 bytes",
+            layout.name
+        );
+        assert_eq!(layout.size % 16, 0, "{}: uniforms want 16-byte multiples", layout.name);
+        for &shader in layout.shaders {
+            let source = SHADERS
+                .iter()
+                .find(|s| s.name == shader)
+                .unwrap_or_else(|| panic!("{}: no shader {shader}", layout.name))
+                .source;
+            let (module, _) = parse(shader, source);
+            let (_, ty) = module
+                .types
+                .iter()
+                .find(|(_, t)| t.name.as_deref() == Some("Params"))
+                .unwrap_or_else(|| panic!("{shader}.wgsl has no struct Params"));
+            let naga::TypeInner::Struct { members, span } = &ty.inner else {
+                panic!("{shader}.wgsl: Params is not a struct");
+            };
+            let wgsl: Vec<(String, String)> = members
+                .iter()
+                .map(|m| {
+                    let kind = match module.types[m.ty].inner {
+                        naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Uint, width: 4 }) => "u32",
+                        naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Float, width: 4 }) => "f32",
+                        ref other => panic!("{shader}.wgsl: Params field of type {other:?}"),
+                    };
+                    (m.name.clone().unwrap_or_default(), kind.to_string())
+                })
+                .collect();
+            let rust: Vec<(String, String)> = layout
+                .fields
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect();
+            assert_eq!(wgsl, rust, "{shader}.wgsl's Params against src/params.rs's {}", layout.name);
+            assert_eq!(*span as usize, layout.size, "{shader}.wgsl's Params size");
+            covered.push(shader);
+        }
+    }
+    for s in SHADERS {
+        assert!(
+            covered.contains(&s.name),
+            "{}.wgsl's Params has no Rust struct in src/params.rs",
+            s.name
+        );
+    }
+}

@@ -1,9 +1,10 @@
 //! dense (fully connected) layer as plain loops: the specification of the
 //! tiled matmuls in `shaders/dense.wgsl`.
 
+use super::activation::activate;
 use crate::params::DenseParams;
 
-/// y [N, OUT] = x [N, IN] . w [OUT, IN]^T + b [OUT], then max(., 0) when `p.relu` is set.
+/// y [N, OUT] = act(x [N, IN] . w [OUT, IN]^T + b [OUT]), act being `p.act`.
 pub fn dense_forward(p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     let (n, inp, out) = (p.n as usize, p.inp as usize, p.out as usize);
     for r in 0..n {
@@ -12,7 +13,7 @@ pub fn dense_forward(p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [
             for i in 0..inp {
                 acc += x[r * inp + i] * w[o * inp + i];
             }
-            y[r * out + o] = if p.relu != 0 { acc.max(0.0) } else { acc };
+            y[r * out + o] = activate(p.act, acc);
         }
     }
 }

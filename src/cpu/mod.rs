@@ -1,24 +1,37 @@
-//! The CPU backend: every op in plain Rust loops. It is the test oracle for
-//! the WGSL kernels and the fallback where no GPU adapter is found; the
-//! twins in the submodules carry the same names as the shader entry points.
+//! The CPU backends: every op in plain Rust loops. The plain-loop twins in
+//! the submodules carry the same names as the shader entry points; they are
+//! the test oracle for the WGSL kernels and the specification the fast CPU
+//! path ([`fast`]) is held to.
+//!
+//! [`CpuKernels`] holds one method per kernel, each defaulting to its twin;
+//! every `CpuKernels` is a [`Backend`] over host tensors (the impl below),
+//! so [`CpuBackend`] is the twins as they are and [`FastCpuBackend`]
+//! overrides only the kernels it makes faster.
 
+pub mod activation;
 pub mod adam;
+pub mod avg_pool2d;
 pub mod conv2d;
 pub mod copy;
 pub mod dense;
+pub mod dropout;
 pub mod embedding;
 pub mod fast;
 pub mod grad_norm;
-pub mod lstm;
 pub mod max_pool2d;
-pub mod relu;
+pub mod recurrent;
 pub mod softmax_xent;
 
 use std::future::{Future, ready};
 
-use crate::backend::{Backend, Indices, SeqStep, Tensor};
+pub use fast::FastCpuBackend;
+
+use crate::backend::{Backend, Indices, Tensor};
 use crate::error::{Error, Result};
-use crate::shapes::{self, AdamConfig};
+use crate::params::{
+    AdamParams, Conv2dParams, CopyParams, DenseParams, DropoutParams, ElementwiseParams,
+    EmbeddingParams, NormParams, PoolParams, RecurrentParams, SoftmaxParams,
+};
 
 /// A tensor in host memory.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,8 +62,138 @@ impl Indices for CpuIndices {
     }
 }
 
+/// The plain-loop twins, one thread.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuBackend;
+
+/// The kernels of a CPU backend over host slices, shapes already checked by
+/// [`Backend`]'s provided methods. Each defaults to its plain-loop twin.
+#[allow(clippy::too_many_arguments)]
+pub trait CpuKernels {
+    /// What [`Backend::name`] says.
+    fn describe(&self) -> String;
+
+    fn conv2d_forward(&self, p: &Conv2dParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+        conv2d::conv2d_forward(p, x, w, b, y)
+    }
+    fn conv2d_backward_input(&self, p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+        conv2d::conv2d_backward_input(p, dy, w, dx)
+    }
+    fn conv2d_backward_weight(&self, p: &Conv2dParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+        conv2d::conv2d_backward_weight(p, x, dy, dw)
+    }
+    fn conv2d_backward_bias(&self, p: &Conv2dParams, dy: &[f32], db: &mut [f32]) {
+        conv2d::conv2d_backward_bias(p, dy, db)
+    }
+    fn max_pool2d_forward(&self, p: &PoolParams, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+        max_pool2d::max_pool2d_forward(p, x, y, argmax)
+    }
+    fn max_pool2d_backward(&self, p: &PoolParams, dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
+        max_pool2d::max_pool2d_backward(p, dy, argmax, dx)
+    }
+    fn avg_pool2d_forward(&self, p: &PoolParams, x: &[f32], y: &mut [f32]) {
+        avg_pool2d::avg_pool2d_forward(p, x, y)
+    }
+    fn avg_pool2d_backward(&self, p: &PoolParams, dy: &[f32], dx: &mut [f32]) {
+        avg_pool2d::avg_pool2d_backward(p, dy, dx)
+    }
+    fn dense_forward(&self, p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+        dense::dense_forward(p, x, w, b, y)
+    }
+    fn dense_backward_input(&self, p: &DenseParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+        dense::dense_backward_input(p, dy, w, dx)
+    }
+    fn dense_backward_weight(&self, p: &DenseParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+        dense::dense_backward_weight(p, x, dy, dw)
+    }
+    fn dense_backward_bias(&self, p: &DenseParams, dy: &[f32], db: &mut [f32]) {
+        dense::dense_backward_bias(p, dy, db)
+    }
+    fn relu_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
+        activation::relu_forward(p, x, y)
+    }
+    fn relu_backward(&self, p: &ElementwiseParams, y: &[f32], grad: &mut [f32]) {
+        activation::relu_backward(p, y, grad)
+    }
+    fn sigmoid_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
+        activation::sigmoid_forward(p, x, y)
+    }
+    fn sigmoid_backward(&self, p: &ElementwiseParams, y: &[f32], grad: &mut [f32]) {
+        activation::sigmoid_backward(p, y, grad)
+    }
+    fn tanh_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
+        activation::tanh_forward(p, x, y)
+    }
+    fn tanh_backward(&self, p: &ElementwiseParams, y: &[f32], grad: &mut [f32]) {
+        activation::tanh_backward(p, y, grad)
+    }
+    fn dropout_forward(&self, p: &DropoutParams, x: &[f32], y: &mut [f32]) {
+        dropout::dropout_forward(p, x, y)
+    }
+    fn dropout_backward(&self, p: &DropoutParams, dy: &[f32], dx: &mut [f32]) {
+        dropout::dropout_backward(p, dy, dx)
+    }
+    fn embedding_forward(&self, p: &EmbeddingParams, ids: &[u32], table: &[f32], y: &mut [f32]) {
+        embedding::embedding_forward(p, ids, table, y)
+    }
+    fn embedding_backward(&self, p: &EmbeddingParams, ids: &[u32], dy: &[f32], dtable: &mut [f32]) {
+        embedding::embedding_backward(p, ids, dy, dtable)
+    }
+    fn rnn_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32]) {
+        recurrent::rnn_step_forward(p, xg, w_hh, b_hh, h_in, h_out)
+    }
+    fn rnn_step_backward(&self, p: &RecurrentParams, h_out: &[f32], dh: &[f32], dgates: &mut [f32]) {
+        recurrent::rnn_step_backward(p, h_out, dh, dgates)
+    }
+    fn rnn_step_backward_hidden(&self, p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+        recurrent::rnn_step_backward_hidden(p, dgates, w_hh, dh)
+    }
+    fn gru_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h0: &[f32], h_in: &mut [f32], h_out: &mut [f32], gates: &mut [f32]) {
+        recurrent::gru_step_forward(p, xg, w_hh, b_hh, h0, h_in, h_out, gates)
+    }
+    fn gru_step_backward(&self, p: &RecurrentParams, gates: &[f32], h0: &[f32], h_out: &[f32], dh: &mut [f32], dgi: &mut [f32], dgh: &mut [f32]) {
+        recurrent::gru_step_backward(p, gates, h0, h_out, dh, dgi, dgh)
+    }
+    fn gru_step_backward_hidden(&self, p: &RecurrentParams, dgh: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+        recurrent::gru_step_backward_hidden(p, dgh, w_hh, dh)
+    }
+    fn lstm_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32], c: &mut [f32], gates: &mut [f32]) {
+        recurrent::lstm_step_forward(p, xg, w_hh, b_hh, h_in, h_out, c, gates)
+    }
+    fn lstm_step_backward(&self, p: &RecurrentParams, gates: &[f32], c: &[f32], dh: &[f32], dc: &mut [f32], dgates: &mut [f32]) {
+        recurrent::lstm_step_backward(p, gates, c, dh, dc, dgates)
+    }
+    fn lstm_step_backward_hidden(&self, p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+        recurrent::lstm_step_backward_hidden(p, dgates, w_hh, dh)
+    }
+    fn sum_squares(&self, p: &NormParams, x: &[f32], sums: &mut [f32]) {
+        grad_norm::sum_squares(p, x, sums)
+    }
+    fn clip_by_norm(&self, p: &NormParams, sums: &[f32], x: &mut [f32]) {
+        grad_norm::clip_by_norm(p, sums, x)
+    }
+    fn copy_slice(&self, p: &CopyParams, src: &[f32], dst: &mut [f32]) {
+        copy::copy_slice(p, src, dst)
+    }
+    fn softmax_forward(&self, p: &SoftmaxParams, logits: &[f32], probs: &mut [f32]) {
+        softmax_xent::softmax_forward(p, logits, probs)
+    }
+    fn softmax_xent_forward(&self, p: &SoftmaxParams, logits: &[f32], labels: &[u32], probs: &mut [f32], loss: &mut [f32]) {
+        softmax_xent::softmax_xent_forward(p, logits, labels, probs, loss)
+    }
+    fn softmax_xent_backward(&self, p: &SoftmaxParams, probs: &[f32], labels: &[u32], dlogits: &mut [f32]) {
+        softmax_xent::softmax_xent_backward(p, probs, labels, dlogits)
+    }
+    fn adam_step(&self, p: &AdamParams, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]) {
+        adam::adam_step(p, param, grad, m, v)
+    }
+}
+
+impl CpuKernels for CpuBackend {
+    fn describe(&self) -> String {
+        "CPU".to_string()
+    }
+}
 
 fn check_len(op: &'static str, shape: &[usize], len: usize) -> Result<()> {
     let expected = shape.iter().product();
@@ -65,12 +208,14 @@ fn check_len(op: &'static str, shape: &[usize], len: usize) -> Result<()> {
     Ok(())
 }
 
-impl Backend for CpuBackend {
+/// Every set of CPU kernels is a backend over host memory; the provided
+/// methods of [`Backend`] check shapes before any of these runs.
+impl<K: CpuKernels> Backend for K {
     type Tensor = CpuTensor;
     type Indices = CpuIndices;
 
     fn name(&self) -> String {
-        "CPU".to_string()
+        self.describe()
     }
 
     fn tensor(&self, shape: &[usize], data: &[f32]) -> Result<CpuTensor> {
@@ -116,327 +261,118 @@ impl Backend for CpuBackend {
         ready(Ok(ids.0.clone()))
     }
 
-    fn conv2d_forward(
-        &self,
-        x: &CpuTensor,
-        w: &CpuTensor,
-        b: &CpuTensor,
-        y: &mut CpuTensor,
-        relu: bool,
-    ) -> Result<()> {
-        let p = shapes::conv2d_forward(&x.shape, &w.shape, &b.shape, &y.shape, relu)?;
-        conv2d::conv2d_forward(&p, &x.data, &w.data, &b.data, &mut y.data);
-        Ok(())
+    fn conv2d_forward_unchecked(&self, p: &Conv2dParams, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::conv2d_forward(self, p, &x.data, &w.data, &b.data, &mut y.data)
     }
-
-    fn conv2d_backward_input(
-        &self,
-        dy: &CpuTensor,
-        w: &CpuTensor,
-        dx: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::conv2d(
-            "conv2d_backward_input",
-            &dx.shape,
-            &w.shape,
-            &dy.shape,
-            false,
-        )?;
-        conv2d::conv2d_backward_input(&p, &dy.data, &w.data, &mut dx.data);
-        Ok(())
+    fn conv2d_backward_input_unchecked(&self, p: &Conv2dParams, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) {
+        CpuKernels::conv2d_backward_input(self, p, &dy.data, &w.data, &mut dx.data)
     }
-
-    fn conv2d_backward_weight(
-        &self,
-        x: &CpuTensor,
-        dy: &CpuTensor,
-        dw: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::conv2d(
-            "conv2d_backward_weight",
-            &x.shape,
-            &dw.shape,
-            &dy.shape,
-            false,
-        )?;
-        conv2d::conv2d_backward_weight(&p, &x.data, &dy.data, &mut dw.data);
-        Ok(())
+    fn conv2d_backward_weight_unchecked(&self, p: &Conv2dParams, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor) {
+        CpuKernels::conv2d_backward_weight(self, p, &x.data, &dy.data, &mut dw.data)
     }
-
-    fn conv2d_backward_bias(&self, dy: &CpuTensor, db: &mut CpuTensor) -> Result<()> {
-        let p = shapes::conv2d_bias("conv2d_backward_bias", &dy.shape, &db.shape)?;
-        conv2d::conv2d_backward_bias(&p, &dy.data, &mut db.data);
-        Ok(())
+    fn conv2d_backward_bias_unchecked(&self, p: &Conv2dParams, dy: &CpuTensor, db: &mut CpuTensor) {
+        CpuKernels::conv2d_backward_bias(self, p, &dy.data, &mut db.data)
     }
-
-    fn max_pool2d_forward(
-        &self,
-        x: &CpuTensor,
-        y: &mut CpuTensor,
-        argmax: &mut CpuIndices,
-    ) -> Result<()> {
-        let p = shapes::max_pool2d("max_pool2d_forward", &x.shape, &y.shape, argmax.len())?;
-        max_pool2d::max_pool2d_forward(&p, &x.data, &mut y.data, &mut argmax.0);
-        Ok(())
+    fn max_pool2d_forward_unchecked(&self, p: &PoolParams, x: &CpuTensor, y: &mut CpuTensor, argmax: &mut CpuIndices) {
+        CpuKernels::max_pool2d_forward(self, p, &x.data, &mut y.data, &mut argmax.0)
     }
-
-    fn max_pool2d_backward(
-        &self,
-        dy: &CpuTensor,
-        argmax: &CpuIndices,
-        dx: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::max_pool2d("max_pool2d_backward", &dx.shape, &dy.shape, argmax.len())?;
-        let bound = dx.data.len() as u32;
-        if let Some(bad) = argmax.0.iter().find(|&&i| i >= bound) {
-            return Err(crate::error::shape_err!(
-                "max_pool2d_backward",
-                "argmax {bad} is outside the input of {bound} values"
-            ));
-        }
-        max_pool2d::max_pool2d_backward(&p, &dy.data, &argmax.0, &mut dx.data);
-        Ok(())
+    fn max_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &CpuTensor, argmax: &CpuIndices, dx: &mut CpuTensor) {
+        CpuKernels::max_pool2d_backward(self, p, &dy.data, &argmax.0, &mut dx.data)
     }
-
-    fn dense_forward(
-        &self,
-        x: &CpuTensor,
-        w: &CpuTensor,
-        b: &CpuTensor,
-        y: &mut CpuTensor,
-        relu: bool,
-    ) -> Result<()> {
-        let p = shapes::dense_forward(&x.shape, &w.shape, &b.shape, &y.shape, relu)?;
-        dense::dense_forward(&p, &x.data, &w.data, &b.data, &mut y.data);
-        Ok(())
+    fn avg_pool2d_forward_unchecked(&self, p: &PoolParams, x: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::avg_pool2d_forward(self, p, &x.data, &mut y.data)
     }
-
-    fn dense_backward_input(
-        &self,
-        dy: &CpuTensor,
-        w: &CpuTensor,
-        dx: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::dense(
-            "dense_backward_input",
-            &dx.shape,
-            &w.shape,
-            &dy.shape,
-            false,
-        )?;
-        dense::dense_backward_input(&p, &dy.data, &w.data, &mut dx.data);
-        Ok(())
+    fn avg_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &CpuTensor, dx: &mut CpuTensor) {
+        CpuKernels::avg_pool2d_backward(self, p, &dy.data, &mut dx.data)
     }
-
-    fn dense_backward_weight(
-        &self,
-        x: &CpuTensor,
-        dy: &CpuTensor,
-        dw: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::dense(
-            "dense_backward_weight",
-            &x.shape,
-            &dw.shape,
-            &dy.shape,
-            false,
-        )?;
-        dense::dense_backward_weight(&p, &x.data, &dy.data, &mut dw.data);
-        Ok(())
+    fn dense_forward_unchecked(&self, p: &DenseParams, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::dense_forward(self, p, &x.data, &w.data, &b.data, &mut y.data)
     }
-
-    fn dense_backward_bias(&self, dy: &CpuTensor, db: &mut CpuTensor) -> Result<()> {
-        let p = shapes::dense_bias("dense_backward_bias", &dy.shape, &db.shape)?;
-        dense::dense_backward_bias(&p, &dy.data, &mut db.data);
-        Ok(())
+    fn dense_backward_input_unchecked(&self, p: &DenseParams, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) {
+        CpuKernels::dense_backward_input(self, p, &dy.data, &w.data, &mut dx.data)
     }
-
-    fn relu_forward(&self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
-        let p = shapes::elementwise("relu_forward", &x.shape, &y.shape)?;
-        relu::relu_forward(&p, &x.data, &mut y.data);
-        Ok(())
+    fn dense_backward_weight_unchecked(&self, p: &DenseParams, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor) {
+        CpuKernels::dense_backward_weight(self, p, &x.data, &dy.data, &mut dw.data)
     }
-
-    fn relu_backward(&self, y: &CpuTensor, grad: &mut CpuTensor) -> Result<()> {
-        let p = shapes::elementwise("relu_backward", &y.shape, &grad.shape)?;
-        relu::relu_backward(&p, &y.data, &mut grad.data);
-        Ok(())
+    fn dense_backward_bias_unchecked(&self, p: &DenseParams, dy: &CpuTensor, db: &mut CpuTensor) {
+        CpuKernels::dense_backward_bias(self, p, &dy.data, &mut db.data)
     }
-
-    fn embedding_forward(
-        &self,
-        ids: &CpuIndices,
-        table: &CpuTensor,
-        y: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::embedding("embedding_forward", ids.len(), &table.shape, &y.shape)?;
-        embedding::embedding_forward(&p, &ids.0, &table.data, &mut y.data);
-        Ok(())
+    fn relu_forward_unchecked(&self, p: &ElementwiseParams, x: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::relu_forward(self, p, &x.data, &mut y.data)
     }
-
-    fn embedding_backward(
-        &self,
-        ids: &CpuIndices,
-        dy: &CpuTensor,
-        dtable: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::embedding("embedding_backward", ids.len(), &dtable.shape, &dy.shape)?;
-        embedding::embedding_backward(&p, &ids.0, &dy.data, &mut dtable.data);
-        Ok(())
+    fn relu_backward_unchecked(&self, p: &ElementwiseParams, y: &CpuTensor, grad: &mut CpuTensor) {
+        CpuKernels::relu_backward(self, p, &y.data, &mut grad.data)
     }
-
-    fn lstm_step_forward(
-        &self,
-        at: SeqStep,
-        xg: &CpuTensor,
-        w_hh: &CpuTensor,
-        b_hh: &CpuTensor,
-        h_in: &mut CpuTensor,
-        h_out: &mut CpuTensor,
-        c: &mut CpuTensor,
-        gates: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_forward(
-            at,
-            &xg.shape,
-            &w_hh.shape,
-            &b_hh.shape,
-            &h_in.shape,
-            &h_out.shape,
-            &c.shape,
-            &gates.shape,
-        )?;
-        lstm::lstm_step_forward(
-            &p,
-            &xg.data,
-            &w_hh.data,
-            &b_hh.data,
-            &mut h_in.data,
-            &mut h_out.data,
-            &mut c.data,
-            &mut gates.data,
-        );
-        Ok(())
+    fn sigmoid_forward_unchecked(&self, p: &ElementwiseParams, x: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::sigmoid_forward(self, p, &x.data, &mut y.data)
     }
-
-    fn lstm_step_backward(
-        &self,
-        at: SeqStep,
-        gates: &CpuTensor,
-        c: &CpuTensor,
-        dh: &CpuTensor,
-        dc: &mut CpuTensor,
-        dgates: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_backward(
-            at,
-            &gates.shape,
-            &c.shape,
-            &dh.shape,
-            &dc.shape,
-            &dgates.shape,
-        )?;
-        lstm::lstm_step_backward(
-            &p,
-            &gates.data,
-            &c.data,
-            &dh.data,
-            &mut dc.data,
-            &mut dgates.data,
-        );
-        Ok(())
+    fn sigmoid_backward_unchecked(&self, p: &ElementwiseParams, y: &CpuTensor, grad: &mut CpuTensor) {
+        CpuKernels::sigmoid_backward(self, p, &y.data, &mut grad.data)
     }
-
-    fn lstm_step_backward_hidden(
-        &self,
-        at: SeqStep,
-        dgates: &CpuTensor,
-        w_hh: &CpuTensor,
-        dh: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_backward_hidden(at, &dgates.shape, &w_hh.shape, &dh.shape)?;
-        lstm::lstm_step_backward_hidden(&p, &dgates.data, &w_hh.data, &mut dh.data);
-        Ok(())
+    fn tanh_forward_unchecked(&self, p: &ElementwiseParams, x: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::tanh_forward(self, p, &x.data, &mut y.data)
     }
-
-    fn sum_squares(&self, x: &CpuTensor, sums: &mut CpuTensor, slot: usize) -> Result<()> {
-        let p = shapes::sum_squares(&x.shape, &sums.shape, slot)?;
-        grad_norm::sum_squares(&p, &x.data, &mut sums.data);
-        Ok(())
+    fn tanh_backward_unchecked(&self, p: &ElementwiseParams, y: &CpuTensor, grad: &mut CpuTensor) {
+        CpuKernels::tanh_backward(self, p, &y.data, &mut grad.data)
     }
-
-    fn clip_by_norm(&self, sums: &CpuTensor, max_norm: f32, x: &mut CpuTensor) -> Result<()> {
-        let p = shapes::clip_by_norm(&sums.shape, max_norm, &x.shape)?;
-        grad_norm::clip_by_norm(&p, &sums.data, &mut x.data);
-        Ok(())
+    fn dropout_forward_unchecked(&self, p: &DropoutParams, x: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::dropout_forward(self, p, &x.data, &mut y.data)
     }
-
-    fn copy_slice(
-        &self,
-        src: &CpuTensor,
-        src_offset: usize,
-        dst: &mut CpuTensor,
-        dst_offset: usize,
-        len: usize,
-    ) -> Result<()> {
-        let p = shapes::copy_slice(&src.shape, src_offset, &dst.shape, dst_offset, len)?;
-        copy::copy_slice(&p, &src.data, &mut dst.data);
-        Ok(())
+    fn dropout_backward_unchecked(&self, p: &DropoutParams, dy: &CpuTensor, dx: &mut CpuTensor) {
+        CpuKernels::dropout_backward(self, p, &dy.data, &mut dx.data)
     }
-
-    fn softmax_forward(&self, logits: &CpuTensor, probs: &mut CpuTensor) -> Result<()> {
-        let p = shapes::softmax_forward(&logits.shape, &probs.shape)?;
-        softmax_xent::softmax_forward(&p, &logits.data, &mut probs.data);
-        Ok(())
+    fn embedding_forward_unchecked(&self, p: &EmbeddingParams, ids: &CpuIndices, table: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::embedding_forward(self, p, &ids.0, &table.data, &mut y.data)
     }
-
-    fn softmax_xent_forward(
-        &self,
-        logits: &CpuTensor,
-        labels: &CpuIndices,
-        probs: &mut CpuTensor,
-        loss: &mut CpuTensor,
-    ) -> Result<()> {
-        let p =
-            shapes::softmax_xent_forward(&logits.shape, labels.len(), &probs.shape, &loss.shape)?;
-        softmax_xent::softmax_xent_forward(
-            &p,
-            &logits.data,
-            &labels.0,
-            &mut probs.data,
-            &mut loss.data,
-        );
-        Ok(())
+    fn embedding_backward_unchecked(&self, p: &EmbeddingParams, ids: &CpuIndices, dy: &CpuTensor, dtable: &mut CpuTensor) {
+        CpuKernels::embedding_backward(self, p, &ids.0, &dy.data, &mut dtable.data)
     }
-
-    fn softmax_xent_backward(
-        &self,
-        probs: &CpuTensor,
-        labels: &CpuIndices,
-        dlogits: &mut CpuTensor,
-        scale: f32,
-    ) -> Result<()> {
-        let p = shapes::softmax_xent_backward(&probs.shape, labels.len(), &dlogits.shape, scale)?;
-        softmax_xent::softmax_xent_backward(&p, &probs.data, &labels.0, &mut dlogits.data);
-        Ok(())
+    fn rnn_step_forward_unchecked(&self, p: &RecurrentParams, xg: &CpuTensor, w_hh: &CpuTensor, b_hh: &CpuTensor, h_in: &mut CpuTensor, h_out: &mut CpuTensor) {
+        CpuKernels::rnn_step_forward(self, p, &xg.data, &w_hh.data, &b_hh.data, &mut h_in.data, &mut h_out.data)
     }
-
-    fn adam_step(
-        &self,
-        param: &mut CpuTensor,
-        grad: &CpuTensor,
-        m: &mut CpuTensor,
-        v: &mut CpuTensor,
-        cfg: AdamConfig,
-        step: u32,
-    ) -> Result<()> {
-        let p = shapes::adam(
-            "adam_step",
-            [&param.shape, &grad.shape, &m.shape, &v.shape],
-            cfg,
-            step,
-        )?;
-        adam::adam_step(&p, &mut param.data, &grad.data, &mut m.data, &mut v.data);
-        Ok(())
+    fn rnn_step_backward_unchecked(&self, p: &RecurrentParams, h_out: &CpuTensor, dh: &CpuTensor, dgates: &mut CpuTensor) {
+        CpuKernels::rnn_step_backward(self, p, &h_out.data, &dh.data, &mut dgates.data)
+    }
+    fn rnn_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &CpuTensor, w_hh: &CpuTensor, dh: &mut CpuTensor) {
+        CpuKernels::rnn_step_backward_hidden(self, p, &dgates.data, &w_hh.data, &mut dh.data)
+    }
+    fn gru_step_forward_unchecked(&self, p: &RecurrentParams, xg: &CpuTensor, w_hh: &CpuTensor, b_hh: &CpuTensor, h0: &CpuTensor, h_in: &mut CpuTensor, h_out: &mut CpuTensor, gates: &mut CpuTensor) {
+        CpuKernels::gru_step_forward(self, p, &xg.data, &w_hh.data, &b_hh.data, &h0.data, &mut h_in.data, &mut h_out.data, &mut gates.data)
+    }
+    fn gru_step_backward_unchecked(&self, p: &RecurrentParams, gates: &CpuTensor, h0: &CpuTensor, h_out: &CpuTensor, dh: &mut CpuTensor, dgi: &mut CpuTensor, dgh: &mut CpuTensor) {
+        CpuKernels::gru_step_backward(self, p, &gates.data, &h0.data, &h_out.data, &mut dh.data, &mut dgi.data, &mut dgh.data)
+    }
+    fn gru_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgh: &CpuTensor, w_hh: &CpuTensor, dh: &mut CpuTensor) {
+        CpuKernels::gru_step_backward_hidden(self, p, &dgh.data, &w_hh.data, &mut dh.data)
+    }
+    fn lstm_step_forward_unchecked(&self, p: &RecurrentParams, xg: &CpuTensor, w_hh: &CpuTensor, b_hh: &CpuTensor, h_in: &mut CpuTensor, h_out: &mut CpuTensor, c: &mut CpuTensor, gates: &mut CpuTensor) {
+        CpuKernels::lstm_step_forward(self, p, &xg.data, &w_hh.data, &b_hh.data, &mut h_in.data, &mut h_out.data, &mut c.data, &mut gates.data)
+    }
+    fn lstm_step_backward_unchecked(&self, p: &RecurrentParams, gates: &CpuTensor, c: &CpuTensor, dh: &CpuTensor, dc: &mut CpuTensor, dgates: &mut CpuTensor) {
+        CpuKernels::lstm_step_backward(self, p, &gates.data, &c.data, &dh.data, &mut dc.data, &mut dgates.data)
+    }
+    fn lstm_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &CpuTensor, w_hh: &CpuTensor, dh: &mut CpuTensor) {
+        CpuKernels::lstm_step_backward_hidden(self, p, &dgates.data, &w_hh.data, &mut dh.data)
+    }
+    fn sum_squares_unchecked(&self, p: &NormParams, x: &CpuTensor, sums: &mut CpuTensor) {
+        CpuKernels::sum_squares(self, p, &x.data, &mut sums.data)
+    }
+    fn clip_by_norm_unchecked(&self, p: &NormParams, sums: &CpuTensor, x: &mut CpuTensor) {
+        CpuKernels::clip_by_norm(self, p, &sums.data, &mut x.data)
+    }
+    fn copy_slice_unchecked(&self, p: &CopyParams, src: &CpuTensor, dst: &mut CpuTensor) {
+        CpuKernels::copy_slice(self, p, &src.data, &mut dst.data)
+    }
+    fn softmax_forward_unchecked(&self, p: &SoftmaxParams, logits: &CpuTensor, probs: &mut CpuTensor) {
+        CpuKernels::softmax_forward(self, p, &logits.data, &mut probs.data)
+    }
+    fn softmax_xent_forward_unchecked(&self, p: &SoftmaxParams, logits: &CpuTensor, labels: &CpuIndices, probs: &mut CpuTensor, loss: &mut CpuTensor) {
+        CpuKernels::softmax_xent_forward(self, p, &logits.data, &labels.0, &mut probs.data, &mut loss.data)
+    }
+    fn softmax_xent_backward_unchecked(&self, p: &SoftmaxParams, probs: &CpuTensor, labels: &CpuIndices, dlogits: &mut CpuTensor) {
+        CpuKernels::softmax_xent_backward(self, p, &probs.data, &labels.0, &mut dlogits.data)
+    }
+    fn adam_step_unchecked(&self, p: &AdamParams, param: &mut CpuTensor, grad: &CpuTensor, m: &mut CpuTensor, v: &mut CpuTensor) {
+        CpuKernels::adam_step(self, p, &mut param.data, &grad.data, &mut m.data, &mut v.data)
     }
 }

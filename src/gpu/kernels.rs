@@ -53,245 +53,89 @@ macro_rules! shader {
     };
 }
 
-shader!(CONV2D, "conv2d");
-shader!(MAX_POOL2D, "max_pool2d");
-shader!(DENSE, "dense");
-shader!(RELU, "relu");
-shader!(EMBEDDING, "embedding");
-shader!(LSTM, "lstm");
-shader!(SOFTMAX_XENT, "softmax_xent");
+shader!(ACTIVATION, "activation");
 shader!(ADAM, "adam");
-shader!(GRAD_NORM, "grad_norm");
+shader!(AVG_POOL2D, "avg_pool2d");
+shader!(CONV2D, "conv2d");
 shader!(COPY, "copy");
+shader!(DENSE, "dense");
+shader!(DROPOUT, "dropout");
+shader!(EMBEDDING, "embedding");
+shader!(GRAD_NORM, "grad_norm");
+shader!(MAX_POOL2D, "max_pool2d");
+shader!(RECURRENT, "recurrent");
+shader!(SOFTMAX_XENT, "softmax_xent");
 
-pub static SHADERS: [&Shader; 10] = [
-    &CONV2D,
-    &MAX_POOL2D,
-    &DENSE,
-    &RELU,
-    &EMBEDDING,
-    &LSTM,
-    &SOFTMAX_XENT,
+pub static SHADERS: [&Shader; 12] = [
+    &ACTIVATION,
     &ADAM,
-    &GRAD_NORM,
+    &AVG_POOL2D,
+    &CONV2D,
     &COPY,
+    &DENSE,
+    &DROPOUT,
+    &EMBEDDING,
+    &GRAD_NORM,
+    &MAX_POOL2D,
+    &RECURRENT,
+    &SOFTMAX_XENT,
 ];
 
 use Access::{Read as R, ReadWrite as W};
 use Workgroup::{Fixed, Override};
 
-macro_rules! kernel {
-    ($id:ident, $shader:ident, $entry:literal, $wg:expr, [$(($b:literal, $a:ident)),*]) => {
-        pub static $id: Kernel = Kernel { shader: &$shader, entry: $entry, buffers: &[$(($b, $a)),*], workgroup: $wg };
+/// Declares each entry point and [`KERNELS`], the list of them all.
+macro_rules! kernels {
+    ($($id:ident = $shader:ident $entry:literal $wg:expr, [$(($b:literal, $a:ident)),*];)+) => {
+        $(pub static $id: Kernel = Kernel { shader: &$shader, entry: $entry, buffers: &[$(($b, $a)),*], workgroup: $wg };)+
+        /// Every entry point, for warm-up (compile all pipelines while the
+        /// page loads) and for the shader contract test.
+        pub static KERNELS: &[&Kernel] = &[$(&$id),+];
     };
 }
 
 // Workgroup sizes: 64 for gathers and register-blocked products, 256 for
 // streaming elementwise ops; fixed 64 for the conv bias reduction and the
 // few-row dense product, 256 for the sum-of-squares tree.
-kernel!(
-    CONV2D_FORWARD,
-    CONV2D,
-    "conv2d_forward",
-    Override(64),
-    [(1, R), (2, R), (3, R), (4, W)]
-);
-kernel!(
-    CONV2D_BACKWARD_INPUT,
-    CONV2D,
-    "conv2d_backward_input",
-    Override(64),
-    [(5, R), (2, R), (6, W)]
-);
-kernel!(
-    CONV2D_BACKWARD_WEIGHT,
-    CONV2D,
-    "conv2d_backward_weight",
-    Override(64),
-    [(1, R), (5, R), (7, W)]
-);
-kernel!(
-    CONV2D_BACKWARD_BIAS,
-    CONV2D,
-    "conv2d_backward_bias",
-    Fixed(64),
-    [(5, R), (8, W)]
-);
-kernel!(
-    MAX_POOL2D_FORWARD,
-    MAX_POOL2D,
-    "max_pool2d_forward",
-    Override(64),
-    [(1, R), (2, W), (3, W)]
-);
-kernel!(
-    MAX_POOL2D_BACKWARD,
-    MAX_POOL2D,
-    "max_pool2d_backward",
-    Override(64),
-    [(4, R), (5, R), (6, W)]
-);
-kernel!(
-    DENSE_FORWARD,
-    DENSE,
-    "dense_forward",
-    Override(64),
-    [(1, R), (2, R), (3, R), (4, W)]
-);
-// dense_forward for n <= DENSE_ROWS_MAX; its CPU twin is dense_forward's.
-kernel!(
-    DENSE_FORWARD_ROWS,
-    DENSE,
-    "dense_forward_rows",
-    Fixed(64),
-    [(1, R), (2, R), (3, R), (4, W)]
-);
-kernel!(
-    DENSE_BACKWARD_INPUT,
-    DENSE,
-    "dense_backward_input",
-    Override(64),
-    [(1, R), (2, R), (4, W)]
-);
-kernel!(
-    DENSE_BACKWARD_WEIGHT,
-    DENSE,
-    "dense_backward_weight",
-    Override(64),
-    [(1, R), (2, R), (4, W)]
-);
-kernel!(
-    DENSE_BACKWARD_BIAS,
-    DENSE,
-    "dense_backward_bias",
-    Override(64),
-    [(1, R), (4, W)]
-);
-kernel!(
-    RELU_FORWARD,
-    RELU,
-    "relu_forward",
-    Override(256),
-    [(1, R), (2, W)]
-);
-kernel!(
-    RELU_BACKWARD,
-    RELU,
-    "relu_backward",
-    Override(256),
-    [(3, R), (4, W)]
-);
-kernel!(
-    EMBEDDING_FORWARD,
-    EMBEDDING,
-    "embedding_forward",
-    Override(64),
-    [(1, R), (2, R), (3, W)]
-);
-kernel!(
-    EMBEDDING_BACKWARD,
-    EMBEDDING,
-    "embedding_backward",
-    Override(64),
-    [(1, R), (4, R), (5, W)]
-);
-kernel!(
-    LSTM_STEP_FORWARD,
-    LSTM,
-    "lstm_step_forward",
-    Override(64),
-    [(1, R), (2, R), (3, R), (4, W), (5, W), (6, W), (7, W)]
-);
-kernel!(
-    LSTM_STEP_BACKWARD,
-    LSTM,
-    "lstm_step_backward",
-    Override(64),
-    [(8, R), (9, R), (10, R), (11, W), (12, W)]
-);
-kernel!(
-    LSTM_STEP_BACKWARD_HIDDEN,
-    LSTM,
-    "lstm_step_backward_hidden",
-    Override(64),
-    [(13, R), (2, R), (14, W)]
-);
-kernel!(
-    SOFTMAX_FORWARD,
-    SOFTMAX_XENT,
-    "softmax_forward",
-    Override(64),
-    [(1, R), (2, W)]
-);
-kernel!(
-    SOFTMAX_XENT_FORWARD,
-    SOFTMAX_XENT,
-    "softmax_xent_forward",
-    Override(64),
-    [(1, R), (3, R), (2, W), (4, W)]
-);
-kernel!(
-    SOFTMAX_XENT_BACKWARD,
-    SOFTMAX_XENT,
-    "softmax_xent_backward",
-    Override(64),
-    [(5, R), (3, R), (6, W)]
-);
-kernel!(
-    ADAM_STEP,
-    ADAM,
-    "adam_step",
-    Override(256),
-    [(1, W), (2, R), (3, W), (4, W)]
-);
-kernel!(
-    SUM_SQUARES,
-    GRAD_NORM,
-    "sum_squares",
-    Fixed(256),
-    [(1, R), (2, W)]
-);
-kernel!(
-    CLIP_BY_NORM,
-    GRAD_NORM,
-    "clip_by_norm",
-    Override(256),
-    [(3, R), (4, W)]
-);
-kernel!(
-    COPY_SLICE,
-    COPY,
-    "copy_slice",
-    Override(256),
-    [(1, R), (2, W)]
-);
-
-/// Every entry point, for warm-up (compile all pipelines while the page
-/// loads) and for the shader contract test.
-pub static KERNELS: [&Kernel; 25] = [
-    &CONV2D_FORWARD,
-    &CONV2D_BACKWARD_INPUT,
-    &CONV2D_BACKWARD_WEIGHT,
-    &CONV2D_BACKWARD_BIAS,
-    &MAX_POOL2D_FORWARD,
-    &MAX_POOL2D_BACKWARD,
-    &DENSE_FORWARD,
-    &DENSE_FORWARD_ROWS,
-    &DENSE_BACKWARD_INPUT,
-    &DENSE_BACKWARD_WEIGHT,
-    &DENSE_BACKWARD_BIAS,
-    &RELU_FORWARD,
-    &RELU_BACKWARD,
-    &EMBEDDING_FORWARD,
-    &EMBEDDING_BACKWARD,
-    &LSTM_STEP_FORWARD,
-    &LSTM_STEP_BACKWARD,
-    &LSTM_STEP_BACKWARD_HIDDEN,
-    &SOFTMAX_FORWARD,
-    &SOFTMAX_XENT_FORWARD,
-    &SOFTMAX_XENT_BACKWARD,
-    &ADAM_STEP,
-    &SUM_SQUARES,
-    &CLIP_BY_NORM,
-    &COPY_SLICE,
-];
+kernels! {
+    CONV2D_FORWARD = CONV2D "conv2d_forward" Override(64), [(1, R), (2, R), (3, R), (4, W)];
+    CONV2D_BACKWARD_INPUT = CONV2D "conv2d_backward_input" Override(64), [(5, R), (2, R), (6, W)];
+    CONV2D_BACKWARD_WEIGHT = CONV2D "conv2d_backward_weight" Override(64), [(1, R), (5, R), (7, W)];
+    CONV2D_BACKWARD_BIAS = CONV2D "conv2d_backward_bias" Fixed(64), [(5, R), (8, W)];
+    MAX_POOL2D_FORWARD = MAX_POOL2D "max_pool2d_forward" Override(64), [(1, R), (2, W), (3, W)];
+    MAX_POOL2D_BACKWARD = MAX_POOL2D "max_pool2d_backward" Override(64), [(4, R), (5, R), (6, W)];
+    AVG_POOL2D_FORWARD = AVG_POOL2D "avg_pool2d_forward" Override(64), [(1, R), (2, W)];
+    AVG_POOL2D_BACKWARD = AVG_POOL2D "avg_pool2d_backward" Override(64), [(3, R), (4, W)];
+    DENSE_FORWARD = DENSE "dense_forward" Override(64), [(1, R), (2, R), (3, R), (4, W)];
+    // dense_forward for n <= DENSE_ROWS_MAX; its CPU twin is dense_forward's.
+    DENSE_FORWARD_ROWS = DENSE "dense_forward_rows" Fixed(64), [(1, R), (2, R), (3, R), (4, W)];
+    DENSE_BACKWARD_INPUT = DENSE "dense_backward_input" Override(64), [(1, R), (2, R), (4, W)];
+    DENSE_BACKWARD_WEIGHT = DENSE "dense_backward_weight" Override(64), [(1, R), (2, R), (4, W)];
+    DENSE_BACKWARD_BIAS = DENSE "dense_backward_bias" Override(64), [(1, R), (4, W)];
+    RELU_FORWARD = ACTIVATION "relu_forward" Override(256), [(1, R), (2, W)];
+    RELU_BACKWARD = ACTIVATION "relu_backward" Override(256), [(3, R), (4, W)];
+    SIGMOID_FORWARD = ACTIVATION "sigmoid_forward" Override(256), [(1, R), (2, W)];
+    SIGMOID_BACKWARD = ACTIVATION "sigmoid_backward" Override(256), [(3, R), (4, W)];
+    TANH_FORWARD = ACTIVATION "tanh_forward" Override(256), [(1, R), (2, W)];
+    TANH_BACKWARD = ACTIVATION "tanh_backward" Override(256), [(3, R), (4, W)];
+    DROPOUT_FORWARD = DROPOUT "dropout_forward" Override(256), [(1, R), (2, W)];
+    DROPOUT_BACKWARD = DROPOUT "dropout_backward" Override(256), [(3, R), (4, W)];
+    EMBEDDING_FORWARD = EMBEDDING "embedding_forward" Override(64), [(1, R), (2, R), (3, W)];
+    EMBEDDING_BACKWARD = EMBEDDING "embedding_backward" Override(64), [(1, R), (4, R), (5, W)];
+    RNN_STEP_FORWARD = RECURRENT "rnn_step_forward" Override(64), [(1, R), (2, R), (3, R), (4, W), (5, W)];
+    RNN_STEP_BACKWARD = RECURRENT "rnn_step_backward" Override(64), [(16, R), (10, R), (12, W)];
+    RNN_STEP_BACKWARD_HIDDEN = RECURRENT "rnn_step_backward_hidden" Override(64), [(13, R), (2, R), (14, W)];
+    GRU_STEP_FORWARD = RECURRENT "gru_step_forward" Override(64), [(1, R), (2, R), (3, R), (15, R), (4, W), (5, W), (7, W)];
+    GRU_STEP_BACKWARD = RECURRENT "gru_step_backward" Override(64), [(8, R), (15, R), (16, R), (17, W), (18, W), (12, W)];
+    GRU_STEP_BACKWARD_HIDDEN = RECURRENT "gru_step_backward_hidden" Override(64), [(13, R), (2, R), (14, W)];
+    LSTM_STEP_FORWARD = RECURRENT "lstm_step_forward" Override(64), [(1, R), (2, R), (3, R), (4, W), (5, W), (6, W), (7, W)];
+    LSTM_STEP_BACKWARD = RECURRENT "lstm_step_backward" Override(64), [(8, R), (9, R), (10, R), (11, W), (12, W)];
+    LSTM_STEP_BACKWARD_HIDDEN = RECURRENT "lstm_step_backward_hidden" Override(64), [(13, R), (2, R), (14, W)];
+    SOFTMAX_FORWARD = SOFTMAX_XENT "softmax_forward" Override(64), [(1, R), (2, W)];
+    SOFTMAX_XENT_FORWARD = SOFTMAX_XENT "softmax_xent_forward" Override(64), [(1, R), (3, R), (2, W), (4, W)];
+    SOFTMAX_XENT_BACKWARD = SOFTMAX_XENT "softmax_xent_backward" Override(64), [(5, R), (3, R), (6, W)];
+    ADAM_STEP = ADAM "adam_step" Override(256), [(1, W), (2, R), (3, W), (4, W)];
+    SUM_SQUARES = GRAD_NORM "sum_squares" Fixed(256), [(1, R), (2, W)];
+    CLIP_BY_NORM = GRAD_NORM "clip_by_norm" Override(256), [(3, R), (4, W)];
+    COPY_SLICE = COPY "copy_slice" Override(256), [(1, R), (2, W)];
+}

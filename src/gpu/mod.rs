@@ -1,6 +1,6 @@
 //! The wgpu backend: WebGPU in the browser; Vulkan, Metal or DX12 natively.
-//! Each op checks shapes (the same `shapes` functions as the CPU backend),
-//! then records one dispatch of its WGSL entry point; `read` submits.
+//! Each kernel records one dispatch of its WGSL entry point (the
+//! [`Backend`] trait has checked the shapes first); `read` submits.
 
 mod context;
 pub mod kernels;
@@ -13,9 +13,12 @@ use context::Context;
 use kernels as k;
 use recorder::{Bound, Grid, Recorder};
 
-use crate::backend::{Backend, Indices, SeqStep, Tensor};
+use crate::backend::{Backend, Indices, Tensor};
 use crate::error::{Error, Result};
-use crate::shapes::{self, AdamConfig};
+use crate::params::{
+    AdamParams, Conv2dParams, CopyParams, DenseParams, DropoutParams, ElementwiseParams,
+    EmbeddingParams, NormParams, PoolParams, RecurrentParams, SoftmaxParams,
+};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -131,9 +134,8 @@ impl GpuBackend {
         params: &P,
         buffers: &[&dyn Bound],
         grid: Grid,
-    ) -> Result<()> {
+    ) {
         self.rec.dispatch(&self.ctx, kernel, params, buffers, grid);
-        Ok(())
     }
 }
 
@@ -166,6 +168,12 @@ fn conv_blocks(n: u32, channels: u32, rows: u32, cols: u32) -> u32 {
     const CB: u32 = 8;
     const XB: u32 = 4;
     n * channels.div_ceil(CB) * rows * cols.div_ceil(XB)
+}
+
+/// Threads of the recurrent kernels that give each thread eight batch rows
+/// (shaders/recurrent.wgsl: RB = 8) and `units` unit slots each.
+fn row_blocks(p: &RecurrentParams, units: u32) -> Grid {
+    Grid::Threads(units * p.batch.div_ceil(8))
 }
 
 impl Backend for GpuBackend {
@@ -257,360 +265,148 @@ impl Backend for GpuBackend {
         }
     }
 
-    fn conv2d_forward(
-        &self,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        b: &GpuTensor,
-        y: &mut GpuTensor,
-        relu: bool,
-    ) -> Result<()> {
-        let p = shapes::conv2d_forward(&x.shape, &w.shape, &b.shape, &y.shape, relu)?;
-        self.run(
-            &k::CONV2D_FORWARD,
-            &p,
-            &[x, w, b, y],
-            Grid::Threads(conv_blocks(p.n, p.o, p.oh, p.ow)),
-        )
+    fn conv2d_forward_unchecked(&self, p: &Conv2dParams, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) {
+        let grid = Grid::Threads(conv_blocks(p.n, p.o, p.oh, p.ow));
+        self.run(&k::CONV2D_FORWARD, p, &[x, w, b, y], grid);
     }
-
-    fn conv2d_backward_input(
-        &self,
-        dy: &GpuTensor,
-        w: &GpuTensor,
-        dx: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::conv2d(
-            "conv2d_backward_input",
-            &dx.shape,
-            &w.shape,
-            &dy.shape,
-            false,
-        )?;
-        self.run(
-            &k::CONV2D_BACKWARD_INPUT,
-            &p,
-            &[dy, w, dx],
-            Grid::Threads(conv_blocks(p.n, p.c, p.h, p.w)),
-        )
+    fn conv2d_backward_input_unchecked(&self, p: &Conv2dParams, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) {
+        let grid = Grid::Threads(conv_blocks(p.n, p.c, p.h, p.w));
+        self.run(&k::CONV2D_BACKWARD_INPUT, p, &[dy, w, dx], grid);
     }
-
-    fn conv2d_backward_weight(
-        &self,
-        x: &GpuTensor,
-        dy: &GpuTensor,
-        dw: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::conv2d(
-            "conv2d_backward_weight",
-            &x.shape,
-            &dw.shape,
-            &dy.shape,
-            false,
-        )?;
-        self.run(
-            &k::CONV2D_BACKWARD_WEIGHT,
-            &p,
-            &[x, dy, dw],
-            // Four output channels per thread (shaders/conv2d.wgsl).
-            Grid::Threads(p.o.div_ceil(4) * p.c),
-        )
+    fn conv2d_backward_weight_unchecked(&self, p: &Conv2dParams, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor) {
+        // 3x3: four output channels per thread; other sizes one weight per
+        // thread (shaders/conv2d.wgsl).
+        let threads = if p.k == 3 {
+            p.o.div_ceil(4) * p.c
+        } else {
+            p.o * p.c * p.k * p.k
+        };
+        self.run(&k::CONV2D_BACKWARD_WEIGHT, p, &[x, dy, dw], Grid::Threads(threads));
     }
-
-    fn conv2d_backward_bias(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
-        let p = shapes::conv2d_bias("conv2d_backward_bias", &dy.shape, &db.shape)?;
-        self.run(&k::CONV2D_BACKWARD_BIAS, &p, &[dy, db], Grid::Groups(p.o))
+    fn conv2d_backward_bias_unchecked(&self, p: &Conv2dParams, dy: &GpuTensor, db: &mut GpuTensor) {
+        self.run(&k::CONV2D_BACKWARD_BIAS, p, &[dy, db], Grid::Groups(p.o));
     }
-
-    fn max_pool2d_forward(
-        &self,
-        x: &GpuTensor,
-        y: &mut GpuTensor,
-        argmax: &mut GpuIndices,
-    ) -> Result<()> {
-        let p = shapes::max_pool2d("max_pool2d_forward", &x.shape, &y.shape, argmax.len)?;
-        self.run(
-            &k::MAX_POOL2D_FORWARD,
-            &p,
-            &[x, y, argmax],
-            Grid::Threads(p.n * p.c * p.oh * p.ow),
-        )
+    fn max_pool2d_forward_unchecked(&self, p: &PoolParams, x: &GpuTensor, y: &mut GpuTensor, argmax: &mut GpuIndices) {
+        let grid = Grid::Threads(p.n * p.c * p.oh * p.ow);
+        self.run(&k::MAX_POOL2D_FORWARD, p, &[x, y, argmax], grid);
     }
-
-    fn max_pool2d_backward(
-        &self,
-        dy: &GpuTensor,
-        argmax: &GpuIndices,
-        dx: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::max_pool2d("max_pool2d_backward", &dx.shape, &dy.shape, argmax.len)?;
-        self.run(
-            &k::MAX_POOL2D_BACKWARD,
-            &p,
-            &[dy, argmax, dx],
-            Grid::Threads(p.n * p.c * p.oh * p.ow),
-        )
+    fn max_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &GpuTensor, argmax: &GpuIndices, dx: &mut GpuTensor) {
+        let grid = Grid::Threads(p.n * p.c * p.oh * p.ow);
+        self.run(&k::MAX_POOL2D_BACKWARD, p, &[dy, argmax, dx], grid);
     }
-
-    fn dense_forward(
-        &self,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        b: &GpuTensor,
-        y: &mut GpuTensor,
-        relu: bool,
-    ) -> Result<()> {
-        let p = shapes::dense_forward(&x.shape, &w.shape, &b.shape, &y.shape, relu)?;
+    fn avg_pool2d_forward_unchecked(&self, p: &PoolParams, x: &GpuTensor, y: &mut GpuTensor) {
+        let grid = Grid::Threads(p.n * p.c * p.oh * p.ow);
+        self.run(&k::AVG_POOL2D_FORWARD, p, &[x, y], grid);
+    }
+    fn avg_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &GpuTensor, dx: &mut GpuTensor) {
+        let grid = Grid::Threads(p.n * p.c * p.h * p.w);
+        self.run(&k::AVG_POOL2D_BACKWARD, p, &[dy, dx], grid);
+    }
+    fn dense_forward_unchecked(&self, p: &DenseParams, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) {
         if p.n <= DENSE_ROWS_MAX {
             let grid = Grid::Tiles(p.out.div_ceil(64), p.n);
-            return self.run(&k::DENSE_FORWARD_ROWS, &p, &[x, w, b, y], grid);
+            return self.run(&k::DENSE_FORWARD_ROWS, p, &[x, w, b, y], grid);
         }
-        self.run(&k::DENSE_FORWARD, &p, &[x, w, b, y], blocks(p.n, p.out))
+        self.run(&k::DENSE_FORWARD, p, &[x, w, b, y], blocks(p.n, p.out));
     }
-
-    fn dense_backward_input(
-        &self,
-        dy: &GpuTensor,
-        w: &GpuTensor,
-        dx: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::dense(
-            "dense_backward_input",
-            &dx.shape,
-            &w.shape,
-            &dy.shape,
-            false,
-        )?;
-        self.run(
-            &k::DENSE_BACKWARD_INPUT,
-            &p,
-            &[dy, w, dx],
-            blocks(p.n, p.inp),
-        )
+    fn dense_backward_input_unchecked(&self, p: &DenseParams, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) {
+        self.run(&k::DENSE_BACKWARD_INPUT, p, &[dy, w, dx], blocks(p.n, p.inp));
     }
-
-    fn dense_backward_weight(
-        &self,
-        x: &GpuTensor,
-        dy: &GpuTensor,
-        dw: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::dense(
-            "dense_backward_weight",
-            &x.shape,
-            &dw.shape,
-            &dy.shape,
-            false,
-        )?;
-        self.run(
-            &k::DENSE_BACKWARD_WEIGHT,
-            &p,
-            &[dy, x, dw],
-            blocks(p.out, p.inp),
-        )
+    fn dense_backward_weight_unchecked(&self, p: &DenseParams, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor) {
+        self.run(&k::DENSE_BACKWARD_WEIGHT, p, &[dy, x, dw], blocks(p.out, p.inp));
     }
-
-    fn dense_backward_bias(&self, dy: &GpuTensor, db: &mut GpuTensor) -> Result<()> {
-        let p = shapes::dense_bias("dense_backward_bias", &dy.shape, &db.shape)?;
-        self.run(&k::DENSE_BACKWARD_BIAS, &p, &[dy, db], Grid::Threads(p.out))
+    fn dense_backward_bias_unchecked(&self, p: &DenseParams, dy: &GpuTensor, db: &mut GpuTensor) {
+        self.run(&k::DENSE_BACKWARD_BIAS, p, &[dy, db], Grid::Threads(p.out));
     }
-
-    fn relu_forward(&self, x: &GpuTensor, y: &mut GpuTensor) -> Result<()> {
-        let p = shapes::elementwise("relu_forward", &x.shape, &y.shape)?;
-        self.run(&k::RELU_FORWARD, &p, &[x, y], Grid::Threads(p.len))
+    fn relu_forward_unchecked(&self, p: &ElementwiseParams, x: &GpuTensor, y: &mut GpuTensor) {
+        self.run(&k::RELU_FORWARD, p, &[x, y], Grid::Threads(p.len));
     }
-
-    fn relu_backward(&self, y: &GpuTensor, grad: &mut GpuTensor) -> Result<()> {
-        let p = shapes::elementwise("relu_backward", &y.shape, &grad.shape)?;
-        self.run(&k::RELU_BACKWARD, &p, &[y, grad], Grid::Threads(p.len))
+    fn relu_backward_unchecked(&self, p: &ElementwiseParams, y: &GpuTensor, grad: &mut GpuTensor) {
+        self.run(&k::RELU_BACKWARD, p, &[y, grad], Grid::Threads(p.len));
     }
-
-    fn embedding_forward(
-        &self,
-        ids: &GpuIndices,
-        table: &GpuTensor,
-        y: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::embedding("embedding_forward", ids.len, &table.shape, &y.shape)?;
-        self.run(
-            &k::EMBEDDING_FORWARD,
-            &p,
-            &[ids, table, y],
-            Grid::Threads(p.n * p.dim),
-        )
+    fn sigmoid_forward_unchecked(&self, p: &ElementwiseParams, x: &GpuTensor, y: &mut GpuTensor) {
+        self.run(&k::SIGMOID_FORWARD, p, &[x, y], Grid::Threads(p.len));
     }
-
-    fn embedding_backward(
-        &self,
-        ids: &GpuIndices,
-        dy: &GpuTensor,
-        dtable: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::embedding("embedding_backward", ids.len, &dtable.shape, &dy.shape)?;
-        self.run(
-            &k::EMBEDDING_BACKWARD,
-            &p,
-            &[ids, dy, dtable],
-            Grid::Threads(p.vocab * p.dim),
-        )
+    fn sigmoid_backward_unchecked(&self, p: &ElementwiseParams, y: &GpuTensor, grad: &mut GpuTensor) {
+        self.run(&k::SIGMOID_BACKWARD, p, &[y, grad], Grid::Threads(p.len));
     }
-
-    fn lstm_step_forward(
-        &self,
-        at: SeqStep,
-        xg: &GpuTensor,
-        w_hh: &GpuTensor,
-        b_hh: &GpuTensor,
-        h_in: &mut GpuTensor,
-        h_out: &mut GpuTensor,
-        c: &mut GpuTensor,
-        gates: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_forward(
-            at,
-            &xg.shape,
-            &w_hh.shape,
-            &b_hh.shape,
-            &h_in.shape,
-            &h_out.shape,
-            &c.shape,
-            &gates.shape,
-        )?;
-        self.run(
-            &k::LSTM_STEP_FORWARD,
-            &p,
-            &[xg, w_hh, b_hh, h_in, h_out, c, gates],
-            // A unit and eight batch rows per thread (shaders/lstm.wgsl).
-            Grid::Threads(p.hidden * p.batch.div_ceil(8)),
-        )
+    fn tanh_forward_unchecked(&self, p: &ElementwiseParams, x: &GpuTensor, y: &mut GpuTensor) {
+        self.run(&k::TANH_FORWARD, p, &[x, y], Grid::Threads(p.len));
     }
-
-    fn lstm_step_backward(
-        &self,
-        at: SeqStep,
-        gates: &GpuTensor,
-        c: &GpuTensor,
-        dh: &GpuTensor,
-        dc: &mut GpuTensor,
-        dgates: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_backward(
-            at,
-            &gates.shape,
-            &c.shape,
-            &dh.shape,
-            &dc.shape,
-            &dgates.shape,
-        )?;
-        self.run(
-            &k::LSTM_STEP_BACKWARD,
-            &p,
-            &[gates, c, dh, dc, dgates],
-            Grid::Threads(p.batch * p.hidden),
-        )
+    fn tanh_backward_unchecked(&self, p: &ElementwiseParams, y: &GpuTensor, grad: &mut GpuTensor) {
+        self.run(&k::TANH_BACKWARD, p, &[y, grad], Grid::Threads(p.len));
     }
-
-    fn lstm_step_backward_hidden(
-        &self,
-        at: SeqStep,
-        dgates: &GpuTensor,
-        w_hh: &GpuTensor,
-        dh: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_backward_hidden(at, &dgates.shape, &w_hh.shape, &dh.shape)?;
-        self.run(
-            &k::LSTM_STEP_BACKWARD_HIDDEN,
-            &p,
-            &[dgates, w_hh, dh],
-            // Four units and eight batch rows per thread (shaders/lstm.wgsl).
-            Grid::Threads(p.hidden.div_ceil(4) * p.batch.div_ceil(8)),
-        )
+    fn dropout_forward_unchecked(&self, p: &DropoutParams, x: &GpuTensor, y: &mut GpuTensor) {
+        self.run(&k::DROPOUT_FORWARD, p, &[x, y], Grid::Threads(p.len));
     }
-
-    fn sum_squares(&self, x: &GpuTensor, sums: &mut GpuTensor, slot: usize) -> Result<()> {
-        let p = shapes::sum_squares(&x.shape, &sums.shape, slot)?;
-        self.run(&k::SUM_SQUARES, &p, &[x, sums], Grid::Groups(1))
+    fn dropout_backward_unchecked(&self, p: &DropoutParams, dy: &GpuTensor, dx: &mut GpuTensor) {
+        self.run(&k::DROPOUT_BACKWARD, p, &[dy, dx], Grid::Threads(p.len));
     }
-
-    fn clip_by_norm(&self, sums: &GpuTensor, max_norm: f32, x: &mut GpuTensor) -> Result<()> {
-        let p = shapes::clip_by_norm(&sums.shape, max_norm, &x.shape)?;
-        self.run(&k::CLIP_BY_NORM, &p, &[sums, x], Grid::Threads(p.len))
+    fn embedding_forward_unchecked(&self, p: &EmbeddingParams, ids: &GpuIndices, table: &GpuTensor, y: &mut GpuTensor) {
+        self.run(&k::EMBEDDING_FORWARD, p, &[ids, table, y], Grid::Threads(p.n * p.dim));
     }
-
-    fn copy_slice(
-        &self,
-        src: &GpuTensor,
-        src_offset: usize,
-        dst: &mut GpuTensor,
-        dst_offset: usize,
-        len: usize,
-    ) -> Result<()> {
-        let p = shapes::copy_slice(&src.shape, src_offset, &dst.shape, dst_offset, len)?;
-        self.run(&k::COPY_SLICE, &p, &[src, dst], Grid::Threads(p.len))
+    fn embedding_backward_unchecked(&self, p: &EmbeddingParams, ids: &GpuIndices, dy: &GpuTensor, dtable: &mut GpuTensor) {
+        self.run(&k::EMBEDDING_BACKWARD, p, &[ids, dy, dtable], Grid::Threads(p.vocab * p.dim));
     }
-
-    fn softmax_forward(&self, logits: &GpuTensor, probs: &mut GpuTensor) -> Result<()> {
-        let p = shapes::softmax_forward(&logits.shape, &probs.shape)?;
-        self.run(
-            &k::SOFTMAX_FORWARD,
-            &p,
-            &[logits, probs],
-            Grid::Threads(p.n),
-        )
+    fn rnn_step_forward_unchecked(&self, p: &RecurrentParams, xg: &GpuTensor, w_hh: &GpuTensor, b_hh: &GpuTensor, h_in: &mut GpuTensor, h_out: &mut GpuTensor) {
+        // Four units and eight rows per thread.
+        let grid = row_blocks(p, p.hidden.div_ceil(4));
+        self.run(&k::RNN_STEP_FORWARD, p, &[xg, w_hh, b_hh, h_in, h_out], grid);
     }
-
-    fn softmax_xent_forward(
-        &self,
-        logits: &GpuTensor,
-        labels: &GpuIndices,
-        probs: &mut GpuTensor,
-        loss: &mut GpuTensor,
-    ) -> Result<()> {
-        let p = shapes::softmax_xent_forward(&logits.shape, labels.len, &probs.shape, &loss.shape)?;
-        self.run(
-            &k::SOFTMAX_XENT_FORWARD,
-            &p,
-            &[logits, labels, probs, loss],
-            Grid::Threads(p.n),
-        )
+    fn rnn_step_backward_unchecked(&self, p: &RecurrentParams, h_out: &GpuTensor, dh: &GpuTensor, dgates: &mut GpuTensor) {
+        let grid = Grid::Threads(p.batch * p.hidden);
+        self.run(&k::RNN_STEP_BACKWARD, p, &[h_out, dh, dgates], grid);
     }
-
-    fn softmax_xent_backward(
-        &self,
-        probs: &GpuTensor,
-        labels: &GpuIndices,
-        dlogits: &mut GpuTensor,
-        scale: f32,
-    ) -> Result<()> {
-        let p = shapes::softmax_xent_backward(&probs.shape, labels.len, &dlogits.shape, scale)?;
-        self.run(
-            &k::SOFTMAX_XENT_BACKWARD,
-            &p,
-            &[probs, labels, dlogits],
-            Grid::Threads(p.n * p.classes),
-        )
+    fn rnn_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &GpuTensor, w_hh: &GpuTensor, dh: &mut GpuTensor) {
+        let grid = row_blocks(p, p.hidden.div_ceil(4));
+        self.run(&k::RNN_STEP_BACKWARD_HIDDEN, p, &[dgates, w_hh, dh], grid);
     }
-
-    fn adam_step(
-        &self,
-        param: &mut GpuTensor,
-        grad: &GpuTensor,
-        m: &mut GpuTensor,
-        v: &mut GpuTensor,
-        cfg: AdamConfig,
-        step: u32,
-    ) -> Result<()> {
-        let p = shapes::adam(
-            "adam_step",
-            [&param.shape, &grad.shape, &m.shape, &v.shape],
-            cfg,
-            step,
-        )?;
-        self.run(
-            &k::ADAM_STEP,
-            &p,
-            &[param, grad, m, v],
-            Grid::Threads(p.len),
-        )
+    fn gru_step_forward_unchecked(&self, p: &RecurrentParams, xg: &GpuTensor, w_hh: &GpuTensor, b_hh: &GpuTensor, h0: &GpuTensor, h_in: &mut GpuTensor, h_out: &mut GpuTensor, gates: &mut GpuTensor) {
+        // A unit and eight rows per thread.
+        let grid = row_blocks(p, p.hidden);
+        self.run(&k::GRU_STEP_FORWARD, p, &[xg, w_hh, b_hh, h0, h_in, h_out, gates], grid);
+    }
+    fn gru_step_backward_unchecked(&self, p: &RecurrentParams, gates: &GpuTensor, h0: &GpuTensor, h_out: &GpuTensor, dh: &mut GpuTensor, dgi: &mut GpuTensor, dgh: &mut GpuTensor) {
+        let grid = Grid::Threads(p.batch * p.hidden);
+        self.run(&k::GRU_STEP_BACKWARD, p, &[gates, h0, h_out, dh, dgi, dgh], grid);
+    }
+    fn gru_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgh: &GpuTensor, w_hh: &GpuTensor, dh: &mut GpuTensor) {
+        let grid = row_blocks(p, p.hidden.div_ceil(4));
+        self.run(&k::GRU_STEP_BACKWARD_HIDDEN, p, &[dgh, w_hh, dh], grid);
+    }
+    fn lstm_step_forward_unchecked(&self, p: &RecurrentParams, xg: &GpuTensor, w_hh: &GpuTensor, b_hh: &GpuTensor, h_in: &mut GpuTensor, h_out: &mut GpuTensor, c: &mut GpuTensor, gates: &mut GpuTensor) {
+        // A unit and eight rows per thread.
+        let grid = row_blocks(p, p.hidden);
+        self.run(&k::LSTM_STEP_FORWARD, p, &[xg, w_hh, b_hh, h_in, h_out, c, gates], grid);
+    }
+    fn lstm_step_backward_unchecked(&self, p: &RecurrentParams, gates: &GpuTensor, c: &GpuTensor, dh: &GpuTensor, dc: &mut GpuTensor, dgates: &mut GpuTensor) {
+        let grid = Grid::Threads(p.batch * p.hidden);
+        self.run(&k::LSTM_STEP_BACKWARD, p, &[gates, c, dh, dc, dgates], grid);
+    }
+    fn lstm_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &GpuTensor, w_hh: &GpuTensor, dh: &mut GpuTensor) {
+        // Four units and eight rows per thread.
+        let grid = row_blocks(p, p.hidden.div_ceil(4));
+        self.run(&k::LSTM_STEP_BACKWARD_HIDDEN, p, &[dgates, w_hh, dh], grid);
+    }
+    fn sum_squares_unchecked(&self, p: &NormParams, x: &GpuTensor, sums: &mut GpuTensor) {
+        self.run(&k::SUM_SQUARES, p, &[x, sums], Grid::Groups(1));
+    }
+    fn clip_by_norm_unchecked(&self, p: &NormParams, sums: &GpuTensor, x: &mut GpuTensor) {
+        self.run(&k::CLIP_BY_NORM, p, &[sums, x], Grid::Threads(p.len));
+    }
+    fn copy_slice_unchecked(&self, p: &CopyParams, src: &GpuTensor, dst: &mut GpuTensor) {
+        self.run(&k::COPY_SLICE, p, &[src, dst], Grid::Threads(p.len));
+    }
+    fn softmax_forward_unchecked(&self, p: &SoftmaxParams, logits: &GpuTensor, probs: &mut GpuTensor) {
+        self.run(&k::SOFTMAX_FORWARD, p, &[logits, probs], Grid::Threads(p.n));
+    }
+    fn softmax_xent_forward_unchecked(&self, p: &SoftmaxParams, logits: &GpuTensor, labels: &GpuIndices, probs: &mut GpuTensor, loss: &mut GpuTensor) {
+        self.run(&k::SOFTMAX_XENT_FORWARD, p, &[logits, labels, probs, loss], Grid::Threads(p.n));
+    }
+    fn softmax_xent_backward_unchecked(&self, p: &SoftmaxParams, probs: &GpuTensor, labels: &GpuIndices, dlogits: &mut GpuTensor) {
+        self.run(&k::SOFTMAX_XENT_BACKWARD, p, &[probs, labels, dlogits], Grid::Threads(p.n * p.classes));
+    }
+    fn adam_step_unchecked(&self, p: &AdamParams, param: &mut GpuTensor, grad: &GpuTensor, m: &mut GpuTensor, v: &mut GpuTensor) {
+        self.run(&k::ADAM_STEP, p, &[param, grad, m, v], Grid::Threads(p.len));
     }
 }

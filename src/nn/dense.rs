@@ -1,54 +1,59 @@
-//! Dense (fully connected) layer, relu optional.
+//! Dense (fully connected) layer with its activation fused.
 
 use rand::Rng;
 
-use super::{Param, init::glorot_uniform};
-use crate::backend::Backend;
+use super::{
+    Param,
+    init::{glorot_uniform, uniform},
+};
+use crate::backend::{Act, Backend};
 use crate::error::Result;
+
+/// How a dense layer's weights start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseInit {
+    /// Keras: Glorot-uniform weight, zero bias (the digit networks).
+    Glorot,
+    /// PyTorch's nn.Linear: weight and bias uniform in +-1/sqrt(fan_in)
+    /// (the text networks, so they start where a PyTorch twin does).
+    Torch,
+}
 
 /// Dense(in -> out); weight [out, in] as PyTorch's nn.Linear, bias [out].
 pub struct Dense<B: Backend> {
     pub weight: Param<B>,
     pub bias: Param<B>,
-    pub relu: bool,
+    pub act: Act,
 }
 
 impl<B: Backend> Dense<B> {
-    /// Glorot-uniform weight, zero bias; `name` is the state_dict prefix.
-    pub fn init(
-        be: &B,
-        rng: &mut impl Rng,
-        name: &str,
-        inp: usize,
-        out: usize,
-        relu: bool,
-    ) -> Result<Self> {
-        let w = glorot_uniform(rng, inp, out, out * inp);
+    /// Fresh weights; `name` is the state_dict prefix.
+    pub fn init(be: &B, rng: &mut impl Rng, name: &str, [inp, out]: [usize; 2], act: Act, how: DenseInit) -> Result<Self> {
+        let (w, b) = match how {
+            DenseInit::Glorot => (glorot_uniform(rng, inp, out, out * inp), vec![0.0; out]),
+            DenseInit::Torch => {
+                let k = 1.0 / (inp as f32).sqrt();
+                let w = uniform(rng, k, out * inp);
+                (w, uniform(rng, k, out))
+            }
+        };
         Ok(Self {
             weight: Param::new(be, format!("{name}.weight"), &[out, inp], &w)?,
-            bias: Param::new(be, format!("{name}.bias"), &[out], &vec![0.0; out])?,
-            relu,
+            bias: Param::new(be, format!("{name}.bias"), &[out], &b)?,
+            act,
         })
     }
 
-    /// y [n, out] = x [n, ...] . weight^T + bias (x flattened per row), relu if set.
+    /// y [n, out] = act(x [n, ...] . weight^T + bias), x flattened per row.
     pub fn forward(&self, be: &B, x: &B::Tensor, y: &mut B::Tensor) -> Result<()> {
-        be.dense_forward(x, &self.weight.value, &self.bias.value, y, self.relu)
+        be.dense_forward(x, &self.weight.value, &self.bias.value, y, self.act)
     }
 
-    /// Given dy = d loss / d y (masked by relu in place when set), accumulate
-    /// the parameter gradients and, when asked, dx += d loss / d x.
-    pub fn backward(
-        &mut self,
-        be: &B,
-        x: &B::Tensor,
-        y: &B::Tensor,
-        dy: &mut B::Tensor,
-        dx: Option<&mut B::Tensor>,
-    ) -> Result<()> {
-        if self.relu {
-            be.relu_backward(y, dy)?;
-        }
+    /// Given dy = d loss / d y (turned into the pre-activation's gradient in
+    /// place), accumulate the parameter gradients and, when asked, dx += d
+    /// loss / d x.
+    pub fn backward(&mut self, be: &B, x: &B::Tensor, y: &B::Tensor, dy: &mut B::Tensor, dx: Option<&mut B::Tensor>) -> Result<()> {
+        be.activation_backward(self.act, y, dy)?;
         be.dense_backward_weight(x, dy, &mut self.weight.grad)?;
         be.dense_backward_bias(dy, &mut self.bias.grad)?;
         if let Some(dx) = dx {

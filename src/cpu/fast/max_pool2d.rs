@@ -1,14 +1,14 @@
-//! max_pool2d (2x2, stride 2, floor) over row slices: the same comparisons
-//! as the twin in src/cpu/max_pool2d.rs, without its per-tap index sums and
-//! bounds checks.
+//! max_pool2d's common 2x2 window over row slices: the same comparisons as
+//! the twin in src/cpu/max_pool2d.rs, without its per-tap index sums and
+//! bounds checks. Other window sizes run the twin.
 
 use crate::params::PoolParams;
 
-/// y [N, C, OH, OW] = window maxima of x [N, C, H, W]; argmax the flat index
-/// into x of each. The taps are compared in the twin's order, (0,0) (0,1)
-/// (1,0) (1,1), and `>` keeps the first maximum, so ties and NaN resolve
-/// exactly as there.
-pub fn max_pool2d_forward(p: &PoolParams, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+/// y [N, C, OH, OW] = 2x2 window maxima of x [N, C, H, W]; argmax the
+/// position in its window of each. The taps are compared in the twin's
+/// order, (0,0) (0,1) (1,0) (1,1), and `>` keeps the first maximum, so ties
+/// and NaN resolve exactly as there.
+pub fn max_pool2d_forward_2x2(p: &PoolParams, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     let [h, w, oh, ow] = [p.h, p.w, p.oh, p.ow].map(|v| v as usize);
     let out_plane = oh * ow;
     let planes = y
@@ -28,22 +28,14 @@ pub fn max_pool2d_forward(p: &PoolParams, x: &[f32], y: &mut [f32], argmax: &mut
                 let taps = [r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]];
                 // Selects rather than branches: the winner is random data.
                 let (mut best, mut at) = (r0[2 * ox], 0);
-                for (v, off) in taps.into_iter().zip([1, w, w + 1]) {
+                for (v, k) in taps.into_iter().zip([1, 2, 3]) {
                     let wins = v > best;
                     best = if wins { v } else { best };
-                    at = if wins { off } else { at };
+                    at = if wins { k } else { at };
                 }
                 yr[ox] = best;
-                ar[ox] = (top + 2 * ox + at) as u32;
+                ar[ox] = at;
             }
         }
-    }
-}
-
-/// dx += dy routed to the recorded argmax positions (checked by the caller
-/// to lie inside dx).
-pub fn max_pool2d_backward(dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
-    for (&d, &i) in dy.iter().zip(argmax) {
-        dx[i as usize] += d;
     }
 }

@@ -1,391 +1,112 @@
 //! The fast CPU backend: conv2d and dense as matrix products (im2col plus
 //! `matrixmultiply`'s blocked SGEMM, threaded natively, single-threaded in
-//! wasm32); max-pool, relu's backward, the bias gradients and the LSTM gates
-//! as loops over slices that the compiler vectorises; the rest (memory,
-//! embedding, softmax, Adam, clipping) through the plain-loop twins, which cost little
-//! beside the products. Same tensors as [`CpuBackend`], so the two mix
-//! freely, and the twins stay the specification that tests/fast_cpu.rs
-//! holds this backend to.
+//! wasm32) with the activation fused into the epilogue; the recurrent
+//! cells' products as SGEMM over the batch; the 2x2 max-pool, relu's
+//! backward, sigmoid, tanh and the bias gradients as loops over slices that
+//! the compiler vectorises. Every other kernel is the plain-loop twin,
+//! inherited from [`CpuKernels`]'s defaults. Same tensors as
+//! [`CpuBackend`](super::CpuBackend), so the two mix freely, and the twins
+//! stay the specification that tests/fast_cpu.rs holds this backend to.
 
 mod activation;
 mod conv2d;
 mod dense;
 mod gemm;
-mod lstm;
+mod math;
 mod max_pool2d;
-mod relu;
+mod recurrent;
 
 use std::cell::RefCell;
-use std::future::Future;
 
-use super::{CpuBackend, CpuIndices, CpuTensor};
-use crate::backend::{Backend, Indices, SeqStep, Tensor};
-use crate::error::Result;
-use crate::shapes::{self, AdamConfig};
+use super::CpuKernels;
+use crate::params::{Conv2dParams, DenseParams, ElementwiseParams, PoolParams, RecurrentParams};
 
 /// im2col matrices and transposed activations live here between calls, so
 /// a training step reuses the buffers of the last one instead of allocating.
 #[derive(Debug, Default)]
 pub struct FastCpuBackend {
-    /// [C*9, N*OH*OW]: the im2col matrix, or its gradient.
+    /// [C*k*k, N*OH*OW]: the im2col matrix, or its gradient.
     col: RefCell<Vec<f32>>,
     /// [O, N*OH*OW]: a conv output or output gradient, batch side by side;
-    /// or an LSTM step's gate pre-activations [batch, 4H].
+    /// or a recurrent step's products [batch, G*H].
     rows: RefCell<Vec<f32>>,
 }
 
-impl Backend for FastCpuBackend {
-    type Tensor = CpuTensor;
-    type Indices = CpuIndices;
-
-    fn name(&self) -> String {
+impl CpuKernels for FastCpuBackend {
+    fn describe(&self) -> String {
         "CPU (fast: im2col + matrixmultiply)".to_string()
     }
 
-    fn tensor(&self, shape: &[usize], data: &[f32]) -> Result<CpuTensor> {
-        CpuBackend.tensor(shape, data)
+    fn conv2d_forward(&self, p: &Conv2dParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+        conv2d::conv2d_forward(p, x, w, b, y, &mut self.col.borrow_mut(), &mut self.rows.borrow_mut());
     }
-
-    fn zeros(&self, shape: &[usize]) -> CpuTensor {
-        CpuBackend.zeros(shape)
+    fn conv2d_backward_input(&self, p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+        conv2d::conv2d_backward_input(p, dy, w, dx, &mut self.col.borrow_mut(), &mut self.rows.borrow_mut());
     }
-
-    fn write(&self, dst: &mut CpuTensor, data: &[f32]) -> Result<()> {
-        CpuBackend.write(dst, data)
+    fn conv2d_backward_weight(&self, p: &Conv2dParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+        conv2d::conv2d_backward_weight(p, x, dy, dw, &mut self.col.borrow_mut(), &mut self.rows.borrow_mut());
     }
-
-    fn fill_zero(&self, dst: &mut CpuTensor) {
-        CpuBackend.fill_zero(dst)
+    fn conv2d_backward_bias(&self, p: &Conv2dParams, dy: &[f32], db: &mut [f32]) {
+        conv2d::conv2d_backward_bias(p, dy, db);
     }
-
-    fn indices(&self, data: &[u32]) -> CpuIndices {
-        CpuBackend.indices(data)
-    }
-
-    fn write_indices(&self, dst: &mut CpuIndices, data: &[u32]) -> Result<()> {
-        CpuBackend.write_indices(dst, data)
-    }
-
-    fn read(&self, tensors: &[&CpuTensor]) -> impl Future<Output = Result<Vec<Vec<f32>>>> {
-        CpuBackend.read(tensors)
-    }
-
-    fn read_indices(&self, ids: &CpuIndices) -> impl Future<Output = Result<Vec<u32>>> {
-        CpuBackend.read_indices(ids)
-    }
-
-    fn conv2d_forward(
-        &self,
-        x: &CpuTensor,
-        w: &CpuTensor,
-        b: &CpuTensor,
-        y: &mut CpuTensor,
-        relu: bool,
-    ) -> Result<()> {
-        let p = shapes::conv2d_forward(x.shape(), w.shape(), b.shape(), y.shape(), relu)?;
-        conv2d::conv2d_forward(
-            &p,
-            &x.data,
-            &w.data,
-            &b.data,
-            &mut y.data,
-            &mut self.col.borrow_mut(),
-            &mut self.rows.borrow_mut(),
-        );
-        Ok(())
-    }
-
-    fn conv2d_backward_input(
-        &self,
-        dy: &CpuTensor,
-        w: &CpuTensor,
-        dx: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::conv2d(
-            "conv2d_backward_input",
-            dx.shape(),
-            w.shape(),
-            dy.shape(),
-            false,
-        )?;
-        conv2d::conv2d_backward_input(
-            &p,
-            &dy.data,
-            &w.data,
-            &mut dx.data,
-            &mut self.col.borrow_mut(),
-            &mut self.rows.borrow_mut(),
-        );
-        Ok(())
-    }
-
-    fn conv2d_backward_weight(
-        &self,
-        x: &CpuTensor,
-        dy: &CpuTensor,
-        dw: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::conv2d(
-            "conv2d_backward_weight",
-            x.shape(),
-            dw.shape(),
-            dy.shape(),
-            false,
-        )?;
-        conv2d::conv2d_backward_weight(
-            &p,
-            &x.data,
-            &dy.data,
-            &mut dw.data,
-            &mut self.col.borrow_mut(),
-            &mut self.rows.borrow_mut(),
-        );
-        Ok(())
-    }
-
-    fn conv2d_backward_bias(&self, dy: &CpuTensor, db: &mut CpuTensor) -> Result<()> {
-        let p = shapes::conv2d_bias("conv2d_backward_bias", dy.shape(), db.shape())?;
-        conv2d::conv2d_backward_bias(&p, &dy.data, &mut db.data);
-        Ok(())
-    }
-
-    fn max_pool2d_forward(
-        &self,
-        x: &CpuTensor,
-        y: &mut CpuTensor,
-        argmax: &mut CpuIndices,
-    ) -> Result<()> {
-        let p = shapes::max_pool2d("max_pool2d_forward", x.shape(), y.shape(), argmax.len())?;
-        max_pool2d::max_pool2d_forward(&p, &x.data, &mut y.data, &mut argmax.0);
-        Ok(())
-    }
-
-    fn max_pool2d_backward(
-        &self,
-        dy: &CpuTensor,
-        argmax: &CpuIndices,
-        dx: &mut CpuTensor,
-    ) -> Result<()> {
-        shapes::max_pool2d("max_pool2d_backward", dx.shape(), dy.shape(), argmax.len())?;
-        let bound = dx.data.len() as u32;
-        if let Some(bad) = argmax.0.iter().find(|&&i| i >= bound) {
-            return Err(crate::error::shape_err!(
-                "max_pool2d_backward",
-                "argmax {bad} is outside the input of {bound} values"
-            ));
+    fn max_pool2d_forward(&self, p: &PoolParams, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+        if p.size == 2 {
+            max_pool2d::max_pool2d_forward_2x2(p, x, y, argmax);
+        } else {
+            super::max_pool2d::max_pool2d_forward(p, x, y, argmax);
         }
-        max_pool2d::max_pool2d_backward(&dy.data, &argmax.0, &mut dx.data);
-        Ok(())
     }
-
-    fn dense_forward(
-        &self,
-        x: &CpuTensor,
-        w: &CpuTensor,
-        b: &CpuTensor,
-        y: &mut CpuTensor,
-        relu: bool,
-    ) -> Result<()> {
-        let p = shapes::dense_forward(x.shape(), w.shape(), b.shape(), y.shape(), relu)?;
-        dense::dense_forward(&p, &x.data, &w.data, &b.data, &mut y.data);
-        Ok(())
+    fn dense_forward(&self, p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
+        dense::dense_forward(p, x, w, b, y);
     }
-
-    fn dense_backward_input(
-        &self,
-        dy: &CpuTensor,
-        w: &CpuTensor,
-        dx: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::dense(
-            "dense_backward_input",
-            dx.shape(),
-            w.shape(),
-            dy.shape(),
-            false,
-        )?;
-        dense::dense_backward_input(&p, &dy.data, &w.data, &mut dx.data);
-        Ok(())
+    fn dense_backward_input(&self, p: &DenseParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+        dense::dense_backward_input(p, dy, w, dx);
     }
-
-    fn dense_backward_weight(
-        &self,
-        x: &CpuTensor,
-        dy: &CpuTensor,
-        dw: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::dense(
-            "dense_backward_weight",
-            x.shape(),
-            dw.shape(),
-            dy.shape(),
-            false,
-        )?;
-        dense::dense_backward_weight(&p, &x.data, &dy.data, &mut dw.data);
-        Ok(())
+    fn dense_backward_weight(&self, p: &DenseParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+        dense::dense_backward_weight(p, x, dy, dw);
     }
-
-    fn dense_backward_bias(&self, dy: &CpuTensor, db: &mut CpuTensor) -> Result<()> {
-        let p = shapes::dense_bias("dense_backward_bias", dy.shape(), db.shape())?;
-        dense::dense_backward_bias(&p, &dy.data, &mut db.data);
-        Ok(())
+    fn dense_backward_bias(&self, p: &DenseParams, dy: &[f32], db: &mut [f32]) {
+        dense::dense_backward_bias(p, dy, db);
     }
-
-    fn relu_forward(&self, x: &CpuTensor, y: &mut CpuTensor) -> Result<()> {
-        CpuBackend.relu_forward(x, y)
+    fn relu_backward(&self, p: &ElementwiseParams, y: &[f32], grad: &mut [f32]) {
+        let n = p.len as usize;
+        activation::relu_backward(&y[..n], &mut grad[..n]);
     }
-
-    fn relu_backward(&self, y: &CpuTensor, grad: &mut CpuTensor) -> Result<()> {
-        shapes::elementwise("relu_backward", y.shape(), grad.shape())?;
-        relu::relu_backward(&y.data, &mut grad.data);
-        Ok(())
+    fn sigmoid_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
+        let n = p.len as usize;
+        activation::activate(2, &x[..n], &mut y[..n]);
     }
-
-    fn embedding_forward(
-        &self,
-        ids: &CpuIndices,
-        table: &CpuTensor,
-        y: &mut CpuTensor,
-    ) -> Result<()> {
-        CpuBackend.embedding_forward(ids, table, y)
+    fn tanh_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
+        let n = p.len as usize;
+        activation::activate(3, &x[..n], &mut y[..n]);
     }
-
-    fn embedding_backward(
-        &self,
-        ids: &CpuIndices,
-        dy: &CpuTensor,
-        dtable: &mut CpuTensor,
-    ) -> Result<()> {
-        CpuBackend.embedding_backward(ids, dy, dtable)
+    fn rnn_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32]) {
+        recurrent::rnn_step_forward(p, xg, w_hh, b_hh, h_in, h_out, &mut self.rows.borrow_mut());
     }
-
-    fn lstm_step_forward(
-        &self,
-        at: SeqStep,
-        xg: &CpuTensor,
-        w_hh: &CpuTensor,
-        b_hh: &CpuTensor,
-        h_in: &mut CpuTensor,
-        h_out: &mut CpuTensor,
-        c: &mut CpuTensor,
-        gates: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_forward(
-            at,
-            xg.shape(),
-            w_hh.shape(),
-            b_hh.shape(),
-            h_in.shape(),
-            h_out.shape(),
-            c.shape(),
-            gates.shape(),
-        )?;
-        lstm::lstm_step_forward(
-            &p,
-            &xg.data,
-            &w_hh.data,
-            &b_hh.data,
-            &mut h_in.data,
-            &mut h_out.data,
-            &mut c.data,
-            &mut gates.data,
-            &mut self.rows.borrow_mut(),
-        );
-        Ok(())
+    fn rnn_step_backward(&self, p: &RecurrentParams, h_out: &[f32], dh: &[f32], dgates: &mut [f32]) {
+        recurrent::rnn_step_backward(p, h_out, dh, dgates);
     }
-
-    fn lstm_step_backward(
-        &self,
-        at: SeqStep,
-        gates: &CpuTensor,
-        c: &CpuTensor,
-        dh: &CpuTensor,
-        dc: &mut CpuTensor,
-        dgates: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_backward(
-            at,
-            gates.shape(),
-            c.shape(),
-            dh.shape(),
-            dc.shape(),
-            dgates.shape(),
-        )?;
-        lstm::lstm_step_backward(
-            &p,
-            &gates.data,
-            &c.data,
-            &dh.data,
-            &mut dc.data,
-            &mut dgates.data,
-        );
-        Ok(())
+    fn rnn_step_backward_hidden(&self, p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+        recurrent::step_backward_hidden(p, 1, dgates, w_hh, dh, &mut self.rows.borrow_mut());
     }
-
-    fn lstm_step_backward_hidden(
-        &self,
-        at: SeqStep,
-        dgates: &CpuTensor,
-        w_hh: &CpuTensor,
-        dh: &mut CpuTensor,
-    ) -> Result<()> {
-        let p = shapes::lstm_step_backward_hidden(at, dgates.shape(), w_hh.shape(), dh.shape())?;
-        lstm::lstm_step_backward_hidden(&p, &dgates.data, &w_hh.data, &mut dh.data);
-        Ok(())
+    #[allow(clippy::too_many_arguments)]
+    fn gru_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h0: &[f32], h_in: &mut [f32], h_out: &mut [f32], gates: &mut [f32]) {
+        recurrent::gru_step_forward(p, xg, w_hh, b_hh, h0, h_in, h_out, gates, &mut self.rows.borrow_mut());
     }
-
-    fn sum_squares(&self, x: &CpuTensor, sums: &mut CpuTensor, slot: usize) -> Result<()> {
-        CpuBackend.sum_squares(x, sums, slot)
+    fn gru_step_backward(&self, p: &RecurrentParams, gates: &[f32], h0: &[f32], h_out: &[f32], dh: &mut [f32], dgi: &mut [f32], dgh: &mut [f32]) {
+        recurrent::gru_step_backward(p, gates, h0, h_out, dh, dgi, dgh);
     }
-
-    fn clip_by_norm(&self, sums: &CpuTensor, max_norm: f32, x: &mut CpuTensor) -> Result<()> {
-        CpuBackend.clip_by_norm(sums, max_norm, x)
+    fn gru_step_backward_hidden(&self, p: &RecurrentParams, dgh: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+        recurrent::step_backward_hidden(p, 3, dgh, w_hh, dh, &mut self.rows.borrow_mut());
     }
-
-    fn copy_slice(
-        &self,
-        src: &CpuTensor,
-        src_offset: usize,
-        dst: &mut CpuTensor,
-        dst_offset: usize,
-        len: usize,
-    ) -> Result<()> {
-        CpuBackend.copy_slice(src, src_offset, dst, dst_offset, len)
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32], c: &mut [f32], gates: &mut [f32]) {
+        recurrent::lstm_step_forward(p, xg, w_hh, b_hh, h_in, h_out, c, gates, &mut self.rows.borrow_mut());
     }
-
-    fn softmax_forward(&self, logits: &CpuTensor, probs: &mut CpuTensor) -> Result<()> {
-        CpuBackend.softmax_forward(logits, probs)
+    fn lstm_step_backward(&self, p: &RecurrentParams, gates: &[f32], c: &[f32], dh: &[f32], dc: &mut [f32], dgates: &mut [f32]) {
+        recurrent::lstm_step_backward(p, gates, c, dh, dc, dgates);
     }
-
-    fn softmax_xent_forward(
-        &self,
-        logits: &CpuTensor,
-        labels: &CpuIndices,
-        probs: &mut CpuTensor,
-        loss: &mut CpuTensor,
-    ) -> Result<()> {
-        CpuBackend.softmax_xent_forward(logits, labels, probs, loss)
-    }
-
-    fn softmax_xent_backward(
-        &self,
-        probs: &CpuTensor,
-        labels: &CpuIndices,
-        dlogits: &mut CpuTensor,
-        scale: f32,
-    ) -> Result<()> {
-        CpuBackend.softmax_xent_backward(probs, labels, dlogits, scale)
-    }
-
-    fn adam_step(
-        &self,
-        param: &mut CpuTensor,
-        grad: &CpuTensor,
-        m: &mut CpuTensor,
-        v: &mut CpuTensor,
-        cfg: AdamConfig,
-        step: u32,
-    ) -> Result<()> {
-        CpuBackend.adam_step(param, grad, m, v, cfg, step)
+    fn lstm_step_backward_hidden(&self, p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+        recurrent::step_backward_hidden(p, 4, dgates, w_hh, dh, &mut self.rows.borrow_mut());
     }
 }

@@ -1,0 +1,87 @@
+// Activations over a flat buffer. CPU twins: src/cpu/activation.rs. The
+// networks fuse them into conv2d_forward and dense_forward; these entry
+// points serve the backward pass (one in-place multiply of the gradient,
+// shared by a fused layer's three backward kernels) and activation layers.
+// Each backward reads the forward's output y: relu's mask, sigmoid's
+// y (1 - y) and tanh's 1 - y^2 are functions of it.
+//
+// bindings: 0 params | forward: 1 x, 2 y | backward: 3 act (the forward's y), 4 grad
+
+struct Params {
+    len: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> act: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+
+override WG: u32 = 256u;
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 {
+    return gid.x + gid.y * nwg.x * WG;
+}
+
+fn sigmoid(v: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-v));
+}
+
+// tanh through exp(-2|v|), which stays finite: some drivers' built-in tanh
+// returns NaN for large |v| instead of +-1.
+fn tanh_safe(v: f32) -> f32 {
+    let e = exp(-2.0 * abs(v));
+    let t = (1.0 - e) / (1.0 + e);
+    return select(-t, t, v >= 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn relu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = index(gid, nwg);
+    if (i < p.len) {
+        y[i] = max(x[i], 0.0);
+    }
+}
+
+// grad *= (act > 0), in place.
+@compute @workgroup_size(WG)
+fn relu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = index(gid, nwg);
+    if (i < p.len && act[i] <= 0.0) {
+        grad[i] = 0.0;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn sigmoid_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = index(gid, nwg);
+    if (i < p.len) {
+        y[i] = sigmoid(x[i]);
+    }
+}
+
+// grad *= act (1 - act), in place.
+@compute @workgroup_size(WG)
+fn sigmoid_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = index(gid, nwg);
+    if (i < p.len) {
+        grad[i] *= act[i] * (1.0 - act[i]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn tanh_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = index(gid, nwg);
+    if (i < p.len) {
+        y[i] = tanh_safe(x[i]);
+    }
+}
+
+// grad *= 1 - act^2, in place.
+@compute @workgroup_size(WG)
+fn tanh_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+    let i = index(gid, nwg);
+    if (i < p.len) {
+        grad[i] *= 1.0 - act[i] * act[i];
+    }
+}
