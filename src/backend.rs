@@ -87,67 +87,292 @@ pub trait Backend {
     // One per WGSL entry point, named after it; each takes the `Params`
     // its shader reads. Call the checked methods below instead.
 
-    fn conv2d_forward_unchecked(&self, p: &Conv2dParams, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor);
-    fn conv2d_backward_input_unchecked(&self, p: &Conv2dParams, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor);
-    fn conv2d_backward_weight_unchecked(&self, p: &Conv2dParams, x: &Self::Tensor, dy: &Self::Tensor, dw: &mut Self::Tensor);
-    fn conv2d_backward_bias_unchecked(&self, p: &Conv2dParams, dy: &Self::Tensor, db: &mut Self::Tensor);
-    fn max_pool2d_forward_unchecked(&self, p: &PoolParams, x: &Self::Tensor, y: &mut Self::Tensor, argmax: &mut Self::Indices);
-    fn max_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &Self::Tensor, argmax: &Self::Indices, dx: &mut Self::Tensor);
+    fn conv2d_forward_unchecked(
+        &self,
+        p: &Conv2dParams,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        y: &mut Self::Tensor,
+    );
+    fn conv2d_backward_input_unchecked(
+        &self,
+        p: &Conv2dParams,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    );
+    fn conv2d_backward_weight_unchecked(
+        &self,
+        p: &Conv2dParams,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        dw: &mut Self::Tensor,
+    );
+    fn conv2d_backward_bias_unchecked(
+        &self,
+        p: &Conv2dParams,
+        dy: &Self::Tensor,
+        db: &mut Self::Tensor,
+    );
+    fn max_pool2d_forward_unchecked(
+        &self,
+        p: &PoolParams,
+        x: &Self::Tensor,
+        y: &mut Self::Tensor,
+        argmax: &mut Self::Indices,
+    );
+    fn max_pool2d_backward_unchecked(
+        &self,
+        p: &PoolParams,
+        dy: &Self::Tensor,
+        argmax: &Self::Indices,
+        dx: &mut Self::Tensor,
+    );
     fn avg_pool2d_forward_unchecked(&self, p: &PoolParams, x: &Self::Tensor, y: &mut Self::Tensor);
-    fn avg_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &Self::Tensor, dx: &mut Self::Tensor);
-    fn dense_forward_unchecked(&self, p: &DenseParams, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor);
-    fn dense_backward_input_unchecked(&self, p: &DenseParams, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor);
-    fn dense_backward_weight_unchecked(&self, p: &DenseParams, x: &Self::Tensor, dy: &Self::Tensor, dw: &mut Self::Tensor);
-    fn dense_backward_bias_unchecked(&self, p: &DenseParams, dy: &Self::Tensor, db: &mut Self::Tensor);
+    fn avg_pool2d_backward_unchecked(
+        &self,
+        p: &PoolParams,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    );
+    fn dense_forward_unchecked(
+        &self,
+        p: &DenseParams,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        y: &mut Self::Tensor,
+    );
+    fn dense_backward_input_unchecked(
+        &self,
+        p: &DenseParams,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    );
+    fn dense_backward_weight_unchecked(
+        &self,
+        p: &DenseParams,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        dw: &mut Self::Tensor,
+    );
+    fn dense_backward_bias_unchecked(
+        &self,
+        p: &DenseParams,
+        dy: &Self::Tensor,
+        db: &mut Self::Tensor,
+    );
     fn relu_forward_unchecked(&self, p: &ElementwiseParams, x: &Self::Tensor, y: &mut Self::Tensor);
-    fn relu_backward_unchecked(&self, p: &ElementwiseParams, y: &Self::Tensor, grad: &mut Self::Tensor);
-    fn sigmoid_forward_unchecked(&self, p: &ElementwiseParams, x: &Self::Tensor, y: &mut Self::Tensor);
-    fn sigmoid_backward_unchecked(&self, p: &ElementwiseParams, y: &Self::Tensor, grad: &mut Self::Tensor);
+    fn relu_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        y: &Self::Tensor,
+        grad: &mut Self::Tensor,
+    );
+    fn sigmoid_forward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        x: &Self::Tensor,
+        y: &mut Self::Tensor,
+    );
+    fn sigmoid_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        y: &Self::Tensor,
+        grad: &mut Self::Tensor,
+    );
     fn tanh_forward_unchecked(&self, p: &ElementwiseParams, x: &Self::Tensor, y: &mut Self::Tensor);
-    fn tanh_backward_unchecked(&self, p: &ElementwiseParams, y: &Self::Tensor, grad: &mut Self::Tensor);
+    fn tanh_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        y: &Self::Tensor,
+        grad: &mut Self::Tensor,
+    );
     fn dropout_forward_unchecked(&self, p: &DropoutParams, x: &Self::Tensor, y: &mut Self::Tensor);
-    fn dropout_backward_unchecked(&self, p: &DropoutParams, dy: &Self::Tensor, dx: &mut Self::Tensor);
-    fn embedding_forward_unchecked(&self, p: &EmbeddingParams, ids: &Self::Indices, table: &Self::Tensor, y: &mut Self::Tensor);
-    fn embedding_backward_unchecked(&self, p: &EmbeddingParams, ids: &Self::Indices, dy: &Self::Tensor, dtable: &mut Self::Tensor);
+    fn dropout_backward_unchecked(
+        &self,
+        p: &DropoutParams,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    );
+    fn embedding_forward_unchecked(
+        &self,
+        p: &EmbeddingParams,
+        ids: &Self::Indices,
+        table: &Self::Tensor,
+        y: &mut Self::Tensor,
+    );
+    fn embedding_backward_unchecked(
+        &self,
+        p: &EmbeddingParams,
+        ids: &Self::Indices,
+        dy: &Self::Tensor,
+        dtable: &mut Self::Tensor,
+    );
     #[allow(clippy::too_many_arguments)]
-    fn rnn_step_forward_unchecked(&self, p: &RecurrentParams, xg: &Self::Tensor, w_hh: &Self::Tensor, b_hh: &Self::Tensor, h_in: &mut Self::Tensor, h_out: &mut Self::Tensor);
-    fn rnn_step_backward_unchecked(&self, p: &RecurrentParams, h_out: &Self::Tensor, dh: &Self::Tensor, dgates: &mut Self::Tensor);
-    fn rnn_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &Self::Tensor, w_hh: &Self::Tensor, dh: &mut Self::Tensor);
+    fn rnn_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        b_hh: &Self::Tensor,
+        h_in: &mut Self::Tensor,
+        h_out: &mut Self::Tensor,
+    );
+    fn rnn_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        h_out: &Self::Tensor,
+        dh: &Self::Tensor,
+        dgates: &mut Self::Tensor,
+    );
+    fn rnn_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgates: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        dh: &mut Self::Tensor,
+    );
     #[allow(clippy::too_many_arguments)]
-    fn gru_step_forward_unchecked(&self, p: &RecurrentParams, xg: &Self::Tensor, w_hh: &Self::Tensor, b_hh: &Self::Tensor, h0: &Self::Tensor, h_in: &mut Self::Tensor, h_out: &mut Self::Tensor, gates: &mut Self::Tensor);
+    fn gru_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        b_hh: &Self::Tensor,
+        h0: &Self::Tensor,
+        h_in: &mut Self::Tensor,
+        h_out: &mut Self::Tensor,
+        gates: &mut Self::Tensor,
+    );
     #[allow(clippy::too_many_arguments)]
-    fn gru_step_backward_unchecked(&self, p: &RecurrentParams, gates: &Self::Tensor, h0: &Self::Tensor, h_out: &Self::Tensor, dh: &mut Self::Tensor, dgi: &mut Self::Tensor, dgh: &mut Self::Tensor);
-    fn gru_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgh: &Self::Tensor, w_hh: &Self::Tensor, dh: &mut Self::Tensor);
+    fn gru_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        gates: &Self::Tensor,
+        h0: &Self::Tensor,
+        h_out: &Self::Tensor,
+        dh: &mut Self::Tensor,
+        dgi: &mut Self::Tensor,
+        dgh: &mut Self::Tensor,
+    );
+    fn gru_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgh: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        dh: &mut Self::Tensor,
+    );
     #[allow(clippy::too_many_arguments)]
-    fn lstm_step_forward_unchecked(&self, p: &RecurrentParams, xg: &Self::Tensor, w_hh: &Self::Tensor, b_hh: &Self::Tensor, h_in: &mut Self::Tensor, h_out: &mut Self::Tensor, c: &mut Self::Tensor, gates: &mut Self::Tensor);
+    fn lstm_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        b_hh: &Self::Tensor,
+        h_in: &mut Self::Tensor,
+        h_out: &mut Self::Tensor,
+        c: &mut Self::Tensor,
+        gates: &mut Self::Tensor,
+    );
     #[allow(clippy::too_many_arguments)]
-    fn lstm_step_backward_unchecked(&self, p: &RecurrentParams, gates: &Self::Tensor, c: &Self::Tensor, dh: &Self::Tensor, dc: &mut Self::Tensor, dgates: &mut Self::Tensor);
-    fn lstm_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &Self::Tensor, w_hh: &Self::Tensor, dh: &mut Self::Tensor);
+    fn lstm_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        gates: &Self::Tensor,
+        c: &Self::Tensor,
+        dh: &Self::Tensor,
+        dc: &mut Self::Tensor,
+        dgates: &mut Self::Tensor,
+    );
+    fn lstm_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgates: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        dh: &mut Self::Tensor,
+    );
     fn sum_squares_unchecked(&self, p: &NormParams, x: &Self::Tensor, sums: &mut Self::Tensor);
     fn clip_by_norm_unchecked(&self, p: &NormParams, sums: &Self::Tensor, x: &mut Self::Tensor);
     fn copy_slice_unchecked(&self, p: &CopyParams, src: &Self::Tensor, dst: &mut Self::Tensor);
-    fn softmax_forward_unchecked(&self, p: &SoftmaxParams, logits: &Self::Tensor, probs: &mut Self::Tensor);
-    fn softmax_xent_forward_unchecked(&self, p: &SoftmaxParams, logits: &Self::Tensor, labels: &Self::Indices, probs: &mut Self::Tensor, loss: &mut Self::Tensor);
-    fn softmax_xent_backward_unchecked(&self, p: &SoftmaxParams, probs: &Self::Tensor, labels: &Self::Indices, dlogits: &mut Self::Tensor);
-    fn adam_step_unchecked(&self, p: &AdamParams, param: &mut Self::Tensor, grad: &Self::Tensor, m: &mut Self::Tensor, v: &mut Self::Tensor);
+    fn softmax_forward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        logits: &Self::Tensor,
+        probs: &mut Self::Tensor,
+    );
+    fn softmax_xent_forward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        logits: &Self::Tensor,
+        labels: &Self::Indices,
+        probs: &mut Self::Tensor,
+        loss: &mut Self::Tensor,
+    );
+    fn softmax_xent_backward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        probs: &Self::Tensor,
+        labels: &Self::Indices,
+        dlogits: &mut Self::Tensor,
+    );
+    fn adam_step_unchecked(
+        &self,
+        p: &AdamParams,
+        param: &mut Self::Tensor,
+        grad: &Self::Tensor,
+        m: &mut Self::Tensor,
+        v: &mut Self::Tensor,
+    );
 
     // ---- conv2d (k x k, stride 1, valid) ------------------------------
 
     /// y [n, o, h-k+1, w-k+1] = act(conv(x [n, c, h, w], w [o, c, k, k]) + b [o]).
-    fn conv2d_forward(&self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor, act: Act) -> Result<()> {
+    fn conv2d_forward(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        y: &mut Self::Tensor,
+        act: Act,
+    ) -> Result<()> {
         let p = shapes::conv2d_forward(x.shape(), w.shape(), b.shape(), y.shape(), act)?;
         self.conv2d_forward_unchecked(&p, x, w, b, y);
         Ok(())
     }
     /// dx [n, c, h, w] += full correlation of dy [n, o, h-k+1, w-k+1] with w.
-    fn conv2d_backward_input(&self, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()> {
-        let p = shapes::conv2d("conv2d_backward_input", dx.shape(), w.shape(), dy.shape(), Act::Linear)?;
+    fn conv2d_backward_input(
+        &self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::conv2d(
+            "conv2d_backward_input",
+            dx.shape(),
+            w.shape(),
+            dy.shape(),
+            Act::Linear,
+        )?;
         self.conv2d_backward_input_unchecked(&p, dy, w, dx);
         Ok(())
     }
     /// dw [o, c, k, k] += correlation of x with dy, summed over the batch.
-    fn conv2d_backward_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, dw: &mut Self::Tensor) -> Result<()> {
-        let p = shapes::conv2d("conv2d_backward_weight", x.shape(), dw.shape(), dy.shape(), Act::Linear)?;
+    fn conv2d_backward_weight(
+        &self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        dw: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::conv2d(
+            "conv2d_backward_weight",
+            x.shape(),
+            dw.shape(),
+            dy.shape(),
+            Act::Linear,
+        )?;
         self.conv2d_backward_weight_unchecked(&p, x, dy, dw);
         Ok(())
     }
@@ -162,27 +387,61 @@ pub trait Backend {
 
     /// y [n, c, h/s, w/s] = window maxima of x; argmax records where in its
     /// window each one was (ky * size + kx; the first maximum on ties).
-    fn max_pool2d_forward(&self, x: &Self::Tensor, y: &mut Self::Tensor, argmax: &mut Self::Indices, size: usize) -> Result<()> {
-        let p = shapes::max_pool2d("max_pool2d_forward", x.shape(), y.shape(), argmax.len(), size)?;
+    fn max_pool2d_forward(
+        &self,
+        x: &Self::Tensor,
+        y: &mut Self::Tensor,
+        argmax: &mut Self::Indices,
+        size: usize,
+    ) -> Result<()> {
+        let p = shapes::max_pool2d(
+            "max_pool2d_forward",
+            x.shape(),
+            y.shape(),
+            argmax.len(),
+            size,
+        )?;
         self.max_pool2d_forward_unchecked(&p, x, y, argmax);
         Ok(())
     }
     /// dx += dy routed to the recorded argmax positions. An argmax past the
     /// window (written by hand) is read as its last position on every backend.
-    fn max_pool2d_backward(&self, dy: &Self::Tensor, argmax: &Self::Indices, dx: &mut Self::Tensor, size: usize) -> Result<()> {
-        let p = shapes::max_pool2d("max_pool2d_backward", dx.shape(), dy.shape(), argmax.len(), size)?;
+    fn max_pool2d_backward(
+        &self,
+        dy: &Self::Tensor,
+        argmax: &Self::Indices,
+        dx: &mut Self::Tensor,
+        size: usize,
+    ) -> Result<()> {
+        let p = shapes::max_pool2d(
+            "max_pool2d_backward",
+            dx.shape(),
+            dy.shape(),
+            argmax.len(),
+            size,
+        )?;
         self.max_pool2d_backward_unchecked(&p, dy, argmax, dx);
         Ok(())
     }
     /// y [n, c, h/s, w/s] = window means of x.
-    fn avg_pool2d_forward(&self, x: &Self::Tensor, y: &mut Self::Tensor, size: usize) -> Result<()> {
+    fn avg_pool2d_forward(
+        &self,
+        x: &Self::Tensor,
+        y: &mut Self::Tensor,
+        size: usize,
+    ) -> Result<()> {
         let p = shapes::pool2d("avg_pool2d_forward", x.shape(), y.shape(), size)?;
         self.avg_pool2d_forward_unchecked(&p, x, y);
         Ok(())
     }
     /// dx += dy / size^2 spread over each window (rows and columns past the
     /// last whole window get nothing, as they gave nothing).
-    fn avg_pool2d_backward(&self, dy: &Self::Tensor, dx: &mut Self::Tensor, size: usize) -> Result<()> {
+    fn avg_pool2d_backward(
+        &self,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+        size: usize,
+    ) -> Result<()> {
         let p = shapes::pool2d("avg_pool2d_backward", dx.shape(), dy.shape(), size)?;
         self.avg_pool2d_backward_unchecked(&p, dy, dx);
         Ok(())
@@ -191,20 +450,49 @@ pub trait Backend {
     // ---- dense (matmul) ----------------------------------------------
 
     /// y [n, out] = act(x [n, ...] (flattened to [n, in]) . w [out, in]^T + b [out]).
-    fn dense_forward(&self, x: &Self::Tensor, w: &Self::Tensor, b: &Self::Tensor, y: &mut Self::Tensor, act: Act) -> Result<()> {
+    fn dense_forward(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        b: &Self::Tensor,
+        y: &mut Self::Tensor,
+        act: Act,
+    ) -> Result<()> {
         let p = shapes::dense_forward(x.shape(), w.shape(), b.shape(), y.shape(), act)?;
         self.dense_forward_unchecked(&p, x, w, b, y);
         Ok(())
     }
     /// dx [n, in] += dy [n, out] . w [out, in].
-    fn dense_backward_input(&self, dy: &Self::Tensor, w: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()> {
-        let p = shapes::dense("dense_backward_input", dx.shape(), w.shape(), dy.shape(), Act::Linear)?;
+    fn dense_backward_input(
+        &self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::dense(
+            "dense_backward_input",
+            dx.shape(),
+            w.shape(),
+            dy.shape(),
+            Act::Linear,
+        )?;
         self.dense_backward_input_unchecked(&p, dy, w, dx);
         Ok(())
     }
     /// dw [out, in] += dy [n, out]^T . x [n, in].
-    fn dense_backward_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, dw: &mut Self::Tensor) -> Result<()> {
-        let p = shapes::dense("dense_backward_weight", x.shape(), dw.shape(), dy.shape(), Act::Linear)?;
+    fn dense_backward_weight(
+        &self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        dw: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::dense(
+            "dense_backward_weight",
+            x.shape(),
+            dw.shape(),
+            dy.shape(),
+            Act::Linear,
+        )?;
         self.dense_backward_weight_unchecked(&p, x, dy, dw);
         Ok(())
     }
@@ -269,9 +557,16 @@ pub trait Backend {
     }
     /// grad *= act'(the pre-activation), read off the activated y; linear
     /// leaves grad as it is.
-    fn activation_backward(&self, act: Act, y: &Self::Tensor, grad: &mut Self::Tensor) -> Result<()> {
+    fn activation_backward(
+        &self,
+        act: Act,
+        y: &Self::Tensor,
+        grad: &mut Self::Tensor,
+    ) -> Result<()> {
         match act {
-            Act::Linear => shapes::elementwise("activation_backward", y.shape(), grad.shape()).map(|_| ()),
+            Act::Linear => {
+                shapes::elementwise("activation_backward", y.shape(), grad.shape()).map(|_| ())
+            }
             Act::Relu => self.relu_backward(y, grad),
             Act::Sigmoid => self.sigmoid_backward(y, grad),
             Act::Tanh => self.tanh_backward(y, grad),
@@ -282,13 +577,25 @@ pub trait Backend {
 
     /// y = x * mask, the mask of `mask` repeating every `period` values
     /// (the whole length: a fresh mask per value).
-    fn dropout_forward(&self, x: &Self::Tensor, y: &mut Self::Tensor, mask: Mask, period: usize) -> Result<()> {
+    fn dropout_forward(
+        &self,
+        x: &Self::Tensor,
+        y: &mut Self::Tensor,
+        mask: Mask,
+        period: usize,
+    ) -> Result<()> {
         let p = shapes::dropout("dropout_forward", x.shape(), y.shape(), mask, period)?;
         self.dropout_forward_unchecked(&p, x, y);
         Ok(())
     }
     /// dx += dy * mask, the same mask as the forward pass.
-    fn dropout_backward(&self, dy: &Self::Tensor, dx: &mut Self::Tensor, mask: Mask, period: usize) -> Result<()> {
+    fn dropout_backward(
+        &self,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+        mask: Mask,
+        period: usize,
+    ) -> Result<()> {
         let p = shapes::dropout("dropout_backward", dy.shape(), dx.shape(), mask, period)?;
         self.dropout_backward_unchecked(&p, dy, dx);
         Ok(())
@@ -297,13 +604,23 @@ pub trait Backend {
     // ---- embedding ------------------------------------------------------
 
     /// y [n, dim] = table [vocab, dim] rows picked by ids [n]; an id >= vocab gives a zero row.
-    fn embedding_forward(&self, ids: &Self::Indices, table: &Self::Tensor, y: &mut Self::Tensor) -> Result<()> {
+    fn embedding_forward(
+        &self,
+        ids: &Self::Indices,
+        table: &Self::Tensor,
+        y: &mut Self::Tensor,
+    ) -> Result<()> {
         let p = shapes::embedding("embedding_forward", ids.len(), table.shape(), y.shape())?;
         self.embedding_forward_unchecked(&p, ids, table, y);
         Ok(())
     }
     /// dtable [vocab, dim] += dy rows added at their ids (no atomics: one thread per table entry).
-    fn embedding_backward(&self, ids: &Self::Indices, dy: &Self::Tensor, dtable: &mut Self::Tensor) -> Result<()> {
+    fn embedding_backward(
+        &self,
+        ids: &Self::Indices,
+        dy: &Self::Tensor,
+        dtable: &mut Self::Tensor,
+    ) -> Result<()> {
         let p = shapes::embedding("embedding_backward", ids.len(), dtable.shape(), dy.shape())?;
         self.embedding_backward_unchecked(&p, ids, dy, dtable);
         Ok(())
@@ -321,21 +638,61 @@ pub trait Backend {
 
     /// h = tanh(xg[t] + h_in[t] W_hh^T + b_hh); xg, h_in, h_out [T*b, H].
     #[allow(clippy::too_many_arguments)]
-    fn rnn_step_forward(&self, at: SeqStep, xg: &Self::Tensor, w_hh: &Self::Tensor, b_hh: &Self::Tensor, h_in: &mut Self::Tensor, h_out: &mut Self::Tensor, drop: Mask) -> Result<()> {
-        let p = shapes::rnn_step_forward(at, [xg.shape(), w_hh.shape(), b_hh.shape(), h_in.shape(), h_out.shape()], drop)?;
+    fn rnn_step_forward(
+        &self,
+        at: SeqStep,
+        xg: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        b_hh: &Self::Tensor,
+        h_in: &mut Self::Tensor,
+        h_out: &mut Self::Tensor,
+        drop: Mask,
+    ) -> Result<()> {
+        let p = shapes::rnn_step_forward(
+            at,
+            [
+                xg.shape(),
+                w_hh.shape(),
+                b_hh.shape(),
+                h_in.shape(),
+                h_out.shape(),
+            ],
+            drop,
+        )?;
         self.rnn_step_forward_unchecked(&p, xg, w_hh, b_hh, h_in, h_out);
         Ok(())
     }
     /// dgates[t] = dh[t] * (1 - h_out[t]^2), overwritten: the gradient of
     /// the pre-activation, given the whole d loss / d h_t in dh[t].
-    fn rnn_step_backward(&self, at: SeqStep, h_out: &Self::Tensor, dh: &Self::Tensor, dgates: &mut Self::Tensor) -> Result<()> {
+    fn rnn_step_backward(
+        &self,
+        at: SeqStep,
+        h_out: &Self::Tensor,
+        dh: &Self::Tensor,
+        dgates: &mut Self::Tensor,
+    ) -> Result<()> {
         let p = shapes::rnn_step_backward(at, h_out.shape(), dh.shape(), dgates.shape())?;
         self.rnn_step_backward_unchecked(&p, h_out, dh, dgates);
         Ok(())
     }
     /// dh[t-1] += (dgates[t] . W_hh) * mask, for t >= 1.
-    fn rnn_step_backward_hidden(&self, at: SeqStep, dgates: &Self::Tensor, w_hh: &Self::Tensor, dh: &mut Self::Tensor, drop: Mask) -> Result<()> {
-        let p = shapes::step_backward_hidden("rnn_step_backward_hidden", Cell::Rnn, at, dgates.shape(), w_hh.shape(), dh.shape(), drop)?;
+    fn rnn_step_backward_hidden(
+        &self,
+        at: SeqStep,
+        dgates: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        dh: &mut Self::Tensor,
+        drop: Mask,
+    ) -> Result<()> {
+        let p = shapes::step_backward_hidden(
+            "rnn_step_backward_hidden",
+            Cell::Rnn,
+            at,
+            dgates.shape(),
+            w_hh.shape(),
+            dh.shape(),
+            drop,
+        )?;
         self.rnn_step_backward_hidden_unchecked(&p, dgates, w_hh, dh);
         Ok(())
     }
@@ -346,8 +703,31 @@ pub trait Backend {
     /// is unmasked: h0 [b, H] for t = 0, else h_out[t-1]. gates[t] keeps r,
     /// z, n and a_n [T*b, 4H].
     #[allow(clippy::too_many_arguments)]
-    fn gru_step_forward(&self, at: SeqStep, xg: &Self::Tensor, w_hh: &Self::Tensor, b_hh: &Self::Tensor, h0: &Self::Tensor, h_in: &mut Self::Tensor, h_out: &mut Self::Tensor, gates: &mut Self::Tensor, drop: Mask) -> Result<()> {
-        let p = shapes::gru_step_forward(at, [xg.shape(), w_hh.shape(), b_hh.shape(), h_in.shape(), h_out.shape()], h0.shape(), gates.shape(), drop)?;
+    fn gru_step_forward(
+        &self,
+        at: SeqStep,
+        xg: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        b_hh: &Self::Tensor,
+        h0: &Self::Tensor,
+        h_in: &mut Self::Tensor,
+        h_out: &mut Self::Tensor,
+        gates: &mut Self::Tensor,
+        drop: Mask,
+    ) -> Result<()> {
+        let p = shapes::gru_step_forward(
+            at,
+            [
+                xg.shape(),
+                w_hh.shape(),
+                b_hh.shape(),
+                h_in.shape(),
+                h_out.shape(),
+            ],
+            h0.shape(),
+            gates.shape(),
+            drop,
+        )?;
         self.gru_step_forward_unchecked(&p, xg, w_hh, b_hh, h0, h_in, h_out, gates);
         Ok(())
     }
@@ -356,14 +736,45 @@ pub trait Backend {
     /// r, z, n) and dgh[t] (of the recurrent product's), and adds the direct
     /// path dh[t] * z to dh[t-1] when t >= 1.
     #[allow(clippy::too_many_arguments)]
-    fn gru_step_backward(&self, at: SeqStep, gates: &Self::Tensor, h0: &Self::Tensor, h_out: &Self::Tensor, dh: &mut Self::Tensor, dgi: &mut Self::Tensor, dgh: &mut Self::Tensor) -> Result<()> {
-        let p = shapes::gru_step_backward(at, gates.shape(), h0.shape(), h_out.shape(), dh.shape(), [dgi.shape(), dgh.shape()])?;
+    fn gru_step_backward(
+        &self,
+        at: SeqStep,
+        gates: &Self::Tensor,
+        h0: &Self::Tensor,
+        h_out: &Self::Tensor,
+        dh: &mut Self::Tensor,
+        dgi: &mut Self::Tensor,
+        dgh: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::gru_step_backward(
+            at,
+            gates.shape(),
+            h0.shape(),
+            h_out.shape(),
+            dh.shape(),
+            [dgi.shape(), dgh.shape()],
+        )?;
         self.gru_step_backward_unchecked(&p, gates, h0, h_out, dh, dgi, dgh);
         Ok(())
     }
     /// dh[t-1] += (dgh[t] . W_hh) * mask, for t >= 1.
-    fn gru_step_backward_hidden(&self, at: SeqStep, dgh: &Self::Tensor, w_hh: &Self::Tensor, dh: &mut Self::Tensor, drop: Mask) -> Result<()> {
-        let p = shapes::step_backward_hidden("gru_step_backward_hidden", Cell::Gru, at, dgh.shape(), w_hh.shape(), dh.shape(), drop)?;
+    fn gru_step_backward_hidden(
+        &self,
+        at: SeqStep,
+        dgh: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        dh: &mut Self::Tensor,
+        drop: Mask,
+    ) -> Result<()> {
+        let p = shapes::step_backward_hidden(
+            "gru_step_backward_hidden",
+            Cell::Gru,
+            at,
+            dgh.shape(),
+            w_hh.shape(),
+            dh.shape(),
+            drop,
+        )?;
         self.gru_step_backward_hidden_unchecked(&p, dgh, w_hh, dh);
         Ok(())
     }
@@ -373,8 +784,31 @@ pub trait Backend {
     /// gates go to gates[t]. xg, gates [T*b, 4H]; h_in, h_out [T*b, H];
     /// c [(T+1)*b, H].
     #[allow(clippy::too_many_arguments)]
-    fn lstm_step_forward(&self, at: SeqStep, xg: &Self::Tensor, w_hh: &Self::Tensor, b_hh: &Self::Tensor, h_in: &mut Self::Tensor, h_out: &mut Self::Tensor, c: &mut Self::Tensor, gates: &mut Self::Tensor, drop: Mask) -> Result<()> {
-        let p = shapes::lstm_step_forward(at, [xg.shape(), w_hh.shape(), b_hh.shape(), h_in.shape(), h_out.shape()], c.shape(), gates.shape(), drop)?;
+    fn lstm_step_forward(
+        &self,
+        at: SeqStep,
+        xg: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        b_hh: &Self::Tensor,
+        h_in: &mut Self::Tensor,
+        h_out: &mut Self::Tensor,
+        c: &mut Self::Tensor,
+        gates: &mut Self::Tensor,
+        drop: Mask,
+    ) -> Result<()> {
+        let p = shapes::lstm_step_forward(
+            at,
+            [
+                xg.shape(),
+                w_hh.shape(),
+                b_hh.shape(),
+                h_in.shape(),
+                h_out.shape(),
+            ],
+            c.shape(),
+            gates.shape(),
+            drop,
+        )?;
         self.lstm_step_forward_unchecked(&p, xg, w_hh, b_hh, h_in, h_out, c, gates);
         Ok(())
     }
@@ -382,14 +816,44 @@ pub trait Backend {
     /// d loss / d h_t; dc [b, h] holds d loss / d c[t+1] and is OVERWRITTEN
     /// with d loss / d c[t]; dgates[t] is overwritten.
     #[allow(clippy::too_many_arguments)]
-    fn lstm_step_backward(&self, at: SeqStep, gates: &Self::Tensor, c: &Self::Tensor, dh: &Self::Tensor, dc: &mut Self::Tensor, dgates: &mut Self::Tensor) -> Result<()> {
-        let p = shapes::lstm_step_backward(at, gates.shape(), c.shape(), dh.shape(), dc.shape(), dgates.shape())?;
+    fn lstm_step_backward(
+        &self,
+        at: SeqStep,
+        gates: &Self::Tensor,
+        c: &Self::Tensor,
+        dh: &Self::Tensor,
+        dc: &mut Self::Tensor,
+        dgates: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::lstm_step_backward(
+            at,
+            gates.shape(),
+            c.shape(),
+            dh.shape(),
+            dc.shape(),
+            dgates.shape(),
+        )?;
         self.lstm_step_backward_unchecked(&p, gates, c, dh, dc, dgates);
         Ok(())
     }
     /// dh[t-1] += (dgates[t] . W_hh) * mask, for t >= 1.
-    fn lstm_step_backward_hidden(&self, at: SeqStep, dgates: &Self::Tensor, w_hh: &Self::Tensor, dh: &mut Self::Tensor, drop: Mask) -> Result<()> {
-        let p = shapes::step_backward_hidden("lstm_step_backward_hidden", Cell::Lstm, at, dgates.shape(), w_hh.shape(), dh.shape(), drop)?;
+    fn lstm_step_backward_hidden(
+        &self,
+        at: SeqStep,
+        dgates: &Self::Tensor,
+        w_hh: &Self::Tensor,
+        dh: &mut Self::Tensor,
+        drop: Mask,
+    ) -> Result<()> {
+        let p = shapes::step_backward_hidden(
+            "lstm_step_backward_hidden",
+            Cell::Lstm,
+            at,
+            dgates.shape(),
+            w_hh.shape(),
+            dh.shape(),
+            drop,
+        )?;
         self.lstm_step_backward_hidden_unchecked(&p, dgates, w_hh, dh);
         Ok(())
     }
@@ -410,7 +874,14 @@ pub trait Backend {
         Ok(())
     }
     /// dst[dst_offset..][..len] = src[src_offset..][..len], flat indices.
-    fn copy_slice(&self, src: &Self::Tensor, src_offset: usize, dst: &mut Self::Tensor, dst_offset: usize, len: usize) -> Result<()> {
+    fn copy_slice(
+        &self,
+        src: &Self::Tensor,
+        src_offset: usize,
+        dst: &mut Self::Tensor,
+        dst_offset: usize,
+        len: usize,
+    ) -> Result<()> {
         let p = shapes::copy_slice(src.shape(), src_offset, dst.shape(), dst_offset, len)?;
         self.copy_slice_unchecked(&p, src, dst);
         Ok(())
@@ -425,13 +896,30 @@ pub trait Backend {
         Ok(())
     }
     /// probs as above, and loss [n] = -ln probs[label] per row.
-    fn softmax_xent_forward(&self, logits: &Self::Tensor, labels: &Self::Indices, probs: &mut Self::Tensor, loss: &mut Self::Tensor) -> Result<()> {
-        let p = shapes::softmax_xent_forward(logits.shape(), labels.len(), probs.shape(), loss.shape())?;
+    fn softmax_xent_forward(
+        &self,
+        logits: &Self::Tensor,
+        labels: &Self::Indices,
+        probs: &mut Self::Tensor,
+        loss: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::softmax_xent_forward(
+            logits.shape(),
+            labels.len(),
+            probs.shape(),
+            loss.shape(),
+        )?;
         self.softmax_xent_forward_unchecked(&p, logits, labels, probs, loss);
         Ok(())
     }
     /// dlogits += scale * (probs - onehot(label)): the fused backward of both.
-    fn softmax_xent_backward(&self, probs: &Self::Tensor, labels: &Self::Indices, dlogits: &mut Self::Tensor, scale: f32) -> Result<()> {
+    fn softmax_xent_backward(
+        &self,
+        probs: &Self::Tensor,
+        labels: &Self::Indices,
+        dlogits: &mut Self::Tensor,
+        scale: f32,
+    ) -> Result<()> {
         let p = shapes::softmax_xent_backward(probs.shape(), labels.len(), dlogits.shape(), scale)?;
         self.softmax_xent_backward_unchecked(&p, probs, labels, dlogits);
         Ok(())
@@ -440,8 +928,21 @@ pub trait Backend {
     // ---- Adam -------------------------------------------------------------
 
     /// One bias-corrected Adam step (`step` counts from 1) over a flat parameter.
-    fn adam_step(&self, param: &mut Self::Tensor, grad: &Self::Tensor, m: &mut Self::Tensor, v: &mut Self::Tensor, cfg: AdamConfig, step: u32) -> Result<()> {
-        let p = shapes::adam("adam_step", [param.shape(), grad.shape(), m.shape(), v.shape()], cfg, step)?;
+    fn adam_step(
+        &self,
+        param: &mut Self::Tensor,
+        grad: &Self::Tensor,
+        m: &mut Self::Tensor,
+        v: &mut Self::Tensor,
+        cfg: AdamConfig,
+        step: u32,
+    ) -> Result<()> {
+        let p = shapes::adam(
+            "adam_step",
+            [param.shape(), grad.shape(), m.shape(), v.shape()],
+            cfg,
+            step,
+        )?;
         self.adam_step_unchecked(&p, param, grad, m, v);
         Ok(())
     }

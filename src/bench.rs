@@ -309,7 +309,15 @@ pub fn kernels<B: Backend>(
             product + (20 * n * hd) as f64,
             tm(&mut || {
                 be.lstm_step_forward(
-                    at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut c, &mut gates, Mask::NONE,
+                    at,
+                    &xg,
+                    &w_hh,
+                    &b_hh,
+                    &mut h_in,
+                    &mut h_out,
+                    &mut c,
+                    &mut gates,
+                    Mask::NONE,
                 )
             })?,
         );
@@ -334,7 +342,19 @@ pub fn kernels<B: Backend>(
             "gru_step_forward",
             "gru",
             gru_product + (20 * n * hd) as f64,
-            tm(&mut || be.gru_step_forward(at, &gx, &gw, &gb, &h0, &mut h_in, &mut h_out, &mut gates, Mask::NONE))?,
+            tm(&mut || {
+                be.gru_step_forward(
+                    at,
+                    &gx,
+                    &gw,
+                    &gb,
+                    &h0,
+                    &mut h_in,
+                    &mut h_out,
+                    &mut gates,
+                    Mask::NONE,
+                )
+            })?,
         );
         add(
             "gru_step_backward",
@@ -444,7 +464,12 @@ pub struct MnistSpeed {
 
 /// Median over `samples` of each measurement of the digit network `spec`,
 /// on random images (speed does not depend on the pixels).
-pub fn mnist<B: Backend>(be: &B, spec: &NetworkSpec, steps: usize, samples: usize) -> Result<MnistSpeed> {
+pub fn mnist<B: Backend>(
+    be: &B,
+    spec: &NetworkSpec,
+    steps: usize,
+    samples: usize,
+) -> Result<MnistSpeed> {
     use crate::nn::classifier::{Classifier, PIXELS, digit_classes};
     use crate::nn::network::Mode;
     use crate::train::adam::Adam;
@@ -463,7 +488,9 @@ pub fn mnist<B: Backend>(be: &B, spec: &NetworkSpec, steps: usize, samples: usiz
                 seed: 1,
                 step: opt.step + 1,
             };
-            pollster::block_on(model.train_step(be, x32, &labels, mode, |be, p| opt.update(be, p)))?;
+            pollster::block_on(
+                model.train_step(be, x32, &labels, mode, |be, p| opt.update(be, p)),
+            )?;
         }
         Ok(t.elapsed().as_secs_f64())
     };
@@ -515,7 +542,12 @@ pub struct TextSpeed {
 /// Median over `samples` of each measurement of the text network `spec`,
 /// on random characters from a vocabulary of [`VOCAB`] ids (speed does not
 /// depend on the text).
-pub fn text<B: Backend>(be: &B, spec: &NetworkSpec, steps: usize, samples: usize) -> Result<TextSpeed> {
+pub fn text<B: Backend>(
+    be: &B,
+    spec: &NetworkSpec,
+    steps: usize,
+    samples: usize,
+) -> Result<TextSpeed> {
     use crate::data::corpus::Vocab;
     use crate::nn::char_model::{CharModel, Sampling, sample};
     use crate::nn::network::Mode;
@@ -540,9 +572,15 @@ pub fn text<B: Backend>(be: &B, spec: &NetworkSpec, steps: usize, samples: usize
                 seed: 1,
                 step: opt.step + 1,
             };
-            pollster::block_on(model.train_step(be, x, y, (window, batch), Some(5.0), mode, |be, p| {
-                opt.update(be, p)
-            }))?;
+            pollster::block_on(model.train_step(
+                be,
+                x,
+                y,
+                (window, batch),
+                Some(5.0),
+                mode,
+                |be, p| opt.update(be, p),
+            ))?;
         }
         Ok(t.elapsed().as_secs_f64())
     };

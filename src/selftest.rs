@@ -174,11 +174,51 @@ pub struct Dims {
 /// size or matmul tile, kernels of 1, 2, 3 and 5, windows of 2 and 3, and
 /// the seed networks' own layer shapes.
 pub const DIMS: [Dims; 5] = [
-    Dims { n: 1, c: 1, h: 28, w: 28, o: 32, k: 3, pool: 2 },
-    Dims { n: 64, c: 3, h: 9, w: 11, o: 5, k: 5, pool: 3 },
-    Dims { n: 3, c: 7, h: 5, w: 6, o: 67, k: 2, pool: 2 },
-    Dims { n: 2, c: 32, h: 13, w: 13, o: 64, k: 3, pool: 2 },
-    Dims { n: 65, c: 130, h: 3, w: 3, o: 129, k: 1, pool: 3 },
+    Dims {
+        n: 1,
+        c: 1,
+        h: 28,
+        w: 28,
+        o: 32,
+        k: 3,
+        pool: 2,
+    },
+    Dims {
+        n: 64,
+        c: 3,
+        h: 9,
+        w: 11,
+        o: 5,
+        k: 5,
+        pool: 3,
+    },
+    Dims {
+        n: 3,
+        c: 7,
+        h: 5,
+        w: 6,
+        o: 67,
+        k: 2,
+        pool: 2,
+    },
+    Dims {
+        n: 2,
+        c: 32,
+        h: 13,
+        w: 13,
+        o: 64,
+        k: 3,
+        pool: 2,
+    },
+    Dims {
+        n: 65,
+        c: 130,
+        h: 3,
+        w: 3,
+        o: 129,
+        k: 1,
+        pool: 3,
+    },
 ];
 
 /// The page's quick check while it loads: batch 1 at conv1's real shape and
@@ -307,12 +347,23 @@ impl Gen {
 /// outputs start from random values, so accumulation (+=) is tested too.
 async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f32>>> {
     let mut g = Gen(ChaCha8Rng::seed_from_u64(seed));
-    let Dims { n, c, h, w, o, k, pool } = d;
+    let Dims {
+        n,
+        c,
+        h,
+        w,
+        o,
+        k,
+        pool,
+    } = d;
     let (oh, ow) = (conv_output_size(h, k), conv_output_size(w, k));
     let (ph, pw) = (pool_output_size(h, pool), pool_output_size(w, pool));
     let len = n * c * h * w;
     Ok(match op {
-        Op::Conv2dForward | Op::Conv2dBackwardInput | Op::Conv2dBackwardWeight | Op::Conv2dBackwardBias => {
+        Op::Conv2dForward
+        | Op::Conv2dBackwardInput
+        | Op::Conv2dBackwardWeight
+        | Op::Conv2dBackwardBias => {
             let x = g.tensor(be, &[n, c, h, w])?;
             let wt = g.tensor(be, &[o, c, k, k])?;
             let bias = g.tensor(be, &[o])?;
@@ -373,7 +424,10 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                 be.read(&[&dx]).await?
             }
         }
-        Op::DenseForward | Op::DenseBackwardInput | Op::DenseBackwardWeight | Op::DenseBackwardBias => {
+        Op::DenseForward
+        | Op::DenseBackwardInput
+        | Op::DenseBackwardWeight
+        | Op::DenseBackwardBias => {
             let x = g.tensor(be, &[n, c])?;
             let wt = g.tensor(be, &[o, c])?;
             let bias = g.tensor(be, &[o])?;
@@ -412,7 +466,12 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
                 }
             }
         }
-        Op::ReluForward | Op::ReluBackward | Op::SigmoidForward | Op::SigmoidBackward | Op::TanhForward | Op::TanhBackward => {
+        Op::ReluForward
+        | Op::ReluBackward
+        | Op::SigmoidForward
+        | Op::SigmoidBackward
+        | Op::TanhForward
+        | Op::TanhBackward => {
             // Spread over [-8, 8) so that the sigmoid and tanh saturate somewhere.
             let x: Vec<f32> = g.vec(len).into_iter().map(|v| 8.0 * v).collect();
             let x = be.tensor(&[len], &x)?;
@@ -569,8 +628,12 @@ async fn recurrent<B: Backend>(be: &B, g: &mut Gen, op: Op, d: Dims) -> Result<V
     let mut gates = g.tensor(be, &[rows, cell.kept().max(1) * c])?;
     match cell {
         Cell::Rnn => be.rnn_step_forward(at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, drop)?,
-        Cell::Gru => be.gru_step_forward(at, &xg, &w_hh, &b_hh, &h0, &mut h_in, &mut h_out, &mut gates, drop)?,
-        Cell::Lstm => be.lstm_step_forward(at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut cs, &mut gates, drop)?,
+        Cell::Gru => be.gru_step_forward(
+            at, &xg, &w_hh, &b_hh, &h0, &mut h_in, &mut h_out, &mut gates, drop,
+        )?,
+        Cell::Lstm => be.lstm_step_forward(
+            at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut cs, &mut gates, drop,
+        )?,
     }
     let mut dh = g.tensor(be, &[rows, c])?;
     let mut dgates = g.tensor(be, &[rows, gh])?;

@@ -110,7 +110,13 @@ fn numel(shape: &[usize]) -> usize {
 }
 
 /// conv2d: x [n, c, h, w], w [o, c, k, k], y [n, o, h-k+1, w-k+1].
-pub fn conv2d(op: &'static str, x: &[usize], w: &[usize], y: &[usize], act: Act) -> Result<Conv2dParams> {
+pub fn conv2d(
+    op: &'static str,
+    x: &[usize],
+    w: &[usize],
+    y: &[usize],
+    act: Act,
+) -> Result<Conv2dParams> {
     rank(op, "input", x, 4)?;
     rank(op, "weight", w, 4)?;
     let [n, c, h, wd] = [x[0], x[1], x[2], x[3]];
@@ -120,7 +126,10 @@ pub fn conv2d(op: &'static str, x: &[usize], w: &[usize], y: &[usize], act: Act)
     }
     expect(op, "weight", w, &[o, c, k, k])?;
     if h < k || wd < k {
-        return Err(shape_err!(op, "input {x:?} is smaller than the {k}x{k} kernel"));
+        return Err(shape_err!(
+            op,
+            "input {x:?} is smaller than the {k}x{k} kernel"
+        ));
     }
     let (oh, ow) = (conv_output_size(h, k), conv_output_size(wd, k));
     expect(op, "output", y, &[n, o, oh, ow])?;
@@ -199,7 +208,13 @@ pub fn max_pool2d(
 
 /// dense: x [n, ...] flattened to [n, inp], w [out, inp], y [n, out].
 /// Accepting any trailing shape for x is what makes Flatten free.
-pub fn dense(op: &'static str, x: &[usize], w: &[usize], y: &[usize], act: Act) -> Result<DenseParams> {
+pub fn dense(
+    op: &'static str,
+    x: &[usize],
+    w: &[usize],
+    y: &[usize],
+    act: Act,
+) -> Result<DenseParams> {
     rank(op, "weight", w, 2)?;
     if x.is_empty() {
         return Err(shape_err!(
@@ -254,7 +269,13 @@ pub fn elementwise(op: &'static str, a: &[usize], b: &[usize]) -> Result<Element
 
 /// dropout: x and y of one shape, a rate in [0, 1), and a period that
 /// divides the length (the mask repeats every `period` values).
-pub fn dropout(op: &'static str, x: &[usize], y: &[usize], mask: Mask, period: usize) -> Result<DropoutParams> {
+pub fn dropout(
+    op: &'static str,
+    x: &[usize],
+    y: &[usize],
+    mask: Mask,
+    period: usize,
+) -> Result<DropoutParams> {
     let e = elementwise(op, x, y)?;
     if !(0.0..1.0).contains(&mask.rate) {
         return Err(shape_err!(op, "rate {} is outside [0, 1)", mask.rate));
@@ -278,7 +299,12 @@ pub fn dropout(op: &'static str, x: &[usize], y: &[usize], mask: Mask, period: u
 }
 
 /// embedding: ids [n], table [vocab, dim], y [n, dim].
-pub fn embedding(op: &'static str, ids: usize, table: &[usize], y: &[usize]) -> Result<EmbeddingParams> {
+pub fn embedding(
+    op: &'static str,
+    ids: usize,
+    table: &[usize],
+    y: &[usize],
+) -> Result<EmbeddingParams> {
     rank(op, "table", table, 2)?;
     expect(op, "output", y, &[ids, table[1]])?;
     Ok(EmbeddingParams {
@@ -290,7 +316,12 @@ pub fn embedding(op: &'static str, ids: usize, table: &[usize], y: &[usize]) -> 
 }
 
 /// softmax over rows: logits [n, classes]; `labels` rows when given.
-pub fn softmax(op: &'static str, logits: &[usize], labels: Option<usize>, scale: f32) -> Result<SoftmaxParams> {
+pub fn softmax(
+    op: &'static str,
+    logits: &[usize],
+    labels: Option<usize>,
+    scale: f32,
+) -> Result<SoftmaxParams> {
     rank(op, "logits", logits, 2)?;
     if let Some(l) = labels {
         if l != logits[0] {
@@ -313,7 +344,13 @@ pub fn softmax(op: &'static str, logits: &[usize], labels: Option<usize>, scale:
 }
 
 /// conv2d_forward: [`conv2d`]'s shapes and a bias of one value per filter.
-pub fn conv2d_forward(x: &[usize], w: &[usize], b: &[usize], y: &[usize], act: Act) -> Result<Conv2dParams> {
+pub fn conv2d_forward(
+    x: &[usize],
+    w: &[usize],
+    b: &[usize],
+    y: &[usize],
+    act: Act,
+) -> Result<Conv2dParams> {
     const OP: &str = "conv2d_forward";
     let p = conv2d(OP, x, w, y, act)?;
     bias(OP, b, p.o)?;
@@ -321,7 +358,13 @@ pub fn conv2d_forward(x: &[usize], w: &[usize], b: &[usize], y: &[usize], act: A
 }
 
 /// dense_forward: [`dense`]'s shapes and a bias of one value per output.
-pub fn dense_forward(x: &[usize], w: &[usize], b: &[usize], y: &[usize], act: Act) -> Result<DenseParams> {
+pub fn dense_forward(
+    x: &[usize],
+    w: &[usize],
+    b: &[usize],
+    y: &[usize],
+    act: Act,
+) -> Result<DenseParams> {
     const OP: &str = "dense_forward";
     let p = dense(OP, x, w, y, act)?;
     bias(OP, b, p.out)?;
@@ -398,7 +441,11 @@ fn seq(op: &'static str, at: SeqStep, state: &[usize], drop: Mask) -> Result<Rec
         ));
     }
     if !(0.0..1.0).contains(&drop.rate) {
-        return Err(shape_err!(op, "recurrent dropout {} is outside [0, 1)", drop.rate));
+        return Err(shape_err!(
+            op,
+            "recurrent dropout {} is outside [0, 1)",
+            drop.rate
+        ));
     }
     Ok(RecurrentParams {
         batch: u32_of(op, "batch", at.batch)?,
@@ -427,7 +474,11 @@ struct SeqShapes {
 }
 
 fn seq_shapes(p: &RecurrentParams, cell: Cell) -> SeqShapes {
-    let (b, h, rows) = (p.batch as usize, p.hidden as usize, (p.steps * p.batch) as usize);
+    let (b, h, rows) = (
+        p.batch as usize,
+        p.hidden as usize,
+        (p.steps * p.batch) as usize,
+    );
     SeqShapes {
         state: [rows, h],
         gates: [rows, cell.gates() * h],
@@ -463,7 +514,13 @@ pub fn rnn_step_forward(at: SeqStep, t: [&[usize]; 5], drop: Mask) -> Result<Rec
 
 /// gru_step_forward: xg [T*b, 3H]; w_hh [3H, H]; b_hh [3H]; h_in, h_out
 /// [T*b, H]; h0 [b, H] (the unmasked initial state); gates [T*b, 4H].
-pub fn gru_step_forward(at: SeqStep, t: [&[usize]; 5], h0: &[usize], gates: &[usize], drop: Mask) -> Result<RecurrentParams> {
+pub fn gru_step_forward(
+    at: SeqStep,
+    t: [&[usize]; 5],
+    h0: &[usize],
+    gates: &[usize],
+    drop: Mask,
+) -> Result<RecurrentParams> {
     const OP: &str = "gru_step_forward";
     let (p, s) = step_forward(OP, Cell::Gru, at, t, drop)?;
     expect(OP, "h0", h0, &s.row_block)?;
@@ -473,7 +530,13 @@ pub fn gru_step_forward(at: SeqStep, t: [&[usize]; 5], h0: &[usize], gates: &[us
 
 /// lstm_step_forward: xg, gates [T*b, 4H]; w_hh [4H, H]; b_hh [4H];
 /// h_in, h_out [T*b, H]; c [(T+1)*b, H].
-pub fn lstm_step_forward(at: SeqStep, t: [&[usize]; 5], c: &[usize], gates: &[usize], drop: Mask) -> Result<RecurrentParams> {
+pub fn lstm_step_forward(
+    at: SeqStep,
+    t: [&[usize]; 5],
+    c: &[usize],
+    gates: &[usize],
+    drop: Mask,
+) -> Result<RecurrentParams> {
     const OP: &str = "lstm_step_forward";
     let (p, s) = step_forward(OP, Cell::Lstm, at, t, drop)?;
     expect(OP, "c", c, &[s.state[0] + at.batch, s.state[1]])?;
@@ -482,7 +545,12 @@ pub fn lstm_step_forward(at: SeqStep, t: [&[usize]; 5], c: &[usize], gates: &[us
 }
 
 /// rnn_step_backward: h_out, dh, dgates [T*b, H].
-pub fn rnn_step_backward(at: SeqStep, h_out: &[usize], dh: &[usize], dgates: &[usize]) -> Result<RecurrentParams> {
+pub fn rnn_step_backward(
+    at: SeqStep,
+    h_out: &[usize],
+    dh: &[usize],
+    dgates: &[usize],
+) -> Result<RecurrentParams> {
     const OP: &str = "rnn_step_backward";
     let p = seq(OP, at, h_out, Mask::NONE)?;
     expect(OP, "dh", dh, h_out)?;
@@ -584,7 +652,13 @@ pub fn clip_by_norm(sums: &[usize], max_norm: f32, x: &[usize]) -> Result<NormPa
 }
 
 /// copy_slice: both ranges inside their tensors.
-pub fn copy_slice(src: &[usize], src_offset: usize, dst: &[usize], dst_offset: usize, len: usize) -> Result<CopyParams> {
+pub fn copy_slice(
+    src: &[usize],
+    src_offset: usize,
+    dst: &[usize],
+    dst_offset: usize,
+    len: usize,
+) -> Result<CopyParams> {
     const OP: &str = "copy_slice";
     for (name, shape, offset) in [
         ("source", src, src_offset),
@@ -614,7 +688,12 @@ pub fn softmax_forward(logits: &[usize], probs: &[usize]) -> Result<SoftmaxParam
 }
 
 /// softmax_xent_forward: logits and probs [n, classes], n labels, loss [n].
-pub fn softmax_xent_forward(logits: &[usize], labels: usize, probs: &[usize], loss: &[usize]) -> Result<SoftmaxParams> {
+pub fn softmax_xent_forward(
+    logits: &[usize],
+    labels: usize,
+    probs: &[usize],
+    loss: &[usize],
+) -> Result<SoftmaxParams> {
     const OP: &str = "softmax_xent_forward";
     let p = softmax(OP, logits, Some(labels), 1.0)?;
     elementwise(OP, logits, probs)?;
@@ -623,7 +702,12 @@ pub fn softmax_xent_forward(logits: &[usize], labels: usize, probs: &[usize], lo
 }
 
 /// softmax_xent_backward: probs and dlogits [n, classes], n labels.
-pub fn softmax_xent_backward(probs: &[usize], labels: usize, dlogits: &[usize], scale: f32) -> Result<SoftmaxParams> {
+pub fn softmax_xent_backward(
+    probs: &[usize],
+    labels: usize,
+    dlogits: &[usize],
+    scale: f32,
+) -> Result<SoftmaxParams> {
     const OP: &str = "softmax_xent_backward";
     let p = softmax(OP, probs, Some(labels), scale)?;
     elementwise(OP, probs, dlogits)?;
@@ -652,7 +736,12 @@ impl Default for AdamConfig {
 }
 
 /// Adam over flat buffers of one shape; `step` counts from 1.
-pub fn adam(op: &'static str, shapes: [&[usize]; 4], cfg: AdamConfig, step: u32) -> Result<AdamParams> {
+pub fn adam(
+    op: &'static str,
+    shapes: [&[usize]; 4],
+    cfg: AdamConfig,
+    step: u32,
+) -> Result<AdamParams> {
     for s in &shapes[1..] {
         if *s != shapes[0] {
             return Err(shape_err!(
@@ -687,7 +776,10 @@ mod tests {
     #[test]
     fn seed_network_shapes_match_design() {
         // 28 -> conv 26 -> pool 13 -> conv 11 -> pool 5 (DESIGN.md).
-        let s = pool_output_size(conv_output_size(pool_output_size(conv_output_size(28, 3), 2), 3), 2);
+        let s = pool_output_size(
+            conv_output_size(pool_output_size(conv_output_size(28, 3), 2), 3),
+            2,
+        );
         assert_eq!(s, 5);
         assert_eq!(s * s * 64, 1600);
         assert_eq!(conv_output_size(2, 3), 0);

@@ -126,8 +126,37 @@ pub fn save(tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> Res
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     });
-    safetensors::serialize(views.iter().map(|(name, view)| (*name, view)), info)
-        .map_err(|e| Error::WeightsFile(format!("could not write the file: {e}")))
+    let bytes = safetensors::serialize(views.iter().map(|(name, view)| (*name, view)), info)
+        .map_err(|e| Error::WeightsFile(format!("could not write the file: {e}")))?;
+    Ok(canonical_header(bytes))
+}
+
+/// The same file with its header's keys in sorted order. safetensors keeps
+/// the metadata in a hash map, so a file with several keys (a network, its
+/// vocabulary or classes) would come out in another order each time; the
+/// same weights should always be the same bytes. The header is rewritten
+/// in place: the same JSON in another order has the same length, and the
+/// data offsets count from the end of the header.
+fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes.first_chunk::<HEADER_LEN_BYTES>() else {
+        return bytes;
+    };
+    let len = u64::from_le_bytes(*len) as usize;
+    let Some(header) = bytes.get(HEADER_LEN_BYTES..HEADER_LEN_BYTES + len) else {
+        return bytes;
+    };
+    // serde_json's maps are ordered by key.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    let sorted = value.to_string();
+    if sorted.len() <= len {
+        let end = HEADER_LEN_BYTES + len;
+        bytes[HEADER_LEN_BYTES..HEADER_LEN_BYTES + sorted.len()].copy_from_slice(sorted.as_bytes());
+        // safetensors pads its header with spaces to an 8-byte boundary.
+        bytes[HEADER_LEN_BYTES + sorted.len()..end].fill(b' ');
+    }
+    bytes
 }
 
 /// Reads a safetensors file and checks it against the tensors a model has.
@@ -226,9 +255,8 @@ pub fn network_of(metadata: &BTreeMap<String, String>) -> Result<Option<NetworkS
     metadata
         .get(NETWORK_KEY)
         .map(|text| {
-            NetworkSpec::from_json(text).map_err(|e| {
-                Error::WeightsFile(format!("the network in the metadata: {e}"))
-            })
+            NetworkSpec::from_json(text)
+                .map_err(|e| Error::WeightsFile(format!("the network in the metadata: {e}")))
         })
         .transpose()
 }

@@ -114,8 +114,26 @@ fn gpu_and_cpu_agree_on_whole_sequences() {
     );
     for (k, w) in [[x, y], [x2, y2]].into_iter().enumerate() {
         let mode = train_mode(k as u32 + 1);
-        let sg = pollster::block_on(g.train_step(&gpu, w[0], w[1], (steps, batch), Some(1.0), mode, |be, p| og.update(be, p))).unwrap();
-        let sc = pollster::block_on(c.train_step(&CpuBackend, w[0], w[1], (steps, batch), Some(1.0), mode, |be, p| oc.update(be, p))).unwrap();
+        let sg = pollster::block_on(g.train_step(
+            &gpu,
+            w[0],
+            w[1],
+            (steps, batch),
+            Some(1.0),
+            mode,
+            |be, p| og.update(be, p),
+        ))
+        .unwrap();
+        let sc = pollster::block_on(c.train_step(
+            &CpuBackend,
+            w[0],
+            w[1],
+            (steps, batch),
+            Some(1.0),
+            mode,
+            |be, p| oc.update(be, p),
+        ))
+        .unwrap();
         assert!(
             (sg.loss - sc.loss).abs() <= 1e-4 * sc.loss,
             "{sg:?} vs {sc:?}"
@@ -172,11 +190,13 @@ fn bptt_gradients_match_finite_differences() {
     // The analytic gradients, taken from inside the update (no clipping).
     let mut grads = Vec::new();
     m.reset_state();
-    pollster::block_on(m.train_step(&be, x, y, (steps, batch), None, train_mode(1), |be, ps| {
-        let g: Vec<&_> = ps.iter().map(|p| &p.grad).collect();
-        grads = pollster::block_on(be.read(&g))?;
-        Ok(())
-    }))
+    pollster::block_on(
+        m.train_step(&be, x, y, (steps, batch), None, train_mode(1), |be, ps| {
+            let g: Vec<&_> = ps.iter().map(|p| &p.grad).collect();
+            grads = pollster::block_on(be.read(&g))?;
+            Ok(())
+        }),
+    )
     .unwrap();
     let mean_loss = |m: &mut CharModel<CpuBackend>| -> f64 {
         m.reset_state();
@@ -238,7 +258,13 @@ fn two_hundred_steps_lower_the_validation_loss() {
     let be = FastCpuBackend::default();
     let c = sotu_excerpt();
     for name in ["seed-lstm", "rnn-128", "gru-128"] {
-        let mut m = CharModel::init(&be, &spec::preset(name).unwrap(), c.vocab.clone(), &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+        let mut m = CharModel::init(
+            &be,
+            &spec::preset(name).unwrap(),
+            c.vocab.clone(),
+            &mut ChaCha8Rng::seed_from_u64(1),
+        )
+        .unwrap();
         let before = pollster::block_on(evaluate(&be, &mut m, &c.valid, 32, 16)).unwrap();
         let cfg = TextRunConfig {
             batch: 16,

@@ -3,8 +3,8 @@
 //! twins it must agree with: every op on the shared self-test cases, then
 //! whole training steps of the digit classifier.
 
-use neuralpad::cpu::fast::FastCpuBackend;
 use neuralpad::backend::Act;
+use neuralpad::cpu::fast::FastCpuBackend;
 use neuralpad::nn::classifier::{Classifier, PIXELS};
 use neuralpad::nn::network::Mode;
 use neuralpad::selftest::{self, DIMS, OPS};
@@ -95,7 +95,8 @@ fn ties_and_nan_resolve_as_in_the_twins() {
         let xt = be.tensor(&[1, 1, 4, 5], x).expect("x");
         let mut y = be.zeros(&[1, 1, 2, 2]);
         let mut arg = be.indices(&[0; 4]);
-        be.max_pool2d_forward(&xt, &mut y, &mut arg, 2).expect("pool");
+        be.max_pool2d_forward(&xt, &mut y, &mut arg, 2)
+            .expect("pool");
         let mut grad = be.tensor(&[20], &[1.0; 20]).expect("grad");
         let yflat = be.tensor(&[20], x).expect("y");
         be.relu_backward(&yflat, &mut grad).expect("relu");
@@ -124,10 +125,11 @@ fn losses<B: Backend>(be: &B, steps: usize) -> Vec<f32> {
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
     (0..steps)
         .map(|_| {
-            let stats = pollster::block_on(
-                model.train_step(be, &images, &labels, Mode::Infer, |be, p| opt.update(be, p)),
-            )
-            .expect("train step");
+            let stats =
+                pollster::block_on(
+                    model.train_step(be, &images, &labels, Mode::Infer, |be, p| opt.update(be, p)),
+                )
+                .expect("train step");
             stats.loss
         })
         .collect()

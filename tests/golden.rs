@@ -184,7 +184,12 @@ fn avg_pool2d_arange<B: Backend>(b: &B) -> Result<()> {
     let mut y = b.zeros(&[1, 1, 2, 2]);
     b.avg_pool2d_forward(&x, &mut y, 2)?;
     // Windows start at 0, 2, 10, 12: means 3, 5, 13, 15.
-    assert_close("avg_pool2d_forward", &read(b, &y)?, &[3.0, 5.0, 13.0, 15.0], TOL);
+    assert_close(
+        "avg_pool2d_forward",
+        &read(b, &y)?,
+        &[3.0, 5.0, 13.0, 15.0],
+        TOL,
+    );
     // Backward spreads dy / 4 over each window; column 4 stays 0.
     let dy = b.tensor(&[1, 1, 2, 2], &[4.0, 8.0, 12.0, 16.0])?;
     let mut dx = b.zeros(&[1, 1, 4, 5]);
@@ -231,7 +236,11 @@ fn sigmoid_tanh_golden<B: Backend>(b: &B) -> Result<()> {
 ///   = 0.285, 0.8903, 0.7949, 0.1297, 0.2125, 0.9675, 0.4197, 0.9041, 0.5713, 0.9188
 /// Kept where >= 0.5, times 1 / (1 - 0.5) = 2.
 fn dropout_golden<B: Backend>(b: &B) -> Result<()> {
-    let mask = Mask { seed: 7, step: 1, rate: 0.5 };
+    let mask = Mask {
+        seed: 7,
+        step: 1,
+        rate: 0.5,
+    };
     let x = b.tensor(&[10], &[1.0; 10])?;
     let mut y = b.zeros(&[10]);
     b.dropout_forward(&x, &mut y, mask, 10)?;
@@ -283,7 +292,17 @@ fn lstm_step_golden<B: Backend>(b: &B) -> Result<()> {
     let at = SeqStep { t: 0, batch: 1 };
     let mut c = b.tensor(&[2, 2], &[cp[0] as f32, cp[1] as f32, 0.0, 0.0])?;
     let (mut h, mut gates) = (b.zeros(&[1, 2]), b.zeros(&[1, 8]));
-    b.lstm_step_forward(at, &xg, &w_hh, &b_hh, &mut h_in, &mut h, &mut c, &mut gates, Mask::NONE)?;
+    b.lstm_step_forward(
+        at,
+        &xg,
+        &w_hh,
+        &b_hh,
+        &mut h_in,
+        &mut h,
+        &mut c,
+        &mut gates,
+        Mask::NONE,
+    )?;
     assert_close(
         "lstm gates",
         &read(b, &gates)?,
@@ -457,7 +476,9 @@ fn wrong_shapes_are_errors<B: Backend>(b: &B) -> Result<()> {
     let w = b.tensor(&[4, 5], &[1.0; 20])?;
     let bias = b.tensor(&[4], &[0.0; 4])?;
     let mut y = b.tensor(&[2, 4], &[7.0; 8])?;
-    let err = b.dense_forward(&x, &w, &bias, &mut y, Act::Linear).unwrap_err();
+    let err = b
+        .dense_forward(&x, &w, &bias, &mut y, Act::Linear)
+        .unwrap_err();
     assert!(
         matches!(
             err,

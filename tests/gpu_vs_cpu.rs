@@ -107,10 +107,15 @@ fn bad_shapes_are_refused_alike_on_every_backend() {
         let x = be.zeros(&[1, 2, 3, 3]);
         let mut y = be.zeros(&[1, 2, 2, 2]);
         let mut arg = be.indices(&[0; 8]);
-        be.max_pool2d_forward(&x, &mut y, &mut arg, 2).unwrap_err().to_string()
+        be.max_pool2d_forward(&x, &mut y, &mut arg, 2)
+            .unwrap_err()
+            .to_string()
     }
     let cpu = pool_error(&CpuBackend);
-    assert!(cpu.contains("max_pool2d_forward") && cpu.contains("[1, 2, 1, 1]"), "{cpu}");
+    assert!(
+        cpu.contains("max_pool2d_forward") && cpu.contains("[1, 2, 1, 1]"),
+        "{cpu}"
+    );
     assert_eq!(pool_error(&gpu), cpu);
     assert_eq!(pool_error(&fast), cpu);
 }

@@ -480,7 +480,15 @@ fn backward_ops_accumulate<B: Backend>(b: &B) -> Result<()> {
     let (mut h_in, mut c) = (rand_t(&[4, 2])?, rand_t(&[6, 2])?);
     let (mut h_out, mut gates) = (b.zeros(&[4, 2]), b.zeros(&[4, 8]));
     b.lstm_step_forward(
-        at, &xg, &w_hh, &b_hh, &mut h_in, &mut h_out, &mut c, &mut gates, Mask::NONE,
+        at,
+        &xg,
+        &w_hh,
+        &b_hh,
+        &mut h_in,
+        &mut h_out,
+        &mut c,
+        &mut gates,
+        Mask::NONE,
     )?;
     let (dh, dc0) = (rand_t(&[4, 2])?, rand_t(&[2, 2])?);
     let mut dgates = b.zeros(&[4, 8]);
@@ -518,7 +526,13 @@ fn conv2d_kernels_and_activations_backward<B: Backend>(b: &B) -> Result<()> {
         let r = uniform(&mut rng, 2 * 4 * oh * ow, -1.0, 1.0);
         let loss = |x: &[f32], wt: &[f32], bias: &[f32]| -> Result<f64> {
             let mut y = b.zeros(&ys);
-            b.conv2d_forward(&b.tensor(&xs, x)?, &b.tensor(&ws, wt)?, &b.tensor(&[4], bias)?, &mut y, act)?;
+            b.conv2d_forward(
+                &b.tensor(&xs, x)?,
+                &b.tensor(&ws, wt)?,
+                &b.tensor(&[4], bias)?,
+                &mut y,
+                act,
+            )?;
             Ok(dot(&read(b, &y)?, &r))
         };
         let (xt, wtt) = (b.tensor(&xs, &x)?, b.tensor(&ws, &wt)?);
@@ -531,9 +545,15 @@ fn conv2d_kernels_and_activations_backward<B: Backend>(b: &B) -> Result<()> {
         b.conv2d_backward_weight(&xt, &g, &mut dw)?;
         b.conv2d_backward_bias(&g, &mut db)?;
         let name = |what: &str| format!("conv2d {k}x{k} {act:?}: {what}");
-        check_grad(&name("backward_input"), &x, &read(b, &dx)?, |x| loss(x, &wt, &bias))?;
-        check_grad(&name("backward_weight"), &wt, &read(b, &dw)?, |w| loss(&x, w, &bias))?;
-        check_grad(&name("backward_bias"), &bias, &read(b, &db)?, |bi| loss(&x, &wt, bi))?;
+        check_grad(&name("backward_input"), &x, &read(b, &dx)?, |x| {
+            loss(x, &wt, &bias)
+        })?;
+        check_grad(&name("backward_weight"), &wt, &read(b, &dw)?, |w| {
+            loss(&x, w, &bias)
+        })?;
+        check_grad(&name("backward_bias"), &bias, &read(b, &db)?, |bi| {
+            loss(&x, &wt, bi)
+        })?;
     }
     Ok(())
 }
@@ -549,7 +569,13 @@ fn dense_activations_backward<B: Backend>(b: &B) -> Result<()> {
         let r = uniform(&mut rng, 15, -1.0, 1.0);
         let loss = |x: &[f32], w: &[f32], bias: &[f32]| -> Result<f64> {
             let mut y = b.zeros(&ys);
-            b.dense_forward(&b.tensor(&xs, x)?, &b.tensor(&ws, w)?, &b.tensor(&[5], bias)?, &mut y, act)?;
+            b.dense_forward(
+                &b.tensor(&xs, x)?,
+                &b.tensor(&ws, w)?,
+                &b.tensor(&[5], bias)?,
+                &mut y,
+                act,
+            )?;
             Ok(dot(&read(b, &y)?, &r))
         };
         let (xt, wt) = (b.tensor(&xs, &x)?, b.tensor(&ws, &w)?);
@@ -562,9 +588,15 @@ fn dense_activations_backward<B: Backend>(b: &B) -> Result<()> {
         b.dense_backward_weight(&xt, &g, &mut dw)?;
         b.dense_backward_bias(&g, &mut db)?;
         let name = |what: &str| format!("dense {act:?}: {what}");
-        check_grad(&name("backward_input"), &x, &read(b, &dx)?, |x| loss(x, &w, &bias))?;
-        check_grad(&name("backward_weight"), &w, &read(b, &dw)?, |w| loss(&x, w, &bias))?;
-        check_grad(&name("backward_bias"), &bias, &read(b, &db)?, |bi| loss(&x, &w, bi))?;
+        check_grad(&name("backward_input"), &x, &read(b, &dx)?, |x| {
+            loss(x, &w, &bias)
+        })?;
+        check_grad(&name("backward_weight"), &w, &read(b, &dw)?, |w| {
+            loss(&x, w, &bias)
+        })?;
+        check_grad(&name("backward_bias"), &bias, &read(b, &db)?, |bi| {
+            loss(&x, &w, bi)
+        })?;
     }
     Ok(())
 }
@@ -607,7 +639,12 @@ fn avg_pool2d_backward<B: Backend>(b: &B) -> Result<()> {
         };
         let mut dx = b.zeros(&xs);
         b.avg_pool2d_backward(&b.tensor(&ys, &r)?, &mut dx, size)?;
-        check_grad(&format!("avg_pool2d_backward {size}x{size}"), &x, &read(b, &dx)?, loss)?;
+        check_grad(
+            &format!("avg_pool2d_backward {size}x{size}"),
+            &x,
+            &read(b, &dx)?,
+            loss,
+        )?;
     }
     Ok(())
 }
@@ -620,7 +657,11 @@ fn dropout_backward<B: Backend>(b: &B) -> Result<()> {
     let mut rng = rng(25);
     let s = [4, 10];
     for (rate, period) in [(0.3, 40), (0.5, 10), (0.0, 40)] {
-        let mask = Mask { seed: 7, step: 3, rate };
+        let mask = Mask {
+            seed: 7,
+            step: 3,
+            rate,
+        };
         let x = uniform(&mut rng, 40, -1.0, 1.0);
         let r = uniform(&mut rng, 40, -1.0, 1.0);
         let loss = |x: &[f32]| -> Result<f64> {
@@ -633,9 +674,17 @@ fn dropout_backward<B: Backend>(b: &B) -> Result<()> {
         let dx = read(b, &dx)?;
         if rate > 0.0 {
             let dropped = dx.iter().filter(|&&v| v == 0.0).count();
-            assert!(dropped > 0 && dropped < 40, "rate {rate}: {dropped} of 40 dropped");
+            assert!(
+                dropped > 0 && dropped < 40,
+                "rate {rate}: {dropped} of 40 dropped"
+            );
         }
-        check_grad(&format!("dropout_backward rate {rate} period {period}"), &x, &dx, loss)?;
+        check_grad(
+            &format!("dropout_backward rate {rate} period {period}"),
+            &x,
+            &dx,
+            loss,
+        )?;
     }
     Ok(())
 }
@@ -652,7 +701,11 @@ fn recurrent_sequence_backward<B: Backend>(b: &B, cell: Cell, rate: f32) -> Resu
     let (steps, batch, hd) = (3, 2, 3);
     let g = cell.gates() * hd;
     let rows = steps * batch;
-    let drop = Mask { seed: 11, step: 5, rate };
+    let drop = Mask {
+        seed: 11,
+        step: 5,
+        rate,
+    };
     let xg = uniform(&mut rng, rows * g, -2.0, 2.0);
     let w_hh = uniform(&mut rng, g * hd, -1.0, 1.0);
     let b_hh = uniform(&mut rng, g, -1.0, 1.0);
@@ -670,25 +723,59 @@ fn recurrent_sequence_backward<B: Backend>(b: &B, cell: Cell, rate: f32) -> Resu
         c: T,
         gates: T,
     }
-    let forward = |xg: &[f32], w_hh: &[f32], b_hh: &[f32], c0: &[f32]| -> Result<State<B::Tensor>> {
-        let (xg, w, bias) = (b.tensor(&[rows, g], xg)?, b.tensor(&[g, hd], w_hh)?, b.tensor(&[g], b_hh)?);
-        let h0t = b.tensor(&[batch, hd], &h0)?;
-        let mut masked = b.zeros(&[batch, hd]);
-        b.dropout_forward(&h0t, &mut masked, drop, batch * hd)?;
-        let mut h_in = b.zeros(&[rows, hd]);
-        b.copy_slice(&masked, 0, &mut h_in, 0, batch * hd)?;
-        let mut c = b.zeros(&[rows + batch, hd]);
-        b.write(&mut c, &[c0, &vec![0.0; rows * hd]].concat())?;
-        let (mut h_out, mut gates) = (b.zeros(&[rows, hd]), b.zeros(&[rows, 4 * hd]));
-        for t in 0..steps {
-            match cell {
-                Cell::Rnn => b.rnn_step_forward(at(t), &xg, &w, &bias, &mut h_in, &mut h_out, drop)?,
-                Cell::Gru => b.gru_step_forward(at(t), &xg, &w, &bias, &h0t, &mut h_in, &mut h_out, &mut gates, drop)?,
-                Cell::Lstm => b.lstm_step_forward(at(t), &xg, &w, &bias, &mut h_in, &mut h_out, &mut c, &mut gates, drop)?,
+    let forward =
+        |xg: &[f32], w_hh: &[f32], b_hh: &[f32], c0: &[f32]| -> Result<State<B::Tensor>> {
+            let (xg, w, bias) = (
+                b.tensor(&[rows, g], xg)?,
+                b.tensor(&[g, hd], w_hh)?,
+                b.tensor(&[g], b_hh)?,
+            );
+            let h0t = b.tensor(&[batch, hd], &h0)?;
+            let mut masked = b.zeros(&[batch, hd]);
+            b.dropout_forward(&h0t, &mut masked, drop, batch * hd)?;
+            let mut h_in = b.zeros(&[rows, hd]);
+            b.copy_slice(&masked, 0, &mut h_in, 0, batch * hd)?;
+            let mut c = b.zeros(&[rows + batch, hd]);
+            b.write(&mut c, &[c0, &vec![0.0; rows * hd]].concat())?;
+            let (mut h_out, mut gates) = (b.zeros(&[rows, hd]), b.zeros(&[rows, 4 * hd]));
+            for t in 0..steps {
+                match cell {
+                    Cell::Rnn => {
+                        b.rnn_step_forward(at(t), &xg, &w, &bias, &mut h_in, &mut h_out, drop)?
+                    }
+                    Cell::Gru => b.gru_step_forward(
+                        at(t),
+                        &xg,
+                        &w,
+                        &bias,
+                        &h0t,
+                        &mut h_in,
+                        &mut h_out,
+                        &mut gates,
+                        drop,
+                    )?,
+                    Cell::Lstm => b.lstm_step_forward(
+                        at(t),
+                        &xg,
+                        &w,
+                        &bias,
+                        &mut h_in,
+                        &mut h_out,
+                        &mut c,
+                        &mut gates,
+                        drop,
+                    )?,
+                }
             }
-        }
-        Ok(State { w, h0: h0t, h_in, h_out, c, gates })
-    };
+            Ok(State {
+                w,
+                h0: h0t,
+                h_in,
+                h_out,
+                c,
+                gates,
+            })
+        };
     let loss = |xg: &[f32], w_hh: &[f32], b_hh: &[f32], c0: &[f32]| -> Result<f64> {
         let s = forward(xg, w_hh, b_hh, c0)?;
         let mut l = dot(&read(b, &s.h_out)?, &r_h);
@@ -705,7 +792,15 @@ fn recurrent_sequence_backward<B: Backend>(b: &B, cell: Cell, rate: f32) -> Resu
     for t in (0..steps).rev() {
         match cell {
             Cell::Rnn => b.rnn_step_backward(at(t), &s.h_out, &dh, &mut dgi)?,
-            Cell::Gru => b.gru_step_backward(at(t), &s.gates, &s.h0, &s.h_out, &mut dh, &mut dgi, &mut dgh)?,
+            Cell::Gru => b.gru_step_backward(
+                at(t),
+                &s.gates,
+                &s.h0,
+                &s.h_out,
+                &mut dh,
+                &mut dgi,
+                &mut dgh,
+            )?,
             Cell::Lstm => b.lstm_step_backward(at(t), &s.gates, &s.c, &dh, &mut dc, &mut dgi)?,
         }
         if t > 0 {
@@ -722,11 +817,22 @@ fn recurrent_sequence_backward<B: Backend>(b: &B, cell: Cell, rate: f32) -> Resu
     b.dense_backward_weight(&s.h_in, dg_hidden, &mut dw)?;
     b.dense_backward_bias(dg_hidden, &mut db)?;
     let name = |what: &str| format!("{cell:?} recurrent dropout {rate}: {what}");
-    check_grad(&name("step_backward (via xg)"), &xg, &read(b, &dgi)?, |xg| loss(xg, &w_hh, &b_hh, &c0))?;
-    check_grad(&name("W_hh gradient"), &w_hh, &read(b, &dw)?, |w| loss(&xg, w, &b_hh, &c0))?;
-    check_grad(&name("b_hh gradient"), &b_hh, &read(b, &db)?, |bi| loss(&xg, &w_hh, bi, &c0))?;
+    check_grad(
+        &name("step_backward (via xg)"),
+        &xg,
+        &read(b, &dgi)?,
+        |xg| loss(xg, &w_hh, &b_hh, &c0),
+    )?;
+    check_grad(&name("W_hh gradient"), &w_hh, &read(b, &dw)?, |w| {
+        loss(&xg, w, &b_hh, &c0)
+    })?;
+    check_grad(&name("b_hh gradient"), &b_hh, &read(b, &db)?, |bi| {
+        loss(&xg, &w_hh, bi, &c0)
+    })?;
     if cell == Cell::Lstm {
-        check_grad(&name("dc (to c0)"), &c0, &read(b, &dc)?, |c0| loss(&xg, &w_hh, &b_hh, c0))?;
+        check_grad(&name("dc (to c0)"), &c0, &read(b, &dc)?, |c0| {
+            loss(&xg, &w_hh, &b_hh, c0)
+        })?;
     }
     Ok(())
 }

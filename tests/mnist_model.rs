@@ -33,7 +33,8 @@ fn train<B: Backend>(
         .map(|s| {
             let idx: Vec<usize> = (s * batch..(s + 1) * batch).collect();
             data.batch(&idx, &mut x, &mut y);
-            pollster::block_on(model.train_step(be, &x, &y, Mode::Infer, |be, p| opt.update(be, p))).unwrap()
+            pollster::block_on(model.train_step(be, &x, &y, Mode::Infer, |be, p| opt.update(be, p)))
+                .unwrap()
         })
         .collect();
     (model, stats)

@@ -21,7 +21,13 @@ use rand::Rng;
 const MODE: Mode = Mode::Train { seed: 99, step: 4 };
 
 /// Mean cross-entropy of one training-mode pass over fresh buffers.
-fn mean_loss<B: Backend>(be: &B, net: &Network<B>, fill: &dyn Fn(&B, &mut Acts<B>) -> Result<()>, labels: &[u32], (steps, rows): (usize, usize)) -> Result<f64> {
+fn mean_loss<B: Backend>(
+    be: &B,
+    net: &Network<B>,
+    fill: &dyn Fn(&B, &mut Acts<B>) -> Result<()>,
+    labels: &[u32],
+    (steps, rows): (usize, usize),
+) -> Result<f64> {
     let mut a = net.acts(be, steps, rows);
     fill(be, &mut a)?;
     net.forward(be, &mut a, MODE, Until::Loss(labels))?;
@@ -31,7 +37,15 @@ fn mean_loss<B: Backend>(be: &B, net: &Network<B>, fill: &dyn Fn(&B, &mut Acts<B
 
 /// Checks every parameter of `net` (and the images, when `images` holds
 /// them) against finite differences of the mean loss.
-fn check_network<B: Backend>(be: &B, name: &str, mut net: Network<B>, images: Option<Vec<f32>>, ids: Option<Vec<u32>>, labels: &[u32], shape: (usize, usize)) -> Result<()> {
+fn check_network<B: Backend>(
+    be: &B,
+    name: &str,
+    mut net: Network<B>,
+    images: Option<Vec<f32>>,
+    ids: Option<Vec<u32>>,
+    labels: &[u32],
+    shape: (usize, usize),
+) -> Result<()> {
     let fill_with = |x: Option<&[f32]>| {
         let (x, ids) = (x.map(<[f32]>::to_vec), ids.clone());
         move |be: &B, a: &mut Acts<B>| -> Result<()> {
@@ -70,7 +84,10 @@ fn check_network<B: Backend>(be: &B, name: &str, mut net: Network<B>, images: Op
     }
     let fill = fill_with(images.as_deref());
     for (k, (pname, value, grad)) in grads.iter().enumerate() {
-        assert!(grad.iter().any(|&g| g != 0.0), "{name}: {pname} got no gradient");
+        assert!(
+            grad.iter().any(|&g| g != 0.0),
+            "{name}: {pname} got no gradient"
+        );
         check_grad(&format!("{name}: {pname}"), value, grad, |v| {
             be.write(&mut net.params_mut()[k].value, v)?;
             let l = mean_loss(be, &net, &fill, labels, shape);
@@ -102,7 +119,15 @@ fn image_network<B: Backend>(be: &B) -> Result<()> {
     let n = 3;
     let images = uniform(&mut r, n * 2 * 7 * 7, 0.0, 1.0);
     let labels: Vec<u32> = (0..n).map(|_| r.random_range(0..3)).collect();
-    check_network(be, "image network", net, Some(images), None, &labels, (1, n))
+    check_network(
+        be,
+        "image network",
+        net,
+        Some(images),
+        None,
+        &labels,
+        (1, n),
+    )
 }
 
 /// A text network with stacked LSTM sub-layers (input and recurrent
@@ -122,9 +147,21 @@ fn text_network<B: Backend>(be: &B) -> Result<()> {
     let mut r = rng(41);
     let net = Network::init(be, &spec, Some(vocab), &mut r)?;
     let (steps, rows) = (4, 2);
-    let ids: Vec<u32> = (0..steps * rows).map(|_| r.random_range(0..vocab as u32)).collect();
-    let labels: Vec<u32> = (0..steps * rows).map(|_| r.random_range(0..vocab as u32)).collect();
-    check_network(be, "text network", net, None, Some(ids), &labels, (steps, rows))
+    let ids: Vec<u32> = (0..steps * rows)
+        .map(|_| r.random_range(0..vocab as u32))
+        .collect();
+    let labels: Vec<u32> = (0..steps * rows)
+        .map(|_| r.random_range(0..vocab as u32))
+        .collect();
+    check_network(
+        be,
+        "text network",
+        net,
+        None,
+        Some(ids),
+        &labels,
+        (steps, rows),
+    )
 }
 
 #[test]

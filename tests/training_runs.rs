@@ -96,7 +96,12 @@ fn a_taught_digit_is_learned_within_a_few_steps() {
     }
     let before = pollster::block_on(model.predict(&be, &square)).unwrap();
     assert_ne!(argmax(&before), 7);
-    let mut run = DigitRun::new(first(&mnist_sets().0, 2_000), DigitRunConfig::default(), CLASSES).unwrap();
+    let mut run = DigitRun::new(
+        first(&mnist_sets().0, 2_000),
+        DigitRunConfig::default(),
+        CLASSES,
+    )
+    .unwrap();
     run.teach(&square, 7).unwrap();
     assert_eq!(run.taught(), 1);
     for _ in 0..20 {
@@ -112,7 +117,12 @@ fn a_taught_digit_is_learned_within_a_few_steps() {
 /// the weights step 3 started from, and carries on from there.
 fn divergence_keeps_the_last_good_weights<B: Backend>(be: &B) {
     let mut model = Classifier::seed_digits(be, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
-    let mut run = DigitRun::new(first(&mnist_sets().0, 500), DigitRunConfig::default(), CLASSES).unwrap();
+    let mut run = DigitRun::new(
+        first(&mnist_sets().0, 500),
+        DigitRunConfig::default(),
+        CLASSES,
+    )
+    .unwrap();
     for _ in 0..2 {
         pollster::block_on(run.step(be, &mut model)).unwrap();
     }
@@ -192,8 +202,12 @@ const PASTED: &str = "Der Igel und der Hase liefen um die Wette. Природа 
 fn pasted_text_in_any_language_trains_with_falling_loss() {
     let be = FastCpuBackend::default();
     let text = PASTED.repeat(30);
-    let mut model =
-        CharModel::seed_lstm(&be, Vocab::from_text(&text), &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+    let mut model = CharModel::seed_lstm(
+        &be,
+        Vocab::from_text(&text),
+        &mut ChaCha8Rng::seed_from_u64(1),
+    )
+    .unwrap();
     let cfg = TextRunConfig {
         batch: 8,
         window: 32,
@@ -214,8 +228,12 @@ fn pasted_text_in_any_language_trains_with_falling_loss() {
 #[test]
 fn text_runs_refuse_what_they_cannot_train_on() {
     let be = FastCpuBackend::default();
-    let model =
-        CharModel::seed_lstm(&be, Vocab::from_text("abc "), &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+    let model = CharModel::seed_lstm(
+        &be,
+        Vocab::from_text("abc "),
+        &mut ChaCha8Rng::seed_from_u64(1),
+    )
+    .unwrap();
     let cfg = TextRunConfig::default();
     let msg = |text: &str| TextRun::new(&model, text, cfg).err().unwrap().to_string();
     assert!(msg("   ").contains("empty"));
@@ -257,12 +275,19 @@ fn max_steps_and_the_learning_rate_decay() {
         lr_decay: 1.5,
         ..DigitRunConfig::default()
     };
-    let e = DigitRun::<FastCpuBackend>::new(first(&mnist_sets().0, 10), bad, CLASSES).err().unwrap();
+    let e = DigitRun::<FastCpuBackend>::new(first(&mnist_sets().0, 10), bad, CLASSES)
+        .err()
+        .unwrap();
     assert!(e.to_string().starts_with("learning-rate decay"), "{e}");
 }
 
 /// The weights after `steps` steps of a text run of `spec` on `be`.
-fn text_run_weights<B: Backend>(be: &B, spec: &NetworkSpec, steps: usize, seed: u64) -> (Vec<f32>, Vec<Vec<f32>>) {
+fn text_run_weights<B: Backend>(
+    be: &B,
+    spec: &NetworkSpec,
+    steps: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<Vec<f32>>) {
     let text = PASTED.repeat(10);
     let vocab = Vocab::from_text(&text);
     let mut model = CharModel::init(be, spec, vocab, &mut ChaCha8Rng::seed_from_u64(3)).unwrap();
@@ -303,7 +328,10 @@ fn a_dropout_run_is_deterministic_and_the_gpu_draws_the_same_masks() {
     }
     for (tg, tc) in wg.iter().zip(&wa) {
         for (g, c) in tg.iter().zip(tc) {
-            assert!((g - c).abs() <= 1e-4 + 1e-3 * c.abs(), "weights differ: {g} vs {c}");
+            assert!(
+                (g - c).abs() <= 1e-4 + 1e-3 * c.abs(),
+                "weights differ: {g} vs {c}"
+            );
         }
     }
     // Without dropout the same text and seed give other losses: the masks
@@ -326,7 +354,8 @@ fn a_digit_run_with_dropout_is_deterministic_on_each_backend() {
     )
     .unwrap();
     fn run<B: Backend>(be: &B, spec: &NetworkSpec, data: &Dataset) -> Vec<f32> {
-        let mut model = Classifier::init(be, spec, digit_classes(), &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+        let mut model =
+            Classifier::init(be, spec, digit_classes(), &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         let mut run = DigitRun::new(data.clone(), DigitRunConfig::default(), CLASSES).unwrap();
         (0..6)
             .map(|_| pollster::block_on(run.step(be, &mut model)).unwrap().loss)

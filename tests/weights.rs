@@ -399,3 +399,31 @@ fn file_written_by_python_safetensors_loads() {
     ]);
     assert_eq!(loaded.metadata, metadata);
 }
+
+#[test]
+fn the_same_weights_and_metadata_are_the_same_bytes() {
+    // Several metadata keys (a network, classes, a vocabulary) come out of
+    // safetensors' hash map in any order; the file must not.
+    let t = vec![NamedTensor {
+        name: "a".into(),
+        shape: vec![2],
+        data: vec![1.0, 2.0],
+    }];
+    let meta: BTreeMap<String, String> = (0..8)
+        .map(|i| (format!("key{i}"), format!("value {i}")))
+        .collect();
+    let first = weights::save(&t, &meta).unwrap();
+    for _ in 0..20 {
+        assert_eq!(weights::save(&t, &meta).unwrap(), first);
+    }
+    let back = weights::load(
+        &first,
+        &[Expected {
+            name: "a",
+            shape: &[2],
+        }],
+    )
+    .unwrap();
+    assert_eq!(back.metadata, meta);
+    assert_eq!(back.tensors, t);
+}

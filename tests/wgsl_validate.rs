@@ -112,7 +112,12 @@ fn every_params_struct_matches_the_rust_side() {
             "{}: every field is 4 bytes",
             layout.name
         );
-        assert_eq!(layout.size % 16, 0, "{}: uniforms want 16-byte multiples", layout.name);
+        assert_eq!(
+            layout.size % 16,
+            0,
+            "{}: uniforms want 16-byte multiples",
+            layout.name
+        );
         for &shader in layout.shaders {
             let source = SHADERS
                 .iter()
@@ -132,8 +137,14 @@ fn every_params_struct_matches_the_rust_side() {
                 .iter()
                 .map(|m| {
                     let kind = match module.types[m.ty].inner {
-                        naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Uint, width: 4 }) => "u32",
-                        naga::TypeInner::Scalar(naga::Scalar { kind: naga::ScalarKind::Float, width: 4 }) => "f32",
+                        naga::TypeInner::Scalar(naga::Scalar {
+                            kind: naga::ScalarKind::Uint,
+                            width: 4,
+                        }) => "u32",
+                        naga::TypeInner::Scalar(naga::Scalar {
+                            kind: naga::ScalarKind::Float,
+                            width: 4,
+                        }) => "f32",
                         ref other => panic!("{shader}.wgsl: Params field of type {other:?}"),
                     };
                     (m.name.clone().unwrap_or_default(), kind.to_string())
@@ -144,7 +155,11 @@ fn every_params_struct_matches_the_rust_side() {
                 .iter()
                 .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect();
-            assert_eq!(wgsl, rust, "{shader}.wgsl's Params against src/params.rs's {}", layout.name);
+            assert_eq!(
+                wgsl, rust,
+                "{shader}.wgsl's Params against src/params.rs's {}",
+                layout.name
+            );
             assert_eq!(*span as usize, layout.size, "{shader}.wgsl's Params size");
             covered.push(shader);
         }

@@ -86,7 +86,9 @@ mod tests {
         assert!((share - 0.8).abs() < 0.01, "kept {share}");
         // Another step draws another mask.
         let other = mask_key(7, 4);
-        let same = (0..1000).filter(|&e| kept(key, e, 0.5) == kept(other, e, 0.5)).count();
+        let same = (0..1000)
+            .filter(|&e| kept(key, e, 0.5) == kept(other, e, 0.5))
+            .count();
         assert!((400..600).contains(&same), "{same} of 1000 agree");
     }
 }

@@ -139,31 +139,100 @@ pub trait CpuKernels {
     fn embedding_backward(&self, p: &EmbeddingParams, ids: &[u32], dy: &[f32], dtable: &mut [f32]) {
         embedding::embedding_backward(p, ids, dy, dtable)
     }
-    fn rnn_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32]) {
+    fn rnn_step_forward(
+        &self,
+        p: &RecurrentParams,
+        xg: &[f32],
+        w_hh: &[f32],
+        b_hh: &[f32],
+        h_in: &mut [f32],
+        h_out: &mut [f32],
+    ) {
         recurrent::rnn_step_forward(p, xg, w_hh, b_hh, h_in, h_out)
     }
-    fn rnn_step_backward(&self, p: &RecurrentParams, h_out: &[f32], dh: &[f32], dgates: &mut [f32]) {
+    fn rnn_step_backward(
+        &self,
+        p: &RecurrentParams,
+        h_out: &[f32],
+        dh: &[f32],
+        dgates: &mut [f32],
+    ) {
         recurrent::rnn_step_backward(p, h_out, dh, dgates)
     }
-    fn rnn_step_backward_hidden(&self, p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+    fn rnn_step_backward_hidden(
+        &self,
+        p: &RecurrentParams,
+        dgates: &[f32],
+        w_hh: &[f32],
+        dh: &mut [f32],
+    ) {
         recurrent::rnn_step_backward_hidden(p, dgates, w_hh, dh)
     }
-    fn gru_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h0: &[f32], h_in: &mut [f32], h_out: &mut [f32], gates: &mut [f32]) {
+    fn gru_step_forward(
+        &self,
+        p: &RecurrentParams,
+        xg: &[f32],
+        w_hh: &[f32],
+        b_hh: &[f32],
+        h0: &[f32],
+        h_in: &mut [f32],
+        h_out: &mut [f32],
+        gates: &mut [f32],
+    ) {
         recurrent::gru_step_forward(p, xg, w_hh, b_hh, h0, h_in, h_out, gates)
     }
-    fn gru_step_backward(&self, p: &RecurrentParams, gates: &[f32], h0: &[f32], h_out: &[f32], dh: &mut [f32], dgi: &mut [f32], dgh: &mut [f32]) {
+    fn gru_step_backward(
+        &self,
+        p: &RecurrentParams,
+        gates: &[f32],
+        h0: &[f32],
+        h_out: &[f32],
+        dh: &mut [f32],
+        dgi: &mut [f32],
+        dgh: &mut [f32],
+    ) {
         recurrent::gru_step_backward(p, gates, h0, h_out, dh, dgi, dgh)
     }
-    fn gru_step_backward_hidden(&self, p: &RecurrentParams, dgh: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+    fn gru_step_backward_hidden(
+        &self,
+        p: &RecurrentParams,
+        dgh: &[f32],
+        w_hh: &[f32],
+        dh: &mut [f32],
+    ) {
         recurrent::gru_step_backward_hidden(p, dgh, w_hh, dh)
     }
-    fn lstm_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32], c: &mut [f32], gates: &mut [f32]) {
+    fn lstm_step_forward(
+        &self,
+        p: &RecurrentParams,
+        xg: &[f32],
+        w_hh: &[f32],
+        b_hh: &[f32],
+        h_in: &mut [f32],
+        h_out: &mut [f32],
+        c: &mut [f32],
+        gates: &mut [f32],
+    ) {
         recurrent::lstm_step_forward(p, xg, w_hh, b_hh, h_in, h_out, c, gates)
     }
-    fn lstm_step_backward(&self, p: &RecurrentParams, gates: &[f32], c: &[f32], dh: &[f32], dc: &mut [f32], dgates: &mut [f32]) {
+    fn lstm_step_backward(
+        &self,
+        p: &RecurrentParams,
+        gates: &[f32],
+        c: &[f32],
+        dh: &[f32],
+        dc: &mut [f32],
+        dgates: &mut [f32],
+    ) {
         recurrent::lstm_step_backward(p, gates, c, dh, dc, dgates)
     }
-    fn lstm_step_backward_hidden(&self, p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+    fn lstm_step_backward_hidden(
+        &self,
+        p: &RecurrentParams,
+        dgates: &[f32],
+        w_hh: &[f32],
+        dh: &mut [f32],
+    ) {
         recurrent::lstm_step_backward_hidden(p, dgates, w_hh, dh)
     }
     fn sum_squares(&self, p: &NormParams, x: &[f32], sums: &mut [f32]) {
@@ -178,13 +247,33 @@ pub trait CpuKernels {
     fn softmax_forward(&self, p: &SoftmaxParams, logits: &[f32], probs: &mut [f32]) {
         softmax_xent::softmax_forward(p, logits, probs)
     }
-    fn softmax_xent_forward(&self, p: &SoftmaxParams, logits: &[f32], labels: &[u32], probs: &mut [f32], loss: &mut [f32]) {
+    fn softmax_xent_forward(
+        &self,
+        p: &SoftmaxParams,
+        logits: &[f32],
+        labels: &[u32],
+        probs: &mut [f32],
+        loss: &mut [f32],
+    ) {
         softmax_xent::softmax_xent_forward(p, logits, labels, probs, loss)
     }
-    fn softmax_xent_backward(&self, p: &SoftmaxParams, probs: &[f32], labels: &[u32], dlogits: &mut [f32]) {
+    fn softmax_xent_backward(
+        &self,
+        p: &SoftmaxParams,
+        probs: &[f32],
+        labels: &[u32],
+        dlogits: &mut [f32],
+    ) {
         softmax_xent::softmax_xent_backward(p, probs, labels, dlogits)
     }
-    fn adam_step(&self, p: &AdamParams, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]) {
+    fn adam_step(
+        &self,
+        p: &AdamParams,
+        param: &mut [f32],
+        grad: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+    ) {
         adam::adam_step(p, param, grad, m, v)
     }
 }
@@ -261,22 +350,53 @@ impl<K: CpuKernels> Backend for K {
         ready(Ok(ids.0.clone()))
     }
 
-    fn conv2d_forward_unchecked(&self, p: &Conv2dParams, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) {
+    fn conv2d_forward_unchecked(
+        &self,
+        p: &Conv2dParams,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        b: &CpuTensor,
+        y: &mut CpuTensor,
+    ) {
         CpuKernels::conv2d_forward(self, p, &x.data, &w.data, &b.data, &mut y.data)
     }
-    fn conv2d_backward_input_unchecked(&self, p: &Conv2dParams, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) {
+    fn conv2d_backward_input_unchecked(
+        &self,
+        p: &Conv2dParams,
+        dy: &CpuTensor,
+        w: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) {
         CpuKernels::conv2d_backward_input(self, p, &dy.data, &w.data, &mut dx.data)
     }
-    fn conv2d_backward_weight_unchecked(&self, p: &Conv2dParams, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor) {
+    fn conv2d_backward_weight_unchecked(
+        &self,
+        p: &Conv2dParams,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        dw: &mut CpuTensor,
+    ) {
         CpuKernels::conv2d_backward_weight(self, p, &x.data, &dy.data, &mut dw.data)
     }
     fn conv2d_backward_bias_unchecked(&self, p: &Conv2dParams, dy: &CpuTensor, db: &mut CpuTensor) {
         CpuKernels::conv2d_backward_bias(self, p, &dy.data, &mut db.data)
     }
-    fn max_pool2d_forward_unchecked(&self, p: &PoolParams, x: &CpuTensor, y: &mut CpuTensor, argmax: &mut CpuIndices) {
+    fn max_pool2d_forward_unchecked(
+        &self,
+        p: &PoolParams,
+        x: &CpuTensor,
+        y: &mut CpuTensor,
+        argmax: &mut CpuIndices,
+    ) {
         CpuKernels::max_pool2d_forward(self, p, &x.data, &mut y.data, &mut argmax.0)
     }
-    fn max_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &CpuTensor, argmax: &CpuIndices, dx: &mut CpuTensor) {
+    fn max_pool2d_backward_unchecked(
+        &self,
+        p: &PoolParams,
+        dy: &CpuTensor,
+        argmax: &CpuIndices,
+        dx: &mut CpuTensor,
+    ) {
         CpuKernels::max_pool2d_backward(self, p, &dy.data, &argmax.0, &mut dx.data)
     }
     fn avg_pool2d_forward_unchecked(&self, p: &PoolParams, x: &CpuTensor, y: &mut CpuTensor) {
@@ -285,13 +405,32 @@ impl<K: CpuKernels> Backend for K {
     fn avg_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &CpuTensor, dx: &mut CpuTensor) {
         CpuKernels::avg_pool2d_backward(self, p, &dy.data, &mut dx.data)
     }
-    fn dense_forward_unchecked(&self, p: &DenseParams, x: &CpuTensor, w: &CpuTensor, b: &CpuTensor, y: &mut CpuTensor) {
+    fn dense_forward_unchecked(
+        &self,
+        p: &DenseParams,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        b: &CpuTensor,
+        y: &mut CpuTensor,
+    ) {
         CpuKernels::dense_forward(self, p, &x.data, &w.data, &b.data, &mut y.data)
     }
-    fn dense_backward_input_unchecked(&self, p: &DenseParams, dy: &CpuTensor, w: &CpuTensor, dx: &mut CpuTensor) {
+    fn dense_backward_input_unchecked(
+        &self,
+        p: &DenseParams,
+        dy: &CpuTensor,
+        w: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) {
         CpuKernels::dense_backward_input(self, p, &dy.data, &w.data, &mut dx.data)
     }
-    fn dense_backward_weight_unchecked(&self, p: &DenseParams, x: &CpuTensor, dy: &CpuTensor, dw: &mut CpuTensor) {
+    fn dense_backward_weight_unchecked(
+        &self,
+        p: &DenseParams,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        dw: &mut CpuTensor,
+    ) {
         CpuKernels::dense_backward_weight(self, p, &x.data, &dy.data, &mut dw.data)
     }
     fn dense_backward_bias_unchecked(&self, p: &DenseParams, dy: &CpuTensor, db: &mut CpuTensor) {
@@ -306,7 +445,12 @@ impl<K: CpuKernels> Backend for K {
     fn sigmoid_forward_unchecked(&self, p: &ElementwiseParams, x: &CpuTensor, y: &mut CpuTensor) {
         CpuKernels::sigmoid_forward(self, p, &x.data, &mut y.data)
     }
-    fn sigmoid_backward_unchecked(&self, p: &ElementwiseParams, y: &CpuTensor, grad: &mut CpuTensor) {
+    fn sigmoid_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        y: &CpuTensor,
+        grad: &mut CpuTensor,
+    ) {
         CpuKernels::sigmoid_backward(self, p, &y.data, &mut grad.data)
     }
     fn tanh_forward_unchecked(&self, p: &ElementwiseParams, x: &CpuTensor, y: &mut CpuTensor) {
@@ -321,37 +465,163 @@ impl<K: CpuKernels> Backend for K {
     fn dropout_backward_unchecked(&self, p: &DropoutParams, dy: &CpuTensor, dx: &mut CpuTensor) {
         CpuKernels::dropout_backward(self, p, &dy.data, &mut dx.data)
     }
-    fn embedding_forward_unchecked(&self, p: &EmbeddingParams, ids: &CpuIndices, table: &CpuTensor, y: &mut CpuTensor) {
+    fn embedding_forward_unchecked(
+        &self,
+        p: &EmbeddingParams,
+        ids: &CpuIndices,
+        table: &CpuTensor,
+        y: &mut CpuTensor,
+    ) {
         CpuKernels::embedding_forward(self, p, &ids.0, &table.data, &mut y.data)
     }
-    fn embedding_backward_unchecked(&self, p: &EmbeddingParams, ids: &CpuIndices, dy: &CpuTensor, dtable: &mut CpuTensor) {
+    fn embedding_backward_unchecked(
+        &self,
+        p: &EmbeddingParams,
+        ids: &CpuIndices,
+        dy: &CpuTensor,
+        dtable: &mut CpuTensor,
+    ) {
         CpuKernels::embedding_backward(self, p, &ids.0, &dy.data, &mut dtable.data)
     }
-    fn rnn_step_forward_unchecked(&self, p: &RecurrentParams, xg: &CpuTensor, w_hh: &CpuTensor, b_hh: &CpuTensor, h_in: &mut CpuTensor, h_out: &mut CpuTensor) {
-        CpuKernels::rnn_step_forward(self, p, &xg.data, &w_hh.data, &b_hh.data, &mut h_in.data, &mut h_out.data)
+    fn rnn_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &CpuTensor,
+        w_hh: &CpuTensor,
+        b_hh: &CpuTensor,
+        h_in: &mut CpuTensor,
+        h_out: &mut CpuTensor,
+    ) {
+        CpuKernels::rnn_step_forward(
+            self,
+            p,
+            &xg.data,
+            &w_hh.data,
+            &b_hh.data,
+            &mut h_in.data,
+            &mut h_out.data,
+        )
     }
-    fn rnn_step_backward_unchecked(&self, p: &RecurrentParams, h_out: &CpuTensor, dh: &CpuTensor, dgates: &mut CpuTensor) {
+    fn rnn_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        h_out: &CpuTensor,
+        dh: &CpuTensor,
+        dgates: &mut CpuTensor,
+    ) {
         CpuKernels::rnn_step_backward(self, p, &h_out.data, &dh.data, &mut dgates.data)
     }
-    fn rnn_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &CpuTensor, w_hh: &CpuTensor, dh: &mut CpuTensor) {
+    fn rnn_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgates: &CpuTensor,
+        w_hh: &CpuTensor,
+        dh: &mut CpuTensor,
+    ) {
         CpuKernels::rnn_step_backward_hidden(self, p, &dgates.data, &w_hh.data, &mut dh.data)
     }
-    fn gru_step_forward_unchecked(&self, p: &RecurrentParams, xg: &CpuTensor, w_hh: &CpuTensor, b_hh: &CpuTensor, h0: &CpuTensor, h_in: &mut CpuTensor, h_out: &mut CpuTensor, gates: &mut CpuTensor) {
-        CpuKernels::gru_step_forward(self, p, &xg.data, &w_hh.data, &b_hh.data, &h0.data, &mut h_in.data, &mut h_out.data, &mut gates.data)
+    fn gru_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &CpuTensor,
+        w_hh: &CpuTensor,
+        b_hh: &CpuTensor,
+        h0: &CpuTensor,
+        h_in: &mut CpuTensor,
+        h_out: &mut CpuTensor,
+        gates: &mut CpuTensor,
+    ) {
+        CpuKernels::gru_step_forward(
+            self,
+            p,
+            &xg.data,
+            &w_hh.data,
+            &b_hh.data,
+            &h0.data,
+            &mut h_in.data,
+            &mut h_out.data,
+            &mut gates.data,
+        )
     }
-    fn gru_step_backward_unchecked(&self, p: &RecurrentParams, gates: &CpuTensor, h0: &CpuTensor, h_out: &CpuTensor, dh: &mut CpuTensor, dgi: &mut CpuTensor, dgh: &mut CpuTensor) {
-        CpuKernels::gru_step_backward(self, p, &gates.data, &h0.data, &h_out.data, &mut dh.data, &mut dgi.data, &mut dgh.data)
+    fn gru_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        gates: &CpuTensor,
+        h0: &CpuTensor,
+        h_out: &CpuTensor,
+        dh: &mut CpuTensor,
+        dgi: &mut CpuTensor,
+        dgh: &mut CpuTensor,
+    ) {
+        CpuKernels::gru_step_backward(
+            self,
+            p,
+            &gates.data,
+            &h0.data,
+            &h_out.data,
+            &mut dh.data,
+            &mut dgi.data,
+            &mut dgh.data,
+        )
     }
-    fn gru_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgh: &CpuTensor, w_hh: &CpuTensor, dh: &mut CpuTensor) {
+    fn gru_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgh: &CpuTensor,
+        w_hh: &CpuTensor,
+        dh: &mut CpuTensor,
+    ) {
         CpuKernels::gru_step_backward_hidden(self, p, &dgh.data, &w_hh.data, &mut dh.data)
     }
-    fn lstm_step_forward_unchecked(&self, p: &RecurrentParams, xg: &CpuTensor, w_hh: &CpuTensor, b_hh: &CpuTensor, h_in: &mut CpuTensor, h_out: &mut CpuTensor, c: &mut CpuTensor, gates: &mut CpuTensor) {
-        CpuKernels::lstm_step_forward(self, p, &xg.data, &w_hh.data, &b_hh.data, &mut h_in.data, &mut h_out.data, &mut c.data, &mut gates.data)
+    fn lstm_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &CpuTensor,
+        w_hh: &CpuTensor,
+        b_hh: &CpuTensor,
+        h_in: &mut CpuTensor,
+        h_out: &mut CpuTensor,
+        c: &mut CpuTensor,
+        gates: &mut CpuTensor,
+    ) {
+        CpuKernels::lstm_step_forward(
+            self,
+            p,
+            &xg.data,
+            &w_hh.data,
+            &b_hh.data,
+            &mut h_in.data,
+            &mut h_out.data,
+            &mut c.data,
+            &mut gates.data,
+        )
     }
-    fn lstm_step_backward_unchecked(&self, p: &RecurrentParams, gates: &CpuTensor, c: &CpuTensor, dh: &CpuTensor, dc: &mut CpuTensor, dgates: &mut CpuTensor) {
-        CpuKernels::lstm_step_backward(self, p, &gates.data, &c.data, &dh.data, &mut dc.data, &mut dgates.data)
+    fn lstm_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        gates: &CpuTensor,
+        c: &CpuTensor,
+        dh: &CpuTensor,
+        dc: &mut CpuTensor,
+        dgates: &mut CpuTensor,
+    ) {
+        CpuKernels::lstm_step_backward(
+            self,
+            p,
+            &gates.data,
+            &c.data,
+            &dh.data,
+            &mut dc.data,
+            &mut dgates.data,
+        )
     }
-    fn lstm_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &CpuTensor, w_hh: &CpuTensor, dh: &mut CpuTensor) {
+    fn lstm_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgates: &CpuTensor,
+        w_hh: &CpuTensor,
+        dh: &mut CpuTensor,
+    ) {
         CpuKernels::lstm_step_backward_hidden(self, p, &dgates.data, &w_hh.data, &mut dh.data)
     }
     fn sum_squares_unchecked(&self, p: &NormParams, x: &CpuTensor, sums: &mut CpuTensor) {
@@ -363,16 +633,55 @@ impl<K: CpuKernels> Backend for K {
     fn copy_slice_unchecked(&self, p: &CopyParams, src: &CpuTensor, dst: &mut CpuTensor) {
         CpuKernels::copy_slice(self, p, &src.data, &mut dst.data)
     }
-    fn softmax_forward_unchecked(&self, p: &SoftmaxParams, logits: &CpuTensor, probs: &mut CpuTensor) {
+    fn softmax_forward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        logits: &CpuTensor,
+        probs: &mut CpuTensor,
+    ) {
         CpuKernels::softmax_forward(self, p, &logits.data, &mut probs.data)
     }
-    fn softmax_xent_forward_unchecked(&self, p: &SoftmaxParams, logits: &CpuTensor, labels: &CpuIndices, probs: &mut CpuTensor, loss: &mut CpuTensor) {
-        CpuKernels::softmax_xent_forward(self, p, &logits.data, &labels.0, &mut probs.data, &mut loss.data)
+    fn softmax_xent_forward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        logits: &CpuTensor,
+        labels: &CpuIndices,
+        probs: &mut CpuTensor,
+        loss: &mut CpuTensor,
+    ) {
+        CpuKernels::softmax_xent_forward(
+            self,
+            p,
+            &logits.data,
+            &labels.0,
+            &mut probs.data,
+            &mut loss.data,
+        )
     }
-    fn softmax_xent_backward_unchecked(&self, p: &SoftmaxParams, probs: &CpuTensor, labels: &CpuIndices, dlogits: &mut CpuTensor) {
+    fn softmax_xent_backward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        probs: &CpuTensor,
+        labels: &CpuIndices,
+        dlogits: &mut CpuTensor,
+    ) {
         CpuKernels::softmax_xent_backward(self, p, &probs.data, &labels.0, &mut dlogits.data)
     }
-    fn adam_step_unchecked(&self, p: &AdamParams, param: &mut CpuTensor, grad: &CpuTensor, m: &mut CpuTensor, v: &mut CpuTensor) {
-        CpuKernels::adam_step(self, p, &mut param.data, &grad.data, &mut m.data, &mut v.data)
+    fn adam_step_unchecked(
+        &self,
+        p: &AdamParams,
+        param: &mut CpuTensor,
+        grad: &CpuTensor,
+        m: &mut CpuTensor,
+        v: &mut CpuTensor,
+    ) {
+        CpuKernels::adam_step(
+            self,
+            p,
+            &mut param.data,
+            &grad.data,
+            &mut m.data,
+            &mut v.data,
+        )
     }
 }

@@ -32,7 +32,14 @@ fn mask(p: &RecurrentParams, r: usize, j: usize) -> f32 {
 
 /// The recurrent product of row r at timestep t: h_in[t][r] . W_hh^T + b_hh,
 /// [gates * H].
-fn product(p: &RecurrentParams, gates: usize, r: usize, w_hh: &[f32], b_hh: &[f32], h_in: &[f32]) -> Vec<f32> {
+fn product(
+    p: &RecurrentParams,
+    gates: usize,
+    r: usize,
+    w_hh: &[f32],
+    b_hh: &[f32],
+    h_in: &[f32],
+) -> Vec<f32> {
     let (hd, b, t) = dims(p);
     let row = t * b + r;
     (0..gates * hd)
@@ -55,7 +62,14 @@ fn put_h(p: &RecurrentParams, r: usize, j: usize, h: f32, h_in: &mut [f32], h_ou
 }
 
 /// h = tanh(xg[t] + h_in[t] W_hh^T + b_hh), [batch, H] at timestep t.
-pub fn rnn_step_forward(p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32]) {
+pub fn rnn_step_forward(
+    p: &RecurrentParams,
+    xg: &[f32],
+    w_hh: &[f32],
+    b_hh: &[f32],
+    h_in: &mut [f32],
+    h_out: &mut [f32],
+) {
     let (hd, b, t) = dims(p);
     for r in 0..b {
         let a = product(p, 1, r, w_hh, b_hh, h_in);
@@ -98,7 +112,11 @@ pub fn gru_step_forward(
             let rg = sigmoid(x[j] + a[j]);
             let z = sigmoid(x[hd + j] + a[hd + j]);
             let n = (x[2 * hd + j] + rg * a[2 * hd + j]).tanh();
-            let prev = if t == 0 { h0[r * hd + j] } else { h_out[(row - b) * hd + j] };
+            let prev = if t == 0 {
+                h0[r * hd + j]
+            } else {
+                h_out[(row - b) * hd + j]
+            };
             let h = (1.0 - z) * n + z * prev;
             for (k, v) in [rg, z, n, a[2 * hd + j]].into_iter().enumerate() {
                 gates[row * 4 * hd + k * hd + j] = v;
@@ -127,7 +145,11 @@ pub fn gru_step_backward(
         for j in 0..hd {
             let g = |k: usize| gates[row * 4 * hd + k * hd + j];
             let (rg, z, n, an) = (g(0), g(1), g(2), g(3));
-            let prev = if t == 0 { h0[r * hd + j] } else { h_out[(row - b) * hd + j] };
+            let prev = if t == 0 {
+                h0[r * hd + j]
+            } else {
+                h_out[(row - b) * hd + j]
+            };
             let d = dh[row * hd + j];
             let dn = d * (1.0 - z) * (1.0 - n * n);
             let dz = d * (prev - n) * z * (1.0 - z);
@@ -189,7 +211,14 @@ pub fn lstm_step_forward(
 /// dc_t = dc + dh * o * (1 - tanh(c)^2): dz_i = dc_t * g * i(1-i),
 /// dz_f = dc_t * c[t] * f(1-f), dz_g = dc_t * i * (1-g^2),
 /// dz_o = dh * tanh(c) * o(1-o); dc = dc_t * f. dgates[t] is overwritten.
-pub fn lstm_step_backward(p: &RecurrentParams, gates: &[f32], c: &[f32], dh: &[f32], dc: &mut [f32], dgates: &mut [f32]) {
+pub fn lstm_step_backward(
+    p: &RecurrentParams,
+    gates: &[f32],
+    c: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    dgates: &mut [f32],
+) {
     let (hd, b, t) = dims(p);
     for r in 0..b {
         let row = t * b + r;
@@ -211,7 +240,13 @@ pub fn lstm_step_backward(p: &RecurrentParams, gates: &[f32], c: &[f32], dh: &[f
 /// The recurrence's share of the hidden gradient for a cell of `gates`
 /// pre-activations per unit, for t >= 1:
 /// dh[t-1] += (dgates[t] W_hh) * mask, onto what the layer above put there.
-fn step_backward_hidden(p: &RecurrentParams, gates: usize, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+fn step_backward_hidden(
+    p: &RecurrentParams,
+    gates: usize,
+    dgates: &[f32],
+    w_hh: &[f32],
+    dh: &mut [f32],
+) {
     let (hd, b, t) = dims(p);
     let g = gates * hd;
     for r in 0..b {
@@ -234,6 +269,11 @@ pub fn gru_step_backward_hidden(p: &RecurrentParams, dgh: &[f32], w_hh: &[f32], 
 }
 
 /// dh[t-1] += (dgates[t] [b, 4H] . W_hh) * mask.
-pub fn lstm_step_backward_hidden(p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+pub fn lstm_step_backward_hidden(
+    p: &RecurrentParams,
+    dgates: &[f32],
+    w_hh: &[f32],
+    dh: &mut [f32],
+) {
     step_backward_hidden(p, 4, dgates, w_hh, dh);
 }

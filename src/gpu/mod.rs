@@ -265,15 +265,34 @@ impl Backend for GpuBackend {
         }
     }
 
-    fn conv2d_forward_unchecked(&self, p: &Conv2dParams, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) {
+    fn conv2d_forward_unchecked(
+        &self,
+        p: &Conv2dParams,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        b: &GpuTensor,
+        y: &mut GpuTensor,
+    ) {
         let grid = Grid::Threads(conv_blocks(p.n, p.o, p.oh, p.ow));
         self.run(&k::CONV2D_FORWARD, p, &[x, w, b, y], grid);
     }
-    fn conv2d_backward_input_unchecked(&self, p: &Conv2dParams, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) {
+    fn conv2d_backward_input_unchecked(
+        &self,
+        p: &Conv2dParams,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) {
         let grid = Grid::Threads(conv_blocks(p.n, p.c, p.h, p.w));
         self.run(&k::CONV2D_BACKWARD_INPUT, p, &[dy, w, dx], grid);
     }
-    fn conv2d_backward_weight_unchecked(&self, p: &Conv2dParams, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor) {
+    fn conv2d_backward_weight_unchecked(
+        &self,
+        p: &Conv2dParams,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        dw: &mut GpuTensor,
+    ) {
         // 3x3: four output channels per thread; other sizes one weight per
         // thread (shaders/conv2d.wgsl).
         let threads = if p.k == 3 {
@@ -281,16 +300,33 @@ impl Backend for GpuBackend {
         } else {
             p.o * p.c * p.k * p.k
         };
-        self.run(&k::CONV2D_BACKWARD_WEIGHT, p, &[x, dy, dw], Grid::Threads(threads));
+        self.run(
+            &k::CONV2D_BACKWARD_WEIGHT,
+            p,
+            &[x, dy, dw],
+            Grid::Threads(threads),
+        );
     }
     fn conv2d_backward_bias_unchecked(&self, p: &Conv2dParams, dy: &GpuTensor, db: &mut GpuTensor) {
         self.run(&k::CONV2D_BACKWARD_BIAS, p, &[dy, db], Grid::Groups(p.o));
     }
-    fn max_pool2d_forward_unchecked(&self, p: &PoolParams, x: &GpuTensor, y: &mut GpuTensor, argmax: &mut GpuIndices) {
+    fn max_pool2d_forward_unchecked(
+        &self,
+        p: &PoolParams,
+        x: &GpuTensor,
+        y: &mut GpuTensor,
+        argmax: &mut GpuIndices,
+    ) {
         let grid = Grid::Threads(p.n * p.c * p.oh * p.ow);
         self.run(&k::MAX_POOL2D_FORWARD, p, &[x, y, argmax], grid);
     }
-    fn max_pool2d_backward_unchecked(&self, p: &PoolParams, dy: &GpuTensor, argmax: &GpuIndices, dx: &mut GpuTensor) {
+    fn max_pool2d_backward_unchecked(
+        &self,
+        p: &PoolParams,
+        dy: &GpuTensor,
+        argmax: &GpuIndices,
+        dx: &mut GpuTensor,
+    ) {
         let grid = Grid::Threads(p.n * p.c * p.oh * p.ow);
         self.run(&k::MAX_POOL2D_BACKWARD, p, &[dy, argmax, dx], grid);
     }
@@ -302,18 +338,47 @@ impl Backend for GpuBackend {
         let grid = Grid::Threads(p.n * p.c * p.h * p.w);
         self.run(&k::AVG_POOL2D_BACKWARD, p, &[dy, dx], grid);
     }
-    fn dense_forward_unchecked(&self, p: &DenseParams, x: &GpuTensor, w: &GpuTensor, b: &GpuTensor, y: &mut GpuTensor) {
+    fn dense_forward_unchecked(
+        &self,
+        p: &DenseParams,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        b: &GpuTensor,
+        y: &mut GpuTensor,
+    ) {
         if p.n <= DENSE_ROWS_MAX {
             let grid = Grid::Tiles(p.out.div_ceil(64), p.n);
             return self.run(&k::DENSE_FORWARD_ROWS, p, &[x, w, b, y], grid);
         }
         self.run(&k::DENSE_FORWARD, p, &[x, w, b, y], blocks(p.n, p.out));
     }
-    fn dense_backward_input_unchecked(&self, p: &DenseParams, dy: &GpuTensor, w: &GpuTensor, dx: &mut GpuTensor) {
-        self.run(&k::DENSE_BACKWARD_INPUT, p, &[dy, w, dx], blocks(p.n, p.inp));
+    fn dense_backward_input_unchecked(
+        &self,
+        p: &DenseParams,
+        dy: &GpuTensor,
+        w: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) {
+        self.run(
+            &k::DENSE_BACKWARD_INPUT,
+            p,
+            &[dy, w, dx],
+            blocks(p.n, p.inp),
+        );
     }
-    fn dense_backward_weight_unchecked(&self, p: &DenseParams, x: &GpuTensor, dy: &GpuTensor, dw: &mut GpuTensor) {
-        self.run(&k::DENSE_BACKWARD_WEIGHT, p, &[dy, x, dw], blocks(p.out, p.inp));
+    fn dense_backward_weight_unchecked(
+        &self,
+        p: &DenseParams,
+        x: &GpuTensor,
+        dy: &GpuTensor,
+        dw: &mut GpuTensor,
+    ) {
+        self.run(
+            &k::DENSE_BACKWARD_WEIGHT,
+            p,
+            &[dy, x, dw],
+            blocks(p.out, p.inp),
+        );
     }
     fn dense_backward_bias_unchecked(&self, p: &DenseParams, dy: &GpuTensor, db: &mut GpuTensor) {
         self.run(&k::DENSE_BACKWARD_BIAS, p, &[dy, db], Grid::Threads(p.out));
@@ -327,7 +392,12 @@ impl Backend for GpuBackend {
     fn sigmoid_forward_unchecked(&self, p: &ElementwiseParams, x: &GpuTensor, y: &mut GpuTensor) {
         self.run(&k::SIGMOID_FORWARD, p, &[x, y], Grid::Threads(p.len));
     }
-    fn sigmoid_backward_unchecked(&self, p: &ElementwiseParams, y: &GpuTensor, grad: &mut GpuTensor) {
+    fn sigmoid_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        y: &GpuTensor,
+        grad: &mut GpuTensor,
+    ) {
         self.run(&k::SIGMOID_BACKWARD, p, &[y, grad], Grid::Threads(p.len));
     }
     fn tanh_forward_unchecked(&self, p: &ElementwiseParams, x: &GpuTensor, y: &mut GpuTensor) {
@@ -342,48 +412,159 @@ impl Backend for GpuBackend {
     fn dropout_backward_unchecked(&self, p: &DropoutParams, dy: &GpuTensor, dx: &mut GpuTensor) {
         self.run(&k::DROPOUT_BACKWARD, p, &[dy, dx], Grid::Threads(p.len));
     }
-    fn embedding_forward_unchecked(&self, p: &EmbeddingParams, ids: &GpuIndices, table: &GpuTensor, y: &mut GpuTensor) {
-        self.run(&k::EMBEDDING_FORWARD, p, &[ids, table, y], Grid::Threads(p.n * p.dim));
+    fn embedding_forward_unchecked(
+        &self,
+        p: &EmbeddingParams,
+        ids: &GpuIndices,
+        table: &GpuTensor,
+        y: &mut GpuTensor,
+    ) {
+        self.run(
+            &k::EMBEDDING_FORWARD,
+            p,
+            &[ids, table, y],
+            Grid::Threads(p.n * p.dim),
+        );
     }
-    fn embedding_backward_unchecked(&self, p: &EmbeddingParams, ids: &GpuIndices, dy: &GpuTensor, dtable: &mut GpuTensor) {
-        self.run(&k::EMBEDDING_BACKWARD, p, &[ids, dy, dtable], Grid::Threads(p.vocab * p.dim));
+    fn embedding_backward_unchecked(
+        &self,
+        p: &EmbeddingParams,
+        ids: &GpuIndices,
+        dy: &GpuTensor,
+        dtable: &mut GpuTensor,
+    ) {
+        self.run(
+            &k::EMBEDDING_BACKWARD,
+            p,
+            &[ids, dy, dtable],
+            Grid::Threads(p.vocab * p.dim),
+        );
     }
-    fn rnn_step_forward_unchecked(&self, p: &RecurrentParams, xg: &GpuTensor, w_hh: &GpuTensor, b_hh: &GpuTensor, h_in: &mut GpuTensor, h_out: &mut GpuTensor) {
+    fn rnn_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &GpuTensor,
+        w_hh: &GpuTensor,
+        b_hh: &GpuTensor,
+        h_in: &mut GpuTensor,
+        h_out: &mut GpuTensor,
+    ) {
         // Four units and eight rows per thread.
         let grid = row_blocks(p, p.hidden.div_ceil(4));
-        self.run(&k::RNN_STEP_FORWARD, p, &[xg, w_hh, b_hh, h_in, h_out], grid);
+        self.run(
+            &k::RNN_STEP_FORWARD,
+            p,
+            &[xg, w_hh, b_hh, h_in, h_out],
+            grid,
+        );
     }
-    fn rnn_step_backward_unchecked(&self, p: &RecurrentParams, h_out: &GpuTensor, dh: &GpuTensor, dgates: &mut GpuTensor) {
+    fn rnn_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        h_out: &GpuTensor,
+        dh: &GpuTensor,
+        dgates: &mut GpuTensor,
+    ) {
         let grid = Grid::Threads(p.batch * p.hidden);
         self.run(&k::RNN_STEP_BACKWARD, p, &[h_out, dh, dgates], grid);
     }
-    fn rnn_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &GpuTensor, w_hh: &GpuTensor, dh: &mut GpuTensor) {
+    fn rnn_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgates: &GpuTensor,
+        w_hh: &GpuTensor,
+        dh: &mut GpuTensor,
+    ) {
         let grid = row_blocks(p, p.hidden.div_ceil(4));
         self.run(&k::RNN_STEP_BACKWARD_HIDDEN, p, &[dgates, w_hh, dh], grid);
     }
-    fn gru_step_forward_unchecked(&self, p: &RecurrentParams, xg: &GpuTensor, w_hh: &GpuTensor, b_hh: &GpuTensor, h0: &GpuTensor, h_in: &mut GpuTensor, h_out: &mut GpuTensor, gates: &mut GpuTensor) {
+    fn gru_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &GpuTensor,
+        w_hh: &GpuTensor,
+        b_hh: &GpuTensor,
+        h0: &GpuTensor,
+        h_in: &mut GpuTensor,
+        h_out: &mut GpuTensor,
+        gates: &mut GpuTensor,
+    ) {
         // A unit and eight rows per thread.
         let grid = row_blocks(p, p.hidden);
-        self.run(&k::GRU_STEP_FORWARD, p, &[xg, w_hh, b_hh, h0, h_in, h_out, gates], grid);
+        self.run(
+            &k::GRU_STEP_FORWARD,
+            p,
+            &[xg, w_hh, b_hh, h0, h_in, h_out, gates],
+            grid,
+        );
     }
-    fn gru_step_backward_unchecked(&self, p: &RecurrentParams, gates: &GpuTensor, h0: &GpuTensor, h_out: &GpuTensor, dh: &mut GpuTensor, dgi: &mut GpuTensor, dgh: &mut GpuTensor) {
+    fn gru_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        gates: &GpuTensor,
+        h0: &GpuTensor,
+        h_out: &GpuTensor,
+        dh: &mut GpuTensor,
+        dgi: &mut GpuTensor,
+        dgh: &mut GpuTensor,
+    ) {
         let grid = Grid::Threads(p.batch * p.hidden);
-        self.run(&k::GRU_STEP_BACKWARD, p, &[gates, h0, h_out, dh, dgi, dgh], grid);
+        self.run(
+            &k::GRU_STEP_BACKWARD,
+            p,
+            &[gates, h0, h_out, dh, dgi, dgh],
+            grid,
+        );
     }
-    fn gru_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgh: &GpuTensor, w_hh: &GpuTensor, dh: &mut GpuTensor) {
+    fn gru_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgh: &GpuTensor,
+        w_hh: &GpuTensor,
+        dh: &mut GpuTensor,
+    ) {
         let grid = row_blocks(p, p.hidden.div_ceil(4));
         self.run(&k::GRU_STEP_BACKWARD_HIDDEN, p, &[dgh, w_hh, dh], grid);
     }
-    fn lstm_step_forward_unchecked(&self, p: &RecurrentParams, xg: &GpuTensor, w_hh: &GpuTensor, b_hh: &GpuTensor, h_in: &mut GpuTensor, h_out: &mut GpuTensor, c: &mut GpuTensor, gates: &mut GpuTensor) {
+    fn lstm_step_forward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        xg: &GpuTensor,
+        w_hh: &GpuTensor,
+        b_hh: &GpuTensor,
+        h_in: &mut GpuTensor,
+        h_out: &mut GpuTensor,
+        c: &mut GpuTensor,
+        gates: &mut GpuTensor,
+    ) {
         // A unit and eight rows per thread.
         let grid = row_blocks(p, p.hidden);
-        self.run(&k::LSTM_STEP_FORWARD, p, &[xg, w_hh, b_hh, h_in, h_out, c, gates], grid);
+        self.run(
+            &k::LSTM_STEP_FORWARD,
+            p,
+            &[xg, w_hh, b_hh, h_in, h_out, c, gates],
+            grid,
+        );
     }
-    fn lstm_step_backward_unchecked(&self, p: &RecurrentParams, gates: &GpuTensor, c: &GpuTensor, dh: &GpuTensor, dc: &mut GpuTensor, dgates: &mut GpuTensor) {
+    fn lstm_step_backward_unchecked(
+        &self,
+        p: &RecurrentParams,
+        gates: &GpuTensor,
+        c: &GpuTensor,
+        dh: &GpuTensor,
+        dc: &mut GpuTensor,
+        dgates: &mut GpuTensor,
+    ) {
         let grid = Grid::Threads(p.batch * p.hidden);
         self.run(&k::LSTM_STEP_BACKWARD, p, &[gates, c, dh, dc, dgates], grid);
     }
-    fn lstm_step_backward_hidden_unchecked(&self, p: &RecurrentParams, dgates: &GpuTensor, w_hh: &GpuTensor, dh: &mut GpuTensor) {
+    fn lstm_step_backward_hidden_unchecked(
+        &self,
+        p: &RecurrentParams,
+        dgates: &GpuTensor,
+        w_hh: &GpuTensor,
+        dh: &mut GpuTensor,
+    ) {
         // Four units and eight rows per thread.
         let grid = row_blocks(p, p.hidden.div_ceil(4));
         self.run(&k::LSTM_STEP_BACKWARD_HIDDEN, p, &[dgates, w_hh, dh], grid);
@@ -397,16 +578,51 @@ impl Backend for GpuBackend {
     fn copy_slice_unchecked(&self, p: &CopyParams, src: &GpuTensor, dst: &mut GpuTensor) {
         self.run(&k::COPY_SLICE, p, &[src, dst], Grid::Threads(p.len));
     }
-    fn softmax_forward_unchecked(&self, p: &SoftmaxParams, logits: &GpuTensor, probs: &mut GpuTensor) {
+    fn softmax_forward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        logits: &GpuTensor,
+        probs: &mut GpuTensor,
+    ) {
         self.run(&k::SOFTMAX_FORWARD, p, &[logits, probs], Grid::Threads(p.n));
     }
-    fn softmax_xent_forward_unchecked(&self, p: &SoftmaxParams, logits: &GpuTensor, labels: &GpuIndices, probs: &mut GpuTensor, loss: &mut GpuTensor) {
-        self.run(&k::SOFTMAX_XENT_FORWARD, p, &[logits, labels, probs, loss], Grid::Threads(p.n));
+    fn softmax_xent_forward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        logits: &GpuTensor,
+        labels: &GpuIndices,
+        probs: &mut GpuTensor,
+        loss: &mut GpuTensor,
+    ) {
+        self.run(
+            &k::SOFTMAX_XENT_FORWARD,
+            p,
+            &[logits, labels, probs, loss],
+            Grid::Threads(p.n),
+        );
     }
-    fn softmax_xent_backward_unchecked(&self, p: &SoftmaxParams, probs: &GpuTensor, labels: &GpuIndices, dlogits: &mut GpuTensor) {
-        self.run(&k::SOFTMAX_XENT_BACKWARD, p, &[probs, labels, dlogits], Grid::Threads(p.n * p.classes));
+    fn softmax_xent_backward_unchecked(
+        &self,
+        p: &SoftmaxParams,
+        probs: &GpuTensor,
+        labels: &GpuIndices,
+        dlogits: &mut GpuTensor,
+    ) {
+        self.run(
+            &k::SOFTMAX_XENT_BACKWARD,
+            p,
+            &[probs, labels, dlogits],
+            Grid::Threads(p.n * p.classes),
+        );
     }
-    fn adam_step_unchecked(&self, p: &AdamParams, param: &mut GpuTensor, grad: &GpuTensor, m: &mut GpuTensor, v: &mut GpuTensor) {
+    fn adam_step_unchecked(
+        &self,
+        p: &AdamParams,
+        param: &mut GpuTensor,
+        grad: &GpuTensor,
+        m: &mut GpuTensor,
+        v: &mut GpuTensor,
+    ) {
         self.run(&k::ADAM_STEP, p, &[param, grad, m, v], Grid::Threads(p.len));
     }
 }

@@ -195,7 +195,14 @@ impl<B: Backend> CharModel<B> {
 
     /// Record a pass over `ids` (time-major: position t of row r at
     /// t * batch + r), as far as `until` says.
-    fn record(&self, be: &B, r: &mut Acts<B>, ids: &[u32], mode: Mode, until: Until<'_>) -> Result<()> {
+    fn record(
+        &self,
+        be: &B,
+        r: &mut Acts<B>,
+        ids: &[u32],
+        mode: Mode,
+        until: Until<'_>,
+    ) -> Result<()> {
         let x = r.ids.as_mut().expect("a text network's buffers hold ids");
         be.write_indices(x, ids)?;
         self.net.forward(be, r, mode, until)
@@ -267,11 +274,21 @@ impl<B: Backend> CharModel<B> {
 
     /// Summed cross-entropy (nats) of predicting `targets` from `inputs`,
     /// one window, no training; the state carries over like `train_step`'s.
-    pub async fn eval_window(&mut self, be: &B, inputs: &[u32], targets: &[u32], steps: usize, batch: usize) -> Result<f64> {
+    pub async fn eval_window(
+        &mut self,
+        be: &B,
+        inputs: &[u32],
+        targets: &[u32],
+        steps: usize,
+        batch: usize,
+    ) -> Result<f64> {
         Self::check_window(inputs, targets, steps, batch)?;
         let mut r = self.take_run(be, steps, batch);
         let out = match self.record(be, &mut r, inputs, Mode::Infer, Until::Loss(targets)) {
-            Ok(()) => be.read(&[r.loss().expect("a loss pass made the losses")]).await,
+            Ok(()) => {
+                be.read(&[r.loss().expect("a loss pass made the losses")])
+                    .await
+            }
             Err(e) => Err(e),
         };
         self.runs.push(r);
@@ -363,7 +380,10 @@ impl<B: Backend> CharModel<B> {
         let mut r = self.take_run(be, 1, ids.len());
         let until = if read { Until::Probs } else { Until::State };
         let out = match self.record(be, &mut r, ids, Mode::Infer, until) {
-            Ok(()) if read => be.read(&[&r.probs]).await.map(|mut v| Some(v.swap_remove(0))),
+            Ok(()) if read => be
+                .read(&[&r.probs])
+                .await
+                .map(|mut v| Some(v.swap_remove(0))),
             Ok(()) => Ok(None),
             Err(e) => Err(e),
         };
@@ -373,7 +393,14 @@ impl<B: Backend> CharModel<B> {
 
     /// `prompt` followed by `length` sampled characters. Starts from zero
     /// state; the same seed gives the same text on the same backend.
-    pub async fn generate(&mut self, be: &B, prompt: &str, length: usize, sampling: Sampling, seed: u64) -> Result<String> {
+    pub async fn generate(
+        &mut self,
+        be: &B,
+        prompt: &str,
+        length: usize,
+        sampling: Sampling,
+        seed: u64,
+    ) -> Result<String> {
         sampling.check()?;
         if prompt.is_empty() {
             return Err(Error::Input {

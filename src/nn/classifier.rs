@@ -63,7 +63,12 @@ const KEPT_BATCH_SIZES: usize = 3;
 
 /// The class names, checked against the network's outputs.
 fn check_classes(classes: &[String], outputs: usize) -> Result<()> {
-    let bad = |problem: String| Err(Error::Input { what: "classes", problem });
+    let bad = |problem: String| {
+        Err(Error::Input {
+            what: "classes",
+            problem,
+        })
+    };
     if classes.len() != outputs {
         return bad(format!(
             "{} class names for a network with {outputs} outputs",
@@ -90,7 +95,12 @@ fn check_classes(classes: &[String], outputs: usize) -> Result<()> {
 
 impl<B: Backend> Classifier<B> {
     /// Fresh weights for `spec` (an image network) with these classes.
-    pub fn init(be: &B, spec: &NetworkSpec, classes: Vec<String>, rng: &mut impl Rng) -> Result<Self> {
+    pub fn init(
+        be: &B,
+        spec: &NetworkSpec,
+        classes: Vec<String>,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         if spec.is_text() {
             return Err(Error::Input {
                 what: "network",
@@ -233,8 +243,18 @@ impl<B: Backend> Classifier<B> {
         out
     }
 
-    fn record_forward(&self, be: &B, a: &mut Acts<B>, images: &[f32], mode: Mode, until: Until<'_>) -> Result<()> {
-        let x = a.images.as_mut().expect("an image network's buffers hold images");
+    fn record_forward(
+        &self,
+        be: &B,
+        a: &mut Acts<B>,
+        images: &[f32],
+        mode: Mode,
+        until: Until<'_>,
+    ) -> Result<()> {
+        let x = a
+            .images
+            .as_mut()
+            .expect("an image network's buffers hold images");
         be.write(x, images)?;
         self.net.forward(be, a, mode, until)
     }

@@ -16,7 +16,13 @@ pub struct Conv2d<B: Backend> {
 impl<B: Backend> Conv2d<B> {
     /// Glorot-uniform weight, zero bias (Keras's defaults); `name` is the
     /// state_dict prefix.
-    pub fn init(be: &B, rng: &mut impl Rng, name: &str, [out, inp, k]: [usize; 3], act: Act) -> Result<Self> {
+    pub fn init(
+        be: &B,
+        rng: &mut impl Rng,
+        name: &str,
+        [out, inp, k]: [usize; 3],
+        act: Act,
+    ) -> Result<Self> {
         let w = glorot_uniform(rng, inp * k * k, out * k * k, out * inp * k * k);
         Ok(Self {
             weight: Param::new(be, format!("{name}.weight"), &[out, inp, k, k], &w)?,
@@ -33,7 +39,14 @@ impl<B: Backend> Conv2d<B> {
     /// Given dy = d loss / d y (turned into the pre-activation's gradient in
     /// place), accumulate the parameter gradients and, when asked, dx += d
     /// loss / d x.
-    pub fn backward(&mut self, be: &B, x: &B::Tensor, y: &B::Tensor, dy: &mut B::Tensor, dx: Option<&mut B::Tensor>) -> Result<()> {
+    pub fn backward(
+        &mut self,
+        be: &B,
+        x: &B::Tensor,
+        y: &B::Tensor,
+        dy: &mut B::Tensor,
+        dx: Option<&mut B::Tensor>,
+    ) -> Result<()> {
         be.activation_backward(self.act, y, dy)?;
         be.conv2d_backward_weight(x, dy, &mut self.weight.grad)?;
         be.conv2d_backward_bias(dy, &mut self.bias.grad)?;

@@ -28,7 +28,14 @@ pub struct Dense<B: Backend> {
 
 impl<B: Backend> Dense<B> {
     /// Fresh weights; `name` is the state_dict prefix.
-    pub fn init(be: &B, rng: &mut impl Rng, name: &str, [inp, out]: [usize; 2], act: Act, how: DenseInit) -> Result<Self> {
+    pub fn init(
+        be: &B,
+        rng: &mut impl Rng,
+        name: &str,
+        [inp, out]: [usize; 2],
+        act: Act,
+        how: DenseInit,
+    ) -> Result<Self> {
         let (w, b) = match how {
             DenseInit::Glorot => (glorot_uniform(rng, inp, out, out * inp), vec![0.0; out]),
             DenseInit::Torch => {
@@ -52,7 +59,14 @@ impl<B: Backend> Dense<B> {
     /// Given dy = d loss / d y (turned into the pre-activation's gradient in
     /// place), accumulate the parameter gradients and, when asked, dx += d
     /// loss / d x.
-    pub fn backward(&mut self, be: &B, x: &B::Tensor, y: &B::Tensor, dy: &mut B::Tensor, dx: Option<&mut B::Tensor>) -> Result<()> {
+    pub fn backward(
+        &mut self,
+        be: &B,
+        x: &B::Tensor,
+        y: &B::Tensor,
+        dy: &mut B::Tensor,
+        dx: Option<&mut B::Tensor>,
+    ) -> Result<()> {
         be.activation_backward(self.act, y, dy)?;
         be.dense_backward_weight(x, dy, &mut self.weight.grad)?;
         be.dense_backward_bias(dy, &mut self.bias.grad)?;

@@ -27,7 +27,12 @@ pub struct Param<B: Backend> {
 
 impl<B: Backend> Param<B> {
     /// A parameter holding `data`, with a zero gradient of the same shape.
-    pub fn new(be: &B, name: impl Into<String>, shape: &[usize], data: &[f32]) -> crate::Result<Self> {
+    pub fn new(
+        be: &B,
+        name: impl Into<String>,
+        shape: &[usize],
+        data: &[f32],
+    ) -> crate::Result<Self> {
         Ok(Self {
             name: name.into(),
             value: be.tensor(shape, data)?,

@@ -5,13 +5,13 @@
 
 use rand::{Rng, SeedableRng};
 
+use super::Param;
 use super::conv2d::Conv2d;
 use super::dense::{Dense, DenseInit};
 use super::embedding::Embedding;
 use super::plan::{Plan, Recurrent as RecurrentPlan, Shape};
 use super::recurrent::{Masks, Recurrent, RecurrentSeq};
 use super::spec::{Activation, LayerKind, NetworkSpec};
-use super::Param;
 use crate::backend::{Act, Backend, Mask, Tensor};
 use crate::cpu::dropout::mix;
 use crate::error::{Error, Result};
@@ -57,7 +57,10 @@ impl<B: Backend> Layer<B> {
 pub enum Mode {
     #[default]
     Infer,
-    Train { seed: u32, step: u32 },
+    Train {
+        seed: u32,
+        step: u32,
+    },
 }
 
 /// How far a forward pass goes.
@@ -160,7 +163,10 @@ fn slot_out<B: Backend>(slot: &Slot<B>) -> Option<&B::Tensor> {
 }
 
 /// Layer i's output and its gradient, borrowed together.
-fn io<'a, B: Backend>(slot: &'a mut Slot<B>, grad: Option<&'a mut Option<B::Tensor>>) -> (Option<&'a B::Tensor>, Option<&'a mut B::Tensor>) {
+fn io<'a, B: Backend>(
+    slot: &'a mut Slot<B>,
+    grad: Option<&'a mut Option<B::Tensor>>,
+) -> (Option<&'a B::Tensor>, Option<&'a mut B::Tensor>) {
     match slot {
         Slot::Out(t) | Slot::MaxPool(t, _) => (Some(&*t), grad.and_then(Option::as_mut)),
         Slot::Recurrent(s) => match s.last_mut() {
@@ -185,7 +191,12 @@ impl<B: Backend> Network<B> {
     /// image networks (as the seed's CNN), PyTorch's defaults for text ones
     /// (as the seed's LSTM twin in PyTorch). Seeded by `rng`, drawn layer by
     /// layer in order.
-    pub fn init(be: &B, spec: &NetworkSpec, vocab: Option<usize>, rng: &mut impl Rng) -> Result<Self> {
+    pub fn init(
+        be: &B,
+        spec: &NetworkSpec,
+        vocab: Option<usize>,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         let plan = Plan::new(spec, vocab)?;
         let text = plan.is_text();
         let mut layers = Vec::with_capacity(plan.layers.len());
@@ -205,13 +216,23 @@ impl<B: Backend> Network<B> {
                     let Shape::Maps { c, .. } = lp.input else {
                         unreachable!("the plan gives a convolution maps")
                     };
-                    Layer::Conv2d(Conv2d::init(be, rng, name, [*filters, c, *kernel], activation.act())?)
+                    Layer::Conv2d(Conv2d::init(
+                        be,
+                        rng,
+                        name,
+                        [*filters, c, *kernel],
+                        activation.act(),
+                    )?)
                 }
                 LayerKind::MaxPool2d { size } => Layer::MaxPool2d(*size),
                 LayerKind::AvgPool2d { size } => Layer::AvgPool2d(*size),
                 LayerKind::Flatten => Layer::Flatten,
                 LayerKind::Dense { activation, .. } => {
-                    let how = if text { DenseInit::Torch } else { DenseInit::Glorot };
+                    let how = if text {
+                        DenseInit::Torch
+                    } else {
+                        DenseInit::Glorot
+                    };
                     let io = [lp.input.size(), lp.output.size()];
                     Layer::Dense(Dense::init(be, rng, name, io, activation.act(), how)?)
                 }
@@ -258,14 +279,29 @@ impl<B: Backend> Network<B> {
             layers,
             src,
         };
-        debug_assert!(net.params().iter().map(|p| &p.name).eq(net.plan.params().map(|p| &p.name)));
+        debug_assert!(
+            net.params()
+                .iter()
+                .map(|p| &p.name)
+                .eq(net.plan.params().map(|p| &p.name))
+        );
         Ok(net)
     }
 
     /// The network of `spec` holding `tensors` (as the plan names and
     /// shapes them, in its order: what [`crate::weights::load`] returns).
-    pub fn from_tensors(be: &B, spec: &NetworkSpec, vocab: Option<usize>, tensors: &[NamedTensor]) -> Result<Self> {
-        let mut net = Self::init(be, spec, vocab, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))?;
+    pub fn from_tensors(
+        be: &B,
+        spec: &NetworkSpec,
+        vocab: Option<usize>,
+        tensors: &[NamedTensor],
+    ) -> Result<Self> {
+        let mut net = Self::init(
+            be,
+            spec,
+            vocab,
+            &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
+        )?;
         let params = net.params_mut();
         if params.len() != tensors.len() {
             return Err(Error::WeightsFile(format!(
@@ -407,11 +443,15 @@ impl<B: Backend> Network<B> {
 
     /// The first recurrent layer, whose cells the page shows.
     pub fn first_recurrent(&self) -> Option<usize> {
-        self.layers.iter().position(|l| matches!(l, Layer::Recurrent(_)))
+        self.layers
+            .iter()
+            .position(|l| matches!(l, Layer::Recurrent(_)))
     }
 
     fn last_recurrent(&self) -> Option<usize> {
-        self.layers.iter().rposition(|l| matches!(l, Layer::Recurrent(_)))
+        self.layers
+            .iter()
+            .rposition(|l| matches!(l, Layer::Recurrent(_)))
     }
 
     /// Record the forward pass over the input already in `a` (its `images`
@@ -443,15 +483,22 @@ impl<B: Backend> Network<B> {
                 (Layer::MaxPool2d(s), Slot::MaxPool(y, arg)) => {
                     be.max_pool2d_forward(x.ok_or_else(need)?, y, arg, *s)?
                 }
-                (Layer::AvgPool2d(s), Slot::Out(y)) => be.avg_pool2d_forward(x.ok_or_else(need)?, y, *s)?,
+                (Layer::AvgPool2d(s), Slot::Out(y)) => {
+                    be.avg_pool2d_forward(x.ok_or_else(need)?, y, *s)?
+                }
                 (Layer::Dropout(rate), Slot::Out(y)) => {
                     let m = Self::mask(mode, i, 0, *rate);
                     be.dropout_forward(x.ok_or_else(need)?, y, m, y.len())?
                 }
-                (Layer::Activation(act), Slot::Out(y)) => be.activation_forward(*act, x.ok_or_else(need)?, y)?,
-                (Layer::Recurrent(r), Slot::Recurrent(seqs)) => {
-                    r.forward(be, x.ok_or_else(need)?, seqs, &Self::recurrent_masks(r, mode, i))?
+                (Layer::Activation(act), Slot::Out(y)) => {
+                    be.activation_forward(*act, x.ok_or_else(need)?, y)?
                 }
+                (Layer::Recurrent(r), Slot::Recurrent(seqs)) => r.forward(
+                    be,
+                    x.ok_or_else(need)?,
+                    seqs,
+                    &Self::recurrent_masks(r, mode, i),
+                )?,
                 (Layer::Flatten | Layer::Softmax, Slot::None) => {}
                 _ => unreachable!("slots are made from the layers"),
             }
@@ -459,7 +506,8 @@ impl<B: Backend> Network<B> {
         if until == Until::State {
             return Ok(());
         }
-        let logits = slot_out(&a.slots[self.logits_layer()]).expect("the logits' layer has an output");
+        let logits =
+            slot_out(&a.slots[self.logits_layer()]).expect("the logits' layer has an output");
         match until {
             Until::Loss(labels) => {
                 let n = a.n();

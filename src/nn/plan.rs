@@ -344,7 +344,8 @@ fn input_shape(spec: &NetworkSpec, vocab: Option<usize>) -> Result<Shape> {
 fn check_name(n: &str) -> std::result::Result<(), String> {
     let ok = !n.is_empty()
         && n.len() <= 32
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         && !n.starts_with('.')
         && !n.ends_with('.');
     if ok {
@@ -396,7 +397,9 @@ fn infer(
         Shape::Flat(n) => Err(format!(
             "needs feature maps, but gets a flat vector of {n} values: {what} must come before the flatten"
         )),
-        Shape::Seq(_) | Shape::Chars => Err(format!("needs an image input: {what} cannot read text")),
+        Shape::Seq(_) | Shape::Chars => {
+            Err(format!("needs an image input: {what} cannot read text"))
+        }
     };
     let softmax_not_last = |a: &Activation| {
         if *a == Activation::Softmax && !last {
@@ -415,7 +418,9 @@ fn infer(
             within("filters", *filters, MAX_UNITS)?;
             within("a kernel of", *kernel, MAX_KERNEL)?;
             if *activation == Activation::Softmax {
-                return Err("has softmax: a convolution takes linear, relu, sigmoid or tanh".into());
+                return Err(
+                    "has softmax: a convolution takes linear, relu, sigmoid or tanh".into(),
+                );
             }
             let (oh, ow) = (conv_output_size(h, *kernel), conv_output_size(w, *kernel));
             if oh == 0 || ow == 0 {
@@ -505,7 +510,9 @@ fn infer(
         LayerKind::Embedding { dim } => {
             if input != Shape::Chars {
                 return Err(match input {
-                    Shape::Seq(_) => "comes after another layer: an embedding reads the characters, first".into(),
+                    Shape::Seq(_) => {
+                        "comes after another layer: an embedding reads the characters, first".into()
+                    }
                     _ => "needs a text input (\"input\": \"chars\")".into(),
                 });
             }
@@ -581,7 +588,9 @@ mod tests {
         let shapes: Vec<String> = p.layers.iter().map(|l| l.output.describe()).collect();
         assert_eq!(
             shapes,
-            ["26x26x32", "13x13x32", "11x11x64", "5x5x64", "1600", "64", "10"]
+            [
+                "26x26x32", "13x13x32", "11x11x64", "5x5x64", "1600", "64", "10"
+            ]
         );
         let names: Vec<&str> = p.params().map(|p| p.name.as_str()).collect();
         assert_eq!(
@@ -607,7 +616,10 @@ mod tests {
     #[test]
     fn the_seed_lstm_has_pytorch_names() {
         let p = Plan::new(&spec::seed_lstm(), Some(98)).unwrap();
-        let names: Vec<String> = p.params().map(|p| format!("{} {:?}", p.name, p.shape)).collect();
+        let names: Vec<String> = p
+            .params()
+            .map(|p| format!("{} {:?}", p.name, p.shape))
+            .collect();
         assert_eq!(
             names,
             [
@@ -647,7 +659,8 @@ mod tests {
     fn specs_that_cannot_work_are_refused_naming_the_layer() {
         let e = |j: &str| plan(j, None).unwrap_err().to_string();
         let head = r#"{"input": [28, 28, 1], "layers": ["#;
-        let tail = r#", {"type": "flatten"}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#;
+        let tail =
+            r#", {"type": "flatten"}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#;
         let with = |mid: &str| e(&format!("{head}{mid}{tail}"));
         // 28 -> 26 -> 13 -> 11 -> 5 -> 2 -> 1 -> pool gets 1x1.
         let m = with(
@@ -656,23 +669,45 @@ mod tests {
                {"type": "avg_pool2d", "size": 2}, {"type": "max_pool2d", "size": 2},
                {"type": "avg_pool2d", "size": 2}"#,
         );
-        assert_eq!(m, "layer 6 (avg_pool2d 2x2) gets 1x1 maps: too small to pool");
+        assert_eq!(
+            m,
+            "layer 6 (avg_pool2d 2x2) gets 1x1 maps: too small to pool"
+        );
         let m = with(r#"{"type": "conv2d", "filters": 0, "kernel": 3}"#);
         assert_eq!(m, "layer 0 (conv2d 0 3x3) has filters 0: use 1 to 512");
         let m = with(r#"{"type": "conv2d", "filters": 100000, "kernel": 3}"#);
         assert!(m.contains("use 1 to 512"), "{m}");
         let m = with(r#"{"type": "dense", "units": 8, "activation": "softmax"}"#);
         assert!(m.contains("softmax, which only the last layer"), "{m}");
-        let m = e(r#"{"input": [28, 28, 1], "layers": [{"type": "conv2d", "filters": 8, "kernel": 3}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#);
-        assert!(m.starts_with("layer 1 (dense 10 softmax) gets 26x26x8 maps: put a"), "{m}");
-        let m = e(r#"{"input": [28, 28, 1], "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}"#);
+        let m = e(
+            r#"{"input": [28, 28, 1], "layers": [{"type": "conv2d", "filters": 8, "kernel": 3}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#,
+        );
+        assert!(
+            m.starts_with("layer 1 (dense 10 softmax) gets 26x26x8 maps: put a"),
+            "{m}"
+        );
+        let m = e(
+            r#"{"input": [28, 28, 1], "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}"#,
+        );
         assert!(m.starts_with("layer 1 (dense 10) is the last layer"), "{m}");
-        let m = e(r#"{"input": [28, 28, 1], "layers": [{"type": "flatten"}, {"type": "conv2d", "filters": 2, "kernel": 3}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#);
+        let m = e(
+            r#"{"input": [28, 28, 1], "layers": [{"type": "flatten"}, {"type": "conv2d", "filters": 2, "kernel": 3}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#,
+        );
         assert!(m.contains("flat vector of 784"), "{m}");
-        let m = e(r#"{"input": [64, 64, 4], "layers": [{"type": "flatten"}, {"type": "dense", "units": 512}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#);
-        assert!(m.starts_with("8394250 parameters: a network here has at most"), "{m}");
-        let m = e(r#"{"input": [28, 28, 1], "layers": [{"type": "embedding", "dim": 8}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#);
-        assert!(m.starts_with("layer 0 (embedding 8) needs a text input"), "{m}");
+        let m = e(
+            r#"{"input": [64, 64, 4], "layers": [{"type": "flatten"}, {"type": "dense", "units": 512}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#,
+        );
+        assert!(
+            m.starts_with("8394250 parameters: a network here has at most"),
+            "{m}"
+        );
+        let m = e(
+            r#"{"input": [28, 28, 1], "layers": [{"type": "embedding", "dim": 8}, {"type": "dense", "units": 10, "activation": "softmax"}]}"#,
+        );
+        assert!(
+            m.starts_with("layer 0 (embedding 8) needs a text input"),
+            "{m}"
+        );
         let t = plan(
             r#"{"input": "chars", "layers": [{"type": "embedding", "dim": 8}, {"type": "lstm", "units": 8, "dropout": 1.5}, {"type": "dense", "units": "vocab", "activation": "softmax"}]}"#,
             Some(20),

@@ -95,7 +95,15 @@ pub struct RecurrentSeq<B: Backend> {
 }
 
 impl<B: Backend> RecurrentSeq<B> {
-    pub fn new(be: &B, cell: Cell, steps: usize, batch: usize, input: usize, hidden: usize, input_dropout: bool) -> Self {
+    pub fn new(
+        be: &B,
+        cell: Cell,
+        steps: usize,
+        batch: usize,
+        input: usize,
+        hidden: usize,
+        input_dropout: bool,
+    ) -> Self {
         let rows = steps * batch;
         let g = cell.gates() * hidden;
         let lstm = cell == Cell::Lstm;
@@ -133,7 +141,8 @@ impl<B: Backend> RecurrentSeq<B> {
     /// Start rows `rows` from zero state at the next forward pass while
     /// the others carry on.
     pub fn restart_rows(&mut self, rows: &[usize]) {
-        self.restart.extend(rows.iter().filter(|&&r| r < self.batch));
+        self.restart
+            .extend(rows.iter().filter(|&&r| r < self.batch));
     }
 
     /// Carry on `from`'s rows as the first rows of this wider shape, both
@@ -172,7 +181,10 @@ impl<B: Backend> RecurrentSeq<B> {
     }
 
     fn at(&self, t: usize) -> SeqStep {
-        SeqStep { t, batch: self.batch }
+        SeqStep {
+            t,
+            batch: self.batch,
+        }
     }
 
     /// Set up the initial state: the last pass's final state when carrying
@@ -213,7 +225,14 @@ impl<B: Backend> RecurrentSeq<B> {
 impl<B: Backend> Recurrent<B> {
     /// PyTorch's init: every weight and bias uniform in +-1/sqrt(hidden);
     /// `name` is the state_dict prefix.
-    pub fn init(be: &B, rng: &mut impl Rng, name: &str, cell: Cell, [input, hidden, layers]: [usize; 3], [dropout, recurrent_dropout]: [f32; 2]) -> Result<Self> {
+    pub fn init(
+        be: &B,
+        rng: &mut impl Rng,
+        name: &str,
+        cell: Cell,
+        [input, hidden, layers]: [usize; 3],
+        [dropout, recurrent_dropout]: [f32; 2],
+    ) -> Result<Self> {
         let k = 1.0 / (hidden as f32).sqrt();
         let g = cell.gates() * hidden;
         let mut subs = Vec::with_capacity(layers);
@@ -245,7 +264,15 @@ impl<B: Backend> Recurrent<B> {
             .iter()
             .map(|s| {
                 let input = s.weight_ih.value.shape()[1];
-                RecurrentSeq::new(be, self.cell, steps, batch, input, self.hidden, self.dropout > 0.0)
+                RecurrentSeq::new(
+                    be,
+                    self.cell,
+                    steps,
+                    batch,
+                    input,
+                    self.hidden,
+                    self.dropout > 0.0,
+                )
             })
             .collect()
     }
@@ -255,7 +282,13 @@ impl<B: Backend> Recurrent<B> {
     /// previous pass's final state when there was one since the last reset
     /// (truncated BPTT across windows), otherwise from zeros. `masks[l]`
     /// are sub-layer l's (inactive at inference).
-    pub fn forward(&self, be: &B, x: &B::Tensor, seqs: &mut [RecurrentSeq<B>], masks: &[Masks]) -> Result<()> {
+    pub fn forward(
+        &self,
+        be: &B,
+        x: &B::Tensor,
+        seqs: &mut [RecurrentSeq<B>],
+        masks: &[Masks],
+    ) -> Result<()> {
         for l in 0..self.subs.len() {
             let (below, rest) = seqs.split_at_mut(l);
             let input = if l == 0 { x } else { &below[l - 1].h_out };
@@ -269,7 +302,14 @@ impl<B: Backend> Recurrent<B> {
     /// before the layer above added into the top one's. Accumulates every
     /// parameter gradient and, when asked, dx += d loss / d x. The initial
     /// state is a constant (truncated BPTT).
-    pub fn backward(&mut self, be: &B, x: &B::Tensor, seqs: &mut [RecurrentSeq<B>], masks: &[Masks], dx: Option<&mut B::Tensor>) -> Result<()> {
+    pub fn backward(
+        &mut self,
+        be: &B,
+        x: &B::Tensor,
+        seqs: &mut [RecurrentSeq<B>],
+        masks: &[Masks],
+        dx: Option<&mut B::Tensor>,
+    ) -> Result<()> {
         let mut dx = dx;
         for l in (0..self.subs.len()).rev() {
             let (below, rest) = seqs.split_at_mut(l);
@@ -277,7 +317,15 @@ impl<B: Backend> Recurrent<B> {
                 Some(s) => (&s.h_out, Some(&mut s.dh)),
                 None => (x, dx.as_deref_mut()),
             };
-            backward_sub(be, self.cell, &mut self.subs[l], input, &mut rest[0], masks[l], d_input)?;
+            backward_sub(
+                be,
+                self.cell,
+                &mut self.subs[l],
+                input,
+                &mut rest[0],
+                masks[l],
+                d_input,
+            )?;
         }
         Ok(())
     }
@@ -285,7 +333,14 @@ impl<B: Backend> Recurrent<B> {
     pub fn params_mut(&mut self) -> Vec<&mut Param<B>> {
         self.subs
             .iter_mut()
-            .flat_map(|s| [&mut s.weight_ih, &mut s.weight_hh, &mut s.bias_ih, &mut s.bias_hh])
+            .flat_map(|s| {
+                [
+                    &mut s.weight_ih,
+                    &mut s.weight_hh,
+                    &mut s.bias_ih,
+                    &mut s.bias_hh,
+                ]
+            })
             .collect()
     }
 
@@ -297,7 +352,14 @@ impl<B: Backend> Recurrent<B> {
     }
 }
 
-fn forward_sub<B: Backend>(be: &B, cell: Cell, w: &SubLayer<B>, x: &B::Tensor, s: &mut RecurrentSeq<B>, m: Masks) -> Result<()> {
+fn forward_sub<B: Backend>(
+    be: &B,
+    cell: Cell,
+    w: &SubLayer<B>,
+    x: &B::Tensor,
+    s: &mut RecurrentSeq<B>,
+    m: Masks,
+) -> Result<()> {
     s.start(be, m.recurrent)?;
     let x = match &mut s.xd {
         Some((xd, _)) if m.input.is_active() => {
@@ -306,20 +368,54 @@ fn forward_sub<B: Backend>(be: &B, cell: Cell, w: &SubLayer<B>, x: &B::Tensor, s
         }
         _ => x,
     };
-    be.dense_forward(x, &w.weight_ih.value, &w.bias_ih.value, &mut s.xg, crate::backend::Act::Linear)?;
+    be.dense_forward(
+        x,
+        &w.weight_ih.value,
+        &w.bias_ih.value,
+        &mut s.xg,
+        crate::backend::Act::Linear,
+    )?;
     for t in 0..s.steps {
         let at = s.at(t);
         let (w_hh, b_hh) = (&w.weight_hh.value, &w.bias_hh.value);
         match cell {
-            Cell::Rnn => be.rnn_step_forward(at, &s.xg, w_hh, b_hh, &mut s.h_in, &mut s.h_out, m.recurrent)?,
+            Cell::Rnn => be.rnn_step_forward(
+                at,
+                &s.xg,
+                w_hh,
+                b_hh,
+                &mut s.h_in,
+                &mut s.h_out,
+                m.recurrent,
+            )?,
             Cell::Gru => {
                 let gates = s.gates.as_mut().expect("a GRU keeps its gates");
-                be.gru_step_forward(at, &s.xg, w_hh, b_hh, &s.h0, &mut s.h_in, &mut s.h_out, gates, m.recurrent)?
+                be.gru_step_forward(
+                    at,
+                    &s.xg,
+                    w_hh,
+                    b_hh,
+                    &s.h0,
+                    &mut s.h_in,
+                    &mut s.h_out,
+                    gates,
+                    m.recurrent,
+                )?
             }
             Cell::Lstm => {
                 let gates = s.gates.as_mut().expect("an LSTM keeps its gates");
                 let c = s.c.as_mut().expect("an LSTM keeps its cells");
-                be.lstm_step_forward(at, &s.xg, w_hh, b_hh, &mut s.h_in, &mut s.h_out, c, gates, m.recurrent)?
+                be.lstm_step_forward(
+                    at,
+                    &s.xg,
+                    w_hh,
+                    b_hh,
+                    &mut s.h_in,
+                    &mut s.h_out,
+                    c,
+                    gates,
+                    m.recurrent,
+                )?
             }
         }
     }
@@ -327,7 +423,15 @@ fn forward_sub<B: Backend>(be: &B, cell: Cell, w: &SubLayer<B>, x: &B::Tensor, s
     Ok(())
 }
 
-fn backward_sub<B: Backend>(be: &B, cell: Cell, w: &mut SubLayer<B>, x: &B::Tensor, s: &mut RecurrentSeq<B>, m: Masks, dx: Option<&mut B::Tensor>) -> Result<()> {
+fn backward_sub<B: Backend>(
+    be: &B,
+    cell: Cell,
+    w: &mut SubLayer<B>,
+    x: &B::Tensor,
+    s: &mut RecurrentSeq<B>,
+    m: Masks,
+    dx: Option<&mut B::Tensor>,
+) -> Result<()> {
     if let Some(dc) = &mut s.dc {
         be.fill_zero(dc);
     }

@@ -116,8 +116,12 @@ pub enum LayerKind {
         activation: Activation,
     },
     /// size x size windows at stride size.
-    MaxPool2d { size: usize },
-    AvgPool2d { size: usize },
+    MaxPool2d {
+        size: usize,
+    },
+    AvgPool2d {
+        size: usize,
+    },
     Flatten,
     Dense {
         units: Units,
@@ -125,10 +129,16 @@ pub enum LayerKind {
         activation: Activation,
     },
     /// Inverted dropout while training; nothing at inference.
-    Dropout { rate: f32 },
-    Activation { activation: Activation },
+    Dropout {
+        rate: f32,
+    },
+    Activation {
+        activation: Activation,
+    },
     /// One learned vector per character.
-    Embedding { dim: usize },
+    Embedding {
+        dim: usize,
+    },
     /// h_t = tanh(W_ih x_t + W_hh h_(t-1) + b), as PyTorch's nn.RNN.
     Rnn {
         units: usize,
@@ -316,7 +326,9 @@ impl NetworkSpec {
         if let Some(key) = top.keys().next() {
             return Err(spec_error(
                 None,
-                format!("the network spec has an unknown field {key:?}: use \"input\" and \"layers\""),
+                format!(
+                    "the network spec has an unknown field {key:?}: use \"input\" and \"layers\""
+                ),
             ));
         }
         if layers.len() > super::plan::MAX_LAYERS {
@@ -392,7 +404,8 @@ fn parse_input(v: Option<Value>) -> Result<Input> {
         None => Err(bad("nothing".into())),
         Some(Value::String(s)) if s == "chars" => Ok(Input::Chars),
         Some(Value::Array(a)) if a.len() == 3 => {
-            let dims: Option<Vec<usize>> = a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect();
+            let dims: Option<Vec<usize>> =
+                a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect();
             match dims.as_deref() {
                 Some(&[height, width, channels]) => Ok(Input::Image {
                     height,
@@ -436,7 +449,10 @@ fn parse_layer(i: usize, v: Value) -> Result<Layer> {
     let kind: LayerKind = serde_json::from_value(Value::Object(m)).map_err(|e| {
         // serde's messages quote the offending input; keep them short.
         let msg: String = e.to_string().chars().take(200).collect();
-        spec_error(Some((i, type_label.clone())), format!("is not valid: {msg}"))
+        spec_error(
+            Some((i, type_label.clone())),
+            format!("is not valid: {msg}"),
+        )
     })?;
     Ok(Layer { kind, name })
 }
@@ -683,18 +699,33 @@ mod tests {
     fn every_preset_round_trips_through_json() {
         for p in PRESETS {
             let s = (p.spec)();
-            assert_eq!(NetworkSpec::from_json(&s.to_json()).unwrap(), s, "{}", p.name);
+            assert_eq!(
+                NetworkSpec::from_json(&s.to_json()).unwrap(),
+                s,
+                "{}",
+                p.name
+            );
         }
     }
 
     #[test]
     fn bad_json_names_the_layer_and_the_problem() {
         let e = |t: &str| NetworkSpec::from_json(t).unwrap_err().to_string();
-        let m = e(r#"{"input": [28,28,1], "layers": [{"type": "flatten"}, {"type": "conv2d", "filter": 3, "kernel": 3}]}"#);
-        assert!(m.starts_with("layer 1 (conv2d)") && m.contains("filter"), "{m}");
+        let m = e(
+            r#"{"input": [28,28,1], "layers": [{"type": "flatten"}, {"type": "conv2d", "filter": 3, "kernel": 3}]}"#,
+        );
+        assert!(
+            m.starts_with("layer 1 (conv2d)") && m.contains("filter"),
+            "{m}"
+        );
         let m = e(r#"{"input": [28,28,1], "layers": [{"type": "convolution"}]}"#);
-        assert!(m.starts_with("layer 0 (convolution)") && m.contains("unknown variant"), "{m}");
-        let m = e(r#"{"input": [28,28,1], "layers": [{"type": "dense", "units": 4, "activation": "swish"}]}"#);
+        assert!(
+            m.starts_with("layer 0 (convolution)") && m.contains("unknown variant"),
+            "{m}"
+        );
+        let m = e(
+            r#"{"input": [28,28,1], "layers": [{"type": "dense", "units": 4, "activation": "swish"}]}"#,
+        );
         assert!(m.contains("swish"), "{m}");
         let m = e(r#"{"input": [28,28,1], "layers": [{"type": "dense", "units": "many"}]}"#);
         assert!(m.contains("\"many\""), "{m}");
@@ -702,7 +733,10 @@ mod tests {
         assert!(m.contains("\"input\""), "{m}");
         let m = e("[1, 2");
         assert!(m.contains("not JSON"), "{m}");
-        let huge = format!("{{\"input\": \"chars\", \"layers\": [{}]}}", "{},".repeat(20_000));
+        let huge = format!(
+            "{{\"input\": \"chars\", \"layers\": [{}]}}",
+            "{},".repeat(20_000)
+        );
         assert!(e(&huge).contains("at most"));
     }
 }

@@ -266,7 +266,8 @@ fn serve<B: Backend>(
             )),
         ));
     }
-    let mut lstm = CharModel::from_safetensors(be, text_bytes).map_err(|e| in_file(text_file, e))?;
+    let mut lstm =
+        CharModel::from_safetensors(be, text_bytes).map_err(|e| in_file(text_file, e))?;
     // Batches are padded to powers of two up to max_batch: keep every size.
     let widest = load.batching.max_batch.next_power_of_two();
     cnn.keep_batch_sizes(widest.trailing_zeros() as usize + 1);

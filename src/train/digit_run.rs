@@ -233,7 +233,9 @@ impl<B: Backend> DigitRun<B> {
             step: number as u32,
         };
         let stats = model
-            .train_step(be, &self.x, &self.y, mode, |be, params| opt.update(be, params))
+            .train_step(be, &self.x, &self.y, mode, |be, params| {
+                opt.update(be, params)
+            })
             .await?;
         if !stats.loss.is_finite() {
             let params = &mut model.params_mut();

@@ -246,9 +246,15 @@ impl<B: Backend> TextRun<B> {
             step: number as u32,
         };
         let stats = model
-            .train_step(be, &self.x, &self.y, (steps, batch), Some(self.cfg.clip), mode, |be, p| {
-                opt.update(be, p)
-            })
+            .train_step(
+                be,
+                &self.x,
+                &self.y,
+                (steps, batch),
+                Some(self.cfg.clip),
+                mode,
+                |be, p| opt.update(be, p),
+            )
             .await?;
         if !stats.loss.is_finite() {
             model.reset_state();

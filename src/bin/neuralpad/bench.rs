@@ -90,7 +90,12 @@ pub fn run(what: BenchWhat) -> neuralpad::Result<()> {
     }
 }
 
-fn kernels(backend: Which, batch: &[usize], samples: usize, min_sample: f64) -> neuralpad::Result<()> {
+fn kernels(
+    backend: Which,
+    batch: &[usize],
+    samples: usize,
+    min_sample: f64,
+) -> neuralpad::Result<()> {
     let gpu = match backend {
         Which::Cpu => None,
         _ => Some(pollster::block_on(GpuBackend::new())?),
@@ -117,7 +122,12 @@ fn kernels(backend: Which, batch: &[usize], samples: usize, min_sample: f64) -> 
     Ok(())
 }
 
-fn train_mnist(network: &str, backend: Which, steps: usize, samples: usize) -> neuralpad::Result<()> {
+fn train_mnist(
+    network: &str,
+    backend: Which,
+    steps: usize,
+    samples: usize,
+) -> neuralpad::Result<()> {
     let spec = network_arg(network)?;
     println!("network: {}", spec.describe());
     println!(
@@ -151,7 +161,12 @@ fn train_mnist(network: &str, backend: Which, steps: usize, samples: usize) -> n
     Ok(())
 }
 
-fn train_text(network: &str, backend: Which, steps: usize, samples: usize) -> neuralpad::Result<()> {
+fn train_text(
+    network: &str,
+    backend: Which,
+    steps: usize,
+    samples: usize,
+) -> neuralpad::Result<()> {
     let spec = network_arg(network)?;
     println!("network: {}", spec.describe());
     println!(

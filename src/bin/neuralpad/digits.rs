@@ -75,7 +75,13 @@ pub fn train(o: &TrainMnist) -> neuralpad::Result<()> {
     on_device!(o.backend, be => train_on(be, &spec, train, &test, o))
 }
 
-fn train_on<B: Backend>(be: &B, spec: &NetworkSpec, train: Dataset, test: &Dataset, o: &TrainMnist) -> neuralpad::Result<()> {
+fn train_on<B: Backend>(
+    be: &B,
+    spec: &NetworkSpec,
+    train: Dataset,
+    test: &Dataset,
+    o: &TrainMnist,
+) -> neuralpad::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
     let mut model = Classifier::init(be, spec, digit_classes(), &mut rng)?;
     println!(

@@ -114,7 +114,12 @@ pub fn train(o: &TrainText) -> neuralpad::Result<()> {
     on_device!(o.backend, be => train_on(be, &spec, &corpus, o))
 }
 
-fn train_on<B: Backend>(be: &B, spec: &NetworkSpec, c: &Corpus, o: &TrainText) -> neuralpad::Result<()> {
+fn train_on<B: Backend>(
+    be: &B,
+    spec: &NetworkSpec,
+    c: &Corpus,
+    o: &TrainText,
+) -> neuralpad::Result<()> {
     println!(
         "corpus: {} characters ({} training, {} validation), vocabulary {} + unknown",
         c.train.len() + c.valid.len(),
@@ -141,7 +146,9 @@ fn train_on<B: Backend>(be: &B, spec: &NetworkSpec, c: &Corpus, o: &TrainText) -
     };
     let mut run = TextRun::from_ids(c.train.clone(), cfg)?;
     let started = Instant::now();
-    let validate = |model: &mut CharModel<B>| pollster::block_on(evaluate(be, model, &c.valid, o.window, o.batch));
+    let validate = |model: &mut CharModel<B>| {
+        pollster::block_on(evaluate(be, model, &c.valid, o.window, o.batch))
+    };
     while !run.finished() {
         let (epoch, lr, t) = (run.epoch, run.lr(), Instant::now());
         let left = cfg.max_steps - run.step;
@@ -165,7 +172,10 @@ fn train_on<B: Backend>(be: &B, spec: &NetworkSpec, c: &Corpus, o: &TrainText) -
                 seen as f64 / t.elapsed().as_secs_f64()
             ));
             bar.inc(1);
-            if run.step.is_multiple_of(o.eval_every.max(1)) && !run.at_epoch_end() && !run.finished() {
+            if run.step.is_multiple_of(o.eval_every.max(1))
+                && !run.at_epoch_end()
+                && !run.finished()
+            {
                 let v = validate(&mut model)?;
                 say(
                     &bar,

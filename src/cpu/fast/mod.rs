@@ -38,13 +38,35 @@ impl CpuKernels for FastCpuBackend {
     }
 
     fn conv2d_forward(&self, p: &Conv2dParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
-        conv2d::conv2d_forward(p, x, w, b, y, &mut self.col.borrow_mut(), &mut self.rows.borrow_mut());
+        conv2d::conv2d_forward(
+            p,
+            x,
+            w,
+            b,
+            y,
+            &mut self.col.borrow_mut(),
+            &mut self.rows.borrow_mut(),
+        );
     }
     fn conv2d_backward_input(&self, p: &Conv2dParams, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-        conv2d::conv2d_backward_input(p, dy, w, dx, &mut self.col.borrow_mut(), &mut self.rows.borrow_mut());
+        conv2d::conv2d_backward_input(
+            p,
+            dy,
+            w,
+            dx,
+            &mut self.col.borrow_mut(),
+            &mut self.rows.borrow_mut(),
+        );
     }
     fn conv2d_backward_weight(&self, p: &Conv2dParams, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-        conv2d::conv2d_backward_weight(p, x, dy, dw, &mut self.col.borrow_mut(), &mut self.rows.borrow_mut());
+        conv2d::conv2d_backward_weight(
+            p,
+            x,
+            dy,
+            dw,
+            &mut self.col.borrow_mut(),
+            &mut self.rows.borrow_mut(),
+        );
     }
     fn conv2d_backward_bias(&self, p: &Conv2dParams, dy: &[f32], db: &mut [f32]) {
         conv2d::conv2d_backward_bias(p, dy, db);
@@ -80,33 +102,122 @@ impl CpuKernels for FastCpuBackend {
         let n = p.len as usize;
         activation::activate(3, &x[..n], &mut y[..n]);
     }
-    fn rnn_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32]) {
+    fn rnn_step_forward(
+        &self,
+        p: &RecurrentParams,
+        xg: &[f32],
+        w_hh: &[f32],
+        b_hh: &[f32],
+        h_in: &mut [f32],
+        h_out: &mut [f32],
+    ) {
         recurrent::rnn_step_forward(p, xg, w_hh, b_hh, h_in, h_out, &mut self.rows.borrow_mut());
     }
-    fn rnn_step_backward(&self, p: &RecurrentParams, h_out: &[f32], dh: &[f32], dgates: &mut [f32]) {
+    fn rnn_step_backward(
+        &self,
+        p: &RecurrentParams,
+        h_out: &[f32],
+        dh: &[f32],
+        dgates: &mut [f32],
+    ) {
         recurrent::rnn_step_backward(p, h_out, dh, dgates);
     }
-    fn rnn_step_backward_hidden(&self, p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+    fn rnn_step_backward_hidden(
+        &self,
+        p: &RecurrentParams,
+        dgates: &[f32],
+        w_hh: &[f32],
+        dh: &mut [f32],
+    ) {
         recurrent::step_backward_hidden(p, 1, dgates, w_hh, dh, &mut self.rows.borrow_mut());
     }
     #[allow(clippy::too_many_arguments)]
-    fn gru_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h0: &[f32], h_in: &mut [f32], h_out: &mut [f32], gates: &mut [f32]) {
-        recurrent::gru_step_forward(p, xg, w_hh, b_hh, h0, h_in, h_out, gates, &mut self.rows.borrow_mut());
+    fn gru_step_forward(
+        &self,
+        p: &RecurrentParams,
+        xg: &[f32],
+        w_hh: &[f32],
+        b_hh: &[f32],
+        h0: &[f32],
+        h_in: &mut [f32],
+        h_out: &mut [f32],
+        gates: &mut [f32],
+    ) {
+        recurrent::gru_step_forward(
+            p,
+            xg,
+            w_hh,
+            b_hh,
+            h0,
+            h_in,
+            h_out,
+            gates,
+            &mut self.rows.borrow_mut(),
+        );
     }
-    fn gru_step_backward(&self, p: &RecurrentParams, gates: &[f32], h0: &[f32], h_out: &[f32], dh: &mut [f32], dgi: &mut [f32], dgh: &mut [f32]) {
+    fn gru_step_backward(
+        &self,
+        p: &RecurrentParams,
+        gates: &[f32],
+        h0: &[f32],
+        h_out: &[f32],
+        dh: &mut [f32],
+        dgi: &mut [f32],
+        dgh: &mut [f32],
+    ) {
         recurrent::gru_step_backward(p, gates, h0, h_out, dh, dgi, dgh);
     }
-    fn gru_step_backward_hidden(&self, p: &RecurrentParams, dgh: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+    fn gru_step_backward_hidden(
+        &self,
+        p: &RecurrentParams,
+        dgh: &[f32],
+        w_hh: &[f32],
+        dh: &mut [f32],
+    ) {
         recurrent::step_backward_hidden(p, 3, dgh, w_hh, dh, &mut self.rows.borrow_mut());
     }
     #[allow(clippy::too_many_arguments)]
-    fn lstm_step_forward(&self, p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32], c: &mut [f32], gates: &mut [f32]) {
-        recurrent::lstm_step_forward(p, xg, w_hh, b_hh, h_in, h_out, c, gates, &mut self.rows.borrow_mut());
+    fn lstm_step_forward(
+        &self,
+        p: &RecurrentParams,
+        xg: &[f32],
+        w_hh: &[f32],
+        b_hh: &[f32],
+        h_in: &mut [f32],
+        h_out: &mut [f32],
+        c: &mut [f32],
+        gates: &mut [f32],
+    ) {
+        recurrent::lstm_step_forward(
+            p,
+            xg,
+            w_hh,
+            b_hh,
+            h_in,
+            h_out,
+            c,
+            gates,
+            &mut self.rows.borrow_mut(),
+        );
     }
-    fn lstm_step_backward(&self, p: &RecurrentParams, gates: &[f32], c: &[f32], dh: &[f32], dc: &mut [f32], dgates: &mut [f32]) {
+    fn lstm_step_backward(
+        &self,
+        p: &RecurrentParams,
+        gates: &[f32],
+        c: &[f32],
+        dh: &[f32],
+        dc: &mut [f32],
+        dgates: &mut [f32],
+    ) {
         recurrent::lstm_step_backward(p, gates, c, dh, dc, dgates);
     }
-    fn lstm_step_backward_hidden(&self, p: &RecurrentParams, dgates: &[f32], w_hh: &[f32], dh: &mut [f32]) {
+    fn lstm_step_backward_hidden(
+        &self,
+        p: &RecurrentParams,
+        dgates: &[f32],
+        w_hh: &[f32],
+        dh: &mut [f32],
+    ) {
         recurrent::step_backward_hidden(p, 4, dgates, w_hh, dh, &mut self.rows.borrow_mut());
     }
 }

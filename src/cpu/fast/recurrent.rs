@@ -16,7 +16,16 @@ fn dims(p: &RecurrentParams) -> (usize, usize, usize) {
 /// z [batch, gates * H] = xg[t] + b_hh + h_in[t] . W_hh^T, as one product
 /// into the scratch `z` (`with_x`: false leaves xg out, for the GRU, whose
 /// n gate needs the recurrent part alone).
-fn product(p: &RecurrentParams, gates: usize, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &[f32], z: &mut Vec<f32>, with_x: bool) {
+fn product(
+    p: &RecurrentParams,
+    gates: usize,
+    xg: &[f32],
+    w_hh: &[f32],
+    b_hh: &[f32],
+    h_in: &[f32],
+    z: &mut Vec<f32>,
+    with_x: bool,
+) {
     let (hd, b, t) = dims(p);
     let (g, rows) = (gates * hd, t * b..(t + 1) * b);
     z.clear();
@@ -56,7 +65,15 @@ fn put_h(p: &RecurrentParams, r: usize, h: &[f32], h_in: &mut [f32], h_out: &mut
 }
 
 /// `recurrent::rnn_step_forward`.
-pub fn rnn_step_forward(p: &RecurrentParams, xg: &[f32], w_hh: &[f32], b_hh: &[f32], h_in: &mut [f32], h_out: &mut [f32], z: &mut Vec<f32>) {
+pub fn rnn_step_forward(
+    p: &RecurrentParams,
+    xg: &[f32],
+    w_hh: &[f32],
+    b_hh: &[f32],
+    h_in: &mut [f32],
+    h_out: &mut [f32],
+    z: &mut Vec<f32>,
+) {
     let (hd, b, _) = dims(p);
     product(p, 1, xg, w_hh, b_hh, h_in, z, true);
     tanh_in_place(z);
@@ -150,15 +167,32 @@ pub fn lstm_step_forward(
 }
 
 /// `recurrent::gru_step_backward`, a row at a time.
-pub fn gru_step_backward(p: &RecurrentParams, gates: &[f32], h0: &[f32], h_out: &[f32], dh: &mut [f32], dgi: &mut [f32], dgh: &mut [f32]) {
+pub fn gru_step_backward(
+    p: &RecurrentParams,
+    gates: &[f32],
+    h0: &[f32],
+    h_out: &[f32],
+    dh: &mut [f32],
+    dgi: &mut [f32],
+    dgh: &mut [f32],
+) {
     let (hd, b, t) = dims(p);
     for r in 0..b {
         let row = t * b + r;
         let gr = &gates[row * 4 * hd..(row + 1) * 4 * hd];
-        let (rg, zg, n, an) = (&gr[..hd], &gr[hd..2 * hd], &gr[2 * hd..3 * hd], &gr[3 * hd..]);
+        let (rg, zg, n, an) = (
+            &gr[..hd],
+            &gr[hd..2 * hd],
+            &gr[2 * hd..3 * hd],
+            &gr[3 * hd..],
+        );
         let at = |k: usize| row * 3 * hd + k * hd;
         for j in 0..hd {
-            let prev = if t == 0 { h0[r * hd + j] } else { h_out[(row - b) * hd + j] };
+            let prev = if t == 0 {
+                h0[r * hd + j]
+            } else {
+                h_out[(row - b) * hd + j]
+            };
             let d = dh[row * hd + j];
             let dn = d * (1.0 - zg[j]) * (1.0 - n[j] * n[j]);
             let dz = d * (prev - n[j]) * zg[j] * (1.0 - zg[j]);
@@ -177,7 +211,14 @@ pub fn gru_step_backward(p: &RecurrentParams, gates: &[f32], h0: &[f32], h_out: 
 }
 
 /// `recurrent::lstm_step_backward`, a row at a time.
-pub fn lstm_step_backward(p: &RecurrentParams, gates: &[f32], c: &[f32], dh: &[f32], dc: &mut [f32], dgates: &mut [f32]) {
+pub fn lstm_step_backward(
+    p: &RecurrentParams,
+    gates: &[f32],
+    c: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    dgates: &mut [f32],
+) {
     let (hd, b, t) = dims(p);
     let g4 = 4 * hd;
     for r in 0..b {
@@ -212,14 +253,25 @@ pub fn lstm_step_backward(p: &RecurrentParams, gates: &[f32], c: &[f32], dh: &[f
 pub fn rnn_step_backward(p: &RecurrentParams, h_out: &[f32], dh: &[f32], dgates: &mut [f32]) {
     let (hd, b, t) = dims(p);
     let rows = t * b * hd..(t + 1) * b * hd;
-    for ((d, &g), &h) in dgates[rows.clone()].iter_mut().zip(&dh[rows.clone()]).zip(&h_out[rows]) {
+    for ((d, &g), &h) in dgates[rows.clone()]
+        .iter_mut()
+        .zip(&dh[rows.clone()])
+        .zip(&h_out[rows])
+    {
         *d = g * (1.0 - h * h);
     }
 }
 
 /// dh[t-1] += (dgates[t] . W_hh) * mask as one product (into the scratch
 /// `z` first when the mask is active).
-pub fn step_backward_hidden(p: &RecurrentParams, gates: usize, dgates: &[f32], w_hh: &[f32], dh: &mut [f32], z: &mut Vec<f32>) {
+pub fn step_backward_hidden(
+    p: &RecurrentParams,
+    gates: usize,
+    dgates: &[f32],
+    w_hh: &[f32],
+    dh: &mut [f32],
+    z: &mut Vec<f32>,
+) {
     let (hd, b, t) = dims(p);
     let g = gates * hd;
     let a = MatRef::rows(&dgates[t * b * g..(t + 1) * b * g], b, g);
