@@ -883,3 +883,66 @@ async fn a_lost_gpu_hands_over_to_the_cpu_and_keeps_serving() {
         20
     );
 }
+
+/// Test image `i` drawn as a canvas exports it: RGBA, transparent
+/// background, the ink's strength in alpha, in the colour `ink`; 4x
+/// larger.
+fn transparent_picture(test: &Dataset, i: usize, ink: [u8; 3]) -> Vec<u8> {
+    let px = test.pixels(i);
+    let small = image::RgbaImage::from_fn(28, 28, |x, y| {
+        let a = px[(y * 28 + x) as usize];
+        if a == 0 {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([ink[0], ink[1], ink[2], a])
+        }
+    });
+    let big = imageops::resize(&small, 112, 112, imageops::FilterType::Triangle);
+    let mut bytes = Vec::new();
+    big.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+        .unwrap();
+    bytes
+}
+
+/// Drawings on a transparent background are read as drawn, whatever the
+/// ink's colour (black ink on transparent was once "the drawing is
+/// empty"); an opaque picture with an alpha channel reads as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn drawings_on_a_transparent_background_are_read_as_drawn() {
+    let test = test_set();
+    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    for i in 0..4 {
+        let label = u64::from(test.labels[i]);
+        let plain = picture(&test, i, ImageFormat::Png);
+        let want = s.post("/v1/digits/classify", "image/png", plain).await;
+        let want = want.expect(200, "").clone();
+        assert_eq!(want["digit"], label);
+        for (name, ink) in [
+            ("black", [0, 0, 0]),
+            ("white", [255, 255, 255]),
+            ("blue", [30, 90, 220]),
+            ("red", [220, 40, 30]),
+        ] {
+            let a = s
+                .post(
+                    "/v1/digits/classify",
+                    "image/png",
+                    transparent_picture(&test, i, ink),
+                )
+                .await;
+            let a = a.expect(200, "");
+            assert_eq!(
+                a["digit"], label,
+                "{name} ink on transparent, digit {i}: {a}"
+            );
+        }
+        // Opaque RGBA, dark on white: the same input as the grey picture.
+        let grey = image::load_from_memory(&picture(&test, i, ImageFormat::Png)).unwrap();
+        let mut rgba = Vec::new();
+        image::DynamicImage::ImageRgba8(grey.to_rgba8())
+            .write_to(&mut Cursor::new(&mut rgba), ImageFormat::Png)
+            .unwrap();
+        let a = s.post("/v1/digits/classify", "image/png", rgba).await;
+        assert_eq!(a.expect(200, "")["input"], want["input"], "opaque RGBA {i}");
+    }
+}

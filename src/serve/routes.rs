@@ -169,7 +169,8 @@ fn stopping() -> Problem {
     tag = "digits",
     request_body(
         description = "A picture of one digit (PNG or JPEG, any size up to 4096 pixels a side, \
-                       dark on light or light on dark), as the whole body or as the field \
+                       dark on light, light on dark, or any ink on a transparent background), \
+                       as the whole body or as the field \
                        `image` of a form; or the network's 28x28 input as JSON.",
         content(
             (DigitPixels = "application/json"),
