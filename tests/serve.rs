@@ -884,6 +884,46 @@ async fn a_lost_gpu_hands_over_to_the_cpu_and_keeps_serving() {
     );
 }
 
+/// Error messages are bounded, whatever the input echoed in them: ragged
+/// rows (once a 3.9 MB list of widths), and serde quoting a 3.9 MB string
+/// where a number belongs.
+#[tokio::test(flavor = "multi_thread")]
+async fn error_messages_stay_small_whatever_was_sent() {
+    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let classify = "/v1/digits/classify";
+    // One good row, then 975,000 rows of one value: 3.9 MB.
+    let mut ragged = String::from("{\"pixels\": [[");
+    ragged.push_str(&vec!["0"; 28].join(","));
+    ragged.push(']');
+    for _ in 0..975_000 {
+        ragged.push_str(",[0]");
+    }
+    ragged.push_str("]}");
+    assert!(ragged.len() > 3_900_000);
+    let r = call(
+        s.addr,
+        "POST",
+        classify,
+        &[("content-type", "application/json")],
+        ragged.into_bytes(),
+    )
+    .await;
+    let msg = r.expect(400, "28 rows of 28").to_string();
+    assert!(msg.len() < 2048, "{} bytes: {msg}", msg.len());
+    assert!(
+        msg.contains("975001 rows") && msg.contains("row 1 has 1 values"),
+        "{msg}"
+    );
+
+    // A 3.9 MB string in place of a value: serde quotes it whole.
+    let quoted = format!("{{\"pixels\": [[\"{}\"]]}}", "x".repeat(3_900_000));
+    let r = s.post(classify, "application/json", quoted).await;
+    let msg = r.expect(422, "invalid type: string").to_string();
+    assert!(msg.len() < 2048, "{} bytes", msg.len());
+    assert!(msg.contains("(message cut at 1000 characters)"), "{msg}");
+    s.get("/healthz").await.expect(200, "");
+}
+
 /// Test image `i` drawn as a canvas exports it: RGBA, transparent
 /// background, the ink's strength in alpha, in the colour `ink`; 4x
 /// larger.

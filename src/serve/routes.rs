@@ -1,7 +1,9 @@
 //! The endpoints: each checks its request, queues a job for the model
 //! worker and turns the answer into JSON. Every failure, the framework's
-//! own rejections included, is a JSON [`ApiError`] whose status code says
-//! whose fault it was.
+//! own rejections included, is a JSON [`ApiError`] of at most
+//! [`MAX_ERROR_CHARS`] characters whose status code says whose fault it
+//! was. (Only hyper's own 400, 414 and 431, answered before any of this
+//! code runs, come without one.)
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -51,6 +53,11 @@ impl AppState {
     }
 }
 
+/// The most characters of an error message sent: a message quoting what
+/// a client sent (serde quotes a string where a number belongs; a file
+/// may list thousands of names) is cut here, for every error alike.
+pub const MAX_ERROR_CHARS: usize = 1000;
+
 /// A failed request: its status and what went wrong, sent as JSON.
 #[derive(Debug)]
 pub struct Problem {
@@ -76,7 +83,7 @@ impl IntoResponse for Problem {
         let mut res = (
             self.status,
             Json(ApiError {
-                error: self.message,
+                error: bounded(self.message),
             }),
         )
             .into_response();
@@ -87,6 +94,18 @@ impl IntoResponse for Problem {
         }
         res
     }
+}
+
+/// `message`, or its first [`MAX_ERROR_CHARS`] characters and a note
+/// saying so.
+pub fn bounded(mut message: String) -> String {
+    if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_CHARS) {
+        message.truncate(cut);
+        message.push_str(&format!(
+            "\u{2026} (message cut at {MAX_ERROR_CHARS} characters)"
+        ));
+    }
+    message
 }
 
 /// The library's errors at the edge: the request's fault (400, or 422 for
@@ -250,11 +269,7 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
 /// The JSON input checked: 28 rows of 28 values in 0..=1.
 fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
     if d.pixels.len() != SIDE || d.pixels.iter().any(|r| r.len() != SIDE) {
-        let widths: Vec<usize> = d.pixels.iter().map(Vec::len).collect();
-        return Err(Problem::bad(format!(
-            "pixels: 28 rows of 28 values are needed; got {} rows of {widths:?} values",
-            d.pixels.len()
-        )));
+        return Err(Problem::bad(wrong_shape(&d.pixels)));
     }
     let mut input = [0.0; PIXELS];
     for (i, (slot, &v)) in input.iter_mut().zip(d.pixels.iter().flatten()).enumerate() {
@@ -268,6 +283,34 @@ fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
         *slot = v;
     }
     Ok(input)
+}
+
+/// Rows shown by their widths in a wrong-shape message.
+const ROWS_SHOWN: usize = 8;
+
+/// What is wrong with pixels that are not 28 rows of 28: the rows' count,
+/// the first row of another width, and the first few widths.
+fn wrong_shape(rows: &[Vec<f32>]) -> String {
+    let mut m = format!(
+        "pixels: 28 rows of 28 values are needed; got {} rows",
+        rows.len()
+    );
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != SIDE) {
+        m.push_str(&format!("; row {i} has {} values", r.len()));
+    }
+    if !rows.is_empty() {
+        let shown: Vec<String> = rows
+            .iter()
+            .take(ROWS_SHOWN)
+            .map(|r| r.len().to_string())
+            .collect();
+        m.push_str(&format!(" (widths {}", shown.join(", ")));
+        if rows.len() > ROWS_SHOWN {
+            m.push_str(&format!(" and {} more", rows.len() - ROWS_SHOWN));
+        }
+        m.push(')');
+    }
+    m
 }
 
 /// Decode and preprocess off the async threads: a large JPEG takes a
