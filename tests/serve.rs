@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Cursor};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -882,6 +882,270 @@ async fn a_lost_gpu_hands_over_to_the_cpu_and_keeps_serving() {
             .count(),
         20
     );
+}
+
+// Hostile and careless clients, over raw TCP: each case once found
+// against the server, each answered (or cut off) without hurting others.
+
+/// tokio's `read`, without its io-util feature.
+async fn read_some(s: &tokio::net::TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        s.readable().await?;
+        match s.try_read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+/// tokio's `write_all`, without its io-util feature.
+async fn write_all(s: &tokio::net::TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        s.writable().await?;
+        match s.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The soft limit on this process's open files (Linux), which the
+/// server started by the test inherits.
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let soft = line.split_whitespace().nth(3).unwrap();
+    soft.parse().unwrap_or(usize::MAX) // "unlimited"
+}
+
+/// File descriptors the process `pid` holds (Linux).
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd")
+        .count()
+}
+
+/// `n` connections to `addr`, opened one after another (each in the
+/// server's backlog or accepted when this returns), with when each began.
+async fn connect_many(addr: SocketAddr, n: usize) -> Vec<(tokio::net::TcpStream, Instant)> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = Instant::now();
+        out.push((tokio::net::TcpStream::connect(addr).await.unwrap(), at));
+    }
+    out
+}
+
+/// Keep a connection that sends nothing (`slow` false) or a request head
+/// one byte every 100 ms that never ends, until the server closes it;
+/// returns when that was and what the server sent. Panics if still open
+/// after `limit`.
+async fn hold_open(s: tokio::net::TcpStream, slow: bool, limit: Duration) -> (Instant, Vec<u8>) {
+    let mut drip = tokio::time::interval(Duration::from_millis(100));
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+        .iter()
+        .cycle();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            r = read_some(&s, &mut buf) => match r {
+                Ok(0) | Err(_) => return (Instant::now(), got),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            },
+            _ = drip.tick(), if slow => {
+                // A write error means the server closed it: the read
+                // above sees that next.
+                let _ = write_all(&s, &[*head.next().unwrap()]).await;
+            }
+            () = &mut deadline => panic!("a {} connection still open after {limit:?}",
+                if slow { "slow" } else { "silent" }),
+        }
+    }
+}
+
+/// Hundreds of clients that connect and send nothing, or a header a byte
+/// at a time (slowloris), lock nobody out: /healthz answers while they
+/// are open, and the server closes each after the header timeout, as it
+/// closes a keep-alive connection left idle.
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_and_slow_clients_are_cut_off_after_the_header_timeout() {
+    let (n, timeout) = (500, Duration::from_secs(3));
+    let limit = open_files_limit();
+    assert!(
+        limit >= 2 * n + 200,
+        "this test opens {n} connections: raise the open-files limit (ulimit -n {limit})"
+    );
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--header-timeout-s",
+        "3",
+    ]);
+    let addr = s.addr;
+    let hogs: Vec<_> = connect_many(addr, n)
+        .await
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, at))| (at, tokio::spawn(hold_open(c, i % 2 == 1, timeout * 4))))
+        .collect();
+    // A keep-alive connection: one request, then idle.
+    let idle = tokio::spawn(async move {
+        let c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        write_all(&c, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&got).contains("\"status\"") {
+            let k = read_some(&c, &mut buf).await.unwrap();
+            assert!(k > 0, "closed before answering");
+            got.extend_from_slice(&buf[..k]);
+        }
+        let answered = Instant::now();
+        let rest = tokio::time::timeout(timeout * 4, read_some(&c, &mut buf)).await;
+        assert!(
+            matches!(rest, Ok(Ok(0) | Err(_))),
+            "idle keep-alive connection: {rest:?}"
+        );
+        answered.elapsed()
+    });
+    // Behind all of them in the backlog, and still answered at once.
+    let h = tokio::time::timeout(timeout, s.get("/healthz"))
+        .await
+        .expect("/healthz answered while hundreds of idle connections are open");
+    let answered = Instant::now();
+    assert_eq!(h.expect(200, "")["status"], "ok");
+
+    for (i, (opened, hog)) in hogs.into_iter().enumerate() {
+        let (closed, got) = hog.await.unwrap();
+        // Closed by the timeout, not refused at once; a slow client that
+        // keeps sending bytes is cut off all the same.
+        let open_for = closed - opened;
+        assert!(
+            open_for >= timeout.mul_f32(0.9),
+            "connection {i} closed after {open_for:?}, before the header timeout"
+        );
+        assert!(
+            closed > answered,
+            "connection {i} was closed before /healthz was answered: not proven while open"
+        );
+        assert!(
+            got.is_empty(),
+            "connection {i} got an answer: {}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let idle_for = idle.await.unwrap();
+    assert!(
+        idle_for >= timeout.mul_f32(0.9),
+        "an idle keep-alive connection closed after {idle_for:?}"
+    );
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// At the connection cap, more connections wait (in the kernel's
+/// backlog, costing the server no descriptor) until a place frees, and
+/// are then served; nothing crashes.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_over_the_cap_wait_their_turn_and_descriptors_stay_bounded() {
+    let (cap, hogs_n, timeout) = (16, 24, Duration::from_secs(1));
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--header-timeout-s",
+        "1",
+        "--max-connections",
+        "16",
+    ]);
+    let pid = s.child.id();
+    let before = open_fds(pid);
+    let hogs: Vec<_> = connect_many(s.addr, hogs_n).await;
+    let first_opened = hogs[0].1;
+    let hogs: Vec<_> = hogs
+        .into_iter()
+        .map(|(c, _)| tokio::spawn(hold_open(c, false, Duration::from_secs(10))))
+        .collect();
+    // The server takes the first `cap` and no more.
+    let mut during = open_fds(pid);
+    for _ in 0..20 {
+        if during >= before + cap {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        during = open_fds(pid);
+    }
+    assert!(
+        during <= before + cap + 2,
+        "{before} descriptors before, {during} with {hogs_n} connections open (cap {cap})"
+    );
+    // This one waits behind the cap: served only once the first hogs'
+    // header timeout frees places.
+    let h = tokio::time::timeout(Duration::from_secs(8), s.get("/healthz"))
+        .await
+        .expect("a waiting connection is served once places free");
+    h.expect(200, "");
+    let waited = first_opened.elapsed();
+    assert!(
+        waited >= timeout.mul_f32(0.9),
+        "answered {waited:?} after the hogs came: the cap of {cap} did not hold it back"
+    );
+    for hog in hogs {
+        hog.await.unwrap();
+    }
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// SIGTERM with hostile clients connected: the silent ones are closed at
+/// once, one halfway through its headers at its header timeout; the
+/// server then exits cleanly.
+#[test]
+fn sigterm_is_not_held_up_by_silent_or_slow_clients() {
+    let mut s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--header-timeout-s",
+        "2",
+    ]);
+    let hogs: Vec<std::net::TcpStream> = (0..40)
+        .map(|i| {
+            use std::io::Write;
+            let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+            if i % 2 == 1 {
+                c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+                    .unwrap();
+            }
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = Instant::now();
+    s.terminate();
+    let status = s.child.wait().unwrap();
+    let took = asked.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(6), "exit took {took:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        s.out
+            .lock()
+            .unwrap()
+            .contains("stopped: every request answered")
+    );
+    drop(hogs);
 }
 
 /// Error messages are bounded, whatever the input echoed in them: ragged
