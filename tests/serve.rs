@@ -779,7 +779,7 @@ async fn prompts_join_a_running_batch_and_keep_their_answers() {
                 long.to_string().into_bytes(),
             )
             .await;
-            (r, std::time::Instant::now())
+            (r, Instant::now())
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
         // Twice: the first wave widens the batch, the second takes the
@@ -795,7 +795,7 @@ async fn prompts_join_a_running_batch_and_keep_their_answers() {
         };
         let mut waves = vec![ask().await];
         waves.push(ask().await);
-        let joined_at = std::time::Instant::now();
+        let joined_at = Instant::now();
         let (r, long_done_at) = running.await.unwrap();
         assert_eq!(
             r.expect(200, "")["generated"],
@@ -1148,6 +1148,184 @@ fn sigterm_is_not_held_up_by_silent_or_slow_clients() {
     drop(hogs);
 }
 
+/// An answer read off a raw connection until the server closed it.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    /// The body as the JSON error every refusal of ours carries: its
+    /// message, lower-cased, after checking it says each of `words`.
+    #[track_caller]
+    fn error_saying(&self, words: &[&str]) -> String {
+        let json: Value = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: not JSON ({e}): {}",
+                self.head,
+                String::from_utf8_lossy(&self.body)
+            )
+        });
+        let msg = json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message: {json}"))
+            .to_lowercase();
+        for w in words {
+            assert!(
+                msg.contains(&w.to_lowercase()),
+                "{msg:?} does not say {w:?}"
+            );
+        }
+        msg
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Send `request` on a new connection (while reading, so that a server
+/// refusing early cannot block the writer), then read until the server
+/// closes the connection, within `within`.
+async fn raw(addr: SocketAddr, request: Vec<u8>, within: Duration) -> Raw {
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        // Write errors are expected when the server refuses before
+        // reading everything; what it answered is what the test checks.
+        let (_, ()) = tokio::join!(write_all(&s, &request), async {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = read_some(&s, &mut buf).await {
+                got.extend_from_slice(&buf[..n]);
+            }
+        });
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open past {within:?}; it sent: {}",
+        String::from_utf8_lossy(&got)
+    );
+    parse_raw(&got)
+}
+
+fn parse_raw(got: &[u8]) -> Raw {
+    let text = String::from_utf8_lossy(got);
+    let Some(end) = text.find("\r\n\r\n") else {
+        panic!("no HTTP answer: {text:?}");
+    };
+    let head = text[..end].to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    Raw {
+        status,
+        head,
+        body: got[end + 4..].to_vec(),
+    }
+}
+
+/// A body that stops coming gets 408 naming the limit, not 503: after
+/// `--body-timeout-s` without a byte, or, dripping, after `--timeout-s`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_body_gets_408() {
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--body-timeout-s",
+        "1",
+        "--timeout-s",
+        "3",
+    ]);
+    let body = json!({ "prompt": "We must ", "k": 3 }).to_string();
+    let request = format!(
+        "POST /v1/text/next HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    );
+    let started = Instant::now();
+    let r = raw(s.addr, request.into_bytes(), Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 408, "{r:?}");
+    r.error_saying(&["stalled", "1 s", "--body-timeout-s"]);
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "408 after {took:?}"
+    );
+
+    // A picture a byte every 200 ms: it never stalls for 1 s, but does
+    // not arrive within the 3 s a request may take.
+    let c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    write_all(
+        &c,
+        b"POST /v1/digits/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\
+          Content-Length: 1000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut drip = tokio::time::interval(Duration::from_millis(200));
+    for _ in 0..100 {
+        tokio::select! {
+            r = read_some(&c, &mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got.extend_from_slice(&buf[..k]),
+            },
+            _ = drip.tick() => { let _ = write_all(&c, b"x").await; }
+        }
+    }
+    let took = started.elapsed();
+    let r = parse_raw(&got);
+    assert_eq!(r.status, 408, "{r:?}");
+    r.error_saying(&["did not arrive in full within 3 s", "--timeout-s"]);
+    assert!(took >= Duration::from_millis(2900), "408 after {took:?}");
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// A Content-Length over `--max-body-kib` is refused 413 from the headers
+/// alone, and a client that waits for `100 Continue` gets the 413 instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_declared_over_the_limit_gets_413_before_it_is_sent() {
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--max-body-kib",
+        "64",
+    ]);
+    for expect in ["", "Expect: 100-continue\r\n"] {
+        let request = format!(
+            "POST /v1/digits/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\
+             Content-Length: 10000000\r\n{expect}\r\n"
+        );
+        // Only the headers: the answer must come (and the connection
+        // close) without a byte of the body.
+        let r = raw(s.addr, request.into_bytes(), Duration::from_secs(5)).await;
+        assert_eq!(r.status, 413, "{expect:?}: {r:?}");
+        assert!(
+            !r.head.contains("100 Continue"),
+            "{expect:?}: 100 Continue sent: {}",
+            r.head
+        );
+        r.error_saying(&["10000000 bytes", "65536 bytes", "--max-body-kib"]);
+    }
+    s.get("/healthz").await.expect(200, "");
+}
+
 /// Error messages are bounded, whatever the input echoed in them: ragged
 /// rows (once a 3.9 MB list of widths), and serde quoting a 3.9 MB string
 /// where a number belongs.
@@ -1185,6 +1363,67 @@ async fn error_messages_stay_small_whatever_was_sent() {
     let msg = r.expect(422, "invalid type: string").to_string();
     assert!(msg.len() < 2048, "{} bytes", msg.len());
     assert!(msg.contains("(message cut at 1000 characters)"), "{msg}");
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// What hyper refuses before any handler runs. Heads within hyper's
+/// buffer get our JSON 414 and 431; a URI over hyper's own limit (65,534
+/// bytes), a head over its buffer (128 KiB) and a request line that is
+/// not HTTP get hyper's bare answer, which no hook lets us dress: the
+/// status, an empty body, and the connection closed (the README says so).
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_and_malformed_requests_get_the_documented_answers() {
+    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let within = Duration::from_secs(5);
+    let get = |target: String, extra: String| {
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes()
+    };
+    // Ours, in JSON.
+    let r = raw(
+        s.addr,
+        get(
+            "/healthz".into(),
+            format!("X-Big: {}\r\n", "a".repeat(20_000)),
+        ),
+        within,
+    )
+    .await;
+    assert_eq!(r.status, 431, "{r:?}");
+    r.error_saying(&["headers are", "at most 16384"]);
+    let r = raw(
+        s.addr,
+        get(format!("/healthz?{}", "a".repeat(10_000)), String::new()),
+        within,
+    )
+    .await;
+    assert_eq!(r.status, 414, "{r:?}");
+    r.error_saying(&["the uri is", "at most 8192"]);
+    // hyper's, bare.
+    for (what, request, status) in [
+        (
+            "a 100 KB URI",
+            get(format!("/healthz?{}", "a".repeat(100_000)), String::new()),
+            414,
+        ),
+        (
+            "a 200 KB header",
+            get(
+                "/healthz".into(),
+                format!("X-Big: {}\r\n", "a".repeat(200_000)),
+            ),
+            431,
+        ),
+        (
+            "a garbage request line",
+            b"HELLO THERE\r\n\r\n".to_vec(),
+            400,
+        ),
+    ] {
+        let r = raw(s.addr, request, within).await;
+        assert_eq!(r.status, status, "{what}: {r:?}");
+        assert_eq!(r.header("content-length").as_deref(), Some("0"), "{what}");
+        assert!(r.body.is_empty(), "{what}: {r:?}");
+    }
     s.get("/healthz").await.expect(200, "");
 }
 

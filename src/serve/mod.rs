@@ -6,11 +6,13 @@
 //! - `text_rows`: the prompts being read as rows of the LSTM, joining and
 //!   leaving between steps;
 //! - [`routes`]: the endpoints, their checks and their JSON errors;
+//! - [`limits`]: the sizes and times a request is held to around them;
 //! - [`connections`]: the accept loop, its cap and hyper's timeouts;
 //! - [`openapi`]: the document at /openapi.json;
 //! - [`load`]: the load test (`neuralpad bench serve`).
 
 pub mod connections;
+pub mod limits;
 pub mod load;
 pub mod openapi;
 pub mod routes;
@@ -27,6 +29,7 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use connections::ConnectionLimits;
+use limits::RequestLimits;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -59,6 +62,9 @@ pub struct Config {
     pub timeout: Duration,
     /// Largest request body, in bytes.
     pub max_body: usize,
+    /// Longest a request body may pause (no new bytes) before it is
+    /// answered 408.
+    pub body_timeout: Duration,
     /// The time a client has to send a request's headers, from the moment
     /// its connection waits for one (also the keep-alive idle timeout).
     pub header_timeout: Duration,
@@ -86,6 +92,7 @@ impl Default for Config {
             },
             timeout: Duration::from_secs(30),
             max_body: 4 << 20,
+            body_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             max_connections: 1024,
             allow_origins: vec!["*".into()],
@@ -154,8 +161,12 @@ impl Service {
             .method_not_allowed_fallback(routes::method_not_allowed)
             .with_state(state.clone())
             .layer(middleware::from_fn_with_state(
-                config.timeout,
-                routes::time_limit,
+                RequestLimits {
+                    timeout: config.timeout,
+                    body_timeout: config.body_timeout,
+                    max_body: config.max_body,
+                },
+                limits::guard,
             ))
             .layer(DefaultBodyLimit::max(config.max_body))
             .layer(CatchPanicLayer::custom(routes::panicked));

@@ -3,10 +3,10 @@
 //! own rejections included, is a JSON [`ApiError`] of at most
 //! [`MAX_ERROR_CHARS`] characters whose status code says whose fault it
 //! was. (Only hyper's own 400, 414 and 431, answered before any of this
-//! code runs, come without one.)
+//! code runs, come without one: see [`super::limits`].)
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,7 +14,6 @@ use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{Semaphore, oneshot};
 
@@ -201,7 +200,8 @@ fn stopping() -> Problem {
     responses(
         (status = 200, description = "The probabilities and what the network read", body = DigitAnswer),
         (status = 400, description = "Malformed JSON, a wrong shape, or a picture that does not decode", body = ApiError),
-        (status = 413, description = "The body is over the size limit", body = ApiError),
+        (status = 408, description = "The body stalled, or did not arrive in time", body = ApiError),
+        (status = 413, description = "The body is over the size limit (by its Content-Length, before it is read)", body = ApiError),
         (status = 415, description = "Not PNG, JPEG, a form or JSON", body = ApiError),
         (status = 422, description = "The picture has no ink: no digit to classify", body = ApiError),
         (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
@@ -371,6 +371,8 @@ fn read_prompt(vocab: &Vocab, prompt: &str) -> Result<(Vec<u32>, Vec<String>), P
     responses(
         (status = 200, description = "The likeliest next characters", body = NextAnswer),
         (status = 400, description = "Malformed JSON, an empty or too long prompt, k out of range", body = ApiError),
+        (status = 408, description = "The body stalled, or did not arrive in time", body = ApiError),
+        (status = 413, description = "The body is over the size limit", body = ApiError),
         (status = 415, description = "Not application/json", body = ApiError),
         (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
     )
@@ -409,6 +411,8 @@ pub async fn next(
     responses(
         (status = 200, description = "The prompt continued", body = GenerateAnswer),
         (status = 400, description = "Malformed JSON, an empty or too long prompt, a length over the limit, temperature out of range", body = ApiError),
+        (status = 408, description = "The body stalled, or did not arrive in time", body = ApiError),
+        (status = 413, description = "The body is over the size limit", body = ApiError),
         (status = 415, description = "Not application/json", body = ApiError),
         (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
     )
@@ -495,23 +499,6 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{} does not take {method}: see /openapi.json", uri.path()),
     )
-}
-
-/// A request that takes longer than `limit` (reading its body, waiting in
-/// the queue, running) is answered 503; the worker skips its job if it has
-/// not started it, and stops a text row mid-run.
-pub async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "timed out after {} s: the server is too busy",
-                limit.as_secs_f64()
-            ),
-        )
-        .into_response(),
-    }
 }
 
 /// A handler that panicked: a 500 in JSON, and the server keeps serving.

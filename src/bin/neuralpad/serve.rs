@@ -55,9 +55,14 @@ pub struct ServiceArgs {
     /// Longest a request may take, waiting included, in seconds.
     #[arg(long, default_value_t = 30.0)]
     pub timeout_s: f64,
-    /// Largest request body, in KiB.
+    /// Largest request body, in KiB; a larger one gets 413, before any
+    /// of it is read when its Content-Length says so.
     #[arg(long, default_value_t = 4096)]
     pub max_body_kib: usize,
+    /// Longest a request body may pause (no new bytes), in seconds; a
+    /// body that stalls longer gets 408.
+    #[arg(long, default_value_t = 10.0)]
+    pub body_timeout_s: f64,
     /// The time a client has to send a request's headers, in seconds,
     /// from the moment its connection waits for one: when it opens and
     /// after each answer (so also how long a keep-alive connection may
@@ -105,6 +110,7 @@ impl ServiceArgs {
         }
         for (what, s, most) in [
             ("timeout-s", self.timeout_s, 3600.0),
+            ("body-timeout-s", self.body_timeout_s, 3600.0),
             ("header-timeout-s", self.header_timeout_s, 60.0),
         ] {
             if !(s > 0.0 && s <= most) {
@@ -137,6 +143,7 @@ impl ServiceArgs {
             },
             timeout: Duration::from_secs_f64(self.timeout_s),
             max_body: self.max_body_kib << 10,
+            body_timeout: Duration::from_secs_f64(self.body_timeout_s),
             header_timeout: Duration::from_secs_f64(self.header_timeout_s),
             max_connections,
             allow_origins: self
