@@ -195,7 +195,12 @@ pub fn load(bytes: &[u8], expected: &[Expected<'_>]) -> Result<Loaded> {
     if let Some((first, rest)) = extra.split_first() {
         let mut problem = String::from("unexpected: this model has no such tensor");
         if !rest.is_empty() {
-            problem.push_str(&format!(" (nor {})", rest.join(", ")));
+            let shown = &rest[..rest.len().min(NAMES_SHOWN)];
+            problem.push_str(&format!(" (nor {}", shown.join(", ")));
+            if rest.len() > NAMES_SHOWN {
+                problem.push_str(&format!(" and {} more", rest.len() - NAMES_SHOWN));
+            }
+            problem.push(')');
         }
         problem.push_str("; the file must hold exactly the model's own tensors");
         return Err(tensor_err(first, problem));

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Cursor};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -779,7 +779,7 @@ async fn prompts_join_a_running_batch_and_keep_their_answers() {
                 long.to_string().into_bytes(),
             )
             .await;
-            (r, std::time::Instant::now())
+            (r, Instant::now())
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
         // Twice: the first wave widens the batch, the second takes the
@@ -795,7 +795,7 @@ async fn prompts_join_a_running_batch_and_keep_their_answers() {
         };
         let mut waves = vec![ask().await];
         waves.push(ask().await);
-        let joined_at = std::time::Instant::now();
+        let joined_at = Instant::now();
         let (r, long_done_at) = running.await.unwrap();
         assert_eq!(
             r.expect(200, "")["generated"],
@@ -882,4 +882,610 @@ async fn a_lost_gpu_hands_over_to_the_cpu_and_keeps_serving() {
             .count(),
         20
     );
+}
+
+// Hostile and careless clients, over raw TCP: each case once found
+// against the server, each answered (or cut off) without hurting others.
+
+/// tokio's `read`, without its io-util feature.
+async fn read_some(s: &tokio::net::TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        s.readable().await?;
+        match s.try_read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+/// tokio's `write_all`, without its io-util feature.
+async fn write_all(s: &tokio::net::TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        s.writable().await?;
+        match s.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The soft limit on this process's open files (Linux), which the
+/// server started by the test inherits.
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let soft = line.split_whitespace().nth(3).unwrap();
+    soft.parse().unwrap_or(usize::MAX) // "unlimited"
+}
+
+/// File descriptors the process `pid` holds (Linux).
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd")
+        .count()
+}
+
+/// `n` connections to `addr`, opened one after another (each in the
+/// server's backlog or accepted when this returns), with when each began.
+async fn connect_many(addr: SocketAddr, n: usize) -> Vec<(tokio::net::TcpStream, Instant)> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = Instant::now();
+        out.push((tokio::net::TcpStream::connect(addr).await.unwrap(), at));
+    }
+    out
+}
+
+/// Keep a connection that sends nothing (`slow` false) or a request head
+/// one byte every 100 ms that never ends, until the server closes it;
+/// returns when that was and what the server sent. Panics if still open
+/// after `limit`.
+async fn hold_open(s: tokio::net::TcpStream, slow: bool, limit: Duration) -> (Instant, Vec<u8>) {
+    let mut drip = tokio::time::interval(Duration::from_millis(100));
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+        .iter()
+        .cycle();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            r = read_some(&s, &mut buf) => match r {
+                Ok(0) | Err(_) => return (Instant::now(), got),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            },
+            _ = drip.tick(), if slow => {
+                // A write error means the server closed it: the read
+                // above sees that next.
+                let _ = write_all(&s, &[*head.next().unwrap()]).await;
+            }
+            () = &mut deadline => panic!("a {} connection still open after {limit:?}",
+                if slow { "slow" } else { "silent" }),
+        }
+    }
+}
+
+/// Hundreds of clients that connect and send nothing, or a header a byte
+/// at a time (slowloris), lock nobody out: /healthz answers while they
+/// are open, and the server closes each after the header timeout, as it
+/// closes a keep-alive connection left idle.
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_and_slow_clients_are_cut_off_after_the_header_timeout() {
+    let (n, timeout) = (500, Duration::from_secs(3));
+    let limit = open_files_limit();
+    assert!(
+        limit >= 2 * n + 200,
+        "this test opens {n} connections: raise the open-files limit (ulimit -n {limit})"
+    );
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--header-timeout-s",
+        "3",
+    ]);
+    let addr = s.addr;
+    let hogs: Vec<_> = connect_many(addr, n)
+        .await
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, at))| (at, tokio::spawn(hold_open(c, i % 2 == 1, timeout * 4))))
+        .collect();
+    // A keep-alive connection: one request, then idle.
+    let idle = tokio::spawn(async move {
+        let c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        write_all(&c, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&got).contains("\"status\"") {
+            let k = read_some(&c, &mut buf).await.unwrap();
+            assert!(k > 0, "closed before answering");
+            got.extend_from_slice(&buf[..k]);
+        }
+        let answered = Instant::now();
+        let rest = tokio::time::timeout(timeout * 4, read_some(&c, &mut buf)).await;
+        assert!(
+            matches!(rest, Ok(Ok(0) | Err(_))),
+            "idle keep-alive connection: {rest:?}"
+        );
+        answered.elapsed()
+    });
+    // Behind all of them in the backlog, and still answered at once.
+    let h = tokio::time::timeout(timeout, s.get("/healthz"))
+        .await
+        .expect("/healthz answered while hundreds of idle connections are open");
+    let answered = Instant::now();
+    assert_eq!(h.expect(200, "")["status"], "ok");
+
+    for (i, (opened, hog)) in hogs.into_iter().enumerate() {
+        let (closed, got) = hog.await.unwrap();
+        // Closed by the timeout, not refused at once; a slow client that
+        // keeps sending bytes is cut off all the same.
+        let open_for = closed - opened;
+        assert!(
+            open_for >= timeout.mul_f32(0.9),
+            "connection {i} closed after {open_for:?}, before the header timeout"
+        );
+        assert!(
+            closed > answered,
+            "connection {i} was closed before /healthz was answered: not proven while open"
+        );
+        assert!(
+            got.is_empty(),
+            "connection {i} got an answer: {}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let idle_for = idle.await.unwrap();
+    assert!(
+        idle_for >= timeout.mul_f32(0.9),
+        "an idle keep-alive connection closed after {idle_for:?}"
+    );
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// At the connection cap, more connections wait (in the kernel's
+/// backlog, costing the server no descriptor) until a place frees, and
+/// are then served; nothing crashes.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_over_the_cap_wait_their_turn_and_descriptors_stay_bounded() {
+    let (cap, hogs_n, timeout) = (16, 24, Duration::from_secs(1));
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--header-timeout-s",
+        "1",
+        "--max-connections",
+        "16",
+    ]);
+    let pid = s.child.id();
+    let before = open_fds(pid);
+    let hogs: Vec<_> = connect_many(s.addr, hogs_n).await;
+    let first_opened = hogs[0].1;
+    let hogs: Vec<_> = hogs
+        .into_iter()
+        .map(|(c, _)| tokio::spawn(hold_open(c, false, Duration::from_secs(10))))
+        .collect();
+    // The server takes the first `cap` and no more.
+    let mut during = open_fds(pid);
+    for _ in 0..20 {
+        if during >= before + cap {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        during = open_fds(pid);
+    }
+    assert!(
+        during <= before + cap + 2,
+        "{before} descriptors before, {during} with {hogs_n} connections open (cap {cap})"
+    );
+    // This one waits behind the cap: served only once the first hogs'
+    // header timeout frees places.
+    let h = tokio::time::timeout(Duration::from_secs(8), s.get("/healthz"))
+        .await
+        .expect("a waiting connection is served once places free");
+    h.expect(200, "");
+    let waited = first_opened.elapsed();
+    assert!(
+        waited >= timeout.mul_f32(0.9),
+        "answered {waited:?} after the hogs came: the cap of {cap} did not hold it back"
+    );
+    for hog in hogs {
+        hog.await.unwrap();
+    }
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// SIGTERM with hostile clients connected: the silent ones are closed at
+/// once, one halfway through its headers at its header timeout; the
+/// server then exits cleanly.
+#[test]
+fn sigterm_is_not_held_up_by_silent_or_slow_clients() {
+    let mut s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--header-timeout-s",
+        "2",
+    ]);
+    let hogs: Vec<std::net::TcpStream> = (0..40)
+        .map(|i| {
+            use std::io::Write;
+            let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+            if i % 2 == 1 {
+                c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+                    .unwrap();
+            }
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = Instant::now();
+    s.terminate();
+    let status = s.child.wait().unwrap();
+    let took = asked.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(6), "exit took {took:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        s.out
+            .lock()
+            .unwrap()
+            .contains("stopped: every request answered")
+    );
+    drop(hogs);
+}
+
+/// An answer read off a raw connection until the server closed it.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    /// The body as the JSON error every refusal of ours carries: its
+    /// message, lower-cased, after checking it says each of `words`.
+    #[track_caller]
+    fn error_saying(&self, words: &[&str]) -> String {
+        let json: Value = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: not JSON ({e}): {}",
+                self.head,
+                String::from_utf8_lossy(&self.body)
+            )
+        });
+        let msg = json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message: {json}"))
+            .to_lowercase();
+        for w in words {
+            assert!(
+                msg.contains(&w.to_lowercase()),
+                "{msg:?} does not say {w:?}"
+            );
+        }
+        msg
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Send `request` on a new connection (while reading, so that a server
+/// refusing early cannot block the writer), then read until the server
+/// closes the connection, within `within`.
+async fn raw(addr: SocketAddr, request: Vec<u8>, within: Duration) -> Raw {
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        // Write errors are expected when the server refuses before
+        // reading everything; what it answered is what the test checks.
+        let (_, ()) = tokio::join!(write_all(&s, &request), async {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = read_some(&s, &mut buf).await {
+                got.extend_from_slice(&buf[..n]);
+            }
+        });
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open past {within:?}; it sent: {}",
+        String::from_utf8_lossy(&got)
+    );
+    parse_raw(&got)
+}
+
+fn parse_raw(got: &[u8]) -> Raw {
+    let text = String::from_utf8_lossy(got);
+    let Some(end) = text.find("\r\n\r\n") else {
+        panic!("no HTTP answer: {text:?}");
+    };
+    let head = text[..end].to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    Raw {
+        status,
+        head,
+        body: got[end + 4..].to_vec(),
+    }
+}
+
+/// A body that stops coming gets 408 naming the limit, not 503: after
+/// `--body-timeout-s` without a byte, or, dripping, after `--timeout-s`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_body_gets_408() {
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--body-timeout-s",
+        "1",
+        "--timeout-s",
+        "3",
+    ]);
+    let body = json!({ "prompt": "We must ", "k": 3 }).to_string();
+    let request = format!(
+        "POST /v1/text/next HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    );
+    let started = Instant::now();
+    let r = raw(s.addr, request.into_bytes(), Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 408, "{r:?}");
+    r.error_saying(&["stalled", "1 s", "--body-timeout-s"]);
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "408 after {took:?}"
+    );
+
+    // A picture a byte every 200 ms: it never stalls for 1 s, but does
+    // not arrive within the 3 s a request may take.
+    let c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    write_all(
+        &c,
+        b"POST /v1/digits/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\
+          Content-Length: 1000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut drip = tokio::time::interval(Duration::from_millis(200));
+    for _ in 0..100 {
+        tokio::select! {
+            r = read_some(&c, &mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got.extend_from_slice(&buf[..k]),
+            },
+            _ = drip.tick() => { let _ = write_all(&c, b"x").await; }
+        }
+    }
+    let took = started.elapsed();
+    let r = parse_raw(&got);
+    assert_eq!(r.status, 408, "{r:?}");
+    r.error_saying(&["did not arrive in full within 3 s", "--timeout-s"]);
+    assert!(took >= Duration::from_millis(2900), "408 after {took:?}");
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// A Content-Length over `--max-body-kib` is refused 413 from the headers
+/// alone, and a client that waits for `100 Continue` gets the 413 instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_declared_over_the_limit_gets_413_before_it_is_sent() {
+    let s = Server::start(&[
+        "--backend",
+        "cpu",
+        "--eval-images",
+        "0",
+        "--max-body-kib",
+        "64",
+    ]);
+    for expect in ["", "Expect: 100-continue\r\n"] {
+        let request = format!(
+            "POST /v1/digits/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n\
+             Content-Length: 10000000\r\n{expect}\r\n"
+        );
+        // Only the headers: the answer must come (and the connection
+        // close) without a byte of the body.
+        let r = raw(s.addr, request.into_bytes(), Duration::from_secs(5)).await;
+        assert_eq!(r.status, 413, "{expect:?}: {r:?}");
+        assert!(
+            !r.head.contains("100 Continue"),
+            "{expect:?}: 100 Continue sent: {}",
+            r.head
+        );
+        r.error_saying(&["10000000 bytes", "65536 bytes", "--max-body-kib"]);
+    }
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// Error messages are bounded, whatever the input echoed in them: ragged
+/// rows (once a 3.9 MB list of widths), and serde quoting a 3.9 MB string
+/// where a number belongs.
+#[tokio::test(flavor = "multi_thread")]
+async fn error_messages_stay_small_whatever_was_sent() {
+    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let classify = "/v1/digits/classify";
+    // One good row, then 975,000 rows of one value: 3.9 MB.
+    let mut ragged = String::from("{\"pixels\": [[");
+    ragged.push_str(&vec!["0"; 28].join(","));
+    ragged.push(']');
+    for _ in 0..975_000 {
+        ragged.push_str(",[0]");
+    }
+    ragged.push_str("]}");
+    assert!(ragged.len() > 3_900_000);
+    let r = call(
+        s.addr,
+        "POST",
+        classify,
+        &[("content-type", "application/json")],
+        ragged.into_bytes(),
+    )
+    .await;
+    let msg = r.expect(400, "28 rows of 28").to_string();
+    assert!(msg.len() < 2048, "{} bytes: {msg}", msg.len());
+    assert!(
+        msg.contains("975001 rows") && msg.contains("row 1 has 1 values"),
+        "{msg}"
+    );
+
+    // A 3.9 MB string in place of a value: serde quotes it whole.
+    let quoted = format!("{{\"pixels\": [[\"{}\"]]}}", "x".repeat(3_900_000));
+    let r = s.post(classify, "application/json", quoted).await;
+    let msg = r.expect(422, "invalid type: string").to_string();
+    assert!(msg.len() < 2048, "{} bytes", msg.len());
+    assert!(msg.contains("(message cut at 1000 characters)"), "{msg}");
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// What hyper refuses before any handler runs. Heads within hyper's
+/// buffer get our JSON 414 and 431; a URI over hyper's own limit (65,534
+/// bytes), a head over its buffer (128 KiB) and a request line that is
+/// not HTTP get hyper's bare answer, which no hook lets us dress: the
+/// status, an empty body, and the connection closed (the README says so).
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_and_malformed_requests_get_the_documented_answers() {
+    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let within = Duration::from_secs(5);
+    let get = |target: String, extra: String| {
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes()
+    };
+    // Ours, in JSON.
+    let r = raw(
+        s.addr,
+        get(
+            "/healthz".into(),
+            format!("X-Big: {}\r\n", "a".repeat(20_000)),
+        ),
+        within,
+    )
+    .await;
+    assert_eq!(r.status, 431, "{r:?}");
+    r.error_saying(&["headers are", "at most 16384"]);
+    let r = raw(
+        s.addr,
+        get(format!("/healthz?{}", "a".repeat(10_000)), String::new()),
+        within,
+    )
+    .await;
+    assert_eq!(r.status, 414, "{r:?}");
+    r.error_saying(&["the uri is", "at most 8192"]);
+    // hyper's, bare.
+    for (what, request, status) in [
+        (
+            "a 100 KB URI",
+            get(format!("/healthz?{}", "a".repeat(100_000)), String::new()),
+            414,
+        ),
+        (
+            "a 200 KB header",
+            get(
+                "/healthz".into(),
+                format!("X-Big: {}\r\n", "a".repeat(200_000)),
+            ),
+            431,
+        ),
+        (
+            "a garbage request line",
+            b"HELLO THERE\r\n\r\n".to_vec(),
+            400,
+        ),
+    ] {
+        let r = raw(s.addr, request, within).await;
+        assert_eq!(r.status, status, "{what}: {r:?}");
+        assert_eq!(r.header("content-length").as_deref(), Some("0"), "{what}");
+        assert!(r.body.is_empty(), "{what}: {r:?}");
+    }
+    s.get("/healthz").await.expect(200, "");
+}
+
+/// Test image `i` drawn as a canvas exports it: RGBA, transparent
+/// background, the ink's strength in alpha, in the colour `ink`; 4x
+/// larger.
+fn transparent_picture(test: &Dataset, i: usize, ink: [u8; 3]) -> Vec<u8> {
+    let px = test.pixels(i);
+    let small = image::RgbaImage::from_fn(28, 28, |x, y| {
+        let a = px[(y * 28 + x) as usize];
+        if a == 0 {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([ink[0], ink[1], ink[2], a])
+        }
+    });
+    let big = imageops::resize(&small, 112, 112, imageops::FilterType::Triangle);
+    let mut bytes = Vec::new();
+    big.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+        .unwrap();
+    bytes
+}
+
+/// Drawings on a transparent background are read as drawn, whatever the
+/// ink's colour (black ink on transparent was once "the drawing is
+/// empty"); an opaque picture with an alpha channel reads as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn drawings_on_a_transparent_background_are_read_as_drawn() {
+    let test = test_set();
+    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    for i in 0..4 {
+        let label = u64::from(test.labels[i]);
+        let plain = picture(&test, i, ImageFormat::Png);
+        let want = s.post("/v1/digits/classify", "image/png", plain).await;
+        let want = want.expect(200, "").clone();
+        assert_eq!(want["digit"], label);
+        for (name, ink) in [
+            ("black", [0, 0, 0]),
+            ("white", [255, 255, 255]),
+            ("blue", [30, 90, 220]),
+            ("red", [220, 40, 30]),
+        ] {
+            let a = s
+                .post(
+                    "/v1/digits/classify",
+                    "image/png",
+                    transparent_picture(&test, i, ink),
+                )
+                .await;
+            let a = a.expect(200, "");
+            assert_eq!(
+                a["digit"], label,
+                "{name} ink on transparent, digit {i}: {a}"
+            );
+        }
+        // Opaque RGBA, dark on white: the same input as the grey picture.
+        let grey = image::load_from_memory(&picture(&test, i, ImageFormat::Png)).unwrap();
+        let mut rgba = Vec::new();
+        image::DynamicImage::ImageRgba8(grey.to_rgba8())
+            .write_to(&mut Cursor::new(&mut rgba), ImageFormat::Png)
+            .unwrap();
+        let a = s.post("/v1/digits/classify", "image/png", rgba).await;
+        assert_eq!(a.expect(200, "")["input"], want["input"], "opaque RGBA {i}");
+    }
 }

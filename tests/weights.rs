@@ -257,6 +257,34 @@ fn unexpected_tensors_are_named() {
     assert!(problem.contains("nor bn1.running_var"), "{problem}");
 }
 
+/// A file with 50,000 tiny tensors the model lacks: the message names a
+/// few and counts the rest, instead of listing them all (once a 1 MB
+/// message).
+#[test]
+fn thousands_of_unexpected_tensors_give_a_short_message() {
+    let mut tensors = digit_tensors();
+    tensors.extend((0..50_000).map(|i| tensor(&format!("extra.{i:05}"), &[1], 0.0)));
+    let bytes = weights::save(&tensors, &BTreeMap::new()).unwrap();
+
+    let err = weights::load(&bytes, &digit_expected()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.len() < 2048, "{} bytes: {message}", message.len());
+    let (tensor, problem) = tensor_error::<()>(Err(err));
+    assert_eq!(tensor, "extra.00000");
+    assert!(
+        problem.starts_with("unexpected: this model has no such tensor"),
+        "{problem}"
+    );
+    // The first of the others by name, then the count of the rest:
+    // 50,000 = the one named first + 8 shown + 49,991.
+    assert!(
+        problem.contains("(nor extra.00001, extra.00002"),
+        "{problem}"
+    );
+    assert!(problem.contains("and 49991 more)"), "{problem}");
+    assert!(!problem.contains("extra.00009"), "{problem}");
+}
+
 #[test]
 fn file_cut_inside_its_tensor_data_is_truncated() {
     let bytes = digit_file();

@@ -6,9 +6,13 @@
 //! - `text_rows`: the prompts being read as rows of the LSTM, joining and
 //!   leaving between steps;
 //! - [`routes`]: the endpoints, their checks and their JSON errors;
+//! - [`limits`]: the sizes and times a request is held to around them;
+//! - [`connections`]: the accept loop, its cap and hyper's timeouts;
 //! - [`openapi`]: the document at /openapi.json;
 //! - [`load`]: the load test (`neuralpad bench serve`).
 
+pub mod connections;
+pub mod limits;
 pub mod load;
 pub mod openapi;
 pub mod routes;
@@ -24,6 +28,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
+use connections::ConnectionLimits;
+use limits::RequestLimits;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -56,6 +62,14 @@ pub struct Config {
     pub timeout: Duration,
     /// Largest request body, in bytes.
     pub max_body: usize,
+    /// Longest a request body may pause (no new bytes) before it is
+    /// answered 408.
+    pub body_timeout: Duration,
+    /// The time a client has to send a request's headers, from the moment
+    /// its connection waits for one (also the keep-alive idle timeout).
+    pub header_timeout: Duration,
+    /// Connections open at once; more wait until one closes.
+    pub max_connections: usize,
     /// Origins whose pages may call the API: "*" for any, none for
     /// same-origin only.
     pub allow_origins: Vec<String>,
@@ -78,6 +92,9 @@ impl Default for Config {
             },
             timeout: Duration::from_secs(30),
             max_body: 4 << 20,
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
             allow_origins: vec!["*".into()],
             lose_gpu_at_batch: None,
         }
@@ -89,6 +106,7 @@ pub struct Service {
     router: Router,
     worker: JoinHandle<()>,
     state: AppState,
+    connections: ConnectionLimits,
 }
 
 impl Service {
@@ -143,8 +161,12 @@ impl Service {
             .method_not_allowed_fallback(routes::method_not_allowed)
             .with_state(state.clone())
             .layer(middleware::from_fn_with_state(
-                config.timeout,
-                routes::time_limit,
+                RequestLimits {
+                    timeout: config.timeout,
+                    body_timeout: config.body_timeout,
+                    max_body: config.max_body,
+                },
+                limits::guard,
             ))
             .layer(DefaultBodyLimit::max(config.max_body))
             .layer(CatchPanicLayer::custom(routes::panicked));
@@ -156,6 +178,10 @@ impl Service {
             router,
             worker,
             state: shared,
+            connections: ConnectionLimits {
+                header_timeout: config.header_timeout,
+                max_connections: config.max_connections,
+            },
         })
     }
 
@@ -169,7 +195,8 @@ impl Service {
 
     /// Answer requests on `listener` until `shutdown` resolves; then stop
     /// taking connections, finish the requests in flight and stop the
-    /// worker once its queue is answered.
+    /// worker once its queue is answered. At most `max_connections` are
+    /// open at once (see [`connections::serve`]).
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -180,8 +207,7 @@ impl Service {
             problem: e.to_string(),
         };
         drop(self.state);
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        connections::serve(listener, self.router, self.connections, shutdown)
             .await
             .map_err(io)?;
         // Every handle on the queue went with the router: the worker ends.

@@ -1,10 +1,12 @@
 //! The endpoints: each checks its request, queues a job for the model
 //! worker and turns the answer into JSON. Every failure, the framework's
-//! own rejections included, is a JSON [`ApiError`] whose status code says
-//! whose fault it was.
+//! own rejections included, is a JSON [`ApiError`] of at most
+//! [`MAX_ERROR_CHARS`] characters whose status code says whose fault it
+//! was. (Only hyper's own 400, 414 and 431, answered before any of this
+//! code runs, come without one: see [`super::limits`].)
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,7 +14,6 @@ use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{Semaphore, oneshot};
 
@@ -51,6 +52,11 @@ impl AppState {
     }
 }
 
+/// The most characters of an error message sent: a message quoting what
+/// a client sent (serde quotes a string where a number belongs; a file
+/// may list thousands of names) is cut here, for every error alike.
+pub const MAX_ERROR_CHARS: usize = 1000;
+
 /// A failed request: its status and what went wrong, sent as JSON.
 #[derive(Debug)]
 pub struct Problem {
@@ -76,7 +82,7 @@ impl IntoResponse for Problem {
         let mut res = (
             self.status,
             Json(ApiError {
-                error: self.message,
+                error: bounded(self.message),
             }),
         )
             .into_response();
@@ -87,6 +93,18 @@ impl IntoResponse for Problem {
         }
         res
     }
+}
+
+/// `message`, or its first [`MAX_ERROR_CHARS`] characters and a note
+/// saying so.
+pub fn bounded(mut message: String) -> String {
+    if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_CHARS) {
+        message.truncate(cut);
+        message.push_str(&format!(
+            "\u{2026} (message cut at {MAX_ERROR_CHARS} characters)"
+        ));
+    }
+    message
 }
 
 /// The library's errors at the edge: the request's fault (400, or 422 for
@@ -169,7 +187,8 @@ fn stopping() -> Problem {
     tag = "digits",
     request_body(
         description = "A picture of one digit (PNG or JPEG, any size up to 4096 pixels a side, \
-                       dark on light or light on dark), as the whole body or as the field \
+                       dark on light, light on dark, or any ink on a transparent background), \
+                       as the whole body or as the field \
                        `image` of a form; or the network's 28x28 input as JSON.",
         content(
             (DigitPixels = "application/json"),
@@ -181,7 +200,8 @@ fn stopping() -> Problem {
     responses(
         (status = 200, description = "The probabilities and what the network read", body = DigitAnswer),
         (status = 400, description = "Malformed JSON, a wrong shape, or a picture that does not decode", body = ApiError),
-        (status = 413, description = "The body is over the size limit", body = ApiError),
+        (status = 408, description = "The body stalled, or did not arrive in time", body = ApiError),
+        (status = 413, description = "The body is over the size limit (by its Content-Length, before it is read)", body = ApiError),
         (status = 415, description = "Not PNG, JPEG, a form or JSON", body = ApiError),
         (status = 422, description = "The picture has no ink: no digit to classify", body = ApiError),
         (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
@@ -249,11 +269,7 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
 /// The JSON input checked: 28 rows of 28 values in 0..=1.
 fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
     if d.pixels.len() != SIDE || d.pixels.iter().any(|r| r.len() != SIDE) {
-        let widths: Vec<usize> = d.pixels.iter().map(Vec::len).collect();
-        return Err(Problem::bad(format!(
-            "pixels: 28 rows of 28 values are needed; got {} rows of {widths:?} values",
-            d.pixels.len()
-        )));
+        return Err(Problem::bad(wrong_shape(&d.pixels)));
     }
     let mut input = [0.0; PIXELS];
     for (i, (slot, &v)) in input.iter_mut().zip(d.pixels.iter().flatten()).enumerate() {
@@ -267,6 +283,34 @@ fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
         *slot = v;
     }
     Ok(input)
+}
+
+/// Rows shown by their widths in a wrong-shape message.
+const ROWS_SHOWN: usize = 8;
+
+/// What is wrong with pixels that are not 28 rows of 28: the rows' count,
+/// the first row of another width, and the first few widths.
+fn wrong_shape(rows: &[Vec<f32>]) -> String {
+    let mut m = format!(
+        "pixels: 28 rows of 28 values are needed; got {} rows",
+        rows.len()
+    );
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != SIDE) {
+        m.push_str(&format!("; row {i} has {} values", r.len()));
+    }
+    if !rows.is_empty() {
+        let shown: Vec<String> = rows
+            .iter()
+            .take(ROWS_SHOWN)
+            .map(|r| r.len().to_string())
+            .collect();
+        m.push_str(&format!(" (widths {}", shown.join(", ")));
+        if rows.len() > ROWS_SHOWN {
+            m.push_str(&format!(" and {} more", rows.len() - ROWS_SHOWN));
+        }
+        m.push(')');
+    }
+    m
 }
 
 /// Decode and preprocess off the async threads: a large JPEG takes a
@@ -327,6 +371,8 @@ fn read_prompt(vocab: &Vocab, prompt: &str) -> Result<(Vec<u32>, Vec<String>), P
     responses(
         (status = 200, description = "The likeliest next characters", body = NextAnswer),
         (status = 400, description = "Malformed JSON, an empty or too long prompt, k out of range", body = ApiError),
+        (status = 408, description = "The body stalled, or did not arrive in time", body = ApiError),
+        (status = 413, description = "The body is over the size limit", body = ApiError),
         (status = 415, description = "Not application/json", body = ApiError),
         (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
     )
@@ -365,6 +411,8 @@ pub async fn next(
     responses(
         (status = 200, description = "The prompt continued", body = GenerateAnswer),
         (status = 400, description = "Malformed JSON, an empty or too long prompt, a length over the limit, temperature out of range", body = ApiError),
+        (status = 408, description = "The body stalled, or did not arrive in time", body = ApiError),
+        (status = 413, description = "The body is over the size limit", body = ApiError),
         (status = 415, description = "Not application/json", body = ApiError),
         (status = 503, description = "Too many requests waiting, or a timeout", body = ApiError),
     )
@@ -451,23 +499,6 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{} does not take {method}: see /openapi.json", uri.path()),
     )
-}
-
-/// A request that takes longer than `limit` (reading its body, waiting in
-/// the queue, running) is answered 503; the worker skips its job if it has
-/// not started it, and stops a text row mid-run.
-pub async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "timed out after {} s: the server is too busy",
-                limit.as_secs_f64()
-            ),
-        )
-        .into_response(),
-    }
 }
 
 /// A handler that panicked: a 500 in JSON, and the server keeps serving.

@@ -10,7 +10,7 @@ use clap::Args;
 use neuralpad::data::mnist;
 use neuralpad::device::Device;
 use neuralpad::serve::worker::Batching;
-use neuralpad::serve::{Config, Service, load, shutdown_signal};
+use neuralpad::serve::{Config, Service, connections, load, shutdown_signal};
 use neuralpad::{Error, Result};
 use tokio::net::TcpListener;
 
@@ -55,9 +55,24 @@ pub struct ServiceArgs {
     /// Longest a request may take, waiting included, in seconds.
     #[arg(long, default_value_t = 30.0)]
     pub timeout_s: f64,
-    /// Largest request body, in KiB.
+    /// Largest request body, in KiB; a larger one gets 413, before any
+    /// of it is read when its Content-Length says so.
     #[arg(long, default_value_t = 4096)]
     pub max_body_kib: usize,
+    /// Longest a request body may pause (no new bytes), in seconds; a
+    /// body that stalls longer gets 408.
+    #[arg(long, default_value_t = 10.0)]
+    pub body_timeout_s: f64,
+    /// The time a client has to send a request's headers, in seconds,
+    /// from the moment its connection waits for one: when it opens and
+    /// after each answer (so also how long a keep-alive connection may
+    /// stay idle). The connection is closed after it.
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout_s: f64,
+    /// Connections open at once; more wait until one closes (fewer when
+    /// the open-files limit, ulimit -n, leaves room for fewer).
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
     /// An origin whose pages may call the API, such as
     /// http://localhost:8080; "*" for any page (the default), "none" for
     /// same-origin only. Repeat for several.
@@ -93,11 +108,27 @@ impl ServiceArgs {
                 format!("{} is outside 1..=1048576 (1 GiB)", self.max_body_kib),
             );
         }
-        if !(self.timeout_s > 0.0 && self.timeout_s <= 3600.0) {
+        for (what, s, most) in [
+            ("timeout-s", self.timeout_s, 3600.0),
+            ("body-timeout-s", self.body_timeout_s, 3600.0),
+            ("header-timeout-s", self.header_timeout_s, 60.0),
+        ] {
+            if !(s > 0.0 && s <= most) {
+                return bad(what, format!("{s} is outside (0, {most}]"));
+            }
+        }
+        if !(1..=1 << 16).contains(&self.max_connections) {
             return bad(
-                "timeout-s",
-                format!("{} is outside (0, 3600]", self.timeout_s),
+                "max-connections",
+                format!("{} is outside 1..=65536", self.max_connections),
             );
+        }
+        let (max_connections, note) = connections::connections_that_fit(
+            self.max_connections,
+            connections::open_files_limit(),
+        );
+        if let Some(note) = note {
+            eprintln!("note: {note}");
         }
         Ok(Config {
             device,
@@ -112,6 +143,9 @@ impl ServiceArgs {
             },
             timeout: Duration::from_secs_f64(self.timeout_s),
             max_body: self.max_body_kib << 10,
+            body_timeout: Duration::from_secs_f64(self.body_timeout_s),
+            header_timeout: Duration::from_secs_f64(self.header_timeout_s),
+            max_connections,
             allow_origins: self
                 .allow_origin
                 .iter()
