@@ -3,6 +3,7 @@
 //! compiler (Tint), so a kernel right on Vulkan can still be wrong here.
 #![cfg(target_arch = "wasm32")]
 
+use neuralpad::backend::Act;
 use neuralpad::selftest::{self, DIMS, OPS};
 use neuralpad::{Backend, CpuBackend, GpuBackend};
 use wasm_bindgen_test::*;
@@ -47,7 +48,7 @@ async fn shape_errors_are_errors_not_panics_in_the_browser() {
     let b = gpu.zeros(&[32]);
     let mut y = gpu.zeros(&[1, 32, 26, 26]);
     let e = gpu
-        .conv2d_forward(&x, &w, &b, &mut y, true)
+        .conv2d_forward(&x, &w, &b, &mut y, Act::Relu)
         .unwrap_err()
         .to_string();
     assert!(e.contains("conv2d_forward"), "{e}");

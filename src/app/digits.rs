@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, PointerEvent};
 
-use super::engine::{DigitOut, Filters, Job, Runner};
+use super::engine::{DigitNet, DigitOut, Job, Runner};
 use super::examples::example;
 use super::i18n::Lang;
 use super::paint;
@@ -15,7 +15,7 @@ use super::remote::{Place, Remote};
 use crate::api::{DigitAnswer, DigitPixels};
 use crate::data::digit::{self, Preprocessed, Steps};
 use crate::error::Error;
-use crate::nn::mnist_cnn::argmax;
+use crate::nn::classifier::{argmax, digit_classes};
 
 /// Side of the drawing canvas in its own pixels (CSS may show it smaller).
 pub const CANVAS: usize = 280;
@@ -38,7 +38,8 @@ pub struct DigitState {
     pub pre: RwSignal<Option<Preprocessed>>,
     pub out: RwSignal<Option<DigitOut>>,
     pub latency_ms: RwSignal<f64>,
-    pub filters: RwSignal<Option<Filters>>,
+    /// The model's layers, classes and first filters, as the views draw them.
+    pub net: RwSignal<Option<DigitNet>>,
     pub verify: RwSignal<Option<Result<f32, String>>>,
     pub error: RwSignal<Option<String>>,
     pub runner: StoredValue<Runner, LocalStorage>,
@@ -64,7 +65,7 @@ impl DigitState {
             pre: RwSignal::new(None),
             out: RwSignal::new(None),
             latency_ms: RwSignal::new(0.0),
-            filters: RwSignal::new(None),
+            net: RwSignal::new(None),
             verify: RwSignal::new(None),
             error: RwSignal::new(None),
             runner,
@@ -393,6 +394,14 @@ fn Prediction(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
     let s = move || lang.get().strings();
     let probs = move || state.out.get().map(|o| o.probs).unwrap_or_default();
     let best = move || state.out.get().map(|o| argmax(&o.probs));
+    let classes = move || {
+        state
+            .net
+            .get()
+            .map(|n| n.classes)
+            .unwrap_or_else(digit_classes)
+    };
+    let class = move |d: usize| classes().get(d).cloned().unwrap_or_default();
     view! {
         <div class="prediction-box">
             <p id="prediction" aria-live="polite" aria-atomic="true"
@@ -405,7 +414,7 @@ fn Prediction(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
                     None => s().draw_a_digit.to_string(),
                     Some(o) => {
                         let d = argmax(&o.probs);
-                        format!("{} {d} ({:.1}%)", s().prediction, 100.0 * o.probs[d])
+                        format!("{} {} ({:.1}%)", s().prediction, class(d), 100.0 * o.probs.get(d).copied().unwrap_or(0.0))
                     }
                 }}
             </p>
@@ -415,12 +424,12 @@ fn Prediction(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
                 format!("{} {:.2} ms", s().network_time, o.net_ms)
             })}</p>
             <div id="probs" role="list" aria-label=move || s().probabilities>
-                {(0..10).map(|d| {
+                {move || (0..classes().len()).map(|d| {
                     let p = move || probs().get(d).copied().unwrap_or(0.0);
                     view! {
                         <div class="bar" role="listitem" data-digit=d data-p=move || p().to_string()
                             class:best=move || best() == Some(d)>
-                            <span class="label">{d}</span>
+                            <span class="label">{move || class(d)}</span>
                             <span class="track"><span class="fill" style:width=move || format!("{:.1}%", 100.0 * p())></span></span>
                             <span class="value">{move || format!("{:.1}%", 100.0 * p())}</span>
                         </div>

@@ -10,15 +10,17 @@ use std::rc::Rc;
 
 use rand::SeedableRng;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Tensor};
 use crate::cpu::CpuBackend;
 use crate::cpu::fast::FastCpuBackend;
 use crate::data::corpus::Vocab;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::nn::char_lstm::{CharLstm, Sampling, TextStepStats, VOCAB_KEY, top_chars};
-use crate::nn::mnist_cnn::{CLASSES, MnistCnn, PIXELS, StepStats};
+use crate::nn::char_model::{CellView, CharModel, Sampling, TextStepStats, VOCAB_KEY, top_chars};
+use crate::nn::classifier::{Classifier, PIXELS, StepStats};
+use crate::nn::plan::Plan;
+use crate::nn::spec::LayerKind;
 use crate::selftest::{self, Comparison, Dims, Op};
 use crate::train::digit_run::{DigitRun, DigitRunConfig};
 use crate::train::mnist;
@@ -35,29 +37,43 @@ pub const SHOWN_STEPS: usize = 80;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DigitOut {
     pub probs: Vec<f32>,
-    pub conv1: Vec<f32>,
-    pub pool1: Vec<f32>,
-    pub conv2: Vec<f32>,
-    pub pool2: Vec<f32>,
-    pub dense: Vec<f32>,
+    /// Each layer's output for the drawing, by position in the network
+    /// (empty for a layer without its own: flatten, the final softmax).
+    pub layers: Vec<Vec<f32>>,
     /// The network's own time: record, run, read back everything (ms).
     pub net_ms: f64,
 }
 
-/// The digit model's conv1 weights and biases, for the filter view and the
-/// hover formula.
+/// The first layer's filters when it is a convolution reading the drawing:
+/// the filter view and the hover formula show them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filters {
+    /// [filters, channels, k, k].
+    pub shape: [usize; 4],
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
 }
 
-/// One typed character as the LSTM saw it.
+/// The digit model as the views draw it: its layers' shapes, its classes,
+/// and its first convolution's filters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DigitNet {
+    pub plan: Plan,
+    pub classes: Vec<String>,
+    pub filters: Option<Filters>,
+}
+
+/// The text model as the views describe it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextNet {
+    pub plan: Plan,
+}
+
+/// One typed character as the text model's first recurrent layer saw it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CharStep {
     pub ch: char,
-    pub gates: Vec<f32>,
-    pub cell: Vec<f32>,
+    pub cell: Option<CellView>,
 }
 
 /// What the text model says about the typed text.
@@ -113,8 +129,8 @@ pub struct TextRunShape {
 /// drawing is always read by the weights of the latest step).
 pub struct Models<B: Backend> {
     be: B,
-    digits: MnistCnn<B>,
-    text: CharLstm<B>,
+    digits: Classifier<B>,
+    text: CharModel<B>,
     steps: Vec<CharStep>,
     last_probs: Vec<f32>,
     digit_run: Option<DigitRun<B>>,
@@ -147,8 +163,8 @@ fn now_ms() -> f64 {
 impl<B: Backend> Models<B> {
     fn new(be: B, digits: &[u8], text: &[u8]) -> Result<Self> {
         Ok(Self {
-            digits: MnistCnn::from_safetensors(&be, digits)?,
-            text: CharLstm::from_safetensors(&be, text)?,
+            digits: drawable(Classifier::from_safetensors(&be, digits)?)?,
+            text: CharModel::from_safetensors(&be, text)?,
             be,
             steps: Vec::new(),
             last_probs: Vec::new(),
@@ -171,31 +187,40 @@ impl<B: Backend> Models<B> {
     async fn classify(&mut self, input: &[f32]) -> Result<DigitOut> {
         let start = now_ms();
         let v = self.digits.predict_inside(&self.be, input).await?;
-        let net_ms = now_ms() - start;
-        let mut v = v.into_iter();
-        let mut next = || v.next().unwrap_or_default();
         Ok(DigitOut {
-            probs: next(),
-            conv1: next(),
-            pool1: next(),
-            conv2: next(),
-            pool2: next(),
-            dense: next(),
-            net_ms,
+            probs: v.probs,
+            layers: v.layers,
+            net_ms: now_ms() - start,
         })
     }
 
-    async fn filters(&mut self) -> Result<Filters> {
-        let c = &self.digits.conv1;
-        let mut v = self
-            .be
-            .read(&[&c.weight.value, &c.bias.value])
-            .await?
-            .into_iter();
-        Ok(Filters {
-            weight: v.next().unwrap_or_default(),
-            bias: v.next().unwrap_or_default(),
+    async fn digit_net(&mut self) -> Result<DigitNet> {
+        let plan = self.digits.net().plan().clone();
+        let filters = match plan.layers.first().map(|l| &l.kind) {
+            Some(LayerKind::Conv2d { .. }) => {
+                let params = self.digits.params();
+                let (w, b) = (&params[0].value, &params[1].value);
+                let mut v = self.be.read(&[w, b]).await?.into_iter();
+                let s = w.shape();
+                Some(Filters {
+                    shape: [s[0], s[1], s[2], s[3]],
+                    weight: v.next().unwrap_or_default(),
+                    bias: v.next().unwrap_or_default(),
+                })
+            }
+            _ => None,
+        };
+        Ok(DigitNet {
+            plan,
+            classes: self.digits.classes().to_vec(),
+            filters,
         })
+    }
+
+    fn text_net(&self) -> TextNet {
+        TextNet {
+            plan: self.text.net().plan().clone(),
+        }
     }
 
     /// Bring the text model up to `text` (its last [`MAX_TEXT`] characters):
@@ -218,7 +243,6 @@ impl<B: Backend> Models<B> {
             self.last_probs = step.probs;
             self.steps.push(CharStep {
                 ch,
-                gates: step.gates,
                 cell: step.cell,
             });
         }
@@ -245,7 +269,7 @@ impl<B: Backend> Models<B> {
     /// The current drawing on the plain-loop CPU twins, for `verify`.
     async fn verify(&mut self, input: &[f32], probs: &[f32]) -> Result<f32> {
         let bytes = self.digits.to_safetensors(&self.be).await?;
-        let mut twin = MnistCnn::from_safetensors(&CpuBackend, &bytes)?;
+        let mut twin = Classifier::from_safetensors(&CpuBackend, &bytes)?;
         let reference = twin.predict(&CpuBackend, input).await?;
         Ok(reference
             .iter()
@@ -258,12 +282,12 @@ impl<B: Backend> Models<B> {
     /// (a vocabulary in its metadata means the text model). On any problem
     /// the current model stays.
     async fn load(&mut self, bytes: &[u8]) -> Result<WeightsKind> {
-        if weights::read_metadata(bytes)?.contains_key(VOCAB_KEY) {
-            self.text = CharLstm::from_safetensors(&self.be, bytes)?;
+        if is_text_file(bytes)? {
+            self.text = CharModel::from_safetensors(&self.be, bytes)?;
             self.steps.clear();
             Ok(WeightsKind::Text)
         } else {
-            self.digits = MnistCnn::from_safetensors(&self.be, bytes)?;
+            self.digits = drawable(Classifier::from_safetensors(&self.be, bytes)?)?;
             Ok(WeightsKind::Digits)
         }
     }
@@ -278,15 +302,27 @@ impl<B: Backend> Models<B> {
     /// A new digit run on `train`; the digit model starts from `init`.
     /// Nothing changes when the settings or the weights are refused.
     fn start_digits(&mut self, init: &Init, train: Dataset, cfg: DigitRunConfig) -> Result<usize> {
-        let run = DigitRun::new(train, cfg)?;
         let model = match init {
             Init::Random => {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-                Some(MnistCnn::init(&self.be, &mut rng)?)
+                let spec = self.digits.spec().clone();
+                let classes = self.digits.classes().to_vec();
+                Some(Classifier::init(&self.be, &spec, classes, &mut rng)?)
             }
             Init::Current => None,
-            Init::File(bytes) => Some(MnistCnn::from_safetensors(&self.be, bytes)?),
+            Init::File(bytes) => Some(drawable(Classifier::from_safetensors(&self.be, bytes)?)?),
         };
+        let trained = model.as_ref().unwrap_or(&self.digits);
+        if !trained.is_digits() {
+            return Err(Error::Input {
+                what: "training",
+                problem: format!(
+                    "this model's classes are {:?}: MNIST trains the digits 0 to 9",
+                    trained.classes()
+                ),
+            });
+        }
+        let run = DigitRun::new(train, cfg, trained.classes().len())?;
         if let Some(model) = model {
             self.digits = model;
         }
@@ -301,8 +337,9 @@ impl<B: Backend> Models<B> {
     async fn digit_step(&mut self, poison: bool) -> Result<DigitProgress> {
         let run = self.digit_run.as_mut().ok_or_else(no_run)?;
         if poison {
-            let bias = &mut self.digits.fc2.bias.value;
-            self.be.write(bias, &[f32::NAN; CLASSES])?;
+            let bias = &mut self.digits.output_bias_mut().value;
+            let classes = bias.len();
+            self.be.write(bias, &vec![f32::NAN; classes])?;
         }
         let stats = run.step(&self.be, &mut self.digits).await?;
         Ok(DigitProgress {
@@ -327,10 +364,16 @@ impl<B: Backend> Models<B> {
         let model = match init {
             Init::Random => {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-                Some(CharLstm::init(&self.be, Vocab::from_text(text), &mut rng)?)
+                let spec = self.text.spec().clone();
+                Some(CharModel::init(
+                    &self.be,
+                    &spec,
+                    Vocab::from_text(text),
+                    &mut rng,
+                )?)
             }
             Init::Current => None,
-            Init::File(bytes) => Some(CharLstm::from_safetensors(&self.be, bytes)?),
+            Init::File(bytes) => Some(CharModel::from_safetensors(&self.be, bytes)?),
         };
         let run = TextRun::new(model.as_ref().unwrap_or(&self.text), text, cfg)?;
         if let Some(model) = model {
@@ -358,6 +401,29 @@ impl<B: Backend> Models<B> {
             finished: run.finished(),
         })
     }
+}
+
+/// A classifier the page can draw for: it reads 28x28 single-channel
+/// images, as the drawing is preprocessed into.
+fn drawable<B: Backend>(c: Classifier<B>) -> Result<Classifier<B>> {
+    if c.input_len() != PIXELS {
+        return Err(Error::WeightsFile(format!(
+            "the network reads {} values per image: the page draws 28x28 digits (\"input\": [28, 28, 1])",
+            c.input_len()
+        )));
+    }
+    Ok(c)
+}
+
+/// Whether a weights file holds a text model: its network reads
+/// characters, or, for a file saved before networks were data, it carries a
+/// vocabulary.
+pub fn is_text_file(bytes: &[u8]) -> Result<bool> {
+    let metadata = weights::read_metadata(bytes)?;
+    Ok(match weights::network_of(&metadata)? {
+        Some(spec) => spec.is_text(),
+        None => metadata.contains_key(VOCAB_KEY),
+    })
 }
 
 fn no_run() -> Error {
@@ -405,8 +471,12 @@ impl Engine {
         with_models!(self, m => m.classify(input).await)
     }
 
-    pub async fn filters(&mut self) -> Result<Filters> {
-        with_models!(self, m => m.filters().await)
+    pub async fn digit_net(&mut self) -> Result<DigitNet> {
+        with_models!(self, m => m.digit_net().await)
+    }
+
+    pub fn text_net(&self) -> TextNet {
+        with_models!(self, m => m.text_net())
     }
 
     pub async fn read_text(&mut self, text: &str) -> Result<TextOut> {
@@ -473,7 +543,9 @@ pub enum Job {
     Verify(Box<[f32; PIXELS]>, Vec<f32>, Done<f32>),
     Load(Vec<u8>, Done<WeightsKind>),
     Save(WeightsKind, Done<Vec<u8>>),
-    Filters(Done<Filters>),
+    /// The digit model's layers, classes and first filters.
+    DigitNet(Done<DigitNet>),
+    TextNet(Done<TextNet>),
     /// One kernel self-test case on the engine's GPU against the CPU twins.
     SelfTest(Op, Dims, u64, Done<Comparison>),
     /// A new digit run (answers its total steps), one step of it (true:
@@ -526,7 +598,8 @@ impl Job {
             Job::Verify(input, probs, done) => done(e.verify(&input, &probs).await),
             Job::Load(bytes, done) => done(e.load(&bytes).await),
             Job::Save(kind, done) => done(e.save(kind).await),
-            Job::Filters(done) => done(e.filters().await),
+            Job::DigitNet(done) => done(e.digit_net().await),
+            Job::TextNet(done) => done(Ok(e.text_net())),
             Job::SelfTest(op, dims, seed, done) => done(e.self_test(op, dims, seed).await),
             Job::StartDigits(init, data, cfg, done) => {
                 done(with_models!(e, m => m.start_digits(&init, data, cfg)))

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::i18n::Lang;
 use super::paint;
-use crate::nn::mnist_cnn::PIXELS;
+use crate::nn::classifier::PIXELS;
 use crate::train::digit_run::Mistake;
 use crate::train::metrics::Confusion;
 

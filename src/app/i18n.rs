@@ -2,6 +2,8 @@
 //! starts from the browser's and can be switched; components read their
 //! words through [`Strings`] so that no label is left untranslated.
 
+use crate::nn::spec::{Activation, LayerKind};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
     En,
@@ -37,6 +39,36 @@ impl Lang {
     }
 }
 
+impl Strings {
+    /// What an image layer does, in words: "convolution, 32 filters 3×3, relu".
+    pub fn layer_kind(&self, kind: &LayerKind) -> String {
+        let act = |a: &Activation| match a {
+            Activation::Linear => String::new(),
+            a => format!(", {}", a.name()),
+        };
+        match kind {
+            LayerKind::Conv2d {
+                filters,
+                kernel,
+                activation,
+            } => {
+                self.kind_conv
+                    .replace("{f}", &filters.to_string())
+                    .replace("{k}", &kernel.to_string())
+                    + &act(activation)
+            }
+            LayerKind::MaxPool2d { size } => self.kind_max_pool.replace("{s}", &size.to_string()),
+            LayerKind::AvgPool2d { size } => self.kind_avg_pool.replace("{s}", &size.to_string()),
+            LayerKind::Dense { activation, .. } => self.kind_dense.to_string() + &act(activation),
+            LayerKind::Dropout { rate } => self.kind_dropout.replace("{r}", &rate.to_string()),
+            LayerKind::Activation { activation } => {
+                format!("{} {}", self.kind_activation, activation.name())
+            }
+            other => other.label(),
+        }
+    }
+}
+
 pub struct Strings {
     pub tagline: &'static str,
     pub language: &'static str,
@@ -67,14 +99,20 @@ pub struct Strings {
     pub model_input: &'static str,
     pub inside_title: &'static str,
     pub inside_hint: &'static str,
-    pub conv1_maps: &'static str,
-    pub pool1_maps: &'static str,
-    pub conv2_maps: &'static str,
-    pub pool2_maps: &'static str,
-    pub dense_units: &'static str,
+    /// Captions of the inside view: "{i}" the layer's position, "{what}"
+    /// what it does, "{c}" maps of "{h}" x "{w}", "{n}" units or classes.
+    pub layer_maps: &'static str,
+    pub layer_units: &'static str,
+    pub kind_conv: &'static str,
+    pub kind_max_pool: &'static str,
+    pub kind_avg_pool: &'static str,
+    pub kind_dense: &'static str,
+    pub kind_dropout: &'static str,
+    pub kind_activation: &'static str,
     pub outputs: &'static str,
     pub filters: &'static str,
     pub hover_hint: &'static str,
+    pub network_is: &'static str,
     pub text_title: &'static str,
     pub text_label: &'static str,
     pub text_placeholder: &'static str,
@@ -222,14 +260,18 @@ pub static EN: Strings = Strings {
     model_input: "28×28 input",
     inside_title: "Inside the network",
     inside_hint: "Every number below is read back from the GPU (or CPU) for your drawing. Bright means a large activation.",
-    conv1_maps: "Conv 1: 32 feature maps, 26×26",
-    pool1_maps: "Max-pool 1: 13×13",
-    conv2_maps: "Conv 2: 64 feature maps, 11×11",
-    pool2_maps: "Max-pool 2: 5×5",
-    dense_units: "Dense: 64 units",
-    outputs: "Outputs: 10 classes",
-    filters: "Conv 1 filters, 3×3",
-    hover_hint: "Hover over a Conv 1 pixel to see how it is computed.",
+    layer_maps: "Layer {i} · {what} → {c} feature maps, {h}×{w}",
+    layer_units: "Layer {i} · {what} → {n} units",
+    kind_conv: "convolution, {f} filters {k}×{k}",
+    kind_max_pool: "max pooling {s}×{s}",
+    kind_avg_pool: "average pooling {s}×{s}",
+    kind_dense: "dense",
+    kind_dropout: "dropout {r} (only while training)",
+    kind_activation: "activation",
+    outputs: "Outputs: {n} classes",
+    filters: "Layer 0 filters, {k}×{k}",
+    hover_hint: "Hover over a pixel of layer 0 to see how it is computed.",
+    network_is: "The network",
     text_title: "Type text",
     text_label: "Your text",
     text_placeholder: "Start typing, e.g. The Congress of the United States",
@@ -241,8 +283,8 @@ pub static EN: Strings = Strings {
     seed: "Seed",
     length: "Length",
     generated: "Generated text",
-    heatmap: "LSTM gates and cell over your text",
-    heatmap_hint: "Rows: the 128 units of the input gate, forget gate, output gate and cell state; columns: your last characters. Blue is low, yellow high.",
+    heatmap: "Gates and state over your text",
+    heatmap_hint: "Columns: your last characters. Rows: each unit of the first recurrent layer, in bands — for an LSTM the input gate, forget gate, output gate and cell state; for a GRU the reset gate, update gate, new gate and state; for a plain RNN its state. Blue is low, yellow high.",
     weights_title: "Weights",
     upload: "Load weights (.safetensors)",
     download_digits: "Download the digit model",
@@ -374,14 +416,18 @@ pub static ZH: Strings = Strings {
     model_input: "28×28 输入",
     inside_title: "网络内部",
     inside_hint: "下面每个数字都是针对你的书写从 GPU（或 CPU）读回的。越亮表示激活越大。",
-    conv1_maps: "卷积 1：32 个特征图，26×26",
-    pool1_maps: "最大池化 1：13×13",
-    conv2_maps: "卷积 2：64 个特征图，11×11",
-    pool2_maps: "最大池化 2：5×5",
-    dense_units: "全连接：64 个单元",
-    outputs: "输出：10 个类别",
-    filters: "卷积 1 的 3×3 滤波器",
-    hover_hint: "将鼠标悬停在卷积 1 的像素上，查看它的计算方式。",
+    layer_maps: "第 {i} 层 · {what} → {c} 个特征图，{h}×{w}",
+    layer_units: "第 {i} 层 · {what} → {n} 个单元",
+    kind_conv: "卷积，{f} 个 {k}×{k} 滤波器",
+    kind_max_pool: "最大池化 {s}×{s}",
+    kind_avg_pool: "平均池化 {s}×{s}",
+    kind_dense: "全连接",
+    kind_dropout: "Dropout {r}（仅在训练时）",
+    kind_activation: "激活",
+    outputs: "输出：{n} 个类别",
+    filters: "第 0 层的 {k}×{k} 滤波器",
+    hover_hint: "将鼠标悬停在第 0 层的像素上，查看它的计算方式。",
+    network_is: "网络",
     text_title: "输入文字",
     text_label: "你的文字",
     text_placeholder: "开始输入，例如 The Congress of the United States",
@@ -393,8 +439,8 @@ pub static ZH: Strings = Strings {
     seed: "随机种子",
     length: "长度",
     generated: "生成的文字",
-    heatmap: "LSTM 门和细胞状态随文字的变化",
-    heatmap_hint: "行：输入门、遗忘门、输出门和细胞状态的 128 个单元；列：你最后输入的字符。蓝色为低，黄色为高。",
+    heatmap: "门和状态随文字的变化",
+    heatmap_hint: "列：你最后输入的字符。行：第一个循环层的每个单元，分成几段——LSTM 为输入门、遗忘门、输出门和细胞状态；GRU 为重置门、更新门、新门和状态；普通 RNN 为它的状态。蓝色为低，黄色为高。",
     weights_title: "权重",
     upload: "加载权重（.safetensors）",
     download_digits: "下载数字模型",

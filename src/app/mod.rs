@@ -44,7 +44,7 @@ pub use self_test::{SelfTest, SelfTestState};
 use text::{TextPanel, TextState};
 use train_digits::{DigitTraining, DigitTrainingPanel};
 use train_text::{TextTraining, TextTrainingPanel};
-use weights_panel::{WeightsPanel, refresh_filters};
+use weights_panel::{WeightsPanel, refresh_digit_net, refresh_text_net};
 
 /// Which backend the page runs on, as shown to the person.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,7 +226,8 @@ fn App() -> impl IntoView {
             },
         });
         runner.with_value(|r| r.install(engine));
-        refresh_filters(digits);
+        refresh_digit_net(digits);
+        refresh_text_net(text);
         loading.set(None);
         ready.set(true);
         if !gpu {
@@ -325,9 +326,12 @@ fn Restored(
                 let done = move |_| match kind {
                     WeightsKind::Digits => {
                         digits.classify();
-                        refresh_filters(digits);
+                        refresh_digit_net(digits);
                     }
-                    WeightsKind::Text => text.read(typed.get_untracked()),
+                    WeightsKind::Text => {
+                        refresh_text_net(text);
+                        text.read(typed.get_untracked())
+                    }
                 };
                 r.submit(Job::Load(bytes.to_vec(), Box::new(done)));
             });

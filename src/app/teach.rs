@@ -9,7 +9,7 @@ use super::engine::{Job, Runner};
 use super::i18n::Lang;
 use super::paint;
 use super::training::RunState;
-use crate::nn::mnist_cnn::{CLASSES, PIXELS, argmax};
+use crate::nn::classifier::{CLASSES, PIXELS, argmax};
 
 /// One taught digit and the model's latest answer for it (digit, probability).
 #[derive(Clone, Debug, PartialEq)]

@@ -1,17 +1,19 @@
 //! The text side of the page: a text box whose every keystroke costs the
-//! LSTM one step, the ten likeliest next characters, "continue" with its
-//! sampling controls, and a heatmap of the gates and cell over the text.
+//! model one step, the ten likeliest next characters, "continue" with its
+//! sampling controls, and a heatmap of the first recurrent layer's gates
+//! and state over the text.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::digits::now_ms;
-use super::engine::{CharStep, Job, Runner, TextOut};
+use super::engine::{CharStep, Job, Runner, TextNet, TextOut};
 use super::i18n::{Lang, Strings};
 use super::paint;
 use super::remote::{Place, Remote};
 use crate::api::{GenerateAnswer, GenerateRequest, MAX_PROMPT_CHARS, NextAnswer, NextRequest};
-use crate::nn::char_lstm::{HIDDEN, Sampling};
+use crate::nn::char_model::{CellView, Sampling};
+use crate::shapes::Cell;
 
 /// Characters "continue" adds.
 const CONTINUE_CHARS: usize = 200;
@@ -22,7 +24,9 @@ pub struct TextState {
     pub generated: RwSignal<String>,
     pub busy: RwSignal<bool>,
     pub error: RwSignal<Option<String>>,
-    runner: StoredValue<Runner, LocalStorage>,
+    /// The model's layers, as the views describe them.
+    pub net: RwSignal<Option<TextNet>>,
+    pub runner: StoredValue<Runner, LocalStorage>,
     remote: Remote,
     /// Which place gave the next characters shown.
     pub source: RwSignal<Option<Place>>,
@@ -40,6 +44,7 @@ impl TextState {
             generated: RwSignal::new(String::new()),
             busy: RwSignal::new(false),
             error: RwSignal::new(None),
+            net: RwSignal::new(None),
             runner,
             remote,
             source: RwSignal::new(None),
@@ -217,6 +222,9 @@ pub fn TextPanel(
     view! {
         <section id="text" aria-labelledby="text-title">
             <h2 id="text-title">{move || s().text_title}</h2>
+            <p id="text-network" class="hint">{move || s().network_is}": "<code>{move || state.net.get().map(|n| {
+                n.plan.layers.iter().map(|l| l.label.clone()).collect::<Vec<_>>().join(" → ")
+            })}</code></p>
             <label for="text-input">{move || s().text_label}</label>
             <textarea id="text-input" rows="3" spellcheck="false"
                 placeholder=move || s().text_placeholder
@@ -275,24 +283,45 @@ pub fn TextPanel(
     }
 }
 
-/// Four bands (input gate, forget gate, output gate, cell state), each
-/// HIDDEN rows, one column per character. Gates are already in 0..1; the
-/// cell state is squashed by tanh into -1..1, then shown as 0..1.
+/// The bands a cell's step shows, each in 0..1: the LSTM's input, forget
+/// and output gates and its cell state; the GRU's reset and update gates,
+/// its new gate and its state; the RNN's state. Gates are already in 0..1;
+/// values in -1..1 (tanh's) are shown as (v + 1) / 2, the cell state after
+/// squashing it by tanh.
+fn bands(v: &CellView) -> Vec<Vec<f32>> {
+    let h = v.state.len();
+    let gate = |k: usize| v.gates.get(k * h..(k + 1) * h).unwrap_or_default().to_vec();
+    let half = |x: &[f32]| x.iter().map(|&x| 0.5 * (x + 1.0)).collect::<Vec<f32>>();
+    match v.cell {
+        Cell::Lstm => {
+            let cell: Vec<f32> = v.state.iter().map(|c| c.tanh()).collect();
+            vec![gate(0), gate(1), gate(3), half(&cell)]
+        }
+        Cell::Gru => vec![gate(0), gate(1), half(&gate(2)), half(&v.state)],
+        Cell::Rnn => vec![half(&v.state)],
+    }
+}
+
+/// One column per character; for each band of [`bands`], one row per unit,
+/// bands two rows apart.
 fn heatmap(canvas: &web_sys::HtmlCanvasElement, steps: &[CharStep]) {
-    let (cols, band) = (steps.len().max(1), HIDDEN + 2);
-    let (w, h) = (cols, 4 * band - 2);
+    let columns: Vec<Vec<Vec<f32>>> = steps
+        .iter()
+        .map(|st| st.cell.as_ref().map(bands).unwrap_or_default())
+        .collect();
+    let units = columns
+        .iter()
+        .flat_map(|c| c.first().map(Vec::len))
+        .max()
+        .unwrap_or(1);
+    let count = columns.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let (cols, band) = (steps.len().max(1), units + 2);
+    let (w, h) = (cols, count * band - 2);
     let mut rgba = vec![255u8; w * h * 4];
-    for (x, st) in steps.iter().enumerate() {
-        for u in 0..HIDDEN {
-            let values = [
-                st.gates[u],
-                st.gates[HIDDEN + u],
-                st.gates[3 * HIDDEN + u],
-                0.5 * (st.cell[u].tanh() + 1.0),
-            ];
-            for (b, v) in values.into_iter().enumerate() {
-                let y = b * band + u;
-                let at = (y * w + x) * 4;
+    for (x, col) in columns.iter().enumerate() {
+        for (b, values) in col.iter().enumerate() {
+            for (u, &v) in values.iter().enumerate().take(units) {
+                let at = ((b * band + u) * w + x) * 4;
                 rgba[at..at + 3].copy_from_slice(&paint::colour(v));
             }
         }

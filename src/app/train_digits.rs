@@ -20,8 +20,8 @@ use super::training::{
     From, FromSelect, LossChart, NumberField, RunButtons, RunCore, RunMessages, RunState, duration,
     parse, parse_every,
 };
-use super::weights_panel::refresh_filters;
-use crate::nn::mnist_cnn::CLASSES;
+use super::weights_panel::refresh_digit_net;
+use crate::nn::classifier::CLASSES;
 use crate::train::digit_run::{DigitRunConfig, MAX_BATCH, MAX_EPOCHS, Mistake};
 use crate::train::metrics::Confusion;
 
@@ -63,6 +63,7 @@ impl Settings {
             lr: parse("learning rate", &self.lr.get_untracked())?,
             epochs: parse("epochs", &self.epochs.get_untracked())?,
             seed: parse("seed", &self.seed.get_untracked())?,
+            ..DigitRunConfig::default()
         };
         cfg.check().map_err(|e| e.to_string())?;
         let every = parse_every("evaluate every", &self.eval_every.get_untracked())?;
@@ -256,7 +257,7 @@ impl DigitTraining {
     fn refresh_views(self) {
         self.last_refresh.set_value(now_ms());
         self.digits.classify();
-        refresh_filters(self.digits);
+        refresh_digit_net(self.digits);
         self.teaching.refresh();
     }
 

@@ -15,7 +15,7 @@ use super::training::{
     From, FromSelect, LossChart, Notice, NumberField, RunButtons, RunCore, RunMessages, RunState,
     parse, parse_every,
 };
-use crate::nn::char_lstm::Sampling;
+use crate::nn::char_model::Sampling;
 use crate::train::text_run::{MAX_BATCH, MAX_TEXT_BYTES, MAX_WINDOW, TextRunConfig};
 
 /// Characters in each sample.
@@ -69,6 +69,7 @@ impl Settings {
             max_steps: parse("steps", &self.steps.get_untracked())?,
             seed: parse("seed", &self.seed.get_untracked())?,
             clip: d.clip,
+            ..TextRunConfig::default()
         };
         cfg.check().map_err(|e| e.to_string())?;
         let every = parse_every("sample every", &self.sample_every.get_untracked())?;

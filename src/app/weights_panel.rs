@@ -58,9 +58,12 @@ pub fn WeightsPanel(
                     match kind {
                         WeightsKind::Digits => {
                             digits.classify();
-                            refresh_filters(digits);
+                            refresh_digit_net(digits);
                         }
-                        WeightsKind::Text => text.read(text_input.get_untracked()),
+                        WeightsKind::Text => {
+                            refresh_text_net(text);
+                            text.read(text_input.get_untracked())
+                        }
                     }
                 }
                 Err(e) => message.set(Some(Message::Error(format!("{name}: {e}")))),
@@ -103,16 +106,28 @@ pub fn WeightsPanel(
     }
 }
 
-/// Read conv1's filters for the inside view.
-pub fn refresh_filters(digits: DigitState) {
-    let done = move |r: crate::Result<super::engine::Filters>| {
-        if let Ok(f) = r {
-            digits.filters.set(Some(f));
+/// Read what the views draw of the digit model: its layers, classes and
+/// first filters (after it changed: loaded, trained, put back).
+pub fn refresh_digit_net(digits: DigitState) {
+    let done = move |r: crate::Result<super::engine::DigitNet>| {
+        if let Ok(n) = r {
+            digits.net.set(Some(n));
         }
     };
     digits
         .runner
-        .with_value(|r| r.submit(Job::Filters(Box::new(done))));
+        .with_value(|r| r.submit(Job::DigitNet(Box::new(done))));
+}
+
+/// Read what the views say of the text model: its layers.
+pub fn refresh_text_net(text: TextState) {
+    let done = move |r: crate::Result<super::engine::TextNet>| {
+        if let Ok(n) = r {
+            text.net.set(Some(n));
+        }
+    };
+    text.runner
+        .with_value(|r| r.submit(Job::TextNet(Box::new(done))));
 }
 
 /// Offer `bytes` as a download named `name`.
