@@ -192,6 +192,7 @@ fn LayerFigure(
     view! {
         <figure class:explained=explained>
             <canvas id=format!("layer-{index}-maps") node_ref=node class="pixelated maps"
+                style:width=format!("{}px", 3 * (cols * (side + 1) - 1))
                 on:mousemove=move |ev| if explained { hover(ev) }
                 on:mouseleave=move |_| if explained { probe.set(None) }></canvas>
             <figcaption>{text}{move || explained.then(|| format!(" — {}", s().hover_hint))}</figcaption>

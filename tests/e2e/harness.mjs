@@ -210,9 +210,27 @@ export const DIGITS = [
   ['3', [polyline([...arc(135, 88, 62, 58, -160, 95), ...arc(135, 198, 66, 60, -95, 160)])]],
 ];
 
-/** Draws `strokes` on #draw-canvas with the mouse (pointerdown, moves, up). */
+/**
+ * Shows the part of the page named `section` (draw, inside, train, text,
+ * lab, service) as a person would: with its link in the top navigation.
+ */
+export async function show(page, section) {
+  await page.click(`#nav-${section}`);
+  await page.waitForFunction((s) => document.querySelector('#app')?.dataset.section === s, section);
+}
+
+/** Opens the settings (language, self-test) in the header. */
+export async function openSettings(page) {
+  if (!(await page.locator('#settings').evaluate((el) => el.open))) await page.click('#settings summary');
+}
+
+/**
+ * Draws `strokes` on #draw-canvas with the mouse (pointerdown, moves, up),
+ * first showing the drawing pad if the part of the page shown has none.
+ */
 export async function draw(page, strokes) {
   const canvas = page.locator('#draw-canvas');
+  if (!(await canvas.isVisible())) await show(page, 'draw');
   await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
   assert.ok(box, '#draw-canvas has no box: not visible');

@@ -18,7 +18,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, artifacts, draw, launchPage, serveForTests, snapshot, until } from './harness.mjs';
+import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, artifacts, draw, launchPage, serveForTests, show, snapshot, until } from './harness.mjs';
+
+/** The part of the page each training panel is on, by its ids' prefix. */
+const PANEL_SECTION = { td: 'train', tt: 'text' };
 
 // Fetching both models' weights and bringing the engine up (on SwiftShader
 // that includes compiling every pipeline) on a busy 2-core machine.
@@ -114,6 +117,7 @@ async function setNumber(page, selector, value) {
  * number inputs setNumber.
  */
 async function configure(page, prefix, values) {
+  await show(page, PANEL_SECTION[prefix]);
   for (const [key, value] of Object.entries(values)) {
     const selector = `#${prefix}-${key}`;
     const tag = await page.locator(selector).evaluate((el) => el.tagName);
@@ -260,6 +264,7 @@ async function watchDigit(page) {
  */
 async function predictionOf(run, strokes, { settle = true } = {}) {
   const { page } = run;
+  if (!(await page.locator('#clear').isVisible())) await show(page, 'draw');
   await page.click('#clear');
   await until(run, 'empty #prediction after #clear', () => document.querySelector('#prediction')?.dataset.state === 'empty', null, {
     show: '#prediction',
@@ -477,6 +482,7 @@ for (const cfg of CONFIGS) {
       await canvas.scrollIntoViewIfNeeded();
       const box = await canvas.boundingBox();
       assert.ok(box, '#draw-canvas has no box');
+      await show(page, 'text');
       const input = page.locator('#text-input');
       const keys = 'hello';
       for (let i = 0; i < 10; i++) {
@@ -550,6 +556,7 @@ for (const cfg of CONFIGS) {
     async (t) => {
       const run = await openPage(t, cfg);
       const { page } = run;
+      await show(page, 'draw');
       assert.ok(await page.locator('#restored').isHidden(), '#restored shown on a fresh browser');
       await configure(page, 'td', { from: 'random', 'eval-every': 20 });
       await startRun(run, 'td');
@@ -574,6 +581,7 @@ for (const cfg of CONFIGS) {
       // And they stay forgotten.
       await page.reload();
       await waitReady(run);
+      await show(page, 'draw');
       assert.ok(await page.locator('#restored').isHidden(), '#restored back after #forget-trained and a reload');
       assertNoPanic(run.problems);
     },
@@ -629,6 +637,7 @@ for (const cfg of CONFIGS) {
     async (t) => {
       const run = await openPage(t, cfg);
       const { page } = run;
+      await show(page, 'text');
       await page.selectOption('#tt-source', 'pasted');
       const text = multilingual(3000);
       await page.locator('#tt-paste').fill(text);
@@ -663,6 +672,7 @@ for (const cfg of CONFIGS) {
   test(`${cfg.label}: text over 4 MB is refused`, { timeout: MARGIN_MS }, async (t) => {
     const run = await openPage(t, cfg);
     const { page } = run;
+    await show(page, 'text');
     await page.selectOption('#tt-source', 'pasted');
     await page.locator('#tt-paste').waitFor({ state: 'visible' });
     // fill would type 4.2 million characters; set the value and say so instead.
