@@ -222,6 +222,60 @@ pub enum Task {
     Text,
 }
 
+/// What an experiment trains and tests on; each belongs to one task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Data {
+    /// The page's 10,000 MNIST training images; tested on its 2,000.
+    #[serde(rename = "mnist")]
+    Mnist,
+    /// The first 1,000 of them: too few, so a big network overfits.
+    #[serde(rename = "mnist-1000")]
+    Mnist1000,
+    /// The State of the Union excerpt, its last part held out.
+    #[serde(rename = "sotu")]
+    Sotu,
+}
+
+impl Data {
+    pub const ALL: [Data; 3] = [Data::Mnist, Data::Mnist1000, Data::Sotu];
+
+    pub fn task(self) -> Task {
+        match self {
+            Data::Mnist | Data::Mnist1000 => Task::Digits,
+            Data::Sotu => Task::Text,
+        }
+    }
+
+    /// The first of `task`'s data, what an experiment starts with.
+    pub fn default_for(task: Task) -> Data {
+        Data::ALL
+            .into_iter()
+            .find(|d| d.task() == task)
+            .expect("every task has data")
+    }
+
+    /// The name in links and the page's menu values.
+    pub fn name(self) -> &'static str {
+        match self {
+            Data::Mnist => "mnist",
+            Data::Mnist1000 => "mnist-1000",
+            Data::Sotu => "sotu",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Data> {
+        Data::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Training images kept from the page's set, for a digit task.
+    pub fn train_images(self) -> Option<usize> {
+        match self {
+            Data::Mnist1000 => Some(1000),
+            _ => None,
+        }
+    }
+}
+
 /// One network an experiment trains, as the lab names it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Variant {
@@ -292,19 +346,40 @@ impl Settings {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Experiment {
     pub task: Task,
+    pub data: Data,
     pub variants: Vec<Variant>,
     pub settings: Settings,
 }
 
 /// A vocabulary size that the text networks of a link are checked with:
 /// the check is of shapes and bounds, which do not depend on the exact size.
-const CHECK_VOCAB: usize = 99;
+pub const CHECK_VOCAB: usize = 99;
 
 impl Experiment {
+    /// What the lab opens with: the seed's network beside one change a
+    /// class asks about (sigmoid for ReLU; a plain RNN for the LSTM).
+    pub fn starting(task: Task) -> Experiment {
+        let (a, b) = match task {
+            Task::Digits => ("seed-cnn", "sigmoid-cnn"),
+            Task::Text => ("seed-lstm", "rnn-128"),
+        };
+        let variant = |name: &str| Variant {
+            name: name.to_string(),
+            spec: crate::nn::spec::preset(name).expect("a preset"),
+        };
+        Experiment {
+            task,
+            data: Data::default_for(task),
+            variants: vec![variant(a), variant(b)],
+            settings: Settings::defaults(task),
+        }
+    }
+
     pub fn to_value(&self) -> Value {
         serde_json::json!({
             "v": 1,
             "task": self.task,
+            "data": self.data,
             "settings": self.settings,
             "variants": self.variants.iter().map(|v| serde_json::json!({
                 "name": v.name,
@@ -322,6 +397,13 @@ impl Experiment {
         };
         let task: Task = serde_json::from_value(m.remove("task").unwrap_or(Value::Null))
             .map_err(|_| bad("the experiment's task is neither \"digits\" nor \"text\""))?;
+        let data = match m.remove("data") {
+            None => Data::default_for(task),
+            Some(v) => serde_json::from_value::<Data>(v)
+                .ok()
+                .filter(|d| d.task() == task)
+                .ok_or_else(|| bad("the experiment's data is not data of its task"))?,
+        };
         let settings: Settings =
             serde_json::from_value(m.remove("settings").unwrap_or(Value::Null)).map_err(|e| {
                 bad(format!(
@@ -366,6 +448,7 @@ impl Experiment {
         }
         Ok(Experiment {
             task,
+            data,
             variants,
             settings,
         })
@@ -411,6 +494,7 @@ mod tests {
     fn experiment() -> Experiment {
         Experiment {
             task: Task::Digits,
+            data: Data::Mnist1000,
             variants: vec![
                 Variant {
                     name: "seed".into(),
@@ -436,6 +520,15 @@ mod tests {
         assert_eq!(Link::parse("#inside").unwrap().section, Section::Inside);
         let odd = Link::to(Section::Lab).with("name", "a b&c=d 你好");
         assert_eq!(Link::parse(&odd.format()).unwrap(), odd);
+    }
+
+    #[test]
+    fn the_starting_experiments_survive_their_links() {
+        for task in [Task::Digits, Task::Text] {
+            let e = Experiment::starting(task);
+            assert_eq!(e.data.task(), task);
+            assert_eq!(Experiment::decode(&e.encode()).unwrap(), e);
+        }
     }
 
     #[test]
@@ -477,6 +570,9 @@ mod tests {
         let mut e = experiment();
         e.variants = vec![e.variants[0].clone(); 5];
         assert!(dec(&e.encode()).contains("compares 5 networks"));
+        let mut e = experiment();
+        e.data = Data::Sotu;
+        assert!(dec(&e.encode()).contains("data is not data of its task"));
         let mut e = experiment();
         e.variants[0].spec = spec::seed_lstm();
         assert!(dec(&e.encode()).contains("reads text"));

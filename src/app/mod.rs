@@ -13,6 +13,7 @@ mod evaluation;
 mod examples;
 mod i18n;
 mod inside;
+mod lab;
 mod nav;
 mod page_data;
 mod paint;
@@ -41,6 +42,7 @@ use digits::{DigitState, DrawPanel, Preprocessing};
 use engine::{Engine, Job, Runner, WeightsKind};
 use i18n::Lang;
 use inside::InsideView;
+use lab::{LabPanel, LabState};
 use nav::{Nav, Page, Route};
 use remote::{Remote, WherePanel};
 pub use self_test::{SelfTest, SelfTestState};
@@ -138,6 +140,7 @@ fn App() -> impl IntoView {
     let typed = RwSignal::new(String::new());
     let digit_training = DigitTraining::new(runner, shipped, digits);
     let text_training = TextTraining::new(runner, shipped);
+    let lab = LabState::new(runner, digits);
     // Which models run on weights trained earlier in this browser.
     let restored = RwSignal::new(Vec::<WeightsKind>::new());
 
@@ -270,17 +273,18 @@ fn App() -> impl IntoView {
     };
     let route = Route::new();
     provide_context(route);
-    let with_pad = move || {
-        matches!(
-            route.section(),
-            Section::Draw | Section::Inside | Section::Train | Section::Lab
-        )
+    // The lab shows the pad while it compares digit networks.
+    let with_pad = move || match route.section() {
+        Section::Draw | Section::Inside | Section::Train => true,
+        Section::Lab => lab.task.get() == crate::link::Task::Digits,
+        _ => false,
     };
     let sections = vec![
         Section::Draw,
         Section::Inside,
         Section::Train,
         Section::Text,
+        Section::Lab,
         Section::Service,
     ];
     view! {
@@ -310,7 +314,7 @@ fn App() -> impl IntoView {
             </p>
             <main>
                 <FallbackBanner state=backend lang=lang />
-                <div class="workspace" class:with-pad=with_pad>
+                <div class="workspace" class:with-pad=with_pad class:pad-after=move || route.section() == Section::Lab>
                     // The drawing pad beside the parts that read it: draw, see
                     // inside, train and compare with one drawing in view.
                     <aside id="pad" hidden=move || !with_pad()>
@@ -330,6 +334,9 @@ fn App() -> impl IntoView {
                         <Page route=route section=Section::Text>
                             <TextPanel state=text lang=lang ready=ready text=typed />
                             <TextTrainingPanel t=text_training lang=lang ready=ready />
+                        </Page>
+                        <Page route=route section=Section::Lab>
+                            <LabPanel lab=lab lang=lang ready=ready digits=digits text=text typed_text=typed />
                         </Page>
                         <Page route=route section=Section::Service>
                             <WherePanel remote=remote lang=lang />

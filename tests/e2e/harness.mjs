@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import { after, before } from 'node:test';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -242,6 +243,27 @@ export async function draw(page, strokes) {
     for (const p of stroke.slice(1)) await page.mouse.move(...at(p));
     await page.mouse.up();
   }
+}
+
+// ---- Accessibility -----------------------------------------------------------
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/**
+ * Runs axe-core (WCAG 2 A and AA rules) on what `selector` matches in the
+ * page as it is now, and fails listing every violation: rule, impact and
+ * the first elements at fault.
+ */
+export async function assertAccessible(page, selector = 'body') {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async (sel) => {
+    const r = await window.axe.run(sel, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'], resultTypes: ['violations'] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes
+      .slice(0, 4)
+      .map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`)
+      .join('\n    ')}`);
+  }, selector);
+  assert.deepEqual(violations, [], `axe-core found in ${selector}:\n${violations.join('\n')}`);
 }
 
 // ---- Benchmark reports (scripts/bench_*.mjs) ---------------------------------

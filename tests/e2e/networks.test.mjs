@@ -82,8 +82,16 @@ for (const cfg of CONFIGS) {
       const loaded = await upload(run, files.tiny);
       assert.equal(loaded.kind, 'ok', loaded.text);
       await show(page, 'inside');
-      await until(run, 'the tiny CNN in #inside-network', () => /conv2d 8 3x3 relu/.test(document.querySelector('#inside-network')?.textContent ?? ''), null, {
-        show: '#inside-network',
+      await until(run, 'the tiny CNN in #inside-picture', () => /8 3x3 relu/.test(document.querySelector('#inside-picture-layer-0')?.textContent ?? ''), null, {
+        show: '#inside-picture',
+      });
+      assert.equal(await page.locator('#inside-picture-layer-0').getAttribute('data-shape'), '26×26×8');
+      // The picture is the view's map: a layer picked is brought into view.
+      await page.click('#inside-picture-layer-1');
+      await until(run, '#inside&layer=1 in the address', () => location.hash === '#inside&layer=1');
+      await until(run, 'layer 1 in view', () => {
+        const r = document.querySelector('#layer-1-maps')?.getBoundingClientRect();
+        return r && r.top >= 0 && r.top < innerHeight;
       });
       assert.equal(await page.locator('#layer-0-maps').count(), 1, 'layer 0 (the convolution) is drawn');
       assert.equal(await page.locator('#layer-1-maps').count(), 1, 'layer 1 (max pooling) is drawn');
@@ -108,7 +116,7 @@ for (const cfg of CONFIGS) {
       assert.ok(Number(st.accuracy) > 0.6, `accuracy ${st.accuracy} after 60 steps of the tiny CNN`);
       await page.click('#td-pause');
       await show(page, 'inside');
-      assert.match(await page.locator('#inside-network').innerText(), /conv2d 8 3x3 relu/, 'training kept the network');
+      assert.match(await page.locator('#inside-picture-layer-0').innerText(), /8 3x3 relu/, 'training kept the network');
     } finally {
       await page.locator('#inside').screenshot({ path: path.join(artifacts, `networks-tiny-cnn-${cfg.name}.png`) }).catch(() => {});
     }

@@ -177,6 +177,7 @@ async function waitStatus(run, prefix, what, want, timeout) {
  * with its message instead of at a long wait.
  */
 async function startRun(run, prefix, button = 'start') {
+  await show(run.page, PANEL_SECTION[prefix]);
   await run.page.click(`#${prefix}-${button}`);
   await until(
     run,
@@ -197,6 +198,7 @@ async function startRun(run, prefix, button = 'start') {
  * returns the status.
  */
 async function pause(run, prefix) {
+  await show(run.page, PANEL_SECTION[prefix]);
   await run.page.click(`#${prefix}-pause`);
   const selector = `#${prefix}-status`;
   await until(
