@@ -14,7 +14,8 @@ const MAX_POINTS: usize = 400;
 
 /// Okabe & Ito's colours, most distinct first: blue, orange, bluish green,
 /// reddish purple.
-pub const RUN_COLOURS: [(u8, u8, u8); 4] = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167)];
+pub const RUN_COLOURS: [(u8, u8, u8); 4] =
+    [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167)];
 
 /// A run's colour as CSS, for the swatches beside its name.
 pub fn css_colour(run: usize) -> String {

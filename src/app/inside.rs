@@ -140,7 +140,12 @@ pub fn InsideView(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
             .get()
             .map(|n| NetworkSpec {
                 input: n.plan.input,
-                layers: n.plan.layers.iter().map(|l| l.kind.clone().into()).collect(),
+                layers: n
+                    .plan
+                    .layers
+                    .iter()
+                    .map(|l| l.kind.clone().into())
+                    .collect(),
             })
             .unwrap_or_else(crate::nn::spec::seed_cnn)
     });

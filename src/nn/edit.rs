@@ -92,7 +92,10 @@ pub fn fields(kind: &LayerKind) -> Vec<Field> {
             vec![f("size", choice(size, POOL_SIZES))]
         }
         LayerKind::Flatten => Vec::new(),
-        LayerKind::Dense { units, activation: a } => vec![
+        LayerKind::Dense {
+            units,
+            activation: a,
+        } => vec![
             f(
                 "units",
                 match units {
@@ -266,11 +269,22 @@ fn short(s: &str) -> String {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Edit {
     /// A new layer of this type at this position (the rest move down).
-    Insert { at: usize, type_name: String },
-    Remove { at: usize },
+    Insert {
+        at: usize,
+        type_name: String,
+    },
+    Remove {
+        at: usize,
+    },
     /// Swap the layer with the one before (up) or after.
-    Move { at: usize, up: bool },
-    SetType { at: usize, type_name: String },
+    Move {
+        at: usize,
+        up: bool,
+    },
+    SetType {
+        at: usize,
+        type_name: String,
+    },
     SetField {
         at: usize,
         key: String,
@@ -407,7 +421,10 @@ mod tests {
             }
         );
         let s = apply(&s, &set(1, "layers", "2")).unwrap();
-        assert_eq!(Plan::new(&s, Some(40)).unwrap().layers[1].label, "gru 128 x2");
+        assert_eq!(
+            Plan::new(&s, Some(40)).unwrap().layers[1].label,
+            "gru 128 x2"
+        );
     }
 
     #[test]
@@ -439,8 +456,16 @@ mod tests {
         let s = spec::seed_cnn();
         let e = apply(&s, &set(0, "filters", "lots")).unwrap_err();
         assert_eq!(e, "filters: \"lots\" is not a whole number");
-        assert!(apply(&s, &set(0, "kernel", "4")).unwrap_err().contains("not one of 1, 3, 5, 7"));
-        assert!(apply(&s, &set(0, "units", "3")).unwrap_err().contains("no setting"));
+        assert!(
+            apply(&s, &set(0, "kernel", "4"))
+                .unwrap_err()
+                .contains("not one of 1, 3, 5, 7")
+        );
+        assert!(
+            apply(&s, &set(0, "units", "3"))
+                .unwrap_err()
+                .contains("no setting")
+        );
         assert!(apply(&s, &set(0, "filters", "1e9")).is_err());
         let huge = apply(&s, &set(0, "filters", "100000")).unwrap();
         let survey = Plan::survey(&huge, None);

@@ -229,7 +229,10 @@ impl Plan {
                 layers: std::mem::take(&mut layers),
                 vocab,
             };
-            let problem = plan.check_ending(spec).and_then(|()| plan.check_totals()).err();
+            let problem = plan
+                .check_ending(spec)
+                .and_then(|()| plan.check_totals())
+                .err();
             layers = plan.layers;
             problem
         });

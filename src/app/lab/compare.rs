@@ -28,7 +28,9 @@ pub fn CompareCharts(runs: Runs, words: Signal<&'static LabStrings>) -> impl Int
                 .map(|(r, p)| (r.name.clone(), r.colour, p.clone()))
                 .collect()
         };
-        let draw = |canvas: &NodeRef<leptos::html::Canvas>, chart: Chart, lines: Vec<(String, usize, Vec<(f64, f64)>)>| {
+        let draw = |canvas: &NodeRef<leptos::html::Canvas>,
+                    chart: Chart,
+                    lines: Vec<(String, usize, Vec<(f64, f64)>)>| {
             if let Some(c) = canvas.get_untracked() {
                 let s: Vec<Series> = lines
                     .iter()
@@ -95,8 +97,20 @@ pub fn RunTable(
     let task = move || runs.task.get();
     let rows = move || runs.list.get().into_iter().enumerate().collect::<Vec<_>>();
     // Column names again on each cell, for a phone, where rows become cards.
-    let result_label = move || if task() == Task::Text { w().col_bpc } else { w().col_accuracy };
-    let reads_label = move || if task() == Task::Text { w().col_writes } else { w().col_reads };
+    let result_label = move || {
+        if task() == Task::Text {
+            w().col_bpc
+        } else {
+            w().col_accuracy
+        }
+    };
+    let reads_label = move || {
+        if task() == Task::Text {
+            w().col_writes
+        } else {
+            w().col_reads
+        }
+    };
     let reads = move |r: &RunRecord| -> String {
         match task() {
             Task::Digits => runs

@@ -60,7 +60,10 @@ pub fn LayerEditor(lab: LabState, words: Signal<&'static LabStrings>) -> impl In
     let current = Memo::new(move |_| layer().map(|(at, kind)| (at, kind.type_name())));
     let value_of = move |at: usize, key: &'static str| {
         let kind = lab.spec().layers.get(at)?.kind.clone();
-        edit::fields(&kind).into_iter().find(|f| f.key == key).map(|f| f.value)
+        edit::fields(&kind)
+            .into_iter()
+            .find(|f| f.key == key)
+            .map(|f| f.value)
     };
     let text_of = move |at, key| match value_of(at, key) {
         Some(FieldValue::Whole(n)) => n.to_string(),

@@ -72,7 +72,9 @@ pub async fn save_runs(runs: Runs) {
         for i in 0..MAX_RUNS {
             store.delete(weights_key(i))?.await?;
         }
-        store.put(&JsValue::from_str(&json), Some(&key(RUNS)))?.await?;
+        store
+            .put(&JsValue::from_str(&json), Some(&key(RUNS)))?
+            .await?;
         for (i, w) in weights.iter().enumerate() {
             store.put(w, Some(&weights_key(i)))?.await?;
         }
@@ -89,7 +91,10 @@ pub async fn save_runs(runs: Runs) {
 /// The lab as this browser kept it, if it kept anything readable.
 pub async fn load() -> Option<Restored> {
     let found = with_store(LAB, TransactionMode::ReadOnly, async |store| {
-        let experiment = store.get(key(EXPERIMENT))?.await?.and_then(|v| v.as_string());
+        let experiment = store
+            .get(key(EXPERIMENT))?
+            .await?
+            .and_then(|v| v.as_string());
         let runs = store.get(key(RUNS))?.await?.and_then(|v| v.as_string());
         let mut weights = Vec::new();
         for i in 0..MAX_RUNS {

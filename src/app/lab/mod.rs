@@ -121,17 +121,22 @@ impl LabState {
         let variants = RwSignal::new(Vec::<Variant>::new());
         let selected = RwSignal::new(0);
         let survey = Memo::new(move |_| {
-            variants.with(|v| {
-                let spec = &v.get(selected.get()).or(v.first())?.spec;
-                Some(Plan::survey(spec, vocab(spec)))
-            })
-            .unwrap_or(Survey {
-                layers: Vec::new(),
-                problem: None,
-            })
+            variants
+                .with(|v| {
+                    let spec = &v.get(selected.get()).or(v.first())?.spec;
+                    Some(Plan::survey(spec, vocab(spec)))
+                })
+                .unwrap_or(Survey {
+                    layers: Vec::new(),
+                    problem: None,
+                })
         });
         let surveys = Memo::new(move |_| {
-            variants.with(|v| v.iter().map(|v| Plan::survey(&v.spec, vocab(&v.spec))).collect())
+            variants.with(|v| {
+                v.iter()
+                    .map(|v| Plan::survey(&v.spec, vocab(&v.spec)))
+                    .collect()
+            })
         });
         let runs = Runs::new(runner, pad);
         let state = runs.state;
@@ -418,7 +423,9 @@ pub fn LabPanel(
         link_text.set(url.clone());
         spawn_local(async move {
             let copied = match web_sys::window().map(|w| w.navigator().clipboard()) {
-                Some(c) => wasm_bindgen_futures::JsFuture::from(c.write_text(&url)).await.is_ok(),
+                Some(c) => wasm_bindgen_futures::JsFuture::from(c.write_text(&url))
+                    .await
+                    .is_ok(),
                 None => false,
             };
             link_note.set(Some(if copied {
@@ -493,7 +500,11 @@ pub fn LabPanel(
     let summary = move || {
         let survey = lab.survey.get();
         let w = w();
-        let unit = if lab.task.get() == Task::Text { w.per_char } else { w.per_image };
+        let unit = if lab.task.get() == Task::Text {
+            w.per_char
+        } else {
+            w.per_image
+        };
         w.summary
             .replace("{params}", &count(survey.param_count() as u64))
             .replace("{macs}", &count(survey.macs()))

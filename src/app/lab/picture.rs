@@ -82,7 +82,11 @@ fn boxes(spec: &NetworkSpec, survey: &Survey) -> Vec<Box_> {
             Box_ {
                 index: i,
                 type_name,
-                settings: label.strip_prefix(type_name).unwrap_or("").trim().to_string(),
+                settings: label
+                    .strip_prefix(type_name)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
                 plan: survey.layers.get(i).cloned(),
                 broken: broken == Some(i),
             }

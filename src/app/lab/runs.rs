@@ -245,8 +245,7 @@ impl Runs {
         let s = match stepped {
             Ok(s) => s,
             Err(e) => {
-                self.list
-                    .update(|l| l[i].problem = Some(e.to_string()));
+                self.list.update(|l| l[i].problem = Some(e.to_string()));
                 return;
             }
         };
@@ -340,7 +339,9 @@ impl Runs {
 
     /// Forget every run.
     pub fn clear(self) {
-        let slots: Vec<usize> = self.list.with_untracked(|l| l.iter().map(|r| r.slot).collect());
+        let slots: Vec<usize> = self
+            .list
+            .with_untracked(|l| l.iter().map(|r| r.slot).collect());
         for slot in slots {
             self.runner().submit(Job::Lab(LabJob::Forget(slot)));
         }
@@ -364,7 +365,11 @@ impl Runs {
         let mut kept = Vec::new();
         for (slot, (mut run, bytes)) in runs.into_iter().zip(weights).enumerate() {
             let bytes = Rc::new(bytes);
-            if self.ask(|done| LabJob::Restore(slot, bytes, done)).await.is_ok() {
+            if self
+                .ask(|done| LabJob::Restore(slot, bytes, done))
+                .await
+                .is_ok()
+            {
                 // A run kept mid-way ends there: its optimizer is gone.
                 run.slot = slot;
                 run.total = run.step;

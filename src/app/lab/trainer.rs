@@ -165,7 +165,8 @@ impl<B: Backend> Lab<B> {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
             let slot = match &*data {
                 LabData::Digits { train, .. } => {
-                    let net = Classifier::init(be, spec, digit_classes(), &mut rng).map_err(name)?;
+                    let net =
+                        Classifier::init(be, spec, digit_classes(), &mut rng).map_err(name)?;
                     let per_epoch = train.len().div_ceil(s.batch).max(1);
                     let cfg = DigitRunConfig {
                         batch: s.batch,
