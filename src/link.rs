@@ -76,6 +76,17 @@ impl Section {
     pub fn from_name(name: &str) -> Option<Section> {
         Section::ALL.into_iter().find(|s| s.name() == name)
     }
+
+    /// The part of the page a setting belongs to, so that a link may start
+    /// with the setting alone: `#lesson=conv`, `#exp=...`.
+    pub fn owning(key: &str) -> Option<Section> {
+        match key {
+            "lesson" | "step" => Some(Section::Lessons),
+            "exp" => Some(Section::Lab),
+            "layer" => Some(Section::Inside),
+            _ => None,
+        }
+    }
 }
 
 /// Why a link was not followed; the page shows it and opens the defaults.
@@ -125,9 +136,17 @@ impl Link {
         if fragment.is_empty() {
             return Ok(Link::default());
         }
-        let mut parts = fragment.split('&');
-        let head = parts.next().unwrap_or_default();
-        let section = Section::from_name(head).ok_or_else(|| {
+        let mut parts = fragment.split('&').peekable();
+        let head = parts.peek().copied().unwrap_or_default();
+        let section = match head.split_once('=') {
+            // A setting first names its part of the page, and stays a setting.
+            Some((key, _)) => Section::owning(key),
+            None => {
+                parts.next();
+                Section::from_name(head)
+            }
+        }
+        .ok_or_else(|| {
             let names: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
             bad(format!(
                 "the link opens {:?}, which is no part of the page (they are {})",
@@ -520,6 +539,16 @@ mod tests {
         assert_eq!(Link::parse("#inside").unwrap().section, Section::Inside);
         let odd = Link::to(Section::Lab).with("name", "a b&c=d 你好");
         assert_eq!(Link::parse(&odd.format()).unwrap(), odd);
+        // A setting alone opens the part of the page it belongs to.
+        let short = Link::parse("#lesson=conv&step=2").unwrap();
+        assert_eq!(
+            short,
+            Link::to(Section::Lessons)
+                .with("lesson", "conv")
+                .with("step", "2")
+        );
+        assert_eq!(Link::parse("#layer=3").unwrap().section, Section::Inside);
+        assert!(Link::parse("#colour=red").is_err());
     }
 
     #[test]

@@ -107,6 +107,12 @@ for (const cfg of CONFIGS) {
         const section = await page.locator('#app').getAttribute('data-section');
         assert.ok(await page.evaluate(() => location.hash.includes('lesson=')), 'the step is in the address');
         const c = await card(page);
+        if (c.target) {
+          await until(run, `${id} step ${step}: #${c.target} outlined`, (t) => {
+            const el = document.getElementById(t);
+            return el?.classList.contains('lesson-target') && el.getClientRects().length > 0;
+          }, c.target, { show: '#lesson-card' });
+        }
         if (c.done === 'true' && step > 1) t.diagnostic(`${id} step ${step} was done on arrival`);
         await act(run);
         await until(run, `${id} step ${step} done`, () => document.querySelector('#lesson-card')?.dataset.done === 'true', null, {
@@ -144,7 +150,7 @@ for (const cfg of CONFIGS) {
   });
 
   test(`${cfg.label}: a teacher's link opens one lesson at one step, in Chinese too`, { timeout: READY_TIMEOUT_MS * 2 + 60_000 }, async (t) => {
-    const run = await open(cfg, '#lessons&lesson=conv&step=3');
+    const run = await open(cfg, '#lesson=conv&step=3');
     t.after(() => run.browser.close());
     const { page } = run;
     await until(run, 'the convolution lesson at step 3', () => {

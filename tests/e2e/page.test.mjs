@@ -240,7 +240,7 @@ async function waitEmpty(run, why) {
     { show: '#prediction' },
   );
   const pred = await readPrediction(run.page);
-  assert.match(pred.text, /draw a digit/i, `#prediction ${why}`);
+  assert.match(pred.text, /shows here as you draw/i, `#prediction ${why}`);
   return pred;
 }
 
@@ -501,7 +501,7 @@ for (const cfg of CONFIGS) {
       assert.equal(pred.ariaLive, 'polite', '#prediction aria-live');
       assert.equal(pred.state, 'empty');
       assert.equal(pred.digit, '');
-      assert.match(pred.text, /draw a digit/i);
+      assert.match(pred.text, /shows here as you draw/i);
     });
 
     await t.test('drawn digits get their class', async () => {
@@ -676,7 +676,7 @@ for (const cfg of CONFIGS) {
         assert.match(await clearButton.innerText(), CJK, '#clear in Chinese');
         const prompt = await page.locator('#prediction').innerText();
         assert.match(prompt, CJK, 'the empty #prediction in Chinese');
-        assert.doesNotMatch(prompt, /draw a digit/i);
+        assert.doesNotMatch(prompt, /shows here as you draw/i);
       } finally {
         await shot(page, `zh-${cfg.name}`);
       }
@@ -685,7 +685,7 @@ for (const cfg of CONFIGS) {
       await until(run, 'the English #clear label', (en) => document.querySelector('#clear')?.innerText === en, english, {
         show: '#clear',
       });
-      assert.match(await page.locator('#prediction').innerText(), /draw a digit/i);
+      assert.match(await page.locator('#prediction').innerText(), /shows here as you draw/i);
     });
 
     assertNoPanic(run.problems);

@@ -378,6 +378,7 @@ pub fn LessonCard(
         <aside id="lesson-card" aria-labelledby="lesson-card-title" hidden=move || lessons.active.get().is_none()
             data-lesson=move || lessons.active.get().map(|(l, _)| l.id)
             data-step=move || lessons.active.get().map(|(_, s)| (s + 1).to_string())
+            data-target=move || lessons.active.get().and_then(|(l, s)| l.steps[s].target)
             data-done=move || done.get().to_string()>
             <h2 id="lesson-card-title" class="sr-only">{move || l(["Lesson", "课程"])}</h2>
             {body}
