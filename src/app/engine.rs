@@ -17,15 +17,14 @@ use crate::data::corpus::Vocab;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::nn::char_model::{CellView, CharModel, Sampling, TextStepStats, VOCAB_KEY, top_chars};
-use crate::nn::classifier::{Classifier, PIXELS, StepStats};
+use crate::nn::char_model::{CellView, CharModel, Sampling, TextStepStats, top_chars};
+use crate::nn::classifier::{Classifier, PIXELS, StepStats, is_text_file};
 use crate::nn::plan::Plan;
 use crate::nn::spec::LayerKind;
 use crate::selftest::{self, Comparison, Dims, Op};
 use crate::train::digit_run::{DigitRun, DigitRunConfig};
 use crate::train::mnist;
 use crate::train::text_run::{self, TextRun, TextRunConfig};
-use crate::weights;
 
 /// Characters of typed text the model reads at most: the LSTM's memory is
 /// far shorter, and a pasted book must not stall the page.
@@ -163,7 +162,7 @@ fn now_ms() -> f64 {
 impl<B: Backend> Models<B> {
     fn new(be: B, digits: &[u8], text: &[u8]) -> Result<Self> {
         Ok(Self {
-            digits: drawable(Classifier::from_safetensors(&be, digits)?)?,
+            digits: Classifier::from_drawable_file(&be, digits)?,
             text: CharModel::from_safetensors(&be, text)?,
             be,
             steps: Vec::new(),
@@ -287,7 +286,7 @@ impl<B: Backend> Models<B> {
             self.steps.clear();
             Ok(WeightsKind::Text)
         } else {
-            self.digits = drawable(Classifier::from_safetensors(&self.be, bytes)?)?;
+            self.digits = Classifier::from_drawable_file(&self.be, bytes)?;
             Ok(WeightsKind::Digits)
         }
     }
@@ -310,7 +309,7 @@ impl<B: Backend> Models<B> {
                 Some(Classifier::init(&self.be, &spec, classes, &mut rng)?)
             }
             Init::Current => None,
-            Init::File(bytes) => Some(drawable(Classifier::from_safetensors(&self.be, bytes)?)?),
+            Init::File(bytes) => Some(Classifier::from_drawable_file(&self.be, bytes)?),
         };
         let trained = model.as_ref().unwrap_or(&self.digits);
         if !trained.is_digits() {
@@ -401,29 +400,6 @@ impl<B: Backend> Models<B> {
             finished: run.finished(),
         })
     }
-}
-
-/// A classifier the page can draw for: it reads 28x28 single-channel
-/// images, as the drawing is preprocessed into.
-fn drawable<B: Backend>(c: Classifier<B>) -> Result<Classifier<B>> {
-    if c.input_len() != PIXELS {
-        return Err(Error::WeightsFile(format!(
-            "the network reads {} values per image: the page draws 28x28 digits (\"input\": [28, 28, 1])",
-            c.input_len()
-        )));
-    }
-    Ok(c)
-}
-
-/// Whether a weights file holds a text model: its network reads
-/// characters, or, for a file saved before networks were data, it carries a
-/// vocabulary.
-pub fn is_text_file(bytes: &[u8]) -> Result<bool> {
-    let metadata = weights::read_metadata(bytes)?;
-    Ok(match weights::network_of(&metadata)? {
-        Some(spec) => spec.is_text(),
-        None => metadata.contains_key(VOCAB_KEY),
-    })
 }
 
 fn no_run() -> Error {
