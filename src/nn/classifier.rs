@@ -93,6 +93,12 @@ fn check_classes(classes: &[String], outputs: usize) -> Result<()> {
     Ok(())
 }
 
+/// Class names as a file may hold them: 2 to [`MAX_CLASSES`], each 1 to
+/// [`MAX_CLASS_NAME`] printable characters, no two alike.
+pub fn check_class_names(classes: &[String]) -> Result<()> {
+    check_classes(classes, classes.len())
+}
+
 impl<B: Backend> Classifier<B> {
     /// Fresh weights for `spec` (an image network) with these classes.
     pub fn init(
