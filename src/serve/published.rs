@@ -31,6 +31,7 @@ use crate::api::{ApiError, MAX_MODEL_NAME, ModelAnswer, ModelInfo, PublishAnswer
 use crate::data::mnist::Dataset;
 use crate::error::Error;
 use crate::nn::classifier::{Classifier, SIDE, argmax};
+use crate::share::is_model_id;
 use crate::train::mnist::evaluate;
 use crate::{FastCpuBackend, Tensor};
 
@@ -41,8 +42,6 @@ use super::worker::Job;
 /// Bytes of randomness in an id (128 bits) and in a token (256 bits).
 const ID_BYTES: usize = 16;
 const TOKEN_BYTES: usize = 32;
-/// An id written in base64url without padding.
-const ID_CHARS: usize = 22;
 /// Test images measured per forward pass.
 const MEASURE_BATCH: usize = 256;
 
@@ -172,10 +171,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// Whether `id` could be an id at all (22 base64url characters): anything
 /// else is not looked up.
 fn well_formed(id: &str) -> bool {
-    id.len() == ID_CHARS
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    is_model_id(id)
 }
 
 /// The `{id}` of the path, looked up only when it could be an id.
@@ -697,7 +693,7 @@ mod tests {
     #[test]
     fn ids_are_128_bits_url_safe_and_tokens_compare_whole() {
         let id = random(ID_BYTES).unwrap();
-        assert_eq!(id.len(), ID_CHARS);
+        assert_eq!(id.len(), crate::share::MODEL_ID_CHARS);
         assert!(well_formed(&id));
         assert_ne!(id, random(ID_BYTES).unwrap());
         assert!(!well_formed("../../etc/passwd"));
