@@ -24,6 +24,7 @@ use crate::nn::spec::LayerKind;
 use crate::selftest::{self, Comparison, Dims, Op};
 use crate::train::digit_run::{DigitRun, DigitRunConfig};
 use crate::train::mnist;
+use crate::train::own::{self, Start, TRANSFERRED};
 use crate::train::text_run::{self, TextRun, TextRunConfig};
 
 /// Characters of typed text the model reads at most: the LSTM's memory is
@@ -134,6 +135,21 @@ pub struct Models<B: Backend> {
     last_probs: Vec<f32>,
     digit_run: Option<DigitRun<B>>,
     text_run: Option<TextRun<B>>,
+    /// A person's own classes: the model trained (or loaded) for them, and
+    /// its run while it trains.
+    own: Option<Classifier<B>>,
+    own_run: Option<DigitRun<B>>,
+}
+
+/// What a run of one's own classes starts from.
+pub struct OwnStart {
+    pub start: Start,
+    pub classes: Vec<String>,
+    /// The augmented drawings.
+    pub train: Dataset,
+    pub cfg: DigitRunConfig,
+    /// The digit network whose convolutions transfer borrows.
+    pub digits: Rc<Vec<u8>>,
 }
 
 /// One engine per page, so the two variants' sizes do not matter.
@@ -169,6 +185,8 @@ impl<B: Backend> Models<B> {
             last_probs: Vec::new(),
             digit_run: None,
             text_run: None,
+            own: None,
+            own_run: None,
         })
     }
 
@@ -295,7 +313,59 @@ impl<B: Backend> Models<B> {
         match kind {
             WeightsKind::Digits => self.digits.to_safetensors(&self.be).await,
             WeightsKind::Text => self.text.to_safetensors(&self.be).await,
+            WeightsKind::Own => {
+                self.own
+                    .as_ref()
+                    .ok_or_else(no_own)?
+                    .to_safetensors(&self.be)
+                    .await
+            }
         }
+    }
+
+    /// A new run of one's own classes, with a new model: transfer borrows
+    /// (and freezes) the digit network's convolutions from `s.digits`.
+    fn start_own(&mut self, s: OwnStart) -> Result<usize> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.cfg.seed);
+        let digits = Classifier::from_drawable_file(&self.be, &s.digits)?;
+        let model = own::own_classifier(&self.be, s.start, s.classes, &digits, &mut rng)?;
+        let mut run = DigitRun::new(s.train, s.cfg, model.classes().len())?;
+        if s.start == Start::Transfer {
+            run.freeze(&TRANSFERRED);
+        }
+        let total = run.total_steps();
+        self.own = Some(model);
+        self.own_run = Some(run);
+        Ok(total)
+    }
+
+    async fn own_step(&mut self) -> Result<DigitProgress> {
+        let (Some(run), Some(model)) = (self.own_run.as_mut(), self.own.as_mut()) else {
+            return Err(no_run());
+        };
+        let stats = run.step(&self.be, model).await?;
+        Ok(DigitProgress {
+            stats,
+            step: run.step,
+            epoch: run.epoch,
+            total_steps: run.total_steps(),
+            finished: run.finished(),
+        })
+    }
+
+    /// Class probabilities of the own model for `images` ([n * 784]).
+    async fn predict_own(&mut self, images: &[f32]) -> Result<Vec<f32>> {
+        let model = self.own.as_mut().ok_or_else(no_own)?;
+        model.predict(&self.be, images).await
+    }
+
+    /// The own model from a file (kept in the browser), checked as any.
+    fn load_own(&mut self, bytes: &[u8]) -> Result<Vec<String>> {
+        let model = Classifier::from_drawable_file(&self.be, bytes)?;
+        let classes = model.classes().to_vec();
+        self.own = Some(model);
+        self.own_run = None;
+        Ok(classes)
     }
 
     /// A new digit run on `train`; the digit model starts from `init`.
@@ -402,6 +472,13 @@ impl<B: Backend> Models<B> {
     }
 }
 
+fn no_own() -> Error {
+    Error::Input {
+        what: "own classes",
+        problem: "no model yet: train one first".into(),
+    }
+}
+
 fn no_run() -> Error {
     Error::Input {
         what: "training",
@@ -413,6 +490,8 @@ fn no_run() -> Error {
 pub enum WeightsKind {
     Digits,
     Text,
+    /// The model of a person's own classes.
+    Own,
 }
 
 impl Engine {
@@ -539,6 +618,17 @@ pub enum Job {
     ),
     /// Class probabilities of many images at once ([n * 784] in, [n * 10] out).
     PredictMany(Vec<f32>, Done<Vec<f32>>),
+    /// A new run of one's own classes (answers its total steps), one step
+    /// of it, and its end (`true`: the model goes too).
+    StartOwn(Box<OwnStart>, Done<usize>),
+    OwnStep(Done<DigitProgress>),
+    EndOwn(bool),
+    /// The own model's probabilities for many images ([n * 784]).
+    PredictOwn(Vec<f32>, Done<Vec<f32>>),
+    /// The own pad's drawing; replaces any still waiting.
+    ClassifyOwn(Box<[f32; PIXELS]>, Done<Vec<f32>>),
+    /// The own model from a file (answers its classes).
+    LoadOwn(Vec<u8>, Done<Vec<String>>),
     StartText(Init, Rc<String>, TextRunConfig, Done<TextRunShape>),
     TextStep(Done<TextProgress>),
     EndText,
@@ -551,7 +641,9 @@ impl Job {
     fn replaces(&self, other: &Job) -> bool {
         matches!(
             (self, other),
-            (Job::Classify(..), Job::Classify(..)) | (Job::ReadText(..), Job::ReadText(..))
+            (Job::Classify(..), Job::Classify(..))
+                | (Job::ReadText(..), Job::ReadText(..))
+                | (Job::ClassifyOwn(..), Job::ClassifyOwn(..))
         )
     }
 
@@ -560,7 +652,11 @@ impl Job {
     fn is_background(&self) -> bool {
         matches!(
             self,
-            Job::SelfTest(..) | Job::DigitStep(..) | Job::PredictTest(..) | Job::TextStep(..)
+            Job::SelfTest(..)
+                | Job::DigitStep(..)
+                | Job::PredictTest(..)
+                | Job::TextStep(..)
+                | Job::OwnStep(..)
         )
     }
 
@@ -596,6 +692,21 @@ impl Job {
             }
             Job::TextStep(done) => done(with_models!(e, m => m.text_step().await)),
             Job::EndText => with_models!(e, m => m.text_run = None),
+            Job::StartOwn(start, done) => done(with_models!(e, m => m.start_own(*start))),
+            Job::OwnStep(done) => done(with_models!(e, m => m.own_step().await)),
+            Job::EndOwn(model_too) => with_models!(e, m => {
+                m.own_run = None;
+                if model_too {
+                    m.own = None;
+                }
+            }),
+            Job::PredictOwn(images, done) => {
+                done(with_models!(e, m => m.predict_own(&images).await))
+            }
+            Job::ClassifyOwn(input, done) => {
+                done(with_models!(e, m => m.predict_own(&input[..]).await))
+            }
+            Job::LoadOwn(bytes, done) => done(with_models!(e, m => m.load_own(&bytes))),
             Job::LoseDevice => e.lose_device(),
         }
     }
@@ -608,6 +719,8 @@ impl Job {
 pub struct KnownGood {
     pub digits: Rc<Vec<u8>>,
     pub text: Rc<Vec<u8>>,
+    /// The own model, once trained and kept.
+    pub own: Option<Rc<Vec<u8>>>,
 }
 
 /// The engine and its queue; clones share both. Jobs wait until an engine
@@ -634,6 +747,7 @@ impl Runner {
         match kind {
             WeightsKind::Digits => k.digits = bytes,
             WeightsKind::Text => k.text = bytes,
+            WeightsKind::Own => k.own = Some(bytes),
         }
     }
 
@@ -698,7 +812,10 @@ impl Runner {
     fn take_over_on_cpu(&self, lost: Engine, why: String) -> Engine {
         let known = self.known_good.borrow().clone();
         match Models::new(FastCpuBackend::default(), &known.digits, &known.text) {
-            Ok(m) => {
+            Ok(mut m) => {
+                if let Some(own) = &known.own {
+                    let _ = m.load_own(own);
+                }
                 if let Some(f) = self.on_lost.borrow().as_ref() {
                     f(format!(
                         "the GPU device was lost ({why}): the page goes on with the CPU kernels, from the last weights kept"

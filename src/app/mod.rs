@@ -13,8 +13,11 @@ mod evaluation;
 mod examples;
 mod i18n;
 mod inside;
+mod own;
+mod pad;
 mod page_data;
 mod paint;
+mod publish;
 mod remote;
 mod self_test;
 mod store;
@@ -39,6 +42,8 @@ use digits::{DigitState, DrawPanel};
 use engine::{Engine, Job, Runner, WeightsKind};
 use i18n::Lang;
 use inside::InsideView;
+use own::{Own, OwnPanel};
+use publish::{Gallery, ModelNotice, PublishPanel, Sharing};
 use remote::{Remote, WherePanel};
 pub use self_test::{SelfTest, SelfTestState};
 use text::{TextPanel, TextState};
@@ -135,6 +140,8 @@ fn App() -> impl IntoView {
     let typed = RwSignal::new(String::new());
     let digit_training = DigitTraining::new(runner, shipped, digits);
     let text_training = TextTraining::new(runner, shipped);
+    let own = Own::new(runner, shipped, digits);
+    let sharing = Sharing::new(runner, digits, shipped, remote);
     // Which models run on weights trained earlier in this browser.
     let restored = RwSignal::new(Vec::<WeightsKind>::new());
 
@@ -230,6 +237,10 @@ fn App() -> impl IntoView {
         refresh_text_net(text);
         loading.set(None);
         ready.set(true);
+        own.restore();
+        sharing.restore();
+        // Opened as ?model=SERVER/ID: that published model, into the pad.
+        sharing.load_from_url();
         if !gpu {
             test.set(SelfTestState::CpuOnly);
             return;
@@ -284,6 +295,7 @@ fn App() -> impl IntoView {
             <main>
                 <FallbackBanner state=backend lang=lang />
                 <WherePanel remote=remote lang=lang />
+                <ModelNotice sharing=sharing lang=lang />
                 <div class="columns">
                     <DrawPanel state=digits lang=lang ready=ready />
                     <TextPanel state=text lang=lang ready=ready text=typed />
@@ -292,6 +304,9 @@ fn App() -> impl IntoView {
                 <InsideView state=digits lang=lang />
                 <DigitTrainingPanel t=digit_training lang=lang ready=ready />
                 <TextTrainingPanel t=text_training lang=lang ready=ready />
+                <OwnPanel own=own lang=lang ready=ready />
+                <PublishPanel sharing=sharing own=own lang=lang />
+                <Gallery sharing=sharing lang=lang />
                 <WeightsPanel lang=lang runner=runner digits=digits text=text text_input=typed />
                 <SelfTest state=test lang=lang />
             </main>
@@ -320,6 +335,7 @@ fn Restored(
             let bytes = match kind {
                 WeightsKind::Digits => files.digits.clone(),
                 WeightsKind::Text => files.text.clone(),
+                WeightsKind::Own => continue,
             };
             runner.with_value(|r| {
                 r.remember(kind, bytes.clone());
@@ -332,6 +348,7 @@ fn Restored(
                         refresh_text_net(text);
                         text.read(typed.get_untracked())
                     }
+                    WeightsKind::Own => {}
                 };
                 r.submit(Job::Load(bytes.to_vec(), Box::new(done)));
             });
@@ -346,7 +363,7 @@ fn Restored(
             .get()
             .iter()
             .map(|k| match k {
-                WeightsKind::Digits => s.restored_digits,
+                WeightsKind::Digits | WeightsKind::Own => s.restored_digits,
                 WeightsKind::Text => s.restored_text,
             })
             .collect::<Vec<_>>()
@@ -359,6 +376,7 @@ fn Restored(
             .map(|k| match k {
                 WeightsKind::Digits => "digits",
                 WeightsKind::Text => "text",
+                WeightsKind::Own => "own",
             })
             .collect::<Vec<_>>()
             .join(",")

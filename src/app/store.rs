@@ -1,7 +1,9 @@
 //! Trained weights kept in this browser (IndexedDB) across reloads: one
-//! safetensors file per model, under the model's name. A browser that
-//! refuses storage (private mode, quota) only loses the keeping; every call
-//! says why instead of failing the page.
+//! safetensors file per model, under the model's name; and, beside them,
+//! a person's own classes with their drawings and the models they
+//! published (with the tokens that delete them), as JSON text. A browser
+//! that refuses storage (private mode, quota) only loses the keeping; every
+//! call says why instead of failing the page.
 
 use idb::{Database, DatabaseEvent, Factory, ObjectStore, ObjectStoreParams, TransactionMode};
 use wasm_bindgen::JsValue;
@@ -9,21 +11,48 @@ use wasm_bindgen::JsValue;
 use super::engine::WeightsKind;
 
 const DB: &str = "neuralpad";
+/// Version 2 added [`OWN`].
+const VERSION: u32 = 2;
 const STORE: &str = "weights";
+const OWN: &str = "own";
+
+/// What the [`OWN`] store keeps, as JSON text.
+#[derive(Clone, Copy, Debug)]
+pub enum Kept {
+    /// The classes and drawings ([`crate::data::own::OwnSet::to_json`]).
+    OwnSet,
+    /// The models published from this browser, with their tokens.
+    Published,
+}
+
+impl Kept {
+    fn key(self) -> JsValue {
+        JsValue::from_str(match self {
+            Kept::OwnSet => "set",
+            Kept::Published => "published",
+        })
+    }
+}
 
 fn key(kind: WeightsKind) -> JsValue {
     JsValue::from_str(match kind {
         WeightsKind::Digits => "digits",
         WeightsKind::Text => "text",
+        WeightsKind::Own => "own",
     })
 }
 
 async fn open() -> Result<Database, String> {
     let factory = Factory::new().map_err(|e| e.to_string())?;
-    let mut request = factory.open(DB, Some(1)).map_err(|e| e.to_string())?;
+    let mut request = factory.open(DB, Some(VERSION)).map_err(|e| e.to_string())?;
     request.on_upgrade_needed(|event| {
         if let Ok(db) = event.database() {
-            let _ = db.create_object_store(STORE, ObjectStoreParams::new());
+            let names = db.store_names();
+            for name in [STORE, OWN] {
+                if !names.iter().any(|n| n == name) {
+                    let _ = db.create_object_store(name, ObjectStoreParams::new());
+                }
+            }
         }
     });
     request.await.map_err(|e| e.to_string())
@@ -35,10 +64,18 @@ async fn with_store<T>(
     mode: TransactionMode,
     request: impl AsyncFnOnce(&ObjectStore) -> Result<T, idb::Error>,
 ) -> Result<T, String> {
+    with_named(STORE, mode, request).await
+}
+
+async fn with_named<T>(
+    name: &str,
+    mode: TransactionMode,
+    request: impl AsyncFnOnce(&ObjectStore) -> Result<T, idb::Error>,
+) -> Result<T, String> {
     let db = open().await?;
     let result = async {
-        let tx = db.transaction(&[STORE], mode)?;
-        let out = request(&tx.object_store(STORE)?).await?;
+        let tx = db.transaction(&[name], mode)?;
+        let out = request(&tx.object_store(name)?).await?;
         tx.commit()?.await?;
         Ok(out)
     }
@@ -72,4 +109,22 @@ pub async fn forget(kind: WeightsKind) -> Result<(), String> {
         store.delete(key(kind))?.await
     })
     .await
+}
+
+/// Keep `text` as what `kept` names.
+pub async fn keep_text(kept: Kept, text: &str) -> Result<(), String> {
+    let value = JsValue::from_str(text);
+    with_named(OWN, TransactionMode::ReadWrite, async |store| {
+        store.put(&value, Some(&kept.key()))?.await.map(|_| ())
+    })
+    .await
+}
+
+/// The text kept as `kept`, if any.
+pub async fn kept_text(kept: Kept) -> Result<Option<String>, String> {
+    let value = with_named(OWN, TransactionMode::ReadOnly, async |store| {
+        store.get(kept.key())?.await
+    })
+    .await?;
+    Ok(value.and_then(|v| v.as_string()))
 }
