@@ -210,12 +210,15 @@ export const DIGITS = [
   ['3', [polyline([...arc(135, 88, 62, 58, -160, 95), ...arc(135, 198, 66, 60, -95, 160)])]],
 ];
 
-/** Draws `strokes` on #draw-canvas with the mouse (pointerdown, moves, up). */
-export async function draw(page, strokes) {
-  const canvas = page.locator('#draw-canvas');
+/**
+ * Draws `strokes` on the canvas `selector` (the digit pad unless told) with
+ * the mouse (pointerdown, moves, up).
+ */
+export async function draw(page, strokes, selector = '#draw-canvas') {
+  const canvas = page.locator(selector);
   await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
-  assert.ok(box, '#draw-canvas has no box: not visible');
+  assert.ok(box, `${selector} has no box: not visible`);
   // CSS may show the canvas at another size than its 280 pixels.
   const at = ([x, y]) => [box.x + (x * box.width) / CANVAS, box.y + (y * box.height) / CANVAS];
   for (const stroke of strokes) {
