@@ -27,6 +27,8 @@ use crate::train::mnist;
 use crate::train::own::{self, Start, TRANSFERRED};
 use crate::train::text_run::{self, TextRun, TextRunConfig};
 
+use super::lab::trainer::{Lab, LabJob};
+
 /// Characters of typed text the model reads at most: the LSTM's memory is
 /// far shorter, and a pasted book must not stall the page.
 pub const MAX_TEXT: usize = 400;
@@ -139,6 +141,7 @@ pub struct Models<B: Backend> {
     /// its run while it trains.
     own: Option<Classifier<B>>,
     own_run: Option<DigitRun<B>>,
+    lab: Lab<B>,
 }
 
 /// What a run of one's own classes starts from.
@@ -187,6 +190,7 @@ impl<B: Backend> Models<B> {
             text_run: None,
             own: None,
             own_run: None,
+            lab: Lab::default(),
         })
     }
 
@@ -296,15 +300,18 @@ impl<B: Backend> Models<B> {
     }
 
     /// Replace one model from a weights file; which one is told by the file
-    /// (a vocabulary in its metadata means the text model). On any problem
-    /// the current model stays.
+    /// (a vocabulary in its metadata means the text model). A run of the
+    /// replaced model ends: its optimizer belongs to the old weights. On any
+    /// problem the current model and run stay.
     async fn load(&mut self, bytes: &[u8]) -> Result<WeightsKind> {
         if is_text_file(bytes)? {
             self.text = CharModel::from_safetensors(&self.be, bytes)?;
+            self.text_run = None;
             self.steps.clear();
             Ok(WeightsKind::Text)
         } else {
             self.digits = Classifier::from_drawable_file(&self.be, bytes)?;
+            self.digit_run = None;
             Ok(WeightsKind::Digits)
         }
     }
@@ -586,7 +593,7 @@ impl Engine {
     }
 }
 
-type Done<T> = Box<dyn FnOnce(Result<T>)>;
+pub type Done<T> = Box<dyn FnOnce(Result<T>)>;
 
 /// A request of the page, with where its answer goes.
 pub enum Job {
@@ -634,30 +641,38 @@ pub enum Job {
     EndText,
     /// Destroy the GPU device (the device-loss drill).
     LoseDevice,
+    /// The lab's runs, beside the page's models.
+    Lab(LabJob),
 }
 
 impl Job {
     /// Whether `self` makes a waiting `other` pointless.
     fn replaces(&self, other: &Job) -> bool {
-        matches!(
-            (self, other),
-            (Job::Classify(..), Job::Classify(..))
-                | (Job::ReadText(..), Job::ReadText(..))
-                | (Job::ClassifyOwn(..), Job::ClassifyOwn(..))
-        )
+        match (self, other) {
+            (Job::Lab(a), Job::Lab(b)) => a.replaces(b),
+            _ => matches!(
+                (self, other),
+                (Job::Classify(..), Job::Classify(..))
+                    | (Job::ReadText(..), Job::ReadText(..))
+                    | (Job::ClassifyOwn(..), Job::ClassifyOwn(..))
+            ),
+        }
     }
 
     /// Work that fills idle time: a person's requests go ahead of it, so
     /// a drawing waits for at most one training step or test chunk.
     fn is_background(&self) -> bool {
-        matches!(
-            self,
-            Job::SelfTest(..)
-                | Job::DigitStep(..)
-                | Job::PredictTest(..)
-                | Job::TextStep(..)
-                | Job::OwnStep(..)
-        )
+        match self {
+            Job::Lab(job) => job.is_background(),
+            _ => matches!(
+                self,
+                Job::SelfTest(..)
+                    | Job::DigitStep(..)
+                    | Job::PredictTest(..)
+                    | Job::TextStep(..)
+                    | Job::OwnStep(..)
+            ),
+        }
     }
 
     async fn run(self, e: &mut Engine) {
@@ -708,6 +723,7 @@ impl Job {
             }
             Job::LoadOwn(bytes, done) => done(with_models!(e, m => m.load_own(&bytes))),
             Job::LoseDevice => e.lose_device(),
+            Job::Lab(job) => with_models!(e, m => job.run(&m.be, &mut m.lab).await),
         }
     }
 }

@@ -17,6 +17,7 @@ use super::Shipped;
 use super::digits::{DigitState, now_ms};
 use super::engine::{DigitProgress, Job, OwnStart, Runner, WeightsKind};
 use super::i18n::{Lang, Strings};
+use super::nav::Route;
 use super::pad::{Pad, PadCanvas};
 use super::page_data::next_turn;
 use super::paint;
@@ -386,8 +387,9 @@ impl Own {
         });
     }
 
-    /// The trained model into the digit pad above (and the inside view).
-    fn use_in_pad(self) {
+    /// The trained model into the digit pad (and the inside view), which
+    /// `route`, when given, then shows.
+    fn use_in_pad(self, route: Option<Route>) {
         let digits = self.digits;
         spawn_local(async move {
             let bytes = match self
@@ -405,6 +407,9 @@ impl Own {
                     digits.classify();
                     refresh_digit_net(digits);
                     self.note.set(Some(Note::Used));
+                    if let Some(route) = route {
+                        route.to_pad();
+                    }
                 }
                 Err(e) => self.note.set(Some(Note::Problem(e.to_string()))),
             }
@@ -501,7 +506,7 @@ pub fn OwnPanel(own: Own, lang: RwSignal<Lang>, ready: RwSignal<bool>) -> impl I
             </div>
             <HeldOutView own=own lang=lang />
             <div class="controls">
-                <button id="own-use" on:click=move |_| own.use_in_pad()
+                <button id="own-use" on:click=move |_| own.use_in_pad(use_context::<Route>())
                     disabled=move || !has_model() || core.state.get() == RunState::Running>
                     {move || s().own_use}
                 </button>

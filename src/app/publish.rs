@@ -14,6 +14,7 @@ use super::Shipped;
 use super::digits::DigitState;
 use super::engine::{Job, Runner, WeightsKind};
 use super::i18n::{Lang, Strings};
+use super::nav::Route;
 use super::own::Own;
 use super::remote::Remote;
 use super::store::{self, Kept};
@@ -550,6 +551,7 @@ fn SharedView(sharing: Sharing, shared: Shared, lang: RwSignal<Lang>) -> impl In
 pub fn Gallery(sharing: Sharing, lang: RwSignal<Lang>) -> impl IntoView {
     let s = move || lang.get().strings();
     let server = move || sharing.remote.address.get();
+    let route = use_context::<Route>();
     let item = move |m: ModelInfo, s: &'static Strings| {
         let id = m.id.clone().unwrap_or_default();
         let mine = sharing
@@ -576,7 +578,16 @@ pub fn Gallery(sharing: Sharing, lang: RwSignal<Lang>) -> impl IntoView {
                 <span class="hint">{accuracy}</span>
                 <span class="hint">{created}</span>
                 <button class="gallery-try" aria-label=format!("{} {name}", s.gallery_try)
-                    on:click=move |_| spawn_local(sharing.load(sharing.remote.address.get_untracked(), try_id.clone()))>
+                    on:click=move |_| {
+                        let (server, id) = (sharing.remote.address.get_untracked(), try_id.clone());
+                        spawn_local(async move {
+                            sharing.load(server, id).await;
+                            // Tried where the drawing pad is.
+                            if let (Some(route), Some(Loaded::Model { .. })) = (route, sharing.loaded.get_untracked()) {
+                                route.to_pad();
+                            }
+                        })
+                    }>
                     {s.gallery_try}
                 </button>
                 {mine.map(|m| view! {

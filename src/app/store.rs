@@ -1,9 +1,10 @@
-//! Trained weights kept in this browser (IndexedDB) across reloads: one
-//! safetensors file per model, under the model's name; and, beside them,
-//! a person's own classes with their drawings and the models they
-//! published (with the tokens that delete them), as JSON text. A browser
-//! that refuses storage (private mode, quota) only loses the keeping; every
-//! call says why instead of failing the page.
+//! What this browser keeps across reloads (IndexedDB): the page models'
+//! trained weights, one safetensors file per model under its name; the
+//! lab's experiment and runs (`super::lab::keep`); and a person's own
+//! classes with their drawings and the models they published (with the
+//! tokens that delete them), as JSON text. A browser that refuses storage
+//! (private mode, quota) only loses the keeping; every call says why
+//! instead of failing the page.
 
 use idb::{Database, DatabaseEvent, Factory, ObjectStore, ObjectStoreParams, TransactionMode};
 use wasm_bindgen::JsValue;
@@ -11,9 +12,12 @@ use wasm_bindgen::JsValue;
 use super::engine::WeightsKind;
 
 const DB: &str = "neuralpad";
-/// Version 2 added [`OWN`].
-const VERSION: u32 = 2;
-const STORE: &str = "weights";
+/// Version 2 added the lab's store ([`LAB`]) on one branch and [`OWN`] on
+/// another; version 3 has all three, whichever of them a browser made
+/// before: an upgrade makes only the stores that are missing.
+const VERSION: u32 = 3;
+const WEIGHTS: &str = "weights";
+pub const LAB: &str = "lab";
 const OWN: &str = "own";
 
 /// What the [`OWN`] store keeps, as JSON text.
@@ -47,10 +51,10 @@ async fn open() -> Result<Database, String> {
     let mut request = factory.open(DB, Some(VERSION)).map_err(|e| e.to_string())?;
     request.on_upgrade_needed(|event| {
         if let Ok(db) = event.database() {
-            let names = db.store_names();
-            for name in [STORE, OWN] {
-                if !names.iter().any(|n| n == name) {
-                    let _ = db.create_object_store(name, ObjectStoreParams::new());
+            let have = db.store_names();
+            for store in [WEIGHTS, LAB, OWN] {
+                if !have.iter().any(|s| s == store) {
+                    let _ = db.create_object_store(store, ObjectStoreParams::new());
                 }
             }
         }
@@ -58,24 +62,17 @@ async fn open() -> Result<Database, String> {
     request.await.map_err(|e| e.to_string())
 }
 
-/// Run `request` on the weights store in one transaction of `mode`, and
-/// wait until it is done.
-async fn with_store<T>(
-    mode: TransactionMode,
-    request: impl AsyncFnOnce(&ObjectStore) -> Result<T, idb::Error>,
-) -> Result<T, String> {
-    with_named(STORE, mode, request).await
-}
-
-async fn with_named<T>(
-    name: &str,
+/// Run `request` on `store` in one transaction of `mode`, and wait until
+/// it is done.
+pub async fn with_store<T>(
+    store: &str,
     mode: TransactionMode,
     request: impl AsyncFnOnce(&ObjectStore) -> Result<T, idb::Error>,
 ) -> Result<T, String> {
     let db = open().await?;
     let result = async {
-        let tx = db.transaction(&[name], mode)?;
-        let out = request(&tx.object_store(name)?).await?;
+        let tx = db.transaction(&[store], mode)?;
+        let out = request(&tx.object_store(store)?).await?;
         tx.commit()?.await?;
         Ok(out)
     }
@@ -88,7 +85,7 @@ async fn with_named<T>(
 /// Keep `bytes` as the trained weights of `kind`.
 pub async fn save(kind: WeightsKind, bytes: &[u8]) -> Result<(), String> {
     let value = js_sys::Uint8Array::from(bytes);
-    with_store(TransactionMode::ReadWrite, async |store| {
+    with_store(WEIGHTS, TransactionMode::ReadWrite, async |store| {
         store.put(&value, Some(&key(kind)))?.await.map(|_| ())
     })
     .await
@@ -96,7 +93,7 @@ pub async fn save(kind: WeightsKind, bytes: &[u8]) -> Result<(), String> {
 
 /// The kept weights of `kind`, if any.
 pub async fn load(kind: WeightsKind) -> Result<Option<Vec<u8>>, String> {
-    let value = with_store(TransactionMode::ReadOnly, async |store| {
+    let value = with_store(WEIGHTS, TransactionMode::ReadOnly, async |store| {
         store.get(key(kind))?.await
     })
     .await?;
@@ -105,7 +102,7 @@ pub async fn load(kind: WeightsKind) -> Result<Option<Vec<u8>>, String> {
 
 /// Forget the kept weights of `kind`.
 pub async fn forget(kind: WeightsKind) -> Result<(), String> {
-    with_store(TransactionMode::ReadWrite, async |store| {
+    with_store(WEIGHTS, TransactionMode::ReadWrite, async |store| {
         store.delete(key(kind))?.await
     })
     .await
@@ -114,7 +111,7 @@ pub async fn forget(kind: WeightsKind) -> Result<(), String> {
 /// Keep `text` as what `kept` names.
 pub async fn keep_text(kept: Kept, text: &str) -> Result<(), String> {
     let value = JsValue::from_str(text);
-    with_named(OWN, TransactionMode::ReadWrite, async |store| {
+    with_store(OWN, TransactionMode::ReadWrite, async |store| {
         store.put(&value, Some(&kept.key()))?.await.map(|_| ())
     })
     .await
@@ -122,7 +119,7 @@ pub async fn keep_text(kept: Kept, text: &str) -> Result<(), String> {
 
 /// The text kept as `kept`, if any.
 pub async fn kept_text(kept: Kept) -> Result<Option<String>, String> {
-    let value = with_named(OWN, TransactionMode::ReadOnly, async |store| {
+    let value = with_store(OWN, TransactionMode::ReadOnly, async |store| {
         store.get(kept.key())?.await
     })
     .await?;

@@ -15,7 +15,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { CONFIGS, arc, artifacts, draw, launchPage, polyline, root, serveForTests, until } from './harness.mjs';
+import { CONFIGS, arc, artifacts, assertAccessible, draw, launchPage, polyline, root, serveForTests, show, until } from './harness.mjs';
 
 const site = serveForTests();
 const READY_TIMEOUT_MS = 120_000;
@@ -70,6 +70,13 @@ const PER_CLASS = 5;
 const bars = (page, selector) =>
   page.$$eval(`${selector} .bar`, (els) => els.map((b) => [b.querySelector('.label').innerText, Number(b.getAttribute('data-p'))]));
 
+/** The 28x28 input the digit network read (#model-input, under "Draw"), as grey levels. */
+const modelInput = (page) =>
+  page.$eval('#model-input', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    return Array.from({ length: d.length / 4 }, (_, i) => d[4 * i]);
+  });
+
 /** Polls `read` until it gives the same non-empty answer `times` in a row. */
 async function settled(run, what, read, times = 4) {
   const deadline = Date.now() + 60_000;
@@ -92,9 +99,12 @@ async function ready(run, url) {
   });
 }
 
+/** The server's address, set where a person sets it (under "Service"), then back to "Your classes". */
 async function setServer(page, url) {
+  await show(page, 'service');
   await page.locator('#server-address').fill(url);
   await page.locator('#server-address').dispatchEvent('change');
+  await show(page, 'own');
 }
 
 /** Screenshots of `selector` at the desktop width and at 390 px. */
@@ -170,16 +180,20 @@ for (const config of CONFIGS) {
       show: '#own-prediction, #own-probs',
     });
 
-    // Into the digit pad, where the same strokes will be drawn in the other browser.
+    // Into the digit pad, where the same strokes will be drawn in the other
+    // browser: the page goes to "Draw" with it.
     await page.locator('#own-use').click();
+    await page.waitForFunction(() => document.querySelector('#app')?.dataset.section === 'draw' && window.scrollY === 0);
     await until(run, 'the digit pad asks the own model', () => document.querySelectorAll('#probs .bar').length === 3, null, { show: '#probs, #own-note' });
     const test = vary(SHAPES[0][1], 6, 4, 0.92);
     await draw(page, test);
     const here = await settled(run, 'the digit pad answering with the own model', () => bars(page, '#probs'));
     assert.deepEqual(here.map(([l]) => l), ['✓', '✗', '○']);
+    const inputHere = await modelInput(page);
     assert.equal(here.reduce((best, b, i) => (b[1] > here[best][1] ? i : best), 0), 0, `✓ not the answer: ${JSON.stringify(here)}`);
 
     // Published: the link, its QR code, the snippets and the token.
+    await show(page, 'own');
     await page.locator('#publish-name').fill('Shapes ✓ ✗ ○');
     await page.locator('#publish-name').dispatchEvent('change');
     await page.locator('#publish-button').click();
@@ -210,6 +224,8 @@ for (const config of CONFIGS) {
     assert.equal(exported.examples.length, 3 * PER_CLASS);
 
     await shots(page, `own-${config.name}`, ['#own', '#publish']);
+    await assertAccessible(page, '#own');
+    await assertAccessible(page, '#publish');
 
     // The link in a new browser: the model loads into the drawing pad, and
     // the same strokes get the same probabilities.
@@ -223,11 +239,21 @@ for (const config of CONFIGS) {
     await draw(other.page, test);
     const there = await settled(other, 'the linked model answering', () => bars(other.page, '#probs'));
     assert.deepEqual(there.map(([l]) => l), ['✓', '✗', '○']);
+    const inputThere = await modelInput(other.page);
+    const differ = inputHere.filter((v, i) => v !== inputThere[i]).length;
+    const ascii = (px) => Array.from({ length: 28 }, (_, r) => px.slice(28 * r, 28 * r + 28).map((v) => ' .:-=+*#%@'[Math.min(9, v >> 5)]).join('')).join('\n');
+    if (differ) console.log(`here:\n${ascii(inputHere)}\nthere:\n${ascii(inputThere)}`);
     for (let i = 0; i < 3; i++) {
-      assert.ok(Math.abs(there[i][1] - here[i][1]) < 1e-5, `class ${i}: ${there[i][1]} here ${here[i][1]}`);
+      assert.ok(
+        Math.abs(there[i][1] - here[i][1]) < 1e-5,
+        `class ${i}: ${there[i][1]} there, ${here[i][1]} here (${JSON.stringify(there)} / ${JSON.stringify(here)}); ${differ} of the 784 input pixels differ`,
+      );
     }
 
+    await assertAccessible(other.page, '#model-notice');
+
     // The gallery there lists it; the drawings import there.
+    await show(other.page, 'own');
     await other.page.locator('#gallery-refresh').click();
     await until(other, 'the gallery', (id) => document.querySelector(`#gallery-list li[data-id="${id}"]`) !== null, id, { show: '#gallery' });
     await other.page.locator('#own-import').setInputFiles(file);
@@ -235,9 +261,11 @@ for (const config of CONFIGS) {
       show: '#own-note, #own-class-list',
     });
     await shots(other.page, `own-link-${config.name}`, ['#model-notice', '#gallery']);
+    await assertAccessible(other.page, '#gallery');
 
     // Back in the first browser: a reload keeps the drawings and the model.
     await ready(run, site.url);
+    await show(page, 'own');
     await until(run, 'the drawings kept', () => [...document.querySelectorAll('.own-class')].map((li) => li.getAttribute('data-count')).join() === '5,5,5', null, {
       show: '#own-class-list',
     });
