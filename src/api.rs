@@ -124,13 +124,24 @@ pub struct GenerateAnswer {
     pub batch: usize,
 }
 
+/// Most characters of a published model's name.
+pub const MAX_MODEL_NAME: usize = 64;
+/// Most published models one `GET /v1/models` lists.
+pub const MAX_LISTED: usize = 100;
+
 /// `GET /v1/models`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
 pub struct Models {
     /// What runs the kernels, e.g. "Vulkan: llvmpipe" or "CPU".
     pub backend: String,
+    /// The two built-in models ("digits", "text"), then the published
+    /// models, the newest first (`?offset=` and `?limit=` page through
+    /// them, at most 100 at a time).
     pub models: Vec<ModelInfo>,
+    /// Published models in the store, all of them.
+    #[serde(default)]
+    pub published_total: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,8 +163,57 @@ pub struct ModelInfo {
     pub test_accuracy: Option<f32>,
     /// How many test images `test_accuracy` counts.
     pub test_images: Option<usize>,
-    /// The weights file served.
+    /// The weights file served: a path on the server's disk for the two
+    /// built-in models, `/v1/models/{id}/weights` for a published one.
     pub weights: String,
+    /// A published model's id (none for the built-in models): 128 random
+    /// bits, URL-safe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The class names, in the order of the probabilities (none for the
+    /// text model, whose outputs are its vocabulary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// When a published model was published (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// A published model's weights file: its size and SHA-256 (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// `POST /v1/models`: the model is stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct PublishAnswer {
+    pub id: String,
+    /// Deletes the model (`DELETE /v1/models/{id}` with `Authorization:
+    /// Bearer TOKEN`). Shown this once: the server keeps only its hash.
+    pub token: String,
+    /// The model's address on this server.
+    pub url: String,
+    pub model: ModelInfo,
+}
+
+/// `POST /v1/models/{id}/classify`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct ModelAnswer {
+    /// The likeliest class's name.
+    pub class: String,
+    /// Its index in `classes`.
+    pub index: usize,
+    /// The probability of each class, in the order of `classes`.
+    pub probabilities: Vec<f32>,
+    pub classes: Vec<String>,
+    /// What the network read: 28 rows of 28 values in 0..=1.
+    pub input: Vec<Vec<f32>>,
+    /// Requests that shared this one forward pass (dynamic batching).
+    pub batch: usize,
+    /// The model's id.
+    pub model: String,
 }
 
 /// `GET /healthz`.

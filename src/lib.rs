@@ -14,6 +14,7 @@ pub mod nn;
 pub mod params;
 pub mod selftest;
 pub mod shapes;
+pub mod share;
 pub mod train;
 pub mod weights;
 

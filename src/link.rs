@@ -43,6 +43,8 @@ pub enum Section {
     Draw,
     Inside,
     Train,
+    /// A person's own classes: drawn, trained, published.
+    Own,
     Text,
     Lab,
     Service,
@@ -50,10 +52,11 @@ pub enum Section {
 }
 
 impl Section {
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Draw,
         Section::Inside,
         Section::Train,
+        Section::Own,
         Section::Text,
         Section::Lab,
         Section::Service,
@@ -66,6 +69,7 @@ impl Section {
             Section::Draw => "draw",
             Section::Inside => "inside",
             Section::Train => "train",
+            Section::Own => "own",
             Section::Text => "text",
             Section::Lab => "lab",
             Section::Service => "service",

@@ -18,19 +18,25 @@ use image::{GrayImage, ImageFormat, Luma, imageops};
 use neuralpad::data::mnist::{self, Dataset};
 use serde_json::{Value, json};
 
+mod common;
+
 /// A running `neuralpad serve`, stopped when dropped.
 struct Server {
     child: Child,
     addr: SocketAddr,
     /// Everything it printed after the "listening on" line.
     out: Arc<Mutex<String>>,
+    /// Its model store, a temporary SQLite file (tests never write the
+    /// default one).
+    _store: common::server::TempSqlite,
 }
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        let store = common::server::TempSqlite::new();
         let mut child = Command::new(env!("CARGO_BIN_EXE_neuralpad"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["serve", "--port", "0"])
+            .args(["serve", "--port", "0", "--database", &store.url()])
             .args(args)
             // A quick measurement unless the test asks otherwise.
             .args(if args.contains(&"--eval-images") {
@@ -66,7 +72,12 @@ impl Server {
                 s.push('\n');
             }
         });
-        Server { child, addr, out }
+        Server {
+            child,
+            addr,
+            out,
+            _store: store,
+        }
     }
 
     async fn get(&self, path: &str) -> Reply {

@@ -21,7 +21,7 @@ use crate::nn::classifier::{argmax, digit_classes};
 pub const CANVAS: usize = 280;
 /// Stroke width: about what a pen gives on MNIST's scale once the digit is
 /// fitted into 20x20.
-const STROKE: f64 = 20.0;
+pub const STROKE: f64 = 20.0;
 
 /// Everything the digit views share; all handles, so it is `Copy`.
 #[derive(Clone, Copy)]
@@ -320,7 +320,8 @@ impl DigitState {
     }
 }
 
-fn paint_stroke(ctx: &web_sys::CanvasRenderingContext2d, points: &[(f64, f64)]) {
+/// One stroke, as the drawing pads paint it: a dot, or a round-capped line.
+pub fn paint_stroke(ctx: &web_sys::CanvasRenderingContext2d, points: &[(f64, f64)]) {
     match points {
         [] => {}
         [(x, y)] => {

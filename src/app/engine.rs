@@ -17,15 +17,15 @@ use crate::data::corpus::Vocab;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::nn::char_model::{CellView, CharModel, Sampling, TextStepStats, VOCAB_KEY, top_chars};
-use crate::nn::classifier::{Classifier, PIXELS, StepStats};
+use crate::nn::char_model::{CellView, CharModel, Sampling, TextStepStats, top_chars};
+use crate::nn::classifier::{Classifier, PIXELS, StepStats, is_text_file};
 use crate::nn::plan::Plan;
 use crate::nn::spec::LayerKind;
 use crate::selftest::{self, Comparison, Dims, Op};
 use crate::train::digit_run::{DigitRun, DigitRunConfig};
 use crate::train::mnist;
+use crate::train::own::{self, Start, TRANSFERRED};
 use crate::train::text_run::{self, TextRun, TextRunConfig};
-use crate::weights;
 
 use super::lab::trainer::{Lab, LabJob};
 
@@ -137,7 +137,22 @@ pub struct Models<B: Backend> {
     last_probs: Vec<f32>,
     digit_run: Option<DigitRun<B>>,
     text_run: Option<TextRun<B>>,
+    /// A person's own classes: the model trained (or loaded) for them, and
+    /// its run while it trains.
+    own: Option<Classifier<B>>,
+    own_run: Option<DigitRun<B>>,
     lab: Lab<B>,
+}
+
+/// What a run of one's own classes starts from.
+pub struct OwnStart {
+    pub start: Start,
+    pub classes: Vec<String>,
+    /// The augmented drawings.
+    pub train: Dataset,
+    pub cfg: DigitRunConfig,
+    /// The digit network whose convolutions transfer borrows.
+    pub digits: Rc<Vec<u8>>,
 }
 
 /// One engine per page, so the two variants' sizes do not matter.
@@ -166,13 +181,15 @@ fn now_ms() -> f64 {
 impl<B: Backend> Models<B> {
     fn new(be: B, digits: &[u8], text: &[u8]) -> Result<Self> {
         Ok(Self {
-            digits: drawable(Classifier::from_safetensors(&be, digits)?)?,
+            digits: Classifier::from_drawable_file(&be, digits)?,
             text: CharModel::from_safetensors(&be, text)?,
             be,
             steps: Vec::new(),
             last_probs: Vec::new(),
             digit_run: None,
             text_run: None,
+            own: None,
+            own_run: None,
             lab: Lab::default(),
         })
     }
@@ -293,7 +310,7 @@ impl<B: Backend> Models<B> {
             self.steps.clear();
             Ok(WeightsKind::Text)
         } else {
-            self.digits = drawable(Classifier::from_safetensors(&self.be, bytes)?)?;
+            self.digits = Classifier::from_drawable_file(&self.be, bytes)?;
             self.digit_run = None;
             Ok(WeightsKind::Digits)
         }
@@ -303,7 +320,59 @@ impl<B: Backend> Models<B> {
         match kind {
             WeightsKind::Digits => self.digits.to_safetensors(&self.be).await,
             WeightsKind::Text => self.text.to_safetensors(&self.be).await,
+            WeightsKind::Own => {
+                self.own
+                    .as_ref()
+                    .ok_or_else(no_own)?
+                    .to_safetensors(&self.be)
+                    .await
+            }
         }
+    }
+
+    /// A new run of one's own classes, with a new model: transfer borrows
+    /// (and freezes) the digit network's convolutions from `s.digits`.
+    fn start_own(&mut self, s: OwnStart) -> Result<usize> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.cfg.seed);
+        let digits = Classifier::from_drawable_file(&self.be, &s.digits)?;
+        let model = own::own_classifier(&self.be, s.start, s.classes, &digits, &mut rng)?;
+        let mut run = DigitRun::new(s.train, s.cfg, model.classes().len())?;
+        if s.start == Start::Transfer {
+            run.freeze(&TRANSFERRED);
+        }
+        let total = run.total_steps();
+        self.own = Some(model);
+        self.own_run = Some(run);
+        Ok(total)
+    }
+
+    async fn own_step(&mut self) -> Result<DigitProgress> {
+        let (Some(run), Some(model)) = (self.own_run.as_mut(), self.own.as_mut()) else {
+            return Err(no_run());
+        };
+        let stats = run.step(&self.be, model).await?;
+        Ok(DigitProgress {
+            stats,
+            step: run.step,
+            epoch: run.epoch,
+            total_steps: run.total_steps(),
+            finished: run.finished(),
+        })
+    }
+
+    /// Class probabilities of the own model for `images` ([n * 784]).
+    async fn predict_own(&mut self, images: &[f32]) -> Result<Vec<f32>> {
+        let model = self.own.as_mut().ok_or_else(no_own)?;
+        model.predict(&self.be, images).await
+    }
+
+    /// The own model from a file (kept in the browser), checked as any.
+    fn load_own(&mut self, bytes: &[u8]) -> Result<Vec<String>> {
+        let model = Classifier::from_drawable_file(&self.be, bytes)?;
+        let classes = model.classes().to_vec();
+        self.own = Some(model);
+        self.own_run = None;
+        Ok(classes)
     }
 
     /// A new digit run on `train`; the digit model starts from `init`.
@@ -317,7 +386,7 @@ impl<B: Backend> Models<B> {
                 Some(Classifier::init(&self.be, &spec, classes, &mut rng)?)
             }
             Init::Current => None,
-            Init::File(bytes) => Some(drawable(Classifier::from_safetensors(&self.be, bytes)?)?),
+            Init::File(bytes) => Some(Classifier::from_drawable_file(&self.be, bytes)?),
         };
         let trained = model.as_ref().unwrap_or(&self.digits);
         if !trained.is_digits() {
@@ -410,27 +479,11 @@ impl<B: Backend> Models<B> {
     }
 }
 
-/// A classifier the page can draw for: it reads 28x28 single-channel
-/// images, as the drawing is preprocessed into.
-fn drawable<B: Backend>(c: Classifier<B>) -> Result<Classifier<B>> {
-    if c.input_len() != PIXELS {
-        return Err(Error::WeightsFile(format!(
-            "the network reads {} values per image: the page draws 28x28 digits (\"input\": [28, 28, 1])",
-            c.input_len()
-        )));
+fn no_own() -> Error {
+    Error::Input {
+        what: "own classes",
+        problem: "no model yet: train one first".into(),
     }
-    Ok(c)
-}
-
-/// Whether a weights file holds a text model: its network reads
-/// characters, or, for a file saved before networks were data, it carries a
-/// vocabulary.
-pub fn is_text_file(bytes: &[u8]) -> Result<bool> {
-    let metadata = weights::read_metadata(bytes)?;
-    Ok(match weights::network_of(&metadata)? {
-        Some(spec) => spec.is_text(),
-        None => metadata.contains_key(VOCAB_KEY),
-    })
 }
 
 fn no_run() -> Error {
@@ -444,6 +497,8 @@ fn no_run() -> Error {
 pub enum WeightsKind {
     Digits,
     Text,
+    /// The model of a person's own classes.
+    Own,
 }
 
 impl Engine {
@@ -570,6 +625,17 @@ pub enum Job {
     ),
     /// Class probabilities of many images at once ([n * 784] in, [n * 10] out).
     PredictMany(Vec<f32>, Done<Vec<f32>>),
+    /// A new run of one's own classes (answers its total steps), one step
+    /// of it, and its end (`true`: the model goes too).
+    StartOwn(Box<OwnStart>, Done<usize>),
+    OwnStep(Done<DigitProgress>),
+    EndOwn(bool),
+    /// The own model's probabilities for many images ([n * 784]).
+    PredictOwn(Vec<f32>, Done<Vec<f32>>),
+    /// The own pad's drawing; replaces any still waiting.
+    ClassifyOwn(Box<[f32; PIXELS]>, Done<Vec<f32>>),
+    /// The own model from a file (answers its classes).
+    LoadOwn(Vec<u8>, Done<Vec<String>>),
     StartText(Init, Rc<String>, TextRunConfig, Done<TextRunShape>),
     TextStep(Done<TextProgress>),
     EndText,
@@ -586,7 +652,9 @@ impl Job {
             (Job::Lab(a), Job::Lab(b)) => a.replaces(b),
             _ => matches!(
                 (self, other),
-                (Job::Classify(..), Job::Classify(..)) | (Job::ReadText(..), Job::ReadText(..))
+                (Job::Classify(..), Job::Classify(..))
+                    | (Job::ReadText(..), Job::ReadText(..))
+                    | (Job::ClassifyOwn(..), Job::ClassifyOwn(..))
             ),
         }
     }
@@ -598,7 +666,11 @@ impl Job {
             Job::Lab(job) => job.is_background(),
             _ => matches!(
                 self,
-                Job::SelfTest(..) | Job::DigitStep(..) | Job::PredictTest(..) | Job::TextStep(..)
+                Job::SelfTest(..)
+                    | Job::DigitStep(..)
+                    | Job::PredictTest(..)
+                    | Job::TextStep(..)
+                    | Job::OwnStep(..)
             ),
         }
     }
@@ -635,6 +707,21 @@ impl Job {
             }
             Job::TextStep(done) => done(with_models!(e, m => m.text_step().await)),
             Job::EndText => with_models!(e, m => m.text_run = None),
+            Job::StartOwn(start, done) => done(with_models!(e, m => m.start_own(*start))),
+            Job::OwnStep(done) => done(with_models!(e, m => m.own_step().await)),
+            Job::EndOwn(model_too) => with_models!(e, m => {
+                m.own_run = None;
+                if model_too {
+                    m.own = None;
+                }
+            }),
+            Job::PredictOwn(images, done) => {
+                done(with_models!(e, m => m.predict_own(&images).await))
+            }
+            Job::ClassifyOwn(input, done) => {
+                done(with_models!(e, m => m.predict_own(&input[..]).await))
+            }
+            Job::LoadOwn(bytes, done) => done(with_models!(e, m => m.load_own(&bytes))),
             Job::LoseDevice => e.lose_device(),
             Job::Lab(job) => with_models!(e, m => job.run(&m.be, &mut m.lab).await),
         }
@@ -648,6 +735,8 @@ impl Job {
 pub struct KnownGood {
     pub digits: Rc<Vec<u8>>,
     pub text: Rc<Vec<u8>>,
+    /// The own model, once trained and kept.
+    pub own: Option<Rc<Vec<u8>>>,
 }
 
 /// The engine and its queue; clones share both. Jobs wait until an engine
@@ -674,6 +763,7 @@ impl Runner {
         match kind {
             WeightsKind::Digits => k.digits = bytes,
             WeightsKind::Text => k.text = bytes,
+            WeightsKind::Own => k.own = Some(bytes),
         }
     }
 
@@ -738,7 +828,10 @@ impl Runner {
     fn take_over_on_cpu(&self, lost: Engine, why: String) -> Engine {
         let known = self.known_good.borrow().clone();
         match Models::new(FastCpuBackend::default(), &known.digits, &known.text) {
-            Ok(m) => {
+            Ok(mut m) => {
+                if let Some(own) = &known.own {
+                    let _ = m.load_own(own);
+                }
                 if let Some(f) = self.on_lost.borrow().as_ref() {
                     f(format!(
                         "the GPU device was lost ({why}): the page goes on with the CPU kernels, from the last weights kept"

@@ -16,8 +16,11 @@ mod inside;
 mod lab;
 mod lessons;
 mod nav;
+mod own;
+mod pad;
 mod page_data;
 mod paint;
+mod publish;
 mod remote;
 mod self_test;
 mod store;
@@ -46,6 +49,8 @@ use inside::InsideView;
 use lab::{LabPanel, LabState};
 use lessons::{LessonCard, LessonState, LessonsPage};
 use nav::{Nav, Page, Route};
+use own::{Own, OwnPanel};
+use publish::{Gallery, ModelNotice, PublishPanel, Sharing};
 use remote::{Remote, WherePanel};
 pub use self_test::{SelfTest, SelfTestState};
 use text::{TextPanel, TextState};
@@ -143,6 +148,8 @@ fn App() -> impl IntoView {
     let digit_training = DigitTraining::new(runner, shipped, digits);
     let text_training = TextTraining::new(runner, shipped);
     let lab = LabState::new(runner, digits);
+    let own = Own::new(runner, shipped, digits);
+    let sharing = Sharing::new(runner, digits, shipped, remote);
     let lesson_state = LessonState::new(digits, digit_training.core, typed);
     provide_context(lesson_state);
     // Which models run on weights trained earlier in this browser.
@@ -240,6 +247,10 @@ fn App() -> impl IntoView {
         refresh_text_net(text);
         loading.set(None);
         ready.set(true);
+        own.restore();
+        sharing.restore();
+        // Opened as ?model=SERVER/ID: that published model, into the pad.
+        sharing.load_from_url();
         if !gpu {
             test.set(SelfTestState::CpuOnly);
             return;
@@ -287,6 +298,7 @@ fn App() -> impl IntoView {
         Section::Draw,
         Section::Inside,
         Section::Train,
+        Section::Own,
         Section::Text,
         Section::Lab,
         Section::Service,
@@ -320,6 +332,9 @@ fn App() -> impl IntoView {
             </p>
             <main>
                 <FallbackBanner state=backend lang=lang />
+                // A published model in the drawing pad (?model=SERVER/ID, the
+                // gallery, one's own classes), whichever part is shown.
+                <ModelNotice sharing=sharing lang=lang />
                 <div class="workspace" class:with-pad=with_pad class:pad-after=move || route.section() == Section::Lab>
                     // The drawing pad beside the parts that read it: draw, see
                     // inside, train and compare with one drawing in view.
@@ -336,6 +351,11 @@ fn App() -> impl IntoView {
                         </Page>
                         <Page route=route section=Section::Train>
                             <DigitTrainingPanel t=digit_training lang=lang ready=ready />
+                        </Page>
+                        <Page route=route section=Section::Own>
+                            <OwnPanel own=own lang=lang ready=ready />
+                            <PublishPanel sharing=sharing own=own lang=lang />
+                            <Gallery sharing=sharing lang=lang />
                         </Page>
                         <Page route=route section=Section::Text>
                             <TextPanel state=text lang=lang ready=ready text=typed />
@@ -380,6 +400,7 @@ fn Restored(
             let bytes = match kind {
                 WeightsKind::Digits => files.digits.clone(),
                 WeightsKind::Text => files.text.clone(),
+                WeightsKind::Own => continue,
             };
             runner.with_value(|r| {
                 r.remember(kind, bytes.clone());
@@ -392,6 +413,7 @@ fn Restored(
                         refresh_text_net(text);
                         text.read(typed.get_untracked())
                     }
+                    WeightsKind::Own => {}
                 };
                 r.submit(Job::Load(bytes.to_vec(), Box::new(done)));
             });
@@ -406,7 +428,7 @@ fn Restored(
             .get()
             .iter()
             .map(|k| match k {
-                WeightsKind::Digits => s.restored_digits,
+                WeightsKind::Digits | WeightsKind::Own => s.restored_digits,
                 WeightsKind::Text => s.restored_text,
             })
             .collect::<Vec<_>>()
@@ -419,6 +441,7 @@ fn Restored(
             .map(|k| match k {
                 WeightsKind::Digits => "digits",
                 WeightsKind::Text => "text",
+                WeightsKind::Own => "own",
             })
             .collect::<Vec<_>>()
             .join(",")

@@ -65,6 +65,15 @@ impl Route {
         }
     }
 
+    /// Go to "Draw" at the top of the page, where the drawing pad is: after
+    /// a model was put into the pad from further down another part.
+    pub fn to_pad(&self) {
+        self.go(&Link::to(Section::Draw));
+        if let Some(w) = web_sys::window() {
+            w.scroll_to_with_x_and_y(0.0, 0.0);
+        }
+    }
+
     /// Put `link` in the fragment without a history entry (the page's own
     /// state moving on, such as a lesson's step).
     pub fn replace(&self, link: Link) {
@@ -83,6 +92,7 @@ pub fn section_name(s: &Strings, section: Section) -> &'static str {
         Section::Draw => s.nav_draw,
         Section::Inside => s.nav_inside,
         Section::Train => s.nav_train,
+        Section::Own => s.nav_own,
         Section::Text => s.nav_text,
         Section::Lab => s.nav_lab,
         Section::Service => s.nav_service,

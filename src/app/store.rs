@@ -1,8 +1,10 @@
 //! What this browser keeps across reloads (IndexedDB): the page models'
-//! trained weights, one safetensors file per model under its name, and the
-//! lab's experiment and runs (`super::lab::keep`). A browser that refuses
-//! storage (private mode, quota) only loses the keeping; every call says
-//! why instead of failing the page.
+//! trained weights, one safetensors file per model under its name; the
+//! lab's experiment and runs (`super::lab::keep`); and a person's own
+//! classes with their drawings and the models they published (with the
+//! tokens that delete them), as JSON text. A browser that refuses storage
+//! (private mode, quota) only loses the keeping; every call says why
+//! instead of failing the page.
 
 use idb::{Database, DatabaseEvent, Factory, ObjectStore, ObjectStoreParams, TransactionMode};
 use wasm_bindgen::JsValue;
@@ -10,15 +12,37 @@ use wasm_bindgen::JsValue;
 use super::engine::WeightsKind;
 
 const DB: &str = "neuralpad";
-/// Version 2 added the lab's store.
-const VERSION: u32 = 2;
+/// Version 2 added the lab's store ([`LAB`]) on one branch and [`OWN`] on
+/// another; version 3 has all three, whichever of them a browser made
+/// before: an upgrade makes only the stores that are missing.
+const VERSION: u32 = 3;
 const WEIGHTS: &str = "weights";
 pub const LAB: &str = "lab";
+const OWN: &str = "own";
+
+/// What the [`OWN`] store keeps, as JSON text.
+#[derive(Clone, Copy, Debug)]
+pub enum Kept {
+    /// The classes and drawings ([`crate::data::own::OwnSet::to_json`]).
+    OwnSet,
+    /// The models published from this browser, with their tokens.
+    Published,
+}
+
+impl Kept {
+    fn key(self) -> JsValue {
+        JsValue::from_str(match self {
+            Kept::OwnSet => "set",
+            Kept::Published => "published",
+        })
+    }
+}
 
 fn key(kind: WeightsKind) -> JsValue {
     JsValue::from_str(match kind {
         WeightsKind::Digits => "digits",
         WeightsKind::Text => "text",
+        WeightsKind::Own => "own",
     })
 }
 
@@ -28,7 +52,7 @@ async fn open() -> Result<Database, String> {
     request.on_upgrade_needed(|event| {
         if let Ok(db) = event.database() {
             let have = db.store_names();
-            for store in [WEIGHTS, LAB] {
+            for store in [WEIGHTS, LAB, OWN] {
                 if !have.iter().any(|s| s == store) {
                     let _ = db.create_object_store(store, ObjectStoreParams::new());
                 }
@@ -82,4 +106,22 @@ pub async fn forget(kind: WeightsKind) -> Result<(), String> {
         store.delete(key(kind))?.await
     })
     .await
+}
+
+/// Keep `text` as what `kept` names.
+pub async fn keep_text(kept: Kept, text: &str) -> Result<(), String> {
+    let value = JsValue::from_str(text);
+    with_store(OWN, TransactionMode::ReadWrite, async |store| {
+        store.put(&value, Some(&kept.key()))?.await.map(|_| ())
+    })
+    .await
+}
+
+/// The text kept as `kept`, if any.
+pub async fn kept_text(kept: Kept) -> Result<Option<String>, String> {
+    let value = with_store(OWN, TransactionMode::ReadOnly, async |store| {
+        store.get(kept.key())?.await
+    })
+    .await?;
+    Ok(value.and_then(|v| v.as_string()))
 }

@@ -230,6 +230,8 @@ impl RunCore {
         self.shipped.with_value(|s| match self.kind {
             WeightsKind::Digits => s.digits.clone(),
             WeightsKind::Text => s.text.clone(),
+            // Nothing is shipped for a person's own classes.
+            WeightsKind::Own => Rc::default(),
         })
     }
 
@@ -355,19 +357,19 @@ impl RunCore {
             RunState::Loading => return s.loading_data.to_string(),
             _ => {}
         }
+        // The epoch under way; once done, the last one (not the next).
+        let epoch = if st == RunState::Done {
+            self.epoch.get().max(1)
+        } else {
+            self.epoch.get() + 1
+        };
         let mut line = format!(
             "{} {} / {} · {} {}",
             s.step_label,
             self.step.get(),
             self.total.get(),
             s.epoch_label,
-            // `epoch` counts completed epochs: the one under way, or at the
-            // end the last one (not "epoch 2" after a one-epoch run).
-            if st == RunState::Done {
-                self.epoch.get().max(1)
-            } else {
-                self.epoch.get() + 1
-            }
+            epoch
         );
         if let Some(l) = self.losses.get().last() {
             line += &format!(" · {} {:.3}", s.loss_label, l.1);

@@ -56,7 +56,7 @@ pub fn WeightsPanel(
                 Ok(kind) => {
                     message.set(Some(Message::Ok(kind)));
                     match kind {
-                        WeightsKind::Digits => {
+                        WeightsKind::Digits | WeightsKind::Own => {
                             digits.classify();
                             refresh_digit_net(digits);
                         }
@@ -79,6 +79,7 @@ pub fn WeightsPanel(
                     match kind {
                         WeightsKind::Digits => "mnist_cnn.safetensors",
                         WeightsKind::Text => "char_lstm.safetensors",
+                        WeightsKind::Own => "own_classes.safetensors",
                     },
                 ),
                 Err(e) => message.set(Some(Message::Error(e.to_string()))),
@@ -96,7 +97,7 @@ pub fn WeightsPanel(
             <p id="weights-message" role="status"
                 data-kind=move || match message.get() { Some(Message::Ok(_)) => "ok", Some(Message::Error(_)) => "error", None => "" }>
                 {move || match message.get() {
-                    Some(Message::Ok(WeightsKind::Digits)) => s().loaded_digits.to_string(),
+                    Some(Message::Ok(WeightsKind::Digits | WeightsKind::Own)) => s().loaded_digits.to_string(),
                     Some(Message::Ok(WeightsKind::Text)) => s().loaded_text.to_string(),
                     Some(Message::Error(e)) => format!("{e} — {}", s().kept_current),
                     None => String::new(),
@@ -131,7 +132,7 @@ pub fn refresh_text_net(text: TextState) {
 }
 
 /// Offer `bytes` as a download named `name`.
-fn save_file(bytes: &[u8], name: &str) {
+pub fn save_file(bytes: &[u8], name: &str) {
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence(&parts) else {
         return;

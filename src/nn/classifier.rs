@@ -93,6 +93,12 @@ fn check_classes(classes: &[String], outputs: usize) -> Result<()> {
     Ok(())
 }
 
+/// Class names as a file may hold them: 2 to [`MAX_CLASSES`], each 1 to
+/// [`MAX_CLASS_NAME`] printable characters, no two alike.
+pub fn check_class_names(classes: &[String]) -> Result<()> {
+    check_classes(classes, classes.len())
+}
+
 impl<B: Backend> Classifier<B> {
     /// Fresh weights for `spec` (an image network) with these classes.
     pub fn init(
@@ -372,6 +378,29 @@ impl<B: Backend> Classifier<B> {
         Self::with(net, classes)
     }
 
+    /// A classifier the page can draw for, from a weights file, checked
+    /// as the page checks a file it is given (and the model store a file
+    /// it is sent): a text model's file is named as such, the network
+    /// must read 28x28 single-channel images (what a drawing is
+    /// preprocessed into), and every tensor, the spec and the class names
+    /// are checked by [`Self::from_safetensors`].
+    pub fn from_drawable_file(be: &B, bytes: &[u8]) -> Result<Self> {
+        if is_text_file(bytes)? {
+            return Err(Error::WeightsFile(
+                "this file holds a text model (its network reads characters), not a classifier"
+                    .into(),
+            ));
+        }
+        let c = Self::from_safetensors(be, bytes)?;
+        if c.input_len() != PIXELS {
+            return Err(Error::WeightsFile(format!(
+                "the network reads {} values per image: the page draws 28x28 digits (\"input\": [28, 28, 1])",
+                c.input_len()
+            )));
+        }
+        Ok(c)
+    }
+
     /// The weights as a safetensors file with PyTorch's names, the network
     /// and the classes in its metadata.
     pub async fn to_safetensors(&self, be: &B) -> Result<Vec<u8>> {
@@ -385,6 +414,17 @@ impl<B: Backend> Classifier<B> {
         ]);
         weights::save(&tensors, &metadata)
     }
+}
+
+/// Whether a weights file holds a text model: its network reads
+/// characters, or, for a file saved before networks were data, it carries a
+/// vocabulary.
+pub fn is_text_file(bytes: &[u8]) -> Result<bool> {
+    let metadata = weights::read_metadata(bytes)?;
+    Ok(match weights::network_of(&metadata)? {
+        Some(spec) => spec.is_text(),
+        None => metadata.contains_key(super::char_model::VOCAB_KEY),
+    })
 }
 
 /// Index of the largest value (the first on ties).

@@ -75,8 +75,8 @@ pub async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
                 // Out of descriptors or memory: pause rather than spin or
@@ -93,7 +93,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let conn = http.serve_connection(
             TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
+            TowerToHyperService::new(super::published::with_peer(router.clone(), peer)),
         );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

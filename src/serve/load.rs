@@ -2,6 +2,11 @@
 //! own keep-alive connection, sending a mix of requests back to back for a
 //! fixed time. It reports requests per second, latency percentiles per
 //! endpoint, how many requests shared a batch, and every error.
+//!
+//! The mix includes the model store: before the clients start, one model
+//! (the digit weights) is published ([`setup`]) and classified by its id
+//! in the mix; now and then a client publishes another, and every model
+//! the test published is deleted with its token at the end ([`cleanup`]).
 
 use std::fmt;
 use std::io::Cursor;
@@ -22,28 +27,62 @@ use crate::error::{Error, Result};
 /// One request of the mix, ready to send again and again.
 pub struct Prepared {
     pub name: &'static str,
-    pub path: &'static str,
-    pub content_type: &'static str,
+    pub path: String,
+    pub content_type: String,
     pub body: Bytes,
+    /// A publish: its answer's id and token are kept, to delete the
+    /// model at the end.
+    pub publishes: bool,
+}
+
+/// The rounds of the other requests each client sends for one publish.
+const ROUNDS_PER_PUBLISH: usize = 5;
+/// The boundary of the publish form (not in the safetensors file's bytes:
+/// its header is JSON and its tensors are floats, so a run of 24 dashes and
+/// letters never occurs by chance; the server reads the form either way).
+const BOUNDARY: &str = "neuralpad-load-test-form-boundary";
+
+/// The published model the mix classifies with, and who may delete it.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub id: String,
+    pub token: String,
+}
+
+/// A publish form: `weights` and `name`, as multipart/form-data.
+pub fn publish_form(weights: &[u8], name: &str) -> (String, Bytes) {
+    let mut body = Vec::with_capacity(weights.len() + 512);
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n{name}\r\n\
+             --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"weights\"; \
+             filename=\"model.safetensors\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(weights);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    (
+        format!("multipart/form-data; boundary={BOUNDARY}"),
+        Bytes::from(body),
+    )
 }
 
 /// What a page and its users send: mostly digits (as the 28x28 array and
 /// as a PNG), next characters for typed text, now and then a short
-/// continuation.
-pub fn mix(test: &Dataset) -> Result<Vec<Prepared>> {
+/// continuation; with the store, the published model `setup` classifies
+/// drawings (as JSON and as a PNG), and once every few rounds a client
+/// publishes `weights`.
+pub fn mix(test: &Dataset, store: Option<(&Setup, &[u8])>) -> Result<Vec<Prepared>> {
     let mut out = Vec::new();
     for i in 0..4 {
-        let pixels = test
-            .pixels(i)
-            .chunks_exact(test.cols)
-            .map(|row| row.iter().map(|&p| normalize(p)).collect())
-            .collect();
-        out.push(Prepared {
-            name: "classify (JSON)",
-            path: "/v1/digits/classify",
-            content_type: "application/json",
-            body: json(&DigitPixels { pixels }),
-        });
+        let pixels = digit_rows(test, i);
+        out.push(plain(
+            "classify (JSON)",
+            "/v1/digits/classify",
+            "application/json",
+            json(&DigitPixels { pixels }),
+        ));
     }
     // A screenshot of a digit: dark ink on white, larger than MNIST's.
     let small = image::GrayImage::from_fn(test.cols as u32, test.rows as u32, |x, y| {
@@ -56,40 +95,105 @@ pub fn mix(test: &Dataset) -> Result<Vec<Prepared>> {
             source_name: "load test PNG".into(),
             problem: e.to_string(),
         })?;
-    out.push(Prepared {
-        name: "classify (PNG)",
-        path: "/v1/digits/classify",
-        content_type: "image/png",
-        body: Bytes::from(png),
-    });
+    let png = Bytes::from(png);
+    out.push(plain(
+        "classify (PNG)",
+        "/v1/digits/classify",
+        "image/png",
+        png.clone(),
+    ));
     for prompt in ["The state of the Union is", "We must not forget th"] {
-        out.push(Prepared {
-            name: "text/next",
-            path: "/v1/text/next",
-            content_type: "application/json",
-            body: json(&NextRequest {
+        out.push(plain(
+            "text/next",
+            "/v1/text/next",
+            "application/json",
+            json(&NextRequest {
                 prompt: prompt.into(),
                 k: 10,
             }),
-        });
+        ));
     }
-    out.push(Prepared {
-        name: "text/generate (32 chars)",
-        path: "/v1/text/generate",
-        content_type: "application/json",
-        body: json(&GenerateRequest {
+    out.push(plain(
+        "text/generate (32 chars)",
+        "/v1/text/generate",
+        "application/json",
+        json(&GenerateRequest {
             prompt: "Our economy ".into(),
             length: 32,
             temperature: 0.8,
             top_k: 0,
             seed: Some(7),
         }),
+    ));
+    let Some((setup, weights)) = store else {
+        return Ok(out);
+    };
+    let by_id = format!("/v1/models/{}/classify", setup.id);
+    for i in 5..7 {
+        out.push(plain(
+            "models/{id}/classify (JSON)",
+            &by_id,
+            "application/json",
+            json(&DigitPixels {
+                pixels: digit_rows(test, i),
+            }),
+        ));
+    }
+    out.push(plain(
+        "models/{id}/classify (PNG)",
+        &by_id,
+        "image/png",
+        png,
+    ));
+    let round = out.len();
+    let mut cycle = Vec::with_capacity(round * ROUNDS_PER_PUBLISH + 1);
+    for _ in 0..ROUNDS_PER_PUBLISH {
+        cycle.extend(out.iter().map(|p| Prepared {
+            name: p.name,
+            path: p.path.clone(),
+            content_type: p.content_type.clone(),
+            body: p.body.clone(),
+            publishes: false,
+        }));
+    }
+    let (content_type, body) = publish_form(weights, "load test");
+    cycle.push(Prepared {
+        name: "publish (POST /v1/models)",
+        path: "/v1/models".into(),
+        content_type,
+        body,
+        publishes: true,
     });
-    Ok(out)
+    Ok(cycle)
+}
+
+fn plain(name: &'static str, path: &str, content_type: &str, body: Bytes) -> Prepared {
+    Prepared {
+        name,
+        path: path.into(),
+        content_type: content_type.into(),
+        body,
+        publishes: false,
+    }
+}
+
+/// Test image `i` as 28 rows of values in 0..=1.
+fn digit_rows(test: &Dataset, i: usize) -> Vec<Vec<f32>> {
+    test.pixels(i)
+        .chunks_exact(test.cols)
+        .map(|row| row.iter().map(|&p| normalize(p)).collect())
+        .collect()
 }
 
 fn json(v: &impl serde::Serialize) -> Bytes {
     Bytes::from(serde_json::to_vec(v).expect("plain structs serialise"))
+}
+
+/// Requests per batch, averaged over those of `samples` that were batched;
+/// NaN when none were.
+fn mean_batch<'a>(samples: impl Iterator<Item = &'a Sample>) -> f64 {
+    let batches: Vec<f64> = samples.filter_map(|s| s.batch).map(|b| b as f64).collect();
+    batches.iter().sum::<f64>() / batches.len() as f64
 }
 
 /// One answered request.
@@ -97,8 +201,9 @@ struct Sample {
     /// Index into the mix.
     which: usize,
     ms: f64,
-    /// Requests that shared its batch, as the answer says.
-    batch: u64,
+    /// Requests that shared its batch, as the answer says (a publish
+    /// says none).
+    batch: Option<u64>,
 }
 
 pub struct Report {
@@ -106,8 +211,11 @@ pub struct Report {
     pub elapsed: Duration,
     names: Vec<&'static str>,
     samples: Vec<Sample>,
-    /// Every failure: a status other than 200, or a broken connection.
+    /// Every failure: a status other than 200 (201 for a publish), or a
+    /// broken connection.
     pub errors: Vec<String>,
+    /// The models published during the test: (id, token).
+    pub published: Vec<Setup>,
 }
 
 impl Report {
@@ -135,9 +243,9 @@ impl Report {
         ms[((ms.len() - 1) as f64 * q).round() as usize]
     }
 
-    /// Requests per batch, averaged over the requests.
+    /// Requests per batch, averaged over the requests that were batched.
     pub fn mean_batch(&self) -> f64 {
-        self.samples.iter().map(|s| s.batch as f64).sum::<f64>() / self.samples.len().max(1) as f64
+        mean_batch(self.samples.iter())
     }
 }
 
@@ -145,21 +253,30 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<26} {:>9} {:>10} {:>10} {:>10}",
+            "{:<28} {:>9} {:>10} {:>10} {:>10}",
             "requests", "count", "p50 ms", "p99 ms", "batch"
         )?;
-        let mut names = self.names.clone();
-        names.dedup();
+        let mut names: Vec<&str> = Vec::new();
+        for n in &self.names {
+            if !names.contains(n) {
+                names.push(n);
+            }
+        }
         for name in names {
             let of: Vec<&Sample> = self
                 .samples
                 .iter()
                 .filter(|s| self.names[s.which] == name)
                 .collect();
-            let batch = of.iter().map(|s| s.batch as f64).sum::<f64>() / of.len().max(1) as f64;
+            let batch = mean_batch(of.iter().copied());
+            let batch = if batch.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{batch:.1}")
+            };
             writeln!(
                 f,
-                "{name:<26} {:>9} {:>10.1} {:>10.1} {batch:>10.1}",
+                "{name:<28} {:>9} {:>10.1} {:>10.1} {batch:>10}",
                 of.len(),
                 self.latency_ms(Some(name), 0.5),
                 self.latency_ms(Some(name), 0.99),
@@ -167,7 +284,7 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "{:<26} {:>9} {:>10.1} {:>10.1} {:>10.1}",
+            "{:<28} {:>9} {:>10.1} {:>10.1} {:>10.1}",
             "all",
             self.requests(),
             self.latency_ms(None, 0.5),
@@ -201,12 +318,13 @@ pub async fn run(
     let tasks: Vec<_> = (0..clients)
         .map(|id| tokio::spawn(client(addr, id, deadline, mix.clone())))
         .collect();
-    let (mut samples, mut errors) = (Vec::new(), Vec::new());
+    let (mut samples, mut errors, mut published) = (Vec::new(), Vec::new(), Vec::new());
     for t in tasks {
         match t.await {
-            Ok((s, e)) => {
-                samples.extend(s);
-                errors.extend(e);
+            Ok(c) => {
+                samples.extend(c.samples);
+                errors.extend(c.errors);
+                published.extend(c.published);
             }
             Err(e) => errors.push(format!("client task failed: {e}")),
         }
@@ -217,7 +335,113 @@ pub async fn run(
         names: mix.iter().map(|p| p.name).collect(),
         samples,
         errors,
+        published,
     }
+}
+
+/// What one client did.
+#[derive(Default)]
+struct ClientReport {
+    samples: Vec<Sample>,
+    errors: Vec<String>,
+    published: Vec<Setup>,
+}
+
+/// Publish `weights` once, before the clients start: the model the mix
+/// classifies with.
+pub async fn setup(addr: SocketAddr, weights: &[u8]) -> std::result::Result<Setup, String> {
+    let mut send = connect(addr).await.map_err(|e| e.to_string())?;
+    let (content_type, body) = publish_form(weights, "load test");
+    let (status, body) = request(
+        &mut send,
+        addr,
+        "POST",
+        "/v1/models",
+        &content_type,
+        body,
+        None,
+    )
+    .await
+    .map_err(|e| format!("publishing the load test's model: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    match (status.as_u16(), v["id"].as_str(), v["token"].as_str()) {
+        (201, Some(id), Some(token)) => Ok(Setup {
+            id: id.into(),
+            token: token.into(),
+        }),
+        _ => Err(format!(
+            "publishing the load test's model: {status}: {} (a server of its own lifts the \
+             publishing limits; another needs --publish-per-hour and --max-models high enough)",
+            String::from_utf8_lossy(&body)
+        )),
+    }
+}
+
+/// Delete every model the test published, with its token; the failures.
+pub async fn cleanup(addr: SocketAddr, models: &[Setup]) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut send = match connect(addr).await {
+        Ok(s) => s,
+        Err(e) => return vec![format!("deleting the published models: {e}")],
+    };
+    for m in models {
+        let bearer = format!("Bearer {}", m.token);
+        let path = format!("/v1/models/{}", m.id);
+        match request(
+            &mut send,
+            addr,
+            "DELETE",
+            &path,
+            "",
+            Bytes::new(),
+            Some(&bearer),
+        )
+        .await
+        {
+            Ok((status, _)) if status.as_u16() == 204 => {}
+            Ok((status, body)) => errors.push(format!(
+                "DELETE {path}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            )),
+            Err(e) => errors.push(format!("DELETE {path}: {e}")),
+        }
+    }
+    errors
+}
+
+/// One request on `send`; its status and body.
+async fn request(
+    send: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Bytes,
+    authorization: Option<&str>,
+) -> std::result::Result<(hyper::StatusCode, Bytes), String> {
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, addr.to_string());
+    if !content_type.is_empty() {
+        req = req.header(CONTENT_TYPE, content_type);
+    }
+    if let Some(a) = authorization {
+        req = req.header(hyper::header::AUTHORIZATION, a);
+    }
+    let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
+    // The connection takes the next request once it has read the last
+    // answer to its end (an empty 204 included).
+    send.ready().await.map_err(|e| e.to_string())?;
+    let res = send.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
 }
 
 async fn client(
@@ -225,26 +449,36 @@ async fn client(
     id: usize,
     deadline: Instant,
     mix: Arc<Vec<Prepared>>,
-) -> (Vec<Sample>, Vec<String>) {
-    let (mut samples, mut errors) = (Vec::new(), Vec::new());
+) -> ClientReport {
+    let mut out = ClientReport::default();
+    let (samples, errors) = (&mut out.samples, &mut out.errors);
     let mut send = match connect(addr).await {
         Ok(s) => s,
-        Err(e) => return (samples, vec![format!("client {id}: {e}")]),
+        Err(e) => {
+            errors.push(format!("client {id}: {e}"));
+            return out;
+        }
     };
-    let mut which = id % mix.len();
+    // Clients start spread over the cycle, so that their publishes do not
+    // all come at once.
+    let mut which = (id * mix.len() / 64 + id) % mix.len();
     while Instant::now() < deadline {
         let p = &mix[which];
-        let req = hyper::Request::post(p.path)
+        let req = hyper::Request::post(p.path.as_str())
             .header(HOST, addr.to_string())
-            .header(CONTENT_TYPE, p.content_type)
+            .header(CONTENT_TYPE, p.content_type.as_str())
             .body(Full::new(p.body.clone()))
             .expect("a valid request");
         let t = Instant::now();
-        let res = match send.send_request(req).await {
+        let sent = match send.ready().await {
+            Ok(()) => send.send_request(req).await,
+            Err(e) => Err(e),
+        };
+        let res = match sent {
             Ok(res) => res,
             Err(e) => {
                 errors.push(format!("client {id}: {}: connection failed: {e}", p.name));
-                return (samples, errors);
+                return out;
             }
         };
         let status = res.status();
@@ -252,15 +486,21 @@ async fn client(
             Ok(b) => b.to_bytes(),
             Err(e) => {
                 errors.push(format!("client {id}: {}: body failed: {e}", p.name));
-                return (samples, errors);
+                return out;
             }
         };
         let ms = t.elapsed().as_secs_f64() * 1e3;
         if status.is_success() {
-            let batch = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["batch"].as_u64())
-                .unwrap_or(0);
+            let v = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+            let batch = v["batch"].as_u64();
+            if p.publishes
+                && let (Some(id), Some(token)) = (v["id"].as_str(), v["token"].as_str())
+            {
+                out.published.push(Setup {
+                    id: id.into(),
+                    token: token.into(),
+                });
+            }
             samples.push(Sample { which, ms, batch });
         } else {
             errors.push(format!(
@@ -271,7 +511,7 @@ async fn client(
         }
         which = (which + 1) % mix.len();
     }
-    (samples, errors)
+    out
 }
 
 async fn connect(

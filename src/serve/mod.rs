@@ -6,6 +6,8 @@
 //! - `text_rows`: the prompts being read as rows of the LSTM, joining and
 //!   leaving between steps;
 //! - [`routes`]: the endpoints, their checks and their JSON errors;
+//! - [`published`]: the published models' endpoints, and [`store`] where
+//!   they are kept (SQLite or PostgreSQL);
 //! - [`limits`]: the sizes and times a request is held to around them;
 //! - [`connections`]: the accept loop, its cap and hyper's timeouts;
 //! - [`openapi`]: the document at /openapi.json;
@@ -15,7 +17,9 @@ pub mod connections;
 pub mod limits;
 pub mod load;
 pub mod openapi;
+pub mod published;
 pub mod routes;
+pub mod store;
 mod text_rows;
 pub mod worker;
 
@@ -30,6 +34,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use connections::ConnectionLimits;
 use limits::RequestLimits;
+use published::{PublishConfig, Published};
+use store::{Store, StoreLimits};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -75,6 +81,9 @@ pub struct Config {
     pub allow_origins: Vec<String>,
     /// The device-loss drill (see [`worker::Load`]).
     pub lose_gpu_at_batch: Option<usize>,
+    /// Where published models are kept: `sqlite:PATH` or `postgres://...`.
+    pub database: String,
+    pub publish: PublishConfig,
 }
 
 impl Default for Config {
@@ -97,6 +106,17 @@ impl Default for Config {
             max_connections: 1024,
             allow_origins: vec!["*".into()],
             lose_gpu_at_batch: None,
+            database: store::DEFAULT_DATABASE.into(),
+            publish: PublishConfig {
+                max_model_bytes: 2 << 20,
+                limits: StoreLimits {
+                    max_models: 1000,
+                    per_client_hour: 10,
+                },
+                trust_forwarded_for: false,
+                public_url: None,
+                cache: 16,
+            },
         }
     }
 }
@@ -111,8 +131,10 @@ pub struct Service {
 
 impl Service {
     /// Read the weights, start the model worker (which measures the digit
-    /// model) and build the routes. Blocks until the models are loaded.
-    pub fn load(config: &Config) -> Result<Service> {
+    /// model) and build the routes over `store` (opened with
+    /// [`Store::open`] on the runtime that will serve). Blocks until the
+    /// models are loaded.
+    pub fn load(config: &Config, store: Store) -> Result<Service> {
         let read = |path: &PathBuf| {
             std::fs::read(path)
                 .map(|bytes| (path.display().to_string(), bytes))
@@ -126,7 +148,7 @@ impl Service {
             let n = config.eval_images.min(test.len());
             test.labels.truncate(n);
             test.images.truncate(n * test.rows * test.cols);
-            Some(test)
+            Some(Arc::new(test))
         } else {
             None
         };
@@ -134,9 +156,10 @@ impl Service {
             device: config.device,
             digit_weights: read(&config.digit_weights)?,
             text_weights: read(&config.text_weights)?,
-            test,
+            test: test.clone(),
             batching: config.batching,
             lose_gpu_at_batch: config.lose_gpu_at_batch,
+            model_cache: config.publish.cache,
         })?;
         let state = AppState {
             queue,
@@ -145,10 +168,17 @@ impl Service {
             vocab: Arc::new(loaded.vocab),
             started: Instant::now(),
             decoding: Arc::new(Semaphore::new(DECODING_AT_ONCE)),
+            published: Arc::new(Published::new(store, config.publish.clone(), test)),
         };
         let shared = state.clone();
         let router = Router::new()
-            .route("/v1/models", get(routes::models))
+            .route("/v1/models", get(routes::models).post(published::publish))
+            .route(
+                "/v1/models/{id}",
+                get(published::one).delete(published::delete),
+            )
+            .route("/v1/models/{id}/weights", get(published::weights))
+            .route("/v1/models/{id}/classify", post(published::classify))
             .route("/v1/digits/classify", post(routes::classify))
             .route("/v1/text/next", post(routes::next))
             .route("/v1/text/generate", post(routes::generate))
@@ -185,12 +215,18 @@ impl Service {
         })
     }
 
-    /// The models served and what runs them now.
+    /// The models served and what runs them now (the built-in ones).
     pub fn models(&self) -> Models {
         Models {
             backend: self.state.backend_now(),
             models: (*self.state.models).clone(),
+            published_total: 0,
         }
+    }
+
+    /// The model store.
+    pub fn store(&self) -> &Store {
+        &self.state.published.store
     }
 
     /// Answer requests on `listener` until `shutdown` resolves; then stop
@@ -206,10 +242,13 @@ impl Service {
             path: "HTTP server".into(),
             problem: e.to_string(),
         };
+        let published = self.state.published.clone();
         drop(self.state);
         connections::serve(listener, self.router, self.connections, shutdown)
             .await
             .map_err(io)?;
+        // Every request is answered: nothing more to write.
+        published.store.close().await;
         // Every handle on the queue went with the router: the worker ends.
         tokio::task::spawn_blocking(move || self.worker.join())
             .await
@@ -266,7 +305,8 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>> {
     Ok(Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::CONTENT_TYPE]),
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .expose_headers([header::RETRY_AFTER, header::LOCATION]),
     ))
 }

@@ -5,11 +5,11 @@
 use utoipa::OpenApi;
 
 use crate::api::{
-    ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health, ModelInfo, Models,
-    NextAnswer, NextChar, NextRequest,
+    ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health, ModelAnswer,
+    ModelInfo, Models, NextAnswer, NextChar, NextRequest, PublishAnswer,
 };
 
-use super::routes;
+use super::{published, routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,14 +18,21 @@ use super::routes;
         description = "A digit classifier (CNN) and a character language model (LSTM) whose \
                        every multiply-add runs in WGSL compute shaders through wgpu, or on the \
                        CPU kernels. Requests arriving within a few milliseconds share one \
-                       forward pass. Every failure is JSON: {\"error\": \"...\"}."
+                       forward pass. Anyone may publish a classifier of their own classes \
+                       (POST /v1/models), which is then classified with by its id; its token \
+                       deletes it. Every failure is JSON: {\"error\": \"...\"}."
     ),
     paths(
         routes::classify,
         routes::next,
         routes::generate,
         routes::models,
-        routes::healthz
+        routes::healthz,
+        published::publish,
+        published::one,
+        published::weights,
+        published::classify,
+        published::delete
     ),
     components(schemas(
         ApiError,
@@ -38,7 +45,9 @@ use super::routes;
         GenerateAnswer,
         Models,
         ModelInfo,
-        Health
+        Health,
+        PublishAnswer,
+        ModelAnswer
     ))
 )]
 pub struct Doc;

@@ -12,15 +12,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::api::{
     ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health,
-    MAX_GENERATE_CHARS, MAX_PROMPT_CHARS, MAX_TOP_K, ModelInfo, Models, NextAnswer, NextChar,
-    NextRequest,
+    MAX_GENERATE_CHARS, MAX_LISTED, MAX_PROMPT_CHARS, MAX_TOP_K, ModelInfo, Models, NextAnswer,
+    NextChar, NextRequest,
 };
 use crate::data::corpus::Vocab;
 use crate::data::picture;
@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::nn::char_model::Sampling;
 use crate::nn::classifier::{PIXELS, SIDE, argmax};
 
+use super::published::{self, Published};
 use super::worker::{Failed, Job, Queue, Refused};
 
 /// What every handler shares.
@@ -41,6 +42,8 @@ pub struct AppState {
     pub started: Instant,
     /// Pictures that may be decoding at once.
     pub decoding: Arc<Semaphore>,
+    /// The model store and what publishing needs.
+    pub published: Arc<Published>,
 }
 
 impl AppState {
@@ -62,6 +65,10 @@ pub const MAX_ERROR_CHARS: usize = 1000;
 pub struct Problem {
     status: StatusCode,
     message: String,
+    /// Seconds for `Retry-After` (503 says 1 unless told).
+    retry_after: Option<u64>,
+    /// Send `WWW-Authenticate: Bearer` (a 401).
+    bearer: bool,
 }
 
 impl Problem {
@@ -69,11 +76,25 @@ impl Problem {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
+            bearer: false,
         }
     }
 
-    fn bad(message: impl Into<String>) -> Self {
+    pub fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// Say when to try again, in seconds.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// A 401 that says which credentials: a bearer token.
+    pub fn www_authenticate(mut self) -> Self {
+        self.bearer = true;
+        self
     }
 }
 
@@ -86,10 +107,21 @@ impl IntoResponse for Problem {
             }),
         )
             .into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry = match self.retry_after {
+            Some(s) => Some(s),
             // Busy or stopping: a client may try again shortly.
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            None => None,
+        };
+        if let Some(s) = retry {
             res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.bearer {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"neuralpad models\""),
+            );
         }
         res
     }
@@ -140,7 +172,7 @@ from_rejection!(
 type Answer<T> = Result<Json<T>, Problem>;
 
 /// Queue a job and wait for the worker's answer.
-async fn ask<T>(
+pub async fn ask<T>(
     queue: &Queue,
     job: impl FnOnce(oneshot::Sender<Result<T, Failed>>) -> Job,
 ) -> Result<T, Problem> {
@@ -208,6 +240,23 @@ fn stopping() -> Problem {
     )
 )]
 pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitAnswer> {
+    let input = digit_input(&st, req).await?;
+    let (probs, batch) = ask(&st.queue, |reply| Job::Digit {
+        input: Box::new(input),
+        reply,
+    })
+    .await?;
+    Ok(Json(DigitAnswer {
+        digit: argmax(&probs) as u8,
+        probabilities: probs,
+        input: input.chunks_exact(SIDE).map(<[f32]>::to_vec).collect(),
+        batch,
+    }))
+}
+
+/// The 28x28 input of a classification, from any body `classify` takes:
+/// JSON pixels, a PNG or JPEG, or a form with the field `image`.
+pub async fn digit_input(st: &AppState, req: Request) -> Result<[f32; PIXELS], Problem> {
     let mime = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -217,15 +266,15 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
         .unwrap_or_default();
     let input = match mime.as_str() {
         "application/json" => {
-            let Json(d) = Json::<DigitPixels>::from_request(req, &st).await?;
+            let Json(d) = Json::<DigitPixels>::from_request(req, st).await?;
             pixels_input(&d)?
         }
         "image/png" | "image/jpeg" => {
-            let bytes = Bytes::from_request(req, &st).await?;
-            picture_input(&st, bytes).await?
+            let bytes = Bytes::from_request(req, st).await?;
+            picture_input(st, bytes).await?
         }
         "multipart/form-data" => {
-            let mut form = Multipart::from_request(req, &st).await?;
+            let mut form = Multipart::from_request(req, st).await?;
             let mut image = None;
             while let Some(field) = form.next_field().await? {
                 if field.name() == Some("image") {
@@ -234,7 +283,7 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
                 }
             }
             let bytes = image.ok_or_else(|| Problem::bad("the form has no field named image"))?;
-            picture_input(&st, bytes).await?
+            picture_input(st, bytes).await?
         }
         "" => {
             return Err(Problem::new(
@@ -253,17 +302,7 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
             ));
         }
     };
-    let (probs, batch) = ask(&st.queue, |reply| Job::Digit {
-        input: Box::new(input),
-        reply,
-    })
-    .await?;
-    Ok(Json(DigitAnswer {
-        digit: argmax(&probs) as u8,
-        probabilities: probs,
-        input: input.chunks_exact(SIDE).map(<[f32]>::to_vec).collect(),
-        batch,
-    }))
+    Ok(input)
 }
 
 /// The JSON input checked: 28 rows of 28 values in 0..=1.
@@ -458,17 +497,54 @@ pub async fn generate(
     }))
 }
 
+/// `GET /v1/models?offset=&limit=`: which published models to list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Published models to skip, the newest first (default 0).
+    #[serde(default)]
+    pub offset: u64,
+    /// Published models to list, at most 100 (the default).
+    #[serde(default = "max_listed")]
+    pub limit: u64,
+}
+
+fn max_listed() -> u64 {
+    MAX_LISTED as u64
+}
+
 #[utoipa::path(
     get,
     path = "/v1/models",
     tag = "service",
-    responses((status = 200, description = "The models served and the backend running them", body = Models))
+    params(Page),
+    responses(
+        (status = 200, description = "The built-in models, then the published ones (the newest first), and the backend running them", body = Models),
+        (status = 400, description = "A limit over 100, or an offset or limit that is not a number", body = ApiError),
+    )
 )]
-pub async fn models(State(st): State<AppState>) -> Json<Models> {
-    Json(Models {
+pub async fn models(
+    State(st): State<AppState>,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Answer<Models> {
+    let Query(page) = page.map_err(|r| Problem::bad(r.body_text()))?;
+    if page.limit > MAX_LISTED as u64 {
+        return Err(Problem::bad(format!(
+            "limit: {} is over {MAX_LISTED}: page through the models with offset",
+            page.limit
+        )));
+    }
+    let store = &st.published.store;
+    let fault = |e: Error| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let listed = store.list(page.offset, page.limit).await.map_err(fault)?;
+    let total = store.count().await.map_err(fault)?;
+    let mut models = (*st.models).clone();
+    models.extend(listed.iter().map(published::info));
+    Ok(Json(Models {
         backend: st.backend_now(),
-        models: (*st.models).clone(),
-    })
+        models,
+        published_total: total,
+    }))
 }
 
 #[utoipa::path(

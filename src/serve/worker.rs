@@ -62,6 +62,15 @@ pub enum Job {
         k: usize,
         reply: NextReply,
     },
+    /// A published model's probabilities for one image. The job carries
+    /// the weights file: the worker keeps the latest models it ran loaded
+    /// (see [`Load::model_cache`]) and loads one it does not have.
+    Published {
+        model: Arc<str>,
+        weights: Arc<Vec<u8>>,
+        input: Box<[f32; PIXELS]>,
+        reply: DigitReply,
+    },
     /// `length` characters sampled after the prompt.
     Generate {
         ids: Vec<u32>,
@@ -76,7 +85,7 @@ impl Job {
     /// The one who asked has gone (timed out, disconnected): skip the work.
     fn abandoned(&self) -> bool {
         match self {
-            Job::Digit { reply, .. } => reply.is_closed(),
+            Job::Digit { reply, .. } | Job::Published { reply, .. } => reply.is_closed(),
             Job::Next { reply, .. } => reply.is_closed(),
             Job::Generate { reply, .. } => reply.is_closed(),
         }
@@ -100,11 +109,14 @@ pub struct Load {
     pub digit_weights: (String, Vec<u8>),
     pub text_weights: (String, Vec<u8>),
     /// Test images to measure the digit model's accuracy on at start.
-    pub test: Option<Dataset>,
+    pub test: Option<Arc<Dataset>>,
     pub batching: Batching,
     /// The device-loss drill: destroy the GPU device before this batch
     /// (counting from 1), as a driver reset would.
     pub lose_gpu_at_batch: Option<usize>,
+    /// Published models kept loaded at once (at least 1); the one used
+    /// longest ago makes way for another.
+    pub model_cache: usize,
 }
 
 /// The models as loaded, for `/v1/models` and for checking prompts.
@@ -294,6 +306,11 @@ fn serve<B: Backend>(
                 test_accuracy: accuracy.map(|a| a.0),
                 test_images: accuracy.map(|a| a.1),
                 weights: digit_file.clone(),
+                id: None,
+                classes: Some(cnn.classes().to_vec()),
+                created: None,
+                size_bytes: None,
+                sha256: None,
             },
             ModelInfo {
                 name: "text".into(),
@@ -305,6 +322,11 @@ fn serve<B: Backend>(
                 test_accuracy: None,
                 test_images: None,
                 weights: text_file.clone(),
+                id: None,
+                classes: None,
+                created: None,
+                size_bytes: None,
+                sha256: None,
             },
         ],
         vocab: lstm.vocab().clone(),
@@ -318,6 +340,8 @@ fn serve<B: Backend>(
     // A job stays in the `waiting` count until it runs: a digit when taken
     // off the queue, a prompt when it gets its row.
     let mut texts = TextRows::new(b.max_batch, lstm.vocab().clone(), waiting);
+    // Published models loaded on this backend, the latest used last.
+    let mut models: Vec<(Arc<str>, Classifier<B>)> = Vec::new();
     for batch in 1.. {
         let jobs = if texts.busy() {
             // Rows are being read: whatever waits joins them at once.
@@ -329,6 +353,7 @@ fn serve<B: Backend>(
             }
         };
         let mut digits = Vec::new();
+        let mut published: Vec<PublishedBatch> = Vec::new();
         for job in jobs {
             if job.abandoned() {
                 waiting.fetch_sub(1, Ordering::Relaxed);
@@ -338,6 +363,22 @@ fn serve<B: Backend>(
                 Job::Digit { input, reply } => {
                     waiting.fetch_sub(1, Ordering::Relaxed);
                     digits.push((input, reply));
+                }
+                Job::Published {
+                    model,
+                    weights,
+                    input,
+                    reply,
+                } => {
+                    waiting.fetch_sub(1, Ordering::Relaxed);
+                    match published.iter_mut().find(|b| b.model == model) {
+                        Some(b) => b.jobs.push((input, reply)),
+                        None => published.push(PublishedBatch {
+                            model,
+                            weights,
+                            jobs: vec![(input, reply)],
+                        }),
+                    }
                 }
                 Job::Next { ids, k, reply } => texts.admit(Row::next(ids, k, reply)),
                 Job::Generate {
@@ -356,6 +397,13 @@ fn serve<B: Backend>(
         let digits_ran = (!digits.is_empty()).then(|| {
             std::panic::catch_unwind(AssertUnwindSafe(|| run_digits(be, &mut cnn, digits)))
         });
+        let mut published_panicked = false;
+        for b in published {
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                run_published(be, &mut models, load.model_cache, b)
+            }));
+            published_panicked |= ran.is_err();
+        }
         // A turn of the text rows, then digits and new prompts again: a
         // long continuation never holds a drawing for more than a turn.
         let texts_ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -364,7 +412,10 @@ fn serve<B: Backend>(
         if texts_ran.is_err() {
             texts.drop_seated();
         }
-        if digits_ran.as_ref().is_some_and(|r| r.is_err()) || texts_ran.is_err() {
+        if digits_ran.as_ref().is_some_and(|r| r.is_err())
+            || texts_ran.is_err()
+            || published_panicked
+        {
             eprintln!("model worker: a batch panicked; its requests got 500");
         }
         // A lost device, however it showed (an error, or a panic inside
@@ -406,6 +457,68 @@ fn next_batch(rx: &Receiver<Job>, b: Batching) -> Option<Vec<Job>> {
 /// Whatever is queued now, up to `max`, without waiting.
 fn drain(rx: &Receiver<Job>, max: usize) -> Vec<Job> {
     rx.try_iter().take(max).collect()
+}
+
+/// The requests for one published model in a batch.
+struct PublishedBatch {
+    model: Arc<str>,
+    weights: Arc<Vec<u8>>,
+    jobs: Vec<(Box<[f32; PIXELS]>, DigitReply)>,
+}
+
+/// Batch sizes whose buffers a published model keeps: it is padded to
+/// powers of two like the digits, but most see only a few sizes.
+const PUBLISHED_BATCH_SIZES: usize = 3;
+
+/// One forward pass for a published model's requests (loading it first
+/// when it is not among the `cache` loaded, the one used longest ago
+/// making way), padded to a power of two.
+fn run_published<B: Backend>(
+    be: &B,
+    loaded: &mut Vec<(Arc<str>, Classifier<B>)>,
+    cache: usize,
+    b: PublishedBatch,
+) -> Result<()> {
+    let model = match loaded.iter().position(|(id, _)| *id == b.model) {
+        Some(i) => loaded.remove(i).1,
+        None => match Classifier::from_drawable_file(be, &b.weights) {
+            Ok(mut c) => {
+                c.keep_batch_sizes(PUBLISHED_BATCH_SIZES);
+                c
+            }
+            Err(e) => {
+                for (_, reply) in b.jobs {
+                    let _ = reply.send(Err(Failed::from(&e)));
+                }
+                return Err(e);
+            }
+        },
+    };
+    while loaded.len() >= cache.max(1) {
+        loaded.remove(0);
+    }
+    loaded.push((b.model, model));
+    let model = &mut loaded.last_mut().expect("just pushed").1;
+    let classes = model.classes().len();
+    let n = b.jobs.len();
+    let mut images = vec![0.0; n.next_power_of_two() * PIXELS];
+    for (chunk, (input, _)) in images.chunks_exact_mut(PIXELS).zip(&b.jobs) {
+        chunk.copy_from_slice(&input[..]);
+    }
+    match pollster::block_on(model.predict(be, &images)) {
+        Ok(probs) => {
+            for ((_, reply), p) in b.jobs.into_iter().zip(probs.chunks_exact(classes)) {
+                let _ = reply.send(Ok((p.to_vec(), n)));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            for (_, reply) in b.jobs {
+                let _ = reply.send(Err(Failed::from(&e)));
+            }
+            Err(e)
+        }
+    }
 }
 
 /// One forward pass for every digit, padded with blank images to a power

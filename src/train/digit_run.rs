@@ -102,6 +102,9 @@ pub struct DigitRun<B: Backend> {
     indices: Vec<usize>,
     x: Vec<f32>,
     y: Vec<u32>,
+    /// Layers whose parameters this run leaves as they are (their names'
+    /// prefixes, "conv1."): the optimizer sees only the others.
+    frozen: Vec<String>,
 }
 
 impl<B: Backend> DigitRun<B> {
@@ -139,9 +142,26 @@ impl<B: Backend> DigitRun<B> {
             indices: Vec::new(),
             x: Vec::new(),
             y: Vec::new(),
+            frozen: Vec::new(),
         };
         run.shuffle();
         Ok(run)
+    }
+
+    /// Train only the layers not named in `layers` (such as "conv1", the
+    /// prefix of "conv1.weight" and "conv1.bias"): transfer learning keeps
+    /// the convolutions it borrowed. Gradients still flow through the
+    /// frozen layers to those before them; only their update is skipped.
+    pub fn freeze(&mut self, layers: &[&str]) {
+        self.frozen = layers.iter().map(|l| format!("{l}.")).collect();
+    }
+
+    /// The layers [`Self::freeze`] left out of training.
+    pub fn frozen(&self) -> Vec<&str> {
+        self.frozen
+            .iter()
+            .map(|f| f.trim_end_matches('.'))
+            .collect()
     }
 
     fn shuffle(&mut self) {
@@ -227,14 +247,22 @@ impl<B: Backend> DigitRun<B> {
 
         let number = self.step + 1;
         self.last_good.keep(be, &model.params_mut(), number)?;
-        let opt = &mut self.opt;
+        let (opt, frozen) = (&mut self.opt, &self.frozen);
         let mode = Mode::Train {
             seed: super::mask_seed(self.cfg.seed),
             step: number as u32,
         };
         let stats = model
             .train_step(be, &self.x, &self.y, mode, |be, params| {
-                opt.update(be, params)
+                if frozen.is_empty() {
+                    return opt.update(be, params);
+                }
+                let mut trained: Vec<&mut crate::nn::Param<B>> = params
+                    .iter_mut()
+                    .filter(|p| !frozen.iter().any(|f| p.name.starts_with(f.as_str())))
+                    .map(|p| &mut **p)
+                    .collect();
+                opt.update(be, &mut trained)
             })
             .await?;
         if !stats.loss.is_finite() {

@@ -7,6 +7,7 @@ pub mod digit_run;
 pub mod last_good;
 pub mod metrics;
 pub mod mnist;
+pub mod own;
 pub mod text;
 pub mod text_run;
 

@@ -2,3 +2,5 @@
 #![allow(dead_code)]
 
 pub mod gradcheck;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod server;

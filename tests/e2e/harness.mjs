@@ -212,8 +212,9 @@ export const DIGITS = [
 ];
 
 /**
+/**
  * Shows the part of the page named `section` (draw, inside, train, text,
- * lab, service) as a person would: with its link in the top navigation.
+ * lab, service, own) as a person would: with its link in the top navigation.
  */
 export async function show(page, section) {
   await page.click(`#nav-${section}`);
@@ -226,15 +227,16 @@ export async function openSettings(page) {
 }
 
 /**
- * Draws `strokes` on #draw-canvas with the mouse (pointerdown, moves, up),
- * first showing the drawing pad if the part of the page shown has none.
+ * Draws `strokes` on the canvas `selector` (the digit pad unless told) with
+ * the mouse (pointerdown, moves, up), first showing the drawing pad if the
+ * digit pad is asked for and the part of the page shown has none.
  */
-export async function draw(page, strokes) {
-  const canvas = page.locator('#draw-canvas');
-  if (!(await canvas.isVisible())) await show(page, 'draw');
+export async function draw(page, strokes, selector = '#draw-canvas') {
+  const canvas = page.locator(selector);
+  if (selector === '#draw-canvas' && !(await canvas.isVisible())) await show(page, 'draw');
   await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
-  assert.ok(box, '#draw-canvas has no box: not visible');
+  assert.ok(box, `${selector} has no box: not visible`);
   // CSS may show the canvas at another size than its 280 pixels.
   const at = ([x, y]) => [box.x + (x * box.width) / CANVAS, box.y + (y * box.height) / CANVAS];
   for (const stroke of strokes) {

@@ -8,8 +8,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { CONFIGS, DIGITS, artifacts, draw, launchPage, root, serveForTests, show, until } from './harness.mjs';
@@ -22,9 +23,13 @@ const BINARY = path.join(root, 'target/debug/neuralpad');
 /** The running server: its URL, and the process to stop. */
 const server = {};
 
+// Its model store: a temporary file, never the default one.
+const STORE = path.join(os.tmpdir(), `neuralpad-e2e-server-${process.pid}.db`);
+
 before(async () => {
   assert.ok(existsSync(BINARY), `${BINARY} missing: cargo test builds it`);
-  const child = spawn(BINARY, ['serve', '--port', '0', '--backend', 'cpu', '--eval-images', '0'], {
+  const args = ['serve', '--port', '0', '--backend', 'cpu', '--eval-images', '0', '--database', `sqlite:${STORE}`];
+  const child = spawn(BINARY, args, {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -37,7 +42,10 @@ before(async () => {
     });
   });
 });
-after(() => server.child?.kill('SIGTERM'));
+after(() => {
+  server.child?.kill('SIGTERM');
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${STORE}${suffix}`, { force: true });
+});
 
 /** A port of 127.0.0.1 where nothing listens: bound, then closed. */
 async function closedPort() {

@@ -467,7 +467,8 @@ pub fn LabPanel(
             runs.in_use.set(Some(r.slot));
             used.set(Some((kind, r.name)));
             match kind {
-                WeightsKind::Digits => {
+                // A load is digits or text; `Own` is only ever saved.
+                WeightsKind::Digits | WeightsKind::Own => {
                     digits.classify();
                     refresh_digit_net(digits);
                 }
@@ -646,7 +647,7 @@ pub fn LabPanel(
             <RunTable runs=runs words=words pick=pick />
             <p id="lab-use-message" role="status" class="notice" hidden=move || used.get().is_none()>
                 {move || used.get().map(|(kind, name)| match kind {
-                    WeightsKind::Digits => w().used_digits.replace("{name}", &name),
+                    WeightsKind::Digits | WeightsKind::Own => w().used_digits.replace("{name}", &name),
                     WeightsKind::Text => w().used_text.replace("{name}", &name),
                 })}
             </p>

@@ -218,7 +218,7 @@ impl<B: Backend> Lab<B> {
 
     /// A kept run's weights into slot `i`, to read drawings and be tested.
     fn restore(&mut self, be: &B, i: usize, bytes: &[u8]) -> Result<()> {
-        let net = if crate::app::engine::is_text_file(bytes)? {
+        let net = if crate::nn::classifier::is_text_file(bytes)? {
             Net::Text(CharModel::from_safetensors(be, bytes)?)
         } else {
             Net::Digits(Classifier::from_safetensors(be, bytes)?)

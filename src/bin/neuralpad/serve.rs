@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use neuralpad::data::mnist;
 use neuralpad::device::Device;
+use neuralpad::serve::published::PublishConfig;
+use neuralpad::serve::store::{self, Store, StoreLimits};
 use neuralpad::serve::worker::Batching;
 use neuralpad::serve::{Config, Service, connections, load, shutdown_signal};
 use neuralpad::{Error, Result};
@@ -82,6 +84,40 @@ pub struct ServiceArgs {
     /// driver reset would; the server must go on on the CPU kernels.
     #[arg(long, hide = true)]
     pub lose_gpu_at_batch: Option<usize>,
+    /// Where published models are kept: sqlite:PATH (made when missing;
+    /// `serve`'s default is sqlite:neuralpad-models.db in the directory it
+    /// starts in, the load test's a temporary file), or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE for several replicas
+    /// sharing one store.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Largest weights file a publish may send, in KiB (413 beyond); the
+    /// whole form must also fit --max-body-kib.
+    #[arg(long, default_value_t = 2048)]
+    pub max_model_kib: usize,
+    /// Most models in the store; a publish beyond gets 409.
+    #[arg(long, default_value_t = 1000)]
+    pub max_models: u64,
+    /// Most models one client address may publish in any hour, counted
+    /// in the store (so across every replica); beyond, 429 with
+    /// Retry-After.
+    #[arg(long, default_value_t = 10)]
+    pub publish_per_hour: u64,
+    /// Behind a load balancer: the client's address is the last one in
+    /// X-Forwarded-For (the one the balancer added), not the
+    /// connection's. Only with a balancer that sets it: a client could
+    /// otherwise claim any address.
+    #[arg(long)]
+    pub trust_forwarded_for: bool,
+    /// The server's address as clients reach it (such as
+    /// https://models.example.org), for the links publishing answers;
+    /// default http:// and the request's Host.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Published models kept loaded (weights in memory, buffers on the
+    /// device) at once; the one used longest ago makes way.
+    #[arg(long, default_value_t = 16)]
+    pub model_cache: usize,
 }
 
 impl ServiceArgs {
@@ -116,6 +152,25 @@ impl ServiceArgs {
             if !(s > 0.0 && s <= most) {
                 return bad(what, format!("{s} is outside (0, {most}]"));
             }
+        }
+        // A publish's form must also fit --max-body-kib (413 naming it).
+        if !(1..=1 << 20).contains(&self.max_model_kib) {
+            return bad(
+                "max-model-kib",
+                format!("{} is outside 1..=1048576 (1 GiB)", self.max_model_kib),
+            );
+        }
+        if self.max_models == 0 || self.publish_per_hour == 0 {
+            return bad(
+                "max-models",
+                "--max-models and --publish-per-hour must be at least 1".into(),
+            );
+        }
+        if !(1..=1024).contains(&self.model_cache) {
+            return bad(
+                "model-cache",
+                format!("{} is outside 1..=1024", self.model_cache),
+            );
         }
         if !(1..=1 << 16).contains(&self.max_connections) {
             return bad(
@@ -153,6 +208,20 @@ impl ServiceArgs {
                 .cloned()
                 .collect(),
             lose_gpu_at_batch: self.lose_gpu_at_batch,
+            database: self
+                .database
+                .clone()
+                .unwrap_or_else(|| store::DEFAULT_DATABASE.into()),
+            publish: PublishConfig {
+                max_model_bytes: self.max_model_kib << 10,
+                limits: StoreLimits {
+                    max_models: self.max_models,
+                    per_client_hour: self.publish_per_hour,
+                },
+                trust_forwarded_for: self.trust_forwarded_for,
+                public_url: self.public_url.clone(),
+                cache: self.model_cache,
+            },
         })
     }
 }
@@ -175,8 +244,12 @@ fn io(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
 /// "listening on http://..." tells a script (and the tests) where.
 pub fn serve(args: &Serve) -> Result<()> {
     let config = args.service.config(args.backend)?;
-    let service = Service::load(&config)?;
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let store = rt.block_on(Store::open(&config.database))?;
+    let published = rt.block_on(store.count())?;
+    let shown = store.shown().to_string();
+    let service = Service::load(&config, store)?;
+    rt.block_on(async {
         let where_ = SocketAddr::new(args.host, args.port);
         let listener = TcpListener::bind(where_)
             .await
@@ -196,6 +269,7 @@ pub fn serve(args: &Serve) -> Result<()> {
                 _ => println!("{}: {}", m.name, m.weights),
             }
         }
+        println!("model store: {shown} ({published} published models)");
         println!("listening on http://{addr} (API described at /openapi.json)");
         std::io::stdout().flush().map_err(io("stdout"))?;
         service.serve(listener, stop).await?;
@@ -223,6 +297,68 @@ pub struct BenchServe {
     pub service: ServiceArgs,
 }
 
+/// Publish the model the mix classifies, run the clients, then delete
+/// every model the test published (a failed delete is an error too).
+async fn drive(
+    addr: SocketAddr,
+    args: &BenchServe,
+    duration: Duration,
+    test: &mnist::Dataset,
+    weights: &[u8],
+) -> Result<load::Report> {
+    let setup = load::setup(addr, weights)
+        .await
+        .map_err(|problem| Error::Io {
+            path: format!("http://{addr}"),
+            problem,
+        })?;
+    let mix = load::mix(test, Some((&setup, weights)))?;
+    let mut report = load::run(addr, args.clients, duration, mix).await;
+    let mut published = vec![setup];
+    published.append(&mut report.published);
+    let failed = load::cleanup(addr, &published).await;
+    println!(
+        "published {} models during the test (plus the one classified); deleted all {}",
+        published.len() - 1,
+        published.len() - failed.len()
+    );
+    report.errors.extend(failed);
+    Ok(report)
+}
+
+/// A store for the load test's own server that lasts as long as the
+/// test: a SQLite file in the temporary folder, removed after (`None`
+/// when `--database` names one).
+struct TempStore(Option<PathBuf>);
+
+impl TempStore {
+    fn new(wanted: bool) -> Self {
+        Self(wanted.then(|| {
+            std::env::temp_dir().join(format!(
+                "neuralpad-bench-{}-{}.db",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ))
+        }))
+    }
+
+    fn url(&self) -> Option<String> {
+        self.0.as_ref().map(|p| format!("sqlite:{}", p.display()))
+    }
+}
+
+impl Drop for TempStore {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+            }
+        }
+    }
+}
+
 /// The load test: fails when any request fails.
 pub fn bench(args: &BenchServe) -> Result<()> {
     if args.clients == 0 || !(args.seconds > 0.0) {
@@ -233,7 +369,10 @@ pub fn bench(args: &BenchServe) -> Result<()> {
     }
     let data = args.service.data.clone().unwrap_or_else(mnist::default_dir);
     let (_, test) = mnist::load(&data)?;
-    let mix = load::mix(&test)?;
+    let weights = std::fs::read(&args.service.digit_weights).map_err(|e| Error::Io {
+        path: args.service.digit_weights.display().to_string(),
+        problem: e.to_string(),
+    })?;
     let duration = Duration::from_secs_f64(args.seconds);
     let rt = runtime()?;
     let (report, url) = match &args.url {
@@ -250,7 +389,7 @@ pub fn bench(args: &BenchServe) -> Result<()> {
                 })?;
             println!("load test of {url}");
             (
-                rt.block_on(load::run(addr, args.clients, duration, mix)),
+                rt.block_on(drive(addr, args, duration, &test, &weights))?,
                 url.clone(),
             )
         }
@@ -258,9 +397,21 @@ pub fn bench(args: &BenchServe) -> Result<()> {
             let mut config = args.service.config(args.backend)?;
             // Measuring accuracy is not what this test times.
             config.eval_images = 0;
-            let service = Service::load(&config)?;
+            // Its publishes come from one address, many at once.
+            config.publish.limits = StoreLimits {
+                max_models: u64::MAX >> 1,
+                per_client_hour: u64::MAX >> 1,
+            };
+            let temp = TempStore::new(args.service.database.is_none());
+            if let Some(url) = temp.url() {
+                config.database = url;
+            }
+            let store = rt.block_on(Store::open(&config.database))?;
+            let shown = store.shown().to_string();
+            let service = Service::load(&config, store)?;
             println!(
-                "load test of its own server on {} (batch window {} ms, at most {} per batch)",
+                "load test of its own server on {} (batch window {} ms, at most {} per batch), \
+                 model store: {shown}",
                 service.models().backend,
                 args.service.batch_window_ms,
                 args.service.max_batch
@@ -274,12 +425,12 @@ pub fn bench(args: &BenchServe) -> Result<()> {
                 let server = tokio::spawn(service.serve(listener, async {
                     let _ = stopped.await;
                 }));
-                let report = load::run(addr, args.clients, duration, mix).await;
+                let report = drive(addr, args, duration, &test, &weights).await;
                 let _ = stop.send(());
                 server
                     .await
                     .map_err(|e| io("server")(std::io::Error::other(e)))??;
-                Ok::<_, Error>((report, format!("http://{addr}")))
+                Ok::<_, Error>((report?, format!("http://{addr}")))
             })?
         }
     };
