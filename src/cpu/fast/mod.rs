@@ -9,6 +9,7 @@
 //! stay the specification that tests/fast_cpu.rs holds this backend to.
 
 mod activation;
+mod attention;
 mod conv2d;
 mod dense;
 mod gemm;
@@ -19,7 +20,9 @@ mod recurrent;
 use std::cell::RefCell;
 
 use super::CpuKernels;
-use crate::params::{Conv2dParams, DenseParams, ElementwiseParams, PoolParams, RecurrentParams};
+use crate::params::{
+    AttentionParams, Conv2dParams, DenseParams, ElementwiseParams, PoolParams, RecurrentParams,
+};
 
 /// im2col matrices and transposed activations live here between calls, so
 /// a training step reuses the buffers of the last one instead of allocating.
@@ -30,6 +33,9 @@ pub struct FastCpuBackend {
     /// [O, N*OH*OW]: a conv output or output gradient, batch side by side;
     /// or a recurrent step's products [batch, G*H].
     rows: RefCell<Vec<f32>>,
+    /// Attention's products of one (sequence, head), and its masked weights.
+    attn: RefCell<Vec<f32>>,
+    masked: RefCell<Vec<f32>>,
 }
 
 impl CpuKernels for FastCpuBackend {
@@ -219,5 +225,113 @@ impl CpuKernels for FastCpuBackend {
         dh: &mut [f32],
     ) {
         recurrent::step_backward_hidden(p, 4, dgates, w_hh, dh, &mut self.rows.borrow_mut());
+    }
+    fn attention_scores_forward(
+        &self,
+        p: &AttentionParams,
+        qkv: &[f32],
+        kv: &[f32],
+        starts: &[u32],
+        weights: &mut [f32],
+    ) {
+        attention::attention_scores_forward(
+            p,
+            qkv,
+            kv,
+            starts,
+            weights,
+            &mut self.attn.borrow_mut(),
+        );
+    }
+    fn attention_values_forward(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        kv: &[f32],
+        starts: &[u32],
+        out: &mut [f32],
+    ) {
+        attention::attention_values_forward(
+            p,
+            weights,
+            kv,
+            starts,
+            out,
+            &mut self.attn.borrow_mut(),
+            &mut self.masked.borrow_mut(),
+        );
+    }
+    fn attention_backward_scores(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dout: &[f32],
+        dscores: &mut [f32],
+    ) {
+        attention::attention_backward_scores(
+            p,
+            weights,
+            qkv,
+            starts,
+            dout,
+            dscores,
+            &mut self.attn.borrow_mut(),
+        );
+    }
+    fn attention_backward_query(
+        &self,
+        p: &AttentionParams,
+        dscores: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_query(
+            p,
+            dscores,
+            qkv,
+            starts,
+            dqkv,
+            &mut self.attn.borrow_mut(),
+            &mut self.masked.borrow_mut(),
+        );
+    }
+    fn attention_backward_key(
+        &self,
+        p: &AttentionParams,
+        dscores: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_key(
+            p,
+            dscores,
+            qkv,
+            starts,
+            dqkv,
+            &mut self.attn.borrow_mut(),
+            &mut self.masked.borrow_mut(),
+        );
+    }
+    fn attention_backward_value(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        dout: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_value(
+            p,
+            weights,
+            dout,
+            starts,
+            dqkv,
+            &mut self.attn.borrow_mut(),
+            &mut self.masked.borrow_mut(),
+        );
     }
 }
