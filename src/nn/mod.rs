@@ -15,6 +15,7 @@ pub mod network;
 pub mod plan;
 pub mod recurrent;
 pub mod spec;
+pub mod transformer;
 
 use crate::backend::Backend;
 
