@@ -13,6 +13,15 @@ pub const MAX_PROMPT_CHARS: usize = 2000;
 pub const MAX_GENERATE_CHARS: usize = 1000;
 /// Most next characters `text/next` lists.
 pub const MAX_TOP_K: usize = 100;
+/// The built-in text models a request may name in `model`: the seed LSTM
+/// and the Transformer.
+pub const TEXT_MODELS: [&str; 2] = ["lstm", "transformer"];
+/// The text model of a request that names none.
+pub const DEFAULT_TEXT_MODEL: &str = "lstm";
+
+fn default_model() -> String {
+    DEFAULT_TEXT_MODEL.into()
+}
 
 /// Every failure: the status code says its kind, `error` what was wrong.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +64,10 @@ pub struct NextRequest {
     /// How many of the likeliest next characters to list, 1 to 100.
     #[serde(default = "default_k")]
     pub k: usize,
+    /// The built-in text model that reads it: "lstm" (the default) or
+    /// "transformer".
+    #[serde(default = "default_model")]
+    pub model: String,
 }
 
 fn default_k() -> usize {
@@ -76,8 +89,10 @@ pub struct NextAnswer {
     pub next: Vec<NextChar>,
     /// The prompt's characters outside the model's vocabulary, once each.
     pub unknown: Vec<String>,
-    /// Requests whose LSTM steps ran together (dynamic batching).
+    /// Requests whose steps ran together (dynamic batching).
     pub batch: usize,
+    /// The text model that read the prompt.
+    pub model: String,
 }
 
 /// `POST /v1/text/generate`.
@@ -99,6 +114,10 @@ pub struct GenerateRequest {
     /// and returns it.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The built-in text model that continues it: "lstm" (the default) or
+    /// "transformer".
+    #[serde(default = "default_model")]
+    pub model: String,
 }
 
 fn default_length() -> usize {
@@ -120,8 +139,10 @@ pub struct GenerateAnswer {
     pub seed: u64,
     /// The prompt's characters outside the model's vocabulary, once each.
     pub unknown: Vec<String>,
-    /// Requests whose LSTM steps ran together (dynamic batching).
+    /// Requests whose steps ran together (dynamic batching).
     pub batch: usize,
+    /// The text model that wrote it.
+    pub model: String,
 }
 
 /// `GET /v1/models`.
@@ -138,6 +159,9 @@ pub struct Models {
 pub struct ModelInfo {
     /// "digits" or "text".
     pub name: String,
+    /// What requests call it: "digits", or a text model's id ("lstm",
+    /// "transformer") for their `model`.
+    pub id: String,
     /// The layers, in order.
     pub architecture: String,
     /// What one request gives the model.

@@ -70,6 +70,7 @@ pub fn mix(test: &Dataset) -> Result<Vec<Prepared>> {
             body: json(&NextRequest {
                 prompt: prompt.into(),
                 k: 10,
+                model: crate::api::DEFAULT_TEXT_MODEL.into(),
             }),
         });
     }
@@ -83,6 +84,7 @@ pub fn mix(test: &Dataset) -> Result<Vec<Prepared>> {
             temperature: 0.8,
             top_k: 0,
             seed: Some(7),
+            model: crate::api::DEFAULT_TEXT_MODEL.into(),
         }),
     });
     Ok(out)
