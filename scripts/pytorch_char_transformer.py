@@ -21,9 +21,13 @@ validation: the first 20,000 held-out characters each read with at least
 64 characters before it, and the whole held-out part in 128-character
 windows.
 
-    python3 scripts/pytorch_char_transformer.py --steps 9984 --lr 2e-3 --warmup 300
+    python3 scripts/pytorch_char_transformer.py --steps 9980 --lr 2e-3 --warmup 300 --eval-at 2495,4990,7485 --threads 1
 
-prints the training characters/s and the validation numbers. Needs torch
+prints the training characters/s and the validation numbers, also at each
+step of --eval-at (the schedule still runs to --steps, so those match
+neuralpad's numbers after each epoch of the same run). On a busy machine one
+thread is faster than two: threads that wait for each other wait for the
+other processes too. Needs torch
 (and numpy); not run by scripts/test. tests/fixtures/transformer_twin.py
 imports CharTransformer from here.
 """
@@ -137,7 +141,8 @@ def lr_at(step, lr, warmup, total):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=9984)
+    ap.add_argument("--steps", type=int, default=9980)
+    ap.add_argument("--eval-at", default="", help="steps after which to measure too, comma-separated")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--clip", type=float, default=1.0)
@@ -158,10 +163,25 @@ def main():
     vocab = len(chars) + 1
     print(f"corpus: {n} characters ({len(train)} training, {len(valid)} validation), vocabulary {len(chars)} + unknown")
 
+    eval_at = {int(x) for x in args.eval_at.split(",") if x}
+
+    def report(done, seconds):
+        model.eval()
+        first = evaluate_with_context(model, ids, len(train), min(20_000, len(valid)))
+        nats, count = evaluate(model, valid)
+        model.train()
+        print(
+            f"PyTorch {torch.__version__}, {args.threads} threads: {done} steps in {seconds:.1f} s, "
+            f"{done * 128 * 32 / seconds:.0f} chars/s; validation, first 20000 with at least 64 before each: "
+            f"{first / math.log(2):.4f} bits per character; whole validation part in 128-character windows: "
+            f"{nats:.4f} nats, {nats / math.log(2):.4f} bits per character ({count} characters)",
+            flush=True,
+        )
+
     model = CharTransformer(vocab)
     print(f"parameters: {sum(p.numel() for p in model.parameters())}")
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    done, offset, start = 0, 0, time.perf_counter()
+    done, offset, start, measuring = 0, 0, time.perf_counter(), 0.0
     while done < args.steps:
         for x, y in windows(train, 128, 32, offset):
             for g in opt.param_groups:
@@ -174,21 +194,16 @@ def main():
             opt.step()
             done += 1
             if done % 250 == 0:
-                rate = done * 128 * 32 / (time.perf_counter() - start)
+                rate = done * 128 * 32 / (time.perf_counter() - start - measuring)
                 print(f"step {done}: loss {loss.item():.3f}, {rate:.0f} chars/s", flush=True)
+            if done in eval_at:
+                t = time.perf_counter()
+                report(done, t - start - measuring)
+                measuring += time.perf_counter() - t
             if done == args.steps:
                 break
         offset = random.randrange(128)
-    seconds = time.perf_counter() - start
-    model.eval()
-    first = evaluate_with_context(model, ids, len(train), min(20_000, len(valid)))
-    nats, count = evaluate(model, valid)
-    print(
-        f"PyTorch {torch.__version__}, {args.threads} threads: {args.steps} steps in {seconds:.1f} s, "
-        f"{args.steps * 128 * 32 / seconds:.0f} chars/s; validation, first 20000 with at least 64 before each: "
-        f"{first / math.log(2):.4f} bits per character; whole validation part in 128-character windows: "
-        f"{nats:.4f} nats, {nats / math.log(2):.4f} bits per character ({count} characters)"
-    )
+    report(done, time.perf_counter() - start - measuring)
     if args.out:
         from safetensors.torch import save_file
 
