@@ -383,7 +383,6 @@ pub fn DrawPanel(state: DigitState, lang: RwSignal<Lang>, ready: RwSignal<bool>)
                 </div>
             </div>
             <Prediction state=state lang=lang />
-            <Preprocessing state=state lang=lang />
         </section>
     }
 }
@@ -443,7 +442,7 @@ fn Prediction(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
 
 /// The steps between the canvas and the 28x28 input, each switchable.
 #[component]
-fn Preprocessing(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
+pub fn Preprocessing(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
     let s = move || lang.get().strings();
     let (crop, fit, input) = (
         NodeRef::<leptos::html::Canvas>::new(),
@@ -482,8 +481,8 @@ fn Preprocessing(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
         }
     };
     view! {
-        <div id="preprocessing">
-            <h3>{move || s().preprocessing}</h3>
+        <section id="preprocessing" aria-labelledby="preprocessing-title">
+            <h2 id="preprocessing-title">{move || s().preprocessing}</h2>
             <div class="steps">
                 <figure>
                     <canvas node_ref=crop class="pixelated"></canvas>
@@ -498,6 +497,6 @@ fn Preprocessing(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
                     <figcaption><label><input type="checkbox" id="step-center" prop:checked=move || state.steps.get().center on:change=toggle(2) />{move || s().step_center}</label><br/>{move || s().model_input}</figcaption>
                 </figure>
             </div>
-        </div>
+        </section>
     }
 }

@@ -29,6 +29,8 @@ use crate::train::mnist;
 use crate::train::text_run::{self, TextRun, TextRunConfig};
 use crate::weights;
 
+use super::lab::trainer::{Lab, LabJob};
+
 /// Characters of typed text the model reads at most: the LSTM's memory is
 /// far shorter, and a pasted book must not stall the page.
 pub const MAX_TEXT: usize = 400;
@@ -164,6 +166,7 @@ pub struct Models<B: Backend> {
     last_attention: Option<AttentionView>,
     digit_run: Option<DigitRun<B>>,
     text_run: Option<TextRun<B>>,
+    lab: Lab<B>,
 }
 
 /// One engine per page, so the two variants' sizes do not matter.
@@ -201,6 +204,7 @@ impl<B: Backend> Models<B> {
             last_attention: None,
             digit_run: None,
             text_run: None,
+            lab: Lab::default(),
         })
     }
 
@@ -344,16 +348,19 @@ impl<B: Backend> Models<B> {
     }
 
     /// Replace one model from a weights file; which one is told by the file
-    /// (a vocabulary in its metadata means the text model). On any problem
-    /// the current model stays.
+    /// (a vocabulary in its metadata means the text model). A run of the
+    /// replaced model ends: its optimizer belongs to the old weights. On any
+    /// problem the current model and run stay.
     async fn load(&mut self, bytes: &[u8]) -> Result<WeightsKind> {
         if is_text_file(bytes)? {
             self.text = CharModel::from_safetensors(&self.be, bytes)?;
+            self.text_run = None;
             self.steps.clear();
             self.last_attention = None;
             Ok(WeightsKind::Text)
         } else {
             self.digits = drawable(Classifier::from_safetensors(&self.be, bytes)?)?;
+            self.digit_run = None;
             Ok(WeightsKind::Digits)
         }
     }
@@ -610,7 +617,7 @@ impl Engine {
     }
 }
 
-type Done<T> = Box<dyn FnOnce(Result<T>)>;
+pub type Done<T> = Box<dyn FnOnce(Result<T>)>;
 
 /// A request of the page, with where its answer goes.
 pub enum Job {
@@ -650,24 +657,32 @@ pub enum Job {
     EndText,
     /// Destroy the GPU device (the device-loss drill).
     LoseDevice,
+    /// The lab's runs, beside the page's models.
+    Lab(LabJob),
 }
 
 impl Job {
     /// Whether `self` makes a waiting `other` pointless.
     fn replaces(&self, other: &Job) -> bool {
-        matches!(
-            (self, other),
-            (Job::Classify(..), Job::Classify(..)) | (Job::ReadText(..), Job::ReadText(..))
-        )
+        match (self, other) {
+            (Job::Lab(a), Job::Lab(b)) => a.replaces(b),
+            _ => matches!(
+                (self, other),
+                (Job::Classify(..), Job::Classify(..)) | (Job::ReadText(..), Job::ReadText(..))
+            ),
+        }
     }
 
     /// Work that fills idle time: a person's requests go ahead of it, so
     /// a drawing waits for at most one training step or test chunk.
     fn is_background(&self) -> bool {
-        matches!(
-            self,
-            Job::SelfTest(..) | Job::DigitStep(..) | Job::PredictTest(..) | Job::TextStep(..)
-        )
+        match self {
+            Job::Lab(job) => job.is_background(),
+            _ => matches!(
+                self,
+                Job::SelfTest(..) | Job::DigitStep(..) | Job::PredictTest(..) | Job::TextStep(..)
+            ),
+        }
     }
 
     async fn run(self, e: &mut Engine) {
@@ -706,6 +721,7 @@ impl Job {
             Job::TextStep(done) => done(with_models!(e, m => m.text_step().await)),
             Job::EndText => with_models!(e, m => m.text_run = None),
             Job::LoseDevice => e.lose_device(),
+            Job::Lab(job) => with_models!(e, m => job.run(&m.be, &mut m.lab).await),
         }
     }
 }

@@ -4,15 +4,19 @@
 //! sum that made it, with the real numbers.
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 use web_sys::MouseEvent;
 
 use super::digits::DigitState;
 use super::engine::{DigitNet, Filters};
 use super::i18n::{Lang, Strings};
+use super::lab::picture::NetworkPicture;
+use super::nav::Route;
 use super::paint;
 use super::remote::Place;
-use crate::nn::plan::{LayerPlan, Shape};
-use crate::nn::spec::{Activation, LayerKind};
+use crate::link::{Link, Section};
+use crate::nn::plan::{LayerPlan, Shape, Survey};
+use crate::nn::spec::{Activation, LayerKind, NetworkSpec};
 use crate::shapes::Act;
 
 /// Columns of a grid of `count` maps: a row of up to 8 (16 for many small maps).
@@ -70,6 +74,27 @@ fn caption(s: &Strings, l: &LayerPlan) -> String {
     }
 }
 
+/// Where the picture's layer `i` is shown: its own maps, or for a layer
+/// without (a flatten) the next that has them, or the outputs.
+fn view_of(net: &DigitNet, i: usize) -> String {
+    shown(net)
+        .iter()
+        .find(|l| l.index >= i)
+        .map_or("output-units".into(), |l| format!("layer-{}-maps", l.index))
+}
+
+/// Bring the element `id` into view once the part of the page it is on
+/// has been laid out.
+fn scroll_to(id: String) {
+    let Some(w) = web_sys::window() else { return };
+    let go = wasm_bindgen::closure::Closure::once_into_js(move || {
+        if let Some(el) = document().get_element_by_id(&id) {
+            el.scroll_into_view();
+        }
+    });
+    let _ = w.request_animation_frame(go.unchecked_ref());
+}
+
 #[component]
 pub fn InsideView(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
     let s = move || lang.get().strings();
@@ -106,21 +131,50 @@ pub fn InsideView(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
         let n = state.net.get().map_or(10, |n| n.classes.len());
         s().outputs.replace("{n}", &n.to_string())
     };
-    let network = move || {
-        state.net.get().map(|n| {
-            n.plan
-                .layers
-                .iter()
-                .map(|l| l.label.clone())
-                .collect::<Vec<_>>()
-                .join(" → ")
-        })
-    };
+    // The network's picture is this view's map: a layer picked is shown,
+    // and `#inside&layer=N` links to it.
+    let route = use_context::<Route>().expect("the route is provided");
+    let spec = Signal::derive(move || {
+        state
+            .net
+            .get()
+            .map(|n| NetworkSpec {
+                input: n.plan.input,
+                layers: n
+                    .plan
+                    .layers
+                    .iter()
+                    .map(|l| l.kind.clone().into())
+                    .collect(),
+            })
+            .unwrap_or_else(crate::nn::spec::seed_cnn)
+    });
+    let survey = Signal::derive(move || Survey {
+        layers: state.net.get().map(|n| n.plan.layers).unwrap_or_default(),
+        problem: None,
+    });
+    let picked = Signal::derive(move || {
+        let link = route.link.get();
+        (link.section == Section::Inside)
+            .then(|| link.get("layer")?.parse::<usize>().ok())
+            .flatten()
+    });
+    Effect::new(move |_| {
+        if let (Some(i), Some(net)) = (picked.get(), state.net.get()) {
+            scroll_to(view_of(&net, i));
+        }
+    });
+    let pick = Callback::new(move |i: usize| {
+        route.go(&Link::to(Section::Inside).with("layer", i.to_string()));
+    });
+    let picture_label = Signal::derive(move || lang.get().lab().inside_picture_label.to_string());
+    let words = Signal::derive(move || lang.get().lab());
     view! {
         <section id="inside" aria-labelledby="inside-title">
             <h2 id="inside-title">{move || s().inside_title}</h2>
             <p class="hint">{move || s().inside_hint}</p>
-            <p id="inside-network" class="hint">{move || s().network_is}": "<code>{network}</code></p>
+            <NetworkPicture id="inside-picture" spec=spec survey=survey selected=picked
+                pick=pick label=picture_label words=words />
             <p id="inside-on-server" class="notice"
                 hidden=move || state.remote.place.get() != Place::Server>{move || s().inside_needs_browser}</p>
             <div class="layers">
@@ -192,6 +246,7 @@ fn LayerFigure(
     view! {
         <figure class:explained=explained>
             <canvas id=format!("layer-{index}-maps") node_ref=node class="pixelated maps"
+                style:width=format!("{}px", 3 * (cols * (side + 1) - 1))
                 on:mousemove=move |ev| if explained { hover(ev) }
                 on:mouseleave=move |_| if explained { probe.set(None) }></canvas>
             <figcaption>{text}{move || explained.then(|| format!(" — {}", s().hover_hint))}</figcaption>

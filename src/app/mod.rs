@@ -13,6 +13,8 @@ mod evaluation;
 mod examples;
 mod i18n;
 mod inside;
+mod lab;
+mod nav;
 mod page_data;
 mod paint;
 mod remote;
@@ -32,13 +34,16 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::link::Section;
 use crate::selftest;
 
 pub use backend_status::{BackendBadge, FallbackBanner};
-use digits::{DigitState, DrawPanel};
+use digits::{DigitState, DrawPanel, Preprocessing};
 use engine::{Engine, Job, Runner, WeightsKind};
 use i18n::Lang;
 use inside::InsideView;
+use lab::{LabPanel, LabState};
+use nav::{Nav, Page, Route};
 use remote::{Remote, WherePanel};
 pub use self_test::{SelfTest, SelfTestState};
 use text::{TextPanel, TextState};
@@ -139,6 +144,7 @@ fn App() -> impl IntoView {
     let typed = RwSignal::new(String::new());
     let digit_training = DigitTraining::new(runner, shipped, digits);
     let text_training = TextTraining::new(runner, shipped);
+    let lab = LabState::new(runner, digits);
     // Which models run on weights trained earlier in this browser.
     let restored = RwSignal::new(Vec::<WeightsKind>::new());
 
@@ -285,36 +291,80 @@ fn App() -> impl IntoView {
             (None, None) => None,
         }
     };
+    let route = Route::new();
+    provide_context(route);
+    // The lab shows the pad while it compares digit networks.
+    let with_pad = move || match route.section() {
+        Section::Draw | Section::Inside | Section::Train => true,
+        Section::Lab => lab.task.get() == crate::link::Task::Digits,
+        _ => false,
+    };
+    let sections = vec![
+        Section::Draw,
+        Section::Inside,
+        Section::Train,
+        Section::Text,
+        Section::Lab,
+        Section::Service,
+    ];
     view! {
         <div id="app" data-ready=move || ready.get().to_string()
+            data-section=move || route.section().name()
             data-backend=move || match backend.get() { BackendState::Gpu { .. } => "gpu", BackendState::Cpu { .. } | BackendState::Lost { .. } => "cpu", BackendState::Searching => "" }>
             <header>
                 <h1>"neuralpad"</h1>
                 <p class="tagline">{move || s().tagline}</p>
                 <BackendBadge state=backend lang=lang />
-                <label class="lang">{move || s().language}" "
-                    <select id="lang" on:change=move |ev| lang.set(if event_target_value(&ev) == "zh" { Lang::Zh } else { Lang::En })>
-                        <option value="en" selected=move || lang.get() == Lang::En>"English"</option>
-                        <option value="zh" selected=move || lang.get() == Lang::Zh>"简体中文"</option>
-                    </select>
-                </label>
+                <Nav route=route lang=lang sections=sections />
+                <details id="settings">
+                    <summary>{move || s().settings}</summary>
+                    <label class="lang">{move || s().language}" "
+                        <select id="lang" on:change=move |ev| lang.set(if event_target_value(&ev) == "zh" { Lang::Zh } else { Lang::En })>
+                            <option value="en" selected=move || lang.get() == Lang::En>"English"</option>
+                            <option value="zh" selected=move || lang.get() == Lang::Zh>"简体中文"</option>
+                        </select>
+                    </label>
+                    <SelfTest state=test lang=lang />
+                </details>
             </header>
             <p id="loading-progress" role="status" hidden=move || progress().is_none()
                 class:fatal=move || fatal.get().is_some()>{progress}</p>
+            <p id="link-problem" class="notice" role="alert" hidden=move || route.problem.get().is_none()>
+                {move || route.problem.get().map(|e| format!("{} {e}", s().link_problem))}
+            </p>
             <main>
                 <FallbackBanner state=backend lang=lang />
-                <WherePanel remote=remote lang=lang />
-                <div class="columns">
-                    <DrawPanel state=digits lang=lang ready=ready />
-                    <TextPanel state=text lang=lang ready=ready text=typed shipped=shipped
-                        training=Signal::derive(move || !text_training.core.state.get().can_start()) />
+                <div class="workspace" class:with-pad=with_pad class:pad-after=move || route.section() == Section::Lab>
+                    // The drawing pad beside the parts that read it: draw, see
+                    // inside, train and compare with one drawing in view.
+                    <aside id="pad" hidden=move || !with_pad()>
+                        <DrawPanel state=digits lang=lang ready=ready />
+                    </aside>
+                    <div class="pages">
+                        <Page route=route section=Section::Draw>
+                            <Restored restored=restored lang=lang runner=runner shipped=shipped digits=digits text=text typed=typed />
+                            <Preprocessing state=digits lang=lang />
+                        </Page>
+                        <Page route=route section=Section::Inside>
+                            <InsideView state=digits lang=lang />
+                        </Page>
+                        <Page route=route section=Section::Train>
+                            <DigitTrainingPanel t=digit_training lang=lang ready=ready />
+                        </Page>
+                        <Page route=route section=Section::Text>
+                            <TextPanel state=text lang=lang ready=ready text=typed shipped=shipped
+                                training=Signal::derive(move || !text_training.core.state.get().can_start()) />
+                            <TextTrainingPanel t=text_training lang=lang ready=ready />
+                        </Page>
+                        <Page route=route section=Section::Lab>
+                            <LabPanel lab=lab lang=lang ready=ready digits=digits text=text typed_text=typed />
+                        </Page>
+                        <Page route=route section=Section::Service>
+                            <WherePanel remote=remote lang=lang />
+                            <WeightsPanel lang=lang runner=runner digits=digits text=text text_input=typed />
+                        </Page>
+                    </div>
                 </div>
-                <Restored restored=restored lang=lang runner=runner shipped=shipped digits=digits text=text typed=typed />
-                <InsideView state=digits lang=lang />
-                <DigitTrainingPanel t=digit_training lang=lang ready=ready />
-                <TextTrainingPanel t=text_training lang=lang ready=ready />
-                <WeightsPanel lang=lang runner=runner digits=digits text=text text_input=typed />
-                <SelfTest state=test lang=lang />
             </main>
         </div>
     }

@@ -33,7 +33,33 @@ async fn fetch_gunzipped(url: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-pub async fn load_digits() -> Result<DigitData, String> {
+thread_local! {
+    /// Fetched once per page: the Train panel and the lab share them.
+    static DIGITS: std::cell::RefCell<Option<Rc<DigitData>>> = const { std::cell::RefCell::new(None) };
+    static SOTU_TEXT: std::cell::RefCell<Option<Rc<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The digit images, fetched on first use.
+pub async fn digits() -> Result<Rc<DigitData>, String> {
+    if let Some(d) = DIGITS.with_borrow(Clone::clone) {
+        return Ok(d);
+    }
+    let d = Rc::new(load_digits().await?);
+    DIGITS.set(Some(d.clone()));
+    Ok(d)
+}
+
+/// The State of the Union excerpt, fetched on first use.
+pub async fn sotu_excerpt() -> Result<Rc<String>, String> {
+    if let Some(t) = SOTU_TEXT.with_borrow(Clone::clone) {
+        return Ok(t);
+    }
+    let t = Rc::new(load_sotu_excerpt().await?);
+    SOTU_TEXT.set(Some(t.clone()));
+    Ok(t)
+}
+
+async fn load_digits() -> Result<DigitData, String> {
     let file = |name: &str| format!("{MNIST}/{name}.idx.gz");
     let mut parts = Vec::new();
     for name in ["train-images", "train-labels", "test-images", "test-labels"] {
@@ -47,7 +73,7 @@ pub async fn load_digits() -> Result<DigitData, String> {
     })
 }
 
-pub async fn load_sotu_excerpt() -> Result<String, String> {
+async fn load_sotu_excerpt() -> Result<String, String> {
     String::from_utf8(fetch_bytes(SOTU).await?).map_err(|e| format!("{SOTU}: {e}"))
 }
 

@@ -1,7 +1,8 @@
-//! Trained weights kept in this browser (IndexedDB) across reloads: one
-//! safetensors file per model, under the model's name. A browser that
-//! refuses storage (private mode, quota) only loses the keeping; every call
-//! says why instead of failing the page.
+//! What this browser keeps across reloads (IndexedDB): the page models'
+//! trained weights, one safetensors file per model under its name, and the
+//! lab's experiment and runs (`super::lab::keep`). A browser that refuses
+//! storage (private mode, quota) only loses the keeping; every call says
+//! why instead of failing the page.
 
 use idb::{Database, DatabaseEvent, Factory, ObjectStore, ObjectStoreParams, TransactionMode};
 use wasm_bindgen::JsValue;
@@ -9,7 +10,10 @@ use wasm_bindgen::JsValue;
 use super::engine::WeightsKind;
 
 const DB: &str = "neuralpad";
-const STORE: &str = "weights";
+/// Version 2 added the lab's store.
+const VERSION: u32 = 2;
+const WEIGHTS: &str = "weights";
+pub const LAB: &str = "lab";
 
 fn key(kind: WeightsKind) -> JsValue {
     JsValue::from_str(match kind {
@@ -20,25 +24,31 @@ fn key(kind: WeightsKind) -> JsValue {
 
 async fn open() -> Result<Database, String> {
     let factory = Factory::new().map_err(|e| e.to_string())?;
-    let mut request = factory.open(DB, Some(1)).map_err(|e| e.to_string())?;
+    let mut request = factory.open(DB, Some(VERSION)).map_err(|e| e.to_string())?;
     request.on_upgrade_needed(|event| {
         if let Ok(db) = event.database() {
-            let _ = db.create_object_store(STORE, ObjectStoreParams::new());
+            let have = db.store_names();
+            for store in [WEIGHTS, LAB] {
+                if !have.iter().any(|s| s == store) {
+                    let _ = db.create_object_store(store, ObjectStoreParams::new());
+                }
+            }
         }
     });
     request.await.map_err(|e| e.to_string())
 }
 
-/// Run `request` on the weights store in one transaction of `mode`, and
-/// wait until it is done.
-async fn with_store<T>(
+/// Run `request` on `store` in one transaction of `mode`, and wait until
+/// it is done.
+pub async fn with_store<T>(
+    store: &str,
     mode: TransactionMode,
     request: impl AsyncFnOnce(&ObjectStore) -> Result<T, idb::Error>,
 ) -> Result<T, String> {
     let db = open().await?;
     let result = async {
-        let tx = db.transaction(&[STORE], mode)?;
-        let out = request(&tx.object_store(STORE)?).await?;
+        let tx = db.transaction(&[store], mode)?;
+        let out = request(&tx.object_store(store)?).await?;
         tx.commit()?.await?;
         Ok(out)
     }
@@ -51,7 +61,7 @@ async fn with_store<T>(
 /// Keep `bytes` as the trained weights of `kind`.
 pub async fn save(kind: WeightsKind, bytes: &[u8]) -> Result<(), String> {
     let value = js_sys::Uint8Array::from(bytes);
-    with_store(TransactionMode::ReadWrite, async |store| {
+    with_store(WEIGHTS, TransactionMode::ReadWrite, async |store| {
         store.put(&value, Some(&key(kind)))?.await.map(|_| ())
     })
     .await
@@ -59,7 +69,7 @@ pub async fn save(kind: WeightsKind, bytes: &[u8]) -> Result<(), String> {
 
 /// The kept weights of `kind`, if any.
 pub async fn load(kind: WeightsKind) -> Result<Option<Vec<u8>>, String> {
-    let value = with_store(TransactionMode::ReadOnly, async |store| {
+    let value = with_store(WEIGHTS, TransactionMode::ReadOnly, async |store| {
         store.get(key(kind))?.await
     })
     .await?;
@@ -68,7 +78,7 @@ pub async fn load(kind: WeightsKind) -> Result<Option<Vec<u8>>, String> {
 
 /// Forget the kept weights of `kind`.
 pub async fn forget(kind: WeightsKind) -> Result<(), String> {
-    with_store(TransactionMode::ReadWrite, async |store| {
+    with_store(WEIGHTS, TransactionMode::ReadWrite, async |store| {
         store.delete(key(kind))?.await
     })
     .await

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use leptos::prelude::*;
 
 use super::Shipped;
-use super::charts::{self, Chart};
+use super::charts::{self, Chart, Series};
 use super::digits::{DigitState, now_ms};
 use super::engine::{DigitProgress, Job, Runner, WeightsKind};
 use super::evaluation::{EvaluationView, TestResult};
@@ -84,6 +84,7 @@ pub struct DigitTraining {
     eval_every: StoredValue<usize>,
     batch: StoredValue<usize>,
     last_refresh: StoredValue<f64>,
+    /// The data once the first run fetched it, for evaluations.
     data: StoredValue<Option<Rc<DigitData>>, LocalStorage>,
     digits: DigitState,
     /// The failure drills of the page's address (`?nan-at-step=N`,
@@ -124,17 +125,11 @@ impl DigitTraining {
             Err(e) => return core.refuse(e),
         };
         core.state.set(RunState::Loading);
-        let data = match self.data.get_value() {
-            Some(d) => d,
-            None => match page_data::load_digits().await {
-                Ok(d) => {
-                    let d = Rc::new(d);
-                    self.data.set_value(Some(d.clone()));
-                    d
-                }
-                Err(e) => return core.refuse(e),
-            },
+        let data = match page_data::digits().await {
+            Ok(d) => d,
+            Err(e) => return core.refuse(e),
         };
+        self.data.set_value(Some(data.clone()));
         let init = core.init(self.settings.from.get_untracked());
         let train = data.train.clone();
         let total = match core
@@ -290,8 +285,14 @@ pub fn DigitTrainingPanel(
                 y_label: s().chart_accuracy,
                 y_range: Some((0.0, 1.0)),
                 dots: true,
+                percent: true,
             };
-            let _ = charts::draw(&c, &chart, &points);
+            let line = Series {
+                label: s().chart_accuracy,
+                points: &points,
+                run: 0,
+            };
+            let _ = charts::draw(&c, &chart, &[line]);
         }
     });
     let set = t.settings;

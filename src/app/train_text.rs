@@ -86,7 +86,6 @@ pub struct TextTraining {
     settings: Settings,
     sample_every: StoredValue<usize>,
     prompt: StoredValue<String>,
-    sotu: StoredValue<Option<Rc<String>>, LocalStorage>,
 }
 
 impl TextTraining {
@@ -101,7 +100,6 @@ impl TextTraining {
             settings: Settings::new(),
             sample_every: StoredValue::new(50),
             prompt: StoredValue::new(String::new()),
-            sotu: StoredValue::new_local(None),
         }
     }
 
@@ -114,14 +112,7 @@ impl TextTraining {
                 crate::train::text_run::check_text(&text).map_err(|e| e.to_string())?;
                 Ok(Rc::new(text))
             }
-            Source::Sotu => {
-                if let Some(t) = self.sotu.get_value() {
-                    return Ok(t);
-                }
-                let t = Rc::new(page_data::load_sotu_excerpt().await?);
-                self.sotu.set_value(Some(t.clone()));
-                Ok(t)
-            }
+            Source::Sotu => page_data::sotu_excerpt().await,
         }
     }
 

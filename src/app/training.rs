@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::Shipped;
-use super::charts::{self, Chart};
+use super::charts::{self, Chart, Series};
 use super::digits::now_ms;
 use super::engine::{Init, Job, Runner, WeightsKind};
 use super::i18n::{Lang, Strings};
@@ -448,8 +448,14 @@ pub fn LossChart(id: &'static str, core: RunCore, lang: RwSignal<Lang>) -> impl 
                 y_label: s().chart_loss,
                 y_range: None,
                 dots: false,
+                percent: false,
             };
-            let _ = charts::draw(&c, &chart, &points);
+            let line = Series {
+                label: s().chart_loss,
+                points: &points,
+                run: 0,
+            };
+            let _ = charts::draw(&c, &chart, &[line]);
         }
     });
     view! {

@@ -78,6 +78,17 @@ impl Dataset {
         self.labels.is_empty()
     }
 
+    /// The first `n` images (all of them when there are fewer).
+    pub fn first(&self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        Dataset {
+            images: self.images[..n * self.rows * self.cols].to_vec(),
+            labels: self.labels[..n].to_vec(),
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+
     /// The `rows * cols` pixels of image `i`, row-major. Panics if `i >= len()`.
     pub fn pixels(&self, i: usize) -> &[u8] {
         let size = self.rows * self.cols;

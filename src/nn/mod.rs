@@ -9,6 +9,7 @@ pub mod char_model;
 pub mod classifier;
 pub mod conv2d;
 pub mod dense;
+pub mod edit;
 pub mod embedding;
 pub mod init;
 pub mod network;

@@ -5,7 +5,7 @@
 //! editor all read this one plan.
 
 use super::spec::{Activation, Input, LayerKind, NetworkSpec, Units, spec_error};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::shapes::{Cell, conv_output_size, pool_output_size};
 
 /// Most layers in a spec.
@@ -183,11 +183,95 @@ pub struct Plan {
     pub vocab: Option<usize>,
 }
 
+/// How far a spec plans: every layer worked out before the first problem,
+/// and that problem (naming its layer when one is at fault). The lab's
+/// editor draws the layers that work and marks the one that breaks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Survey {
+    pub layers: Vec<LayerPlan>,
+    pub problem: Option<Problem>,
+}
+
+/// Why a spec cannot work: an [`Error::Spec`] kept as data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub layer: Option<usize>,
+    pub message: String,
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Spec { layer, message } => Problem { layer, message },
+            other => Problem {
+                layer: None,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl Survey {
+    /// The layer the problem is on, if it is on one.
+    pub fn broken_layer(&self) -> Option<usize> {
+        self.problem.as_ref().and_then(|p| p.layer)
+    }
+
+    /// Parameters of the layers worked out.
+    pub fn param_count(&self) -> usize {
+        self.layers.iter().map(LayerPlan::param_count).sum()
+    }
+
+    /// Multiply-adds of the layers worked out.
+    pub fn macs(&self) -> u64 {
+        self.layers.iter().map(|l| l.macs).sum()
+    }
+}
+
 impl Plan {
     /// Check `spec` and work out every shape; a text network needs its
     /// vocabulary size (embedding rows, `"units": "vocab"`). The first
     /// problem found is returned, naming the layer.
     pub fn new(spec: &NetworkSpec, vocab: Option<usize>) -> Result<Plan> {
+        let survey = Plan::survey(spec, vocab);
+        match survey.problem {
+            Some(Problem { layer, message }) => Err(Error::Spec { layer, message }),
+            None => Ok(Plan {
+                input: spec.input,
+                outputs: survey.layers.last().map_or(0, |l| l.output.size()),
+                layers: survey.layers,
+                vocab,
+            }),
+        }
+    }
+
+    /// Work out `spec` layer by layer as far as it goes, then check the
+    /// whole: the layers before the first problem, and that problem.
+    pub fn survey(spec: &NetworkSpec, vocab: Option<usize>) -> Survey {
+        let mut layers = Vec::with_capacity(spec.layers.len());
+        let walked = Plan::walk(spec, vocab, &mut layers);
+        let problem = walked.err().or_else(|| {
+            let plan = Plan {
+                input: spec.input,
+                outputs: layers.last().map_or(0, |l: &LayerPlan| l.output.size()),
+                layers: std::mem::take(&mut layers),
+                vocab,
+            };
+            let problem = plan
+                .check_ending(spec)
+                .and_then(|()| plan.check_totals())
+                .err();
+            layers = plan.layers;
+            problem
+        });
+        Survey {
+            layers,
+            problem: problem.map(Problem::from),
+        }
+    }
+
+    /// Each layer's plan into `layers`, until one cannot work.
+    fn walk(spec: &NetworkSpec, vocab: Option<usize>, layers: &mut Vec<LayerPlan>) -> Result<()> {
         let mut shape = input_shape(spec, vocab)?;
         if spec.layers.is_empty() {
             return Err(spec_error(None, "the network has no layers"));
@@ -202,28 +286,12 @@ impl Plan {
             ));
         }
         let mut names = std::collections::BTreeSet::new();
-        let mut layers = Vec::with_capacity(spec.layers.len());
         let last = spec.layers.len() - 1;
         for (i, layer) in spec.layers.iter().enumerate() {
             let label = layer.kind.label();
             let at = || Some((i, label.clone()));
-            let prefix = match &layer.name {
-                Some(n) => {
-                    check_name(n).map_err(|p| spec_error(at(), p))?;
-                    n.clone()
-                }
-                // A Transformer's parts are named as its module's own
-                // (pos, layers.{block}, norm): the body of the model.
-                None if matches!(layer.kind, LayerKind::Transformer { .. }) => String::new(),
-                None => format!("layers.{i}"),
-            };
-            if !names.insert(prefix.clone()) {
-                return Err(spec_error(
-                    at(),
-                    format!("has the name {prefix:?}, which another layer has too"),
-                ));
-            }
-            let (output, params, macs) = infer(&layer.kind, shape, &prefix, vocab, i == last)
+            let (output, params, macs) = layer_prefix(layer, i, &mut names)
+                .and_then(|prefix| infer(&layer.kind, shape, &prefix, vocab, i == last))
                 .map_err(|p| spec_error(at(), p))?;
             if let Some(p) = layers
                 .iter()
@@ -249,15 +317,7 @@ impl Plan {
             });
             shape = output;
         }
-        let plan = Plan {
-            input: spec.input,
-            outputs: shape.size(),
-            layers,
-            vocab,
-        };
-        plan.check_ending(spec)?;
-        plan.check_totals()?;
-        Ok(plan)
+        Ok(())
     }
 
     /// The network must answer with probabilities: a softmax last, over the
@@ -382,6 +442,30 @@ fn input_shape(spec: &NetworkSpec, vocab: Option<usize>) -> Result<Shape> {
             )),
         },
     }
+}
+
+/// The prefix of a layer's parameter names, unique in the network.
+fn layer_prefix(
+    layer: &super::spec::Layer,
+    i: usize,
+    names: &mut std::collections::BTreeSet<String>,
+) -> std::result::Result<String, String> {
+    let prefix = match &layer.name {
+        Some(n) => {
+            check_name(n)?;
+            n.clone()
+        }
+        // A Transformer's parts are named as its module's own
+        // (pos, layers.{block}, norm): the body of the model.
+        None if matches!(layer.kind, LayerKind::Transformer { .. }) => String::new(),
+        None => format!("layers.{i}"),
+    };
+    if !names.insert(prefix.clone()) {
+        return Err(format!(
+            "has the name {prefix:?}, which another layer has too"
+        ));
+    }
+    Ok(prefix)
 }
 
 /// A parameter name prefix: letters, digits, '_' and '.', up to 32.
@@ -849,5 +933,33 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(t.contains("use \"units\": \"vocab\""), "{t}");
+    }
+
+    #[test]
+    fn a_survey_keeps_the_layers_before_the_one_that_breaks() {
+        let s = NetworkSpec::from_json(
+            r#"{"input": [28, 28, 1], "layers": [
+                {"type": "conv2d", "filters": 8, "kernel": 3, "activation": "relu"},
+                {"type": "max_pool2d", "size": 2},
+                {"type": "dense", "units": 10, "activation": "softmax"},
+                {"type": "flatten"}]}"#,
+        )
+        .unwrap();
+        let survey = Plan::survey(&s, None);
+        assert_eq!(survey.layers.len(), 2);
+        assert_eq!(survey.layers[1].output.describe(), "13x13x8");
+        assert_eq!(survey.broken_layer(), Some(2));
+        assert_eq!(survey.param_count(), 80);
+        // A whole that fails (here: no softmax last) keeps every layer.
+        let s = NetworkSpec::from_json(
+            r#"{"input": [28, 28, 1], "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}"#,
+        )
+        .unwrap();
+        let survey = Plan::survey(&s, None);
+        assert_eq!(survey.layers.len(), 2);
+        assert_eq!(survey.broken_layer(), Some(1));
+        let ok = Plan::survey(&spec::seed_cnn(), None);
+        assert!(ok.problem.is_none());
+        assert_eq!(ok.param_count(), 121_930);
     }
 }

@@ -416,6 +416,20 @@ impl NetworkSpec {
     }
 }
 
+/// As its JSON, so a spec can sit inside other serialised data (the lab's
+/// kept runs); reading it back checks it like [`NetworkSpec::from_json`].
+impl Serialize for NetworkSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NetworkSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        NetworkSpec::from_value(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 fn parse_input(v: Option<Value>) -> Result<Input> {
     let bad = |what: String| {
         spec_error(

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import { after, before } from 'node:test';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -210,9 +211,27 @@ export const DIGITS = [
   ['3', [polyline([...arc(135, 88, 62, 58, -160, 95), ...arc(135, 198, 66, 60, -95, 160)])]],
 ];
 
-/** Draws `strokes` on #draw-canvas with the mouse (pointerdown, moves, up). */
+/**
+ * Shows the part of the page named `section` (draw, inside, train, text,
+ * lab, service) as a person would: with its link in the top navigation.
+ */
+export async function show(page, section) {
+  await page.click(`#nav-${section}`);
+  await page.waitForFunction((s) => document.querySelector('#app')?.dataset.section === s, section);
+}
+
+/** Opens the settings (language, self-test) in the header. */
+export async function openSettings(page) {
+  if (!(await page.locator('#settings').evaluate((el) => el.open))) await page.click('#settings summary');
+}
+
+/**
+ * Draws `strokes` on #draw-canvas with the mouse (pointerdown, moves, up),
+ * first showing the drawing pad if the part of the page shown has none.
+ */
 export async function draw(page, strokes) {
   const canvas = page.locator('#draw-canvas');
+  if (!(await canvas.isVisible())) await show(page, 'draw');
   await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
   assert.ok(box, '#draw-canvas has no box: not visible');
@@ -224,6 +243,27 @@ export async function draw(page, strokes) {
     for (const p of stroke.slice(1)) await page.mouse.move(...at(p));
     await page.mouse.up();
   }
+}
+
+// ---- Accessibility -----------------------------------------------------------
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/**
+ * Runs axe-core (WCAG 2 A and AA rules) on what `selector` matches in the
+ * page as it is now, and fails listing every violation: rule, impact and
+ * the first elements at fault.
+ */
+export async function assertAccessible(page, selector = 'body') {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async (sel) => {
+    const r = await window.axe.run(sel, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'], resultTypes: ['violations'] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes
+      .slice(0, 4)
+      .map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`)
+      .join('\n    ')}`);
+  }, selector);
+  assert.deepEqual(violations, [], `axe-core found in ${selector}:\n${violations.join('\n')}`);
 }
 
 // ---- Benchmark reports (scripts/bench_*.mjs) ---------------------------------

@@ -20,7 +20,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CONFIGS, DIGITS, artifacts, draw, launchPage, root, serveForTests, until } from './harness.mjs';
+import { CONFIGS, DIGITS, artifacts, draw, launchPage, root, serveForTests, show, until } from './harness.mjs';
 
 const BINARY = path.join(root, 'target/debug/neuralpad');
 const READY_TIMEOUT_MS = 120_000;
@@ -51,6 +51,7 @@ async function waitReady(run) {
 
 /** Uploads `file` into the weights panel; returns #weights-message's kind and text. */
 async function upload(run, file) {
+  await show(run.page, 'service');
   const buffer = await readFile(file);
   await run.page.evaluate(() => document.querySelector('#weights-message')?.removeAttribute('data-kind'));
   await run.page.setInputFiles('#weights-upload', { name: path.basename(file), mimeType: 'application/octet-stream', buffer });
@@ -80,8 +81,17 @@ for (const cfg of CONFIGS) {
     try {
       const loaded = await upload(run, files.tiny);
       assert.equal(loaded.kind, 'ok', loaded.text);
-      await until(run, 'the tiny CNN in #inside-network', () => /conv2d 8 3x3 relu/.test(document.querySelector('#inside-network')?.textContent ?? ''), null, {
-        show: '#inside-network',
+      await show(page, 'inside');
+      await until(run, 'the tiny CNN in #inside-picture', () => /8 3x3 relu/.test(document.querySelector('#inside-picture-layer-0')?.textContent ?? ''), null, {
+        show: '#inside-picture',
+      });
+      assert.equal(await page.locator('#inside-picture-layer-0').getAttribute('data-shape'), '26×26×8');
+      // The picture is the view's map: a layer picked is brought into view.
+      await page.click('#inside-picture-layer-1');
+      await until(run, '#inside&layer=1 in the address', () => location.hash === '#inside&layer=1');
+      await until(run, 'layer 1 in view', () => {
+        const r = document.querySelector('#layer-1-maps')?.getBoundingClientRect();
+        return r && r.top >= 0 && r.top < innerHeight;
       });
       assert.equal(await page.locator('#layer-0-maps').count(), 1, 'layer 0 (the convolution) is drawn');
       assert.equal(await page.locator('#layer-1-maps').count(), 1, 'layer 1 (max pooling) is drawn');
@@ -93,6 +103,7 @@ for (const cfg of CONFIGS) {
       await until(run, 'the tiny CNN reads a 1', () => document.querySelector('#prediction')?.dataset.digit === '1', null, { show: '#prediction, #probs' });
 
       // Training from random weights keeps the uploaded network.
+      await show(page, 'train');
       await page.selectOption('#td-from', 'random');
       await setNumber(page, '#td-epochs', 1);
       await setNumber(page, '#td-eval-every', 60);
@@ -104,7 +115,8 @@ for (const cfg of CONFIGS) {
       const st = await page.locator('#td-status').evaluate((el) => ({ ...el.dataset }));
       assert.ok(Number(st.accuracy) > 0.6, `accuracy ${st.accuracy} after 60 steps of the tiny CNN`);
       await page.click('#td-pause');
-      assert.match(await page.locator('#inside-network').innerText(), /conv2d 8 3x3 relu/, 'training kept the network');
+      await show(page, 'inside');
+      assert.match(await page.locator('#inside-picture-layer-0').innerText(), /8 3x3 relu/, 'training kept the network');
     } finally {
       await page.locator('#inside').screenshot({ path: path.join(artifacts, `networks-tiny-cnn-${cfg.name}.png`) }).catch(() => {});
     }
@@ -120,6 +132,7 @@ for (const cfg of CONFIGS) {
     try {
       const loaded = await upload(run, files.gru);
       assert.equal(loaded.kind, 'ok', loaded.text);
+      await show(page, 'text');
       await until(run, 'the GRU in #text-network', () => /gru 128/.test(document.querySelector('#text-network')?.textContent ?? ''), null, {
         show: '#text-network',
       });

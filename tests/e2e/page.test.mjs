@@ -21,8 +21,10 @@ import {
   artifacts,
   draw,
   launchPage,
+  openSettings,
   polyline,
   serveForTests,
+  show,
   until,
 } from './harness.mjs';
 
@@ -243,6 +245,7 @@ async function waitEmpty(run, why) {
 }
 
 async function clearDrawing(run) {
+  if (!(await run.page.locator('#clear').isVisible())) await show(run.page, 'draw');
   await run.page.click('#clear');
   await waitEmpty(run, 'after #clear');
 }
@@ -568,12 +571,15 @@ for (const cfg of CONFIGS) {
           `max difference ${diff}: ${await result.innerText()}`,
         );
       } finally {
+        await show(page, 'inside');
         await shot(page, `inside-${cfg.name}`, '#inside');
+        await show(page, 'draw');
       }
     });
 
     await t.test('text: next characters and a continuation', async () => {
       try {
+        await show(page, 'text');
         const input = page.locator('#text-input');
         await input.fill('');
         const since = await mark(page, 'text');
@@ -623,6 +629,7 @@ for (const cfg of CONFIGS) {
     });
 
     await t.test('weights: downloads are valid files; a bad upload is refused and changes nothing', async () => {
+      await show(page, 'service');
       const digits = await download(page, '#download-digits');
       const digitTensors = parseSafetensors(digits, 'downloaded digit model');
       // PyTorch's state_dict names of the classifier (README).
@@ -660,6 +667,7 @@ for (const cfg of CONFIGS) {
       const clearButton = page.locator('#clear');
       const english = await clearButton.innerText();
       try {
+        await openSettings(page);
         await page.selectOption('#lang', 'zh');
         await until(run, '<html lang="zh-CN">', () => document.documentElement.lang === 'zh-CN');
         await until(run, 'a Chinese #clear label', (en) => document.querySelector('#clear')?.innerText !== en, english, {

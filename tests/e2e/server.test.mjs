@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { CONFIGS, DIGITS, artifacts, draw, launchPage, root, serveForTests, until } from './harness.mjs';
+import { CONFIGS, DIGITS, artifacts, draw, launchPage, root, serveForTests, show, until } from './harness.mjs';
 
 const site = serveForTests();
 const READY_TIMEOUT_MS = 120_000;
@@ -102,12 +102,14 @@ for (const config of CONFIGS) {
       await until(run, 'a digit answered in the browser', () => document.querySelector('#prediction')?.getAttribute('data-state') === 'ready');
       const here = await settled(run, 'browser probabilities', () => probs(page));
       assert.equal(await page.locator('#prediction').getAttribute('data-digit'), label);
+      await show(page, 'text');
       await page.locator('#text-input').fill(text);
       const hereText = await settled(run, 'browser next characters', () => nextChars(page));
       assert.ok(Number(await roundTrip(page, 'browser')) > 0, 'no browser round trip shown');
       assert.equal(await roundTrip(page, 'server'), '', 'a server round trip before any server was asked');
 
       // On the server: the same drawing and text are asked again at once.
+      await show(page, 'service');
       await page.locator('#server-address').fill(server.url);
       await page.locator('#server-address').dispatchEvent('change');
       await page.locator('#where-server').check();
@@ -128,6 +130,7 @@ for (const config of CONFIGS) {
       assertClose(thereText.map(([, p]) => p), hereText.map(([, p]) => p), 'next-character probabilities');
       assert.ok(Number(await roundTrip(page, 'server')) > 0, 'no server round trip shown');
       assert.match(await page.locator('#round-trip').innerText(), /in this browser [\d.]+ ms · on a server [\d.]+ ms/);
+      await show(page, 'inside');
       assert.ok(await page.locator('#inside-on-server').isVisible(), 'no word that the inside view needs the browser');
 
       // A new drawing goes to the server too.
@@ -139,6 +142,7 @@ for (const config of CONFIGS) {
       });
 
       // A continuation written by the server.
+      await show(page, 'text');
       await page.locator('#continue').click();
       await until(run, 'a continuation from the server', (text) => (document.querySelector('#generated')?.innerText ?? '').length > text.length + 100, text, {
         show: '#generated, #where',
@@ -147,6 +151,7 @@ for (const config of CONFIGS) {
 
       // Nothing listens there: a clear message, and no answer invented.
       const closed = await closedPort();
+      await show(page, 'service');
       await page.locator('#server-address').fill(`127.0.0.1:${closed}`);
       await page.locator('#server-address').dispatchEvent('change');
       await until(
@@ -160,10 +165,11 @@ for (const config of CONFIGS) {
       // Back in the browser: the message goes, the browser answers.
       await page.locator('#where-browser').check();
       await until(run, 'the message cleared', () => (document.querySelector('#server-error')?.innerText ?? '') === '');
+      await show(page, 'inside');
       await page.locator('#clear').click();
       await draw(page, strokes);
       await until(run, 'the browser answering again', (d) => document.querySelector('#prediction')?.getAttribute('data-digit') === d, label);
-      assert.ok(!(await page.locator('#inside-on-server').isVisible()));
+      assert.ok(await page.locator('#inside').isVisible() && !(await page.locator('#inside-on-server').isVisible()));
       const fatal = run.problems.filter((p) => p.startsWith('uncaught:') || p.includes('panicked at'));
       assert.deepEqual(fatal, [], run.problems.join('\n'));
     } finally {

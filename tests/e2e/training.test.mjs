@@ -18,7 +18,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, artifacts, draw, launchPage, serveForTests, snapshot, until } from './harness.mjs';
+import { ANSWER_TIMEOUT_MS, CONFIGS, DIGITS, artifacts, draw, launchPage, serveForTests, show, snapshot, until } from './harness.mjs';
+
+/** The part of the page each training panel is on, by its ids' prefix. */
+const PANEL_SECTION = { td: 'train', tt: 'text' };
 
 // Fetching both models' weights and bringing the engine up (on SwiftShader
 // that includes compiling every pipeline) on a busy 2-core machine.
@@ -114,6 +117,7 @@ async function setNumber(page, selector, value) {
  * number inputs setNumber.
  */
 async function configure(page, prefix, values) {
+  await show(page, PANEL_SECTION[prefix]);
   for (const [key, value] of Object.entries(values)) {
     const selector = `#${prefix}-${key}`;
     const tag = await page.locator(selector).evaluate((el) => el.tagName);
@@ -173,6 +177,7 @@ async function waitStatus(run, prefix, what, want, timeout) {
  * with its message instead of at a long wait.
  */
 async function startRun(run, prefix, button = 'start') {
+  await show(run.page, PANEL_SECTION[prefix]);
   await run.page.click(`#${prefix}-${button}`);
   await until(
     run,
@@ -193,6 +198,7 @@ async function startRun(run, prefix, button = 'start') {
  * returns the status.
  */
 async function pause(run, prefix) {
+  await show(run.page, PANEL_SECTION[prefix]);
   await run.page.click(`#${prefix}-pause`);
   const selector = `#${prefix}-status`;
   await until(
@@ -260,6 +266,7 @@ async function watchDigit(page) {
  */
 async function predictionOf(run, strokes, { settle = true } = {}) {
   const { page } = run;
+  if (!(await page.locator('#clear').isVisible())) await show(page, 'draw');
   await page.click('#clear');
   await until(run, 'empty #prediction after #clear', () => document.querySelector('#prediction')?.dataset.state === 'empty', null, {
     show: '#prediction',
@@ -477,6 +484,7 @@ for (const cfg of CONFIGS) {
       await canvas.scrollIntoViewIfNeeded();
       const box = await canvas.boundingBox();
       assert.ok(box, '#draw-canvas has no box');
+      await show(page, 'text');
       const input = page.locator('#text-input');
       const keys = 'hello';
       for (let i = 0; i < 10; i++) {
@@ -550,6 +558,7 @@ for (const cfg of CONFIGS) {
     async (t) => {
       const run = await openPage(t, cfg);
       const { page } = run;
+      await show(page, 'draw');
       assert.ok(await page.locator('#restored').isHidden(), '#restored shown on a fresh browser');
       await configure(page, 'td', { from: 'random', 'eval-every': 20 });
       await startRun(run, 'td');
@@ -574,6 +583,7 @@ for (const cfg of CONFIGS) {
       // And they stay forgotten.
       await page.reload();
       await waitReady(run);
+      await show(page, 'draw');
       assert.ok(await page.locator('#restored').isHidden(), '#restored back after #forget-trained and a reload');
       assertNoPanic(run.problems);
     },
@@ -629,6 +639,7 @@ for (const cfg of CONFIGS) {
     async (t) => {
       const run = await openPage(t, cfg);
       const { page } = run;
+      await show(page, 'text');
       await page.selectOption('#tt-source', 'pasted');
       const text = multilingual(3000);
       await page.locator('#tt-paste').fill(text);
@@ -663,6 +674,7 @@ for (const cfg of CONFIGS) {
   test(`${cfg.label}: text over 4 MB is refused`, { timeout: MARGIN_MS }, async (t) => {
     const run = await openPage(t, cfg);
     const { page } = run;
+    await show(page, 'text');
     await page.selectOption('#tt-source', 'pasted');
     await page.locator('#tt-paste').waitFor({ state: 'visible' });
     // fill would type 4.2 million characters; set the value and say so instead.
