@@ -452,6 +452,29 @@ mod tests {
     }
 
     #[test]
+    fn the_lstm_becomes_a_transformer_and_its_heads_must_divide_the_width() {
+        let s = apply(
+            &spec::seed_lstm(),
+            &Edit::SetType {
+                at: 1,
+                type_name: "transformer".into(),
+            },
+        )
+        .unwrap();
+        let plan = Plan::new(&s, Some(40)).unwrap();
+        assert_eq!(
+            plan.layers[1].label,
+            "transformer 2 blocks 4 heads ff 512 context 128"
+        );
+        assert!(types_for(Input::Chars).contains(&"transformer"));
+        // 3 heads do not divide the embedding's 64: not offered, and the
+        // plan would name the layer.
+        assert!(apply(&s, &set(1, "heads", "3")).is_err());
+        let s = apply(&s, &set(1, "blocks", "1")).unwrap();
+        assert!(Plan::new(&s, Some(40)).unwrap().param_count() < plan.param_count());
+    }
+
+    #[test]
     fn layers_are_added_removed_and_moved() {
         let s = spec::seed_cnn();
         let s = apply(
