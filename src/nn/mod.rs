@@ -14,6 +14,7 @@ pub mod embedding;
 pub mod init;
 pub mod network;
 pub mod plan;
+pub mod receptive;
 pub mod recurrent;
 pub mod spec;
 pub mod transformer;
