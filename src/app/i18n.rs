@@ -433,7 +433,7 @@ pub static EN: Strings = Strings {
     heatmap_needs_browser: "The server sends only the next characters: the heatmap needs the model in this browser.",
     text_model: "Text model",
     model_lstm: "LSTM (recurrent, 128 units)",
-    model_transformer: "Transformer (2 blocks × 4 attention heads)",
+    model_transformer: "Transformer (2 blocks × 4 heads)",
     loading_transformer: "Loading the Transformer (1.8 MB)…",
     model_locked: "A training run holds the model: stop it to switch.",
     attention_title: "Where the last character looks",
