@@ -475,10 +475,18 @@ fn AttentionView(state: TextState, lang: RwSignal<Lang>) -> impl IntoView {
                 data-sum=move || shown().map_or(0.0, |x| x.1.iter().sum::<f32>()).to_string()>
                 {move || shown().map(|(chars, w)| {
                     let max = w.iter().copied().fold(0.0f32, f32::max).max(1e-6);
-                    chars.into_iter().zip(w).map(|(c, p)| {
+                    let last = chars.len().saturating_sub(1);
+                    chars.into_iter().zip(w).enumerate().map(|(i, (c, p))| {
                         let (strong, alpha) = shading(p / max);
+                        // The last character is the one looking: outlined.
+                        let class = match (strong, i == last) {
+                            (true, true) => "att strong looking",
+                            (true, false) => "att strong",
+                            (false, true) => "att looking",
+                            (false, false) => "att",
+                        };
                         view! {
-                            <span class={if strong { "att strong" } else { "att" }} data-w=p.to_string()
+                            <span class=class data-w=p.to_string()
                                 style:background-color=format!("rgba(23, 71, 166, {alpha:.3})")
                                 title=format!("{} {:.1}%", visible(c), 100.0 * p)>{glyph(c)}</span>
                         }
