@@ -13,6 +13,15 @@ pub const MAX_PROMPT_CHARS: usize = 2000;
 pub const MAX_GENERATE_CHARS: usize = 1000;
 /// Most next characters `text/next` lists.
 pub const MAX_TOP_K: usize = 100;
+/// The built-in text models a request may name in `model`: the seed LSTM
+/// and the Transformer.
+pub const TEXT_MODELS: [&str; 2] = ["lstm", "transformer"];
+/// The text model of a request that names none.
+pub const DEFAULT_TEXT_MODEL: &str = "lstm";
+
+fn default_model() -> String {
+    DEFAULT_TEXT_MODEL.into()
+}
 
 /// Every failure: the status code says its kind, `error` what was wrong.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +64,10 @@ pub struct NextRequest {
     /// How many of the likeliest next characters to list, 1 to 100.
     #[serde(default = "default_k")]
     pub k: usize,
+    /// The built-in text model that reads it: "lstm" (the default) or
+    /// "transformer".
+    #[serde(default = "default_model")]
+    pub model: String,
 }
 
 fn default_k() -> usize {
@@ -76,8 +89,10 @@ pub struct NextAnswer {
     pub next: Vec<NextChar>,
     /// The prompt's characters outside the model's vocabulary, once each.
     pub unknown: Vec<String>,
-    /// Requests whose LSTM steps ran together (dynamic batching).
+    /// Requests whose steps ran together (dynamic batching).
     pub batch: usize,
+    /// The text model that read the prompt.
+    pub model: String,
 }
 
 /// `POST /v1/text/generate`.
@@ -99,6 +114,10 @@ pub struct GenerateRequest {
     /// and returns it.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The built-in text model that continues it: "lstm" (the default) or
+    /// "transformer".
+    #[serde(default = "default_model")]
+    pub model: String,
 }
 
 fn default_length() -> usize {
@@ -120,8 +139,10 @@ pub struct GenerateAnswer {
     pub seed: u64,
     /// The prompt's characters outside the model's vocabulary, once each.
     pub unknown: Vec<String>,
-    /// Requests whose LSTM steps ran together (dynamic batching).
+    /// Requests whose steps ran together (dynamic batching).
     pub batch: usize,
+    /// The text model that wrote it.
+    pub model: String,
 }
 
 /// Most characters of a published model's name.
@@ -149,6 +170,10 @@ pub struct Models {
 pub struct ModelInfo {
     /// "digits" or "text".
     pub name: String,
+    /// What requests call it: "digits", a text model's id ("lstm",
+    /// "transformer") for their `model`, or a published model's id (128
+    /// random bits, URL-safe).
+    pub id: String,
     /// The layers, in order.
     pub architecture: String,
     /// What one request gives the model.
@@ -166,10 +191,6 @@ pub struct ModelInfo {
     /// The weights file served: a path on the server's disk for the two
     /// built-in models, `/v1/models/{id}/weights` for a published one.
     pub weights: String,
-    /// A published model's id (none for the built-in models): 128 random
-    /// bits, URL-safe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
     /// The class names, in the order of the probabilities (none for the
     /// text model, whose outputs are its vocabulary).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -24,11 +24,12 @@ use std::future::Future;
 
 use crate::error::Result;
 use crate::params::{
-    AdamParams, Conv2dParams, CopyParams, DenseParams, DropoutParams, ElementwiseParams,
-    EmbeddingParams, NormParams, PoolParams, RecurrentParams, SoftmaxParams,
+    AdamParams, AttentionParams, Conv2dParams, CopyParams, DenseParams, DropoutParams,
+    ElementwiseParams, EmbeddingParams, LayerNormParams, NormParams, PoolParams, PositionParams,
+    RecurrentParams, SoftmaxParams,
 };
 use crate::shapes::{self, Cell};
-pub use crate::shapes::{Act, AdamConfig, Mask, SeqStep};
+pub use crate::shapes::{Act, AdamConfig, KeyRows, Mask, SeqStep};
 
 /// A tensor of `f32` living on some backend, with a row-major shape.
 pub trait Tensor {
@@ -325,6 +326,124 @@ pub trait Backend {
         grad: &Self::Tensor,
         m: &mut Self::Tensor,
         v: &mut Self::Tensor,
+    );
+    fn gelu_forward_unchecked(&self, p: &ElementwiseParams, x: &Self::Tensor, y: &mut Self::Tensor);
+    fn gelu_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        x: &Self::Tensor,
+        grad: &mut Self::Tensor,
+    );
+    fn residual_forward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        y: &mut Self::Tensor,
+    );
+    fn residual_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    );
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_forward_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        y: &mut Self::Tensor,
+        stats: &mut Self::Tensor,
+    );
+    fn layer_norm_backward_input_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        stats: &Self::Tensor,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    );
+    fn layer_norm_backward_weight_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &Self::Tensor,
+        stats: &Self::Tensor,
+        dy: &Self::Tensor,
+        dgamma: &mut Self::Tensor,
+    );
+    fn position_forward_unchecked(
+        &self,
+        p: &PositionParams,
+        x: &Self::Tensor,
+        table: &Self::Tensor,
+        starts: &Self::Indices,
+        y: &mut Self::Tensor,
+    );
+    fn position_backward_unchecked(
+        &self,
+        p: &PositionParams,
+        dy: &Self::Tensor,
+        starts: &Self::Indices,
+        dtable: &mut Self::Tensor,
+    );
+    fn attention_scores_forward_unchecked(
+        &self,
+        p: &AttentionParams,
+        qkv: &Self::Tensor,
+        kv: &Self::Tensor,
+        starts: &Self::Indices,
+        weights: &mut Self::Tensor,
+    );
+    fn attention_values_forward_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &Self::Tensor,
+        kv: &Self::Tensor,
+        starts: &Self::Indices,
+        out: &mut Self::Tensor,
+    );
+    fn attention_backward_scores_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &Self::Tensor,
+        qkv: &Self::Tensor,
+        starts: &Self::Indices,
+        dout: &Self::Tensor,
+        dscores: &mut Self::Tensor,
+    );
+    fn attention_backward_query_unchecked(
+        &self,
+        p: &AttentionParams,
+        dscores: &Self::Tensor,
+        qkv: &Self::Tensor,
+        starts: &Self::Indices,
+        dqkv: &mut Self::Tensor,
+    );
+    fn attention_backward_key_unchecked(
+        &self,
+        p: &AttentionParams,
+        dscores: &Self::Tensor,
+        qkv: &Self::Tensor,
+        starts: &Self::Indices,
+        dqkv: &mut Self::Tensor,
+    );
+    fn attention_backward_value_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &Self::Tensor,
+        dout: &Self::Tensor,
+        starts: &Self::Indices,
+        dqkv: &mut Self::Tensor,
+    );
+    fn attention_cache_write_unchecked(
+        &self,
+        p: &AttentionParams,
+        qkv: &Self::Tensor,
+        starts: &Self::Indices,
+        cache: &mut Self::Tensor,
     );
 
     // ---- conv2d (k x k, stride 1, valid) ------------------------------
@@ -925,6 +1044,235 @@ pub trait Backend {
         Ok(())
     }
 
+    // ---- the Transformer's parts -------------------------------------------
+    //
+    // Sequences are time-major [steps * rows, width] as for the recurrent
+    // cells; `starts` [rows] holds each row's first position (zeros for a
+    // training window, where every row starts at 0). Attention's weights
+    // [rows, heads, q_steps, k_steps] size its ops; see `AttentionParams`
+    // for where queries, keys and values live.
+
+    /// y = gelu(x) = x Phi(x), the exact (erf) form.
+    fn gelu_forward(&self, x: &Self::Tensor, y: &mut Self::Tensor) -> Result<()> {
+        let p = shapes::elementwise("gelu_forward", x.shape(), y.shape())?;
+        self.gelu_forward_unchecked(&p, x, y);
+        Ok(())
+    }
+    /// grad *= gelu'(x), in place, reading the forward's input x.
+    fn gelu_backward(&self, x: &Self::Tensor, grad: &mut Self::Tensor) -> Result<()> {
+        let p = shapes::elementwise("gelu_backward", x.shape(), grad.shape())?;
+        self.gelu_backward_unchecked(&p, x, grad);
+        Ok(())
+    }
+    /// y = a + b: a residual connection.
+    fn residual_forward(
+        &self,
+        a: &Self::Tensor,
+        b: &Self::Tensor,
+        y: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::elementwise("residual_forward", a.shape(), b.shape())?;
+        shapes::elementwise("residual_forward", a.shape(), y.shape())?;
+        self.residual_forward_unchecked(&p, a, b, y);
+        Ok(())
+    }
+    /// dx += dy: the skip path of a residual connection.
+    fn residual_backward(&self, dy: &Self::Tensor, dx: &mut Self::Tensor) -> Result<()> {
+        let p = shapes::elementwise("residual_backward", dy.shape(), dx.shape())?;
+        self.residual_backward_unchecked(&p, dy, dx);
+        Ok(())
+    }
+    /// y [n, dim] = layer_norm(x) * gamma + beta, row by row; stats [n, 2]
+    /// keeps each row's mean and 1 / sqrt(var + eps).
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_forward(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        y: &mut Self::Tensor,
+        stats: &mut Self::Tensor,
+        eps: f32,
+    ) -> Result<()> {
+        const OP: &str = "layer_norm_forward";
+        let p = shapes::layer_norm(OP, x.shape(), gamma.shape(), stats.shape(), eps)?;
+        shapes::elementwise(OP, gamma.shape(), beta.shape())?;
+        shapes::elementwise(OP, x.shape(), y.shape())?;
+        self.layer_norm_forward_unchecked(&p, x, gamma, beta, y, stats);
+        Ok(())
+    }
+    /// dx [n, dim] += d loss / d x, given dy and the forward's x and stats.
+    fn layer_norm_backward_input(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        stats: &Self::Tensor,
+        dy: &Self::Tensor,
+        dx: &mut Self::Tensor,
+    ) -> Result<()> {
+        const OP: &str = "layer_norm_backward_input";
+        let p = shapes::layer_norm(OP, x.shape(), gamma.shape(), stats.shape(), 0.0)?;
+        shapes::elementwise(OP, x.shape(), dy.shape())?;
+        shapes::elementwise(OP, x.shape(), dx.shape())?;
+        self.layer_norm_backward_input_unchecked(&p, x, gamma, stats, dy, dx);
+        Ok(())
+    }
+    /// dgamma [dim] += sum over rows of dy * xhat (dbeta is the column sum
+    /// of dy: `dense_backward_bias`).
+    fn layer_norm_backward_weight(
+        &self,
+        x: &Self::Tensor,
+        stats: &Self::Tensor,
+        dy: &Self::Tensor,
+        dgamma: &mut Self::Tensor,
+    ) -> Result<()> {
+        const OP: &str = "layer_norm_backward_weight";
+        let p = shapes::layer_norm(OP, x.shape(), dgamma.shape(), stats.shape(), 0.0)?;
+        shapes::elementwise(OP, x.shape(), dy.shape())?;
+        self.layer_norm_backward_weight_unchecked(&p, x, stats, dy, dgamma);
+        Ok(())
+    }
+    /// y [T*b, dim] = x + table[starts[r] + t] (nothing past the table).
+    fn position_forward(
+        &self,
+        x: &Self::Tensor,
+        table: &Self::Tensor,
+        starts: &Self::Indices,
+        y: &mut Self::Tensor,
+    ) -> Result<()> {
+        const OP: &str = "position_forward";
+        let p = shapes::position(OP, x.shape(), table.shape(), starts.len())?;
+        shapes::elementwise(OP, x.shape(), y.shape())?;
+        self.position_forward_unchecked(&p, x, table, starts, y);
+        Ok(())
+    }
+    /// dtable [context, dim] += dy's rows at their positions.
+    fn position_backward(
+        &self,
+        dy: &Self::Tensor,
+        starts: &Self::Indices,
+        dtable: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::position(
+            "position_backward",
+            dy.shape(),
+            dtable.shape(),
+            starts.len(),
+        )?;
+        self.position_backward_unchecked(&p, dy, starts, dtable);
+        Ok(())
+    }
+    /// weights [b, H, Tq, Tk] = causal softmax over keys of q . k / sqrt(head_dim),
+    /// queries from qkv, keys from the rows of kv that `keys` names.
+    fn attention_scores_forward(
+        &self,
+        qkv: &Self::Tensor,
+        kv: &Self::Tensor,
+        starts: &Self::Indices,
+        weights: &mut Self::Tensor,
+        keys: KeyRows,
+    ) -> Result<()> {
+        let p = shapes::attention(
+            "attention_scores_forward",
+            weights.shape(),
+            qkv.shape(),
+            kv.shape(),
+            starts.len(),
+            keys,
+        )?;
+        self.attention_scores_forward_unchecked(&p, qkv, kv, starts, weights);
+        Ok(())
+    }
+    /// out [Tq*b, dim] = weights . v, each head into its columns.
+    fn attention_values_forward(
+        &self,
+        weights: &Self::Tensor,
+        kv: &Self::Tensor,
+        starts: &Self::Indices,
+        out: &mut Self::Tensor,
+        keys: KeyRows,
+    ) -> Result<()> {
+        const OP: &str = "attention_values_forward";
+        let s = weights.shape();
+        let queries = [s.first().copied().unwrap_or(0) * s.get(2).copied().unwrap_or(0)];
+        let qkv = [queries[0], kv.shape().get(1).copied().unwrap_or(0)];
+        let p = shapes::attention(OP, s, &qkv, kv.shape(), starts.len(), keys)?;
+        shapes::elementwise(OP, out.shape(), &[qkv[0], qkv[1] / 3])?;
+        self.attention_values_forward_unchecked(&p, weights, kv, starts, out);
+        Ok(())
+    }
+    /// dscores = weights * (dP - sum over keys of weights * dP), dP = dout . v^T:
+    /// overwritten; keys and values are qkv's own rows (a training window).
+    fn attention_backward_scores(
+        &self,
+        weights: &Self::Tensor,
+        qkv: &Self::Tensor,
+        starts: &Self::Indices,
+        dout: &Self::Tensor,
+        dscores: &mut Self::Tensor,
+    ) -> Result<()> {
+        const OP: &str = "attention_backward_scores";
+        let p = self::window_attention(OP, weights.shape(), qkv.shape(), starts.len())?;
+        shapes::elementwise(OP, weights.shape(), dscores.shape())?;
+        shapes::elementwise(OP, dout.shape(), &[qkv.shape()[0], qkv.shape()[1] / 3])?;
+        self.attention_backward_scores_unchecked(&p, weights, qkv, starts, dout, dscores);
+        Ok(())
+    }
+    /// dqkv's q columns += dscores . k / sqrt(head_dim).
+    fn attention_backward_query(
+        &self,
+        dscores: &Self::Tensor,
+        qkv: &Self::Tensor,
+        starts: &Self::Indices,
+        dqkv: &mut Self::Tensor,
+    ) -> Result<()> {
+        const OP: &str = "attention_backward_query";
+        let p = self::window_attention(OP, dscores.shape(), qkv.shape(), starts.len())?;
+        shapes::elementwise(OP, qkv.shape(), dqkv.shape())?;
+        self.attention_backward_query_unchecked(&p, dscores, qkv, starts, dqkv);
+        Ok(())
+    }
+    /// dqkv's k columns += dscores^T . q / sqrt(head_dim).
+    fn attention_backward_key(
+        &self,
+        dscores: &Self::Tensor,
+        qkv: &Self::Tensor,
+        starts: &Self::Indices,
+        dqkv: &mut Self::Tensor,
+    ) -> Result<()> {
+        const OP: &str = "attention_backward_key";
+        let p = self::window_attention(OP, dscores.shape(), qkv.shape(), starts.len())?;
+        shapes::elementwise(OP, qkv.shape(), dqkv.shape())?;
+        self.attention_backward_key_unchecked(&p, dscores, qkv, starts, dqkv);
+        Ok(())
+    }
+    /// dqkv's v columns += weights^T . dout.
+    fn attention_backward_value(
+        &self,
+        weights: &Self::Tensor,
+        dout: &Self::Tensor,
+        starts: &Self::Indices,
+        dqkv: &mut Self::Tensor,
+    ) -> Result<()> {
+        const OP: &str = "attention_backward_value";
+        let p = self::window_attention(OP, weights.shape(), dqkv.shape(), starts.len())?;
+        shapes::elementwise(OP, dout.shape(), &[dqkv.shape()[0], dqkv.shape()[1] / 3])?;
+        self.attention_backward_value_unchecked(&p, weights, dout, starts, dqkv);
+        Ok(())
+    }
+    /// cache [b * positions, 3 dim] row r * positions + starts[r] + t =
+    /// qkv [T*b, 3 dim] row t * b + r (steps past the cache are dropped).
+    fn attention_cache_write(
+        &self,
+        qkv: &Self::Tensor,
+        starts: &Self::Indices,
+        cache: &mut Self::Tensor,
+    ) -> Result<()> {
+        let p = shapes::attention_cache_write(qkv.shape(), starts.len(), cache.shape())?;
+        self.attention_cache_write_unchecked(&p, qkv, starts, cache);
+        Ok(())
+    }
+
     // ---- Adam -------------------------------------------------------------
 
     /// One bias-corrected Adam step (`step` counts from 1) over a flat parameter.
@@ -946,4 +1294,15 @@ pub trait Backend {
         self.adam_step_unchecked(&p, param, grad, m, v);
         Ok(())
     }
+}
+
+/// The backward attention ops read a training window: keys and values are
+/// the queries' own rows of qkv, time-major.
+fn window_attention(
+    op: &'static str,
+    weights: &[usize],
+    qkv: &[usize],
+    starts: usize,
+) -> Result<AttentionParams> {
+    shapes::attention(op, weights, qkv, qkv, starts, KeyRows::window(starts))
 }

@@ -553,13 +553,14 @@ pub fn text<B: Backend>(
     use crate::nn::network::Mode;
     use crate::train::adam::Adam;
 
-    let (window, batch) = (64, 32);
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let chars: String = (0..VOCAB as u32 - 1)
         .map(|i| char::from_u32(32 + i).expect("printable ASCII and Latin-1"))
         .collect();
     let vocab = Vocab::from_text(&chars);
     let mut model = CharModel::init(be, spec, vocab, &mut rng)?;
+    // A Transformer trains on windows of its context, as `train text` does.
+    let (window, batch) = (model.context().unwrap_or(64), 32);
     let mut opt = Adam::new(AdamConfig::default());
     let ids: Vec<u32> = (0..window * batch + 1)
         .map(|_| rng.random_range(0..VOCAB as u32 - 1))

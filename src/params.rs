@@ -76,8 +76,8 @@ params! {
         act: u32,
     }
 
-    /// Elementwise ops over `len` values.
-    ElementwiseParams for ["activation"] {
+    /// Elementwise ops over `len` values (activations, GELU, residual adds).
+    ElementwiseParams for ["activation", "residual"] {
         len: u32, _pad0: u32, _pad1: u32, _pad2: u32,
     }
 
@@ -131,6 +131,38 @@ params! {
     /// `len` values by min(1, max_norm / sqrt(sum of the first `count` slots)).
     NormParams for ["grad_norm"] {
         len: u32, slot: u32, count: u32, max_norm: f32,
+    }
+
+    /// Layer normalisation over the last dimension, as PyTorch's
+    /// nn.LayerNorm(dim, eps): x [n, dim] -> y [n, dim], with each row's
+    /// mean and 1 / sqrt(var + eps) (biased variance) kept in stats [n, 2].
+    LayerNormParams for ["layer_norm"] {
+        n: u32, dim: u32, eps: f32, _pad0: u32,
+    }
+
+    /// Causal softmax attention per head over sequences laid out time-major
+    /// (query t of sequence r is row t * rows + r of qkv [q_steps * rows,
+    /// 3 * dim], its q in columns 0..dim, head h's in h * head_dim..). Keys
+    /// and values come from kv, 3 * dim wide like qkv (k in columns dim..2
+    /// dim, v in 2 dim..3 dim): key s of sequence r is row s *
+    /// k_step_stride + r * k_row_stride, so one kernel reads a training
+    /// window (kv = qkv: strides rows, 1) and a decoding cache ([rows *
+    /// k_steps, 3 dim], row-major by sequence: strides 1, k_steps). Query t
+    /// of sequence r sits at position starts[r] + t and sees the keys
+    /// 0..=that position (capped at k_steps - 1). Weights are [rows, heads,
+    /// q_steps, k_steps].
+    AttentionParams for ["attention"] {
+        rows: u32, q_steps: u32, k_steps: u32, heads: u32,
+        head_dim: u32, k_step_stride: u32, k_row_stride: u32,
+        /// 1 / sqrt(head_dim), computed on the host.
+        scale: f32,
+    }
+
+    /// Learned positions added to a time-major sequence x [steps * rows,
+    /// dim]: row t * rows + r gets table row starts[r] + t of table
+    /// [context, dim] (none past the table).
+    PositionParams for ["position"] {
+        rows: u32, steps: u32, dim: u32, context: u32,
     }
 
     /// copy_slice: dst[dst_offset + i] = src[src_offset + i] for i < len.

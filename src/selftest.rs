@@ -6,7 +6,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{Act, Backend, Mask, SeqStep};
+use crate::backend::{Act, Backend, KeyRows, Mask, SeqStep};
 use crate::error::Result;
 use crate::shapes::{AdamConfig, Cell, conv_output_size, pool_output_size};
 
@@ -59,9 +59,25 @@ pub enum Op {
     SumSquares,
     ClipByNorm,
     CopySlice,
+    GeluForward,
+    GeluBackward,
+    ResidualForward,
+    ResidualBackward,
+    LayerNormForward,
+    LayerNormBackwardInput,
+    LayerNormBackwardWeight,
+    PositionForward,
+    PositionBackward,
+    AttentionScoresForward,
+    AttentionValuesForward,
+    AttentionBackwardScores,
+    AttentionBackwardQuery,
+    AttentionBackwardKey,
+    AttentionBackwardValue,
+    AttentionCacheWrite,
 }
 
-pub const OPS: [Op; 38] = [
+pub const OPS: [Op; 54] = [
     Op::Conv2dForward,
     Op::Conv2dBackwardInput,
     Op::Conv2dBackwardWeight,
@@ -100,6 +116,22 @@ pub const OPS: [Op; 38] = [
     Op::SumSquares,
     Op::ClipByNorm,
     Op::CopySlice,
+    Op::GeluForward,
+    Op::GeluBackward,
+    Op::ResidualForward,
+    Op::ResidualBackward,
+    Op::LayerNormForward,
+    Op::LayerNormBackwardInput,
+    Op::LayerNormBackwardWeight,
+    Op::PositionForward,
+    Op::PositionBackward,
+    Op::AttentionScoresForward,
+    Op::AttentionValuesForward,
+    Op::AttentionBackwardScores,
+    Op::AttentionBackwardQuery,
+    Op::AttentionBackwardKey,
+    Op::AttentionBackwardValue,
+    Op::AttentionCacheWrite,
 ];
 
 impl Op {
@@ -144,6 +176,22 @@ impl Op {
             Op::SumSquares => "sum_squares",
             Op::ClipByNorm => "clip_by_norm",
             Op::CopySlice => "copy_slice",
+            Op::GeluForward => "gelu_forward",
+            Op::GeluBackward => "gelu_backward",
+            Op::ResidualForward => "residual_forward",
+            Op::ResidualBackward => "residual_backward",
+            Op::LayerNormForward => "layer_norm_forward",
+            Op::LayerNormBackwardInput => "layer_norm_backward_input",
+            Op::LayerNormBackwardWeight => "layer_norm_backward_weight",
+            Op::PositionForward => "position_forward",
+            Op::PositionBackward => "position_backward",
+            Op::AttentionScoresForward => "attention_scores_forward",
+            Op::AttentionValuesForward => "attention_values_forward",
+            Op::AttentionBackwardScores => "attention_backward_scores",
+            Op::AttentionBackwardQuery => "attention_backward_query",
+            Op::AttentionBackwardKey => "attention_backward_key",
+            Op::AttentionBackwardValue => "attention_backward_value",
+            Op::AttentionCacheWrite => "attention_cache_write",
         }
     }
 }
@@ -158,7 +206,10 @@ pub const TESTED_AS: [(&str, Op); 1] = [("dense_forward_rows", Op::DenseForward)
 /// dropout: n * c * h * w values; embedding: n ids into a [o, c] table;
 /// recurrent cells: batch n, hidden c, h steps (the op runs at step h / 2),
 /// with recurrent dropout when n is odd; softmax: [n, o]; Adam, norms and
-/// copies: n * c * h * w values.
+/// copies: n * c * h * w values; GELU and residual adds: n * c * h * w
+/// values; layer norm: n * h rows of c * w; positions: n rows of h steps,
+/// c wide, from a table of h + o positions; attention: n rows of h steps,
+/// `pool` heads of c values each (see `attention`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dims {
     pub n: usize,
@@ -594,6 +645,160 @@ async fn run<B: Backend>(be: &B, op: Op, d: Dims, seed: u64) -> Result<Vec<Vec<f
             let mut dst = g.tensor(be, &[len + o])?;
             be.copy_slice(&src, len / 3, &mut dst, o, len - len / 3)?;
             be.read(&[&dst]).await?
+        }
+        Op::GeluForward | Op::GeluBackward => {
+            let x: Vec<f32> = g.vec(len).into_iter().map(|v| 8.0 * v).collect();
+            let x = be.tensor(&[len], &x)?;
+            if op == Op::GeluForward {
+                let mut y = be.zeros(&[len]);
+                be.gelu_forward(&x, &mut y)?;
+                be.read(&[&y]).await?
+            } else {
+                let mut grad = g.tensor(be, &[len])?;
+                be.gelu_backward(&x, &mut grad)?;
+                be.read(&[&grad]).await?
+            }
+        }
+        Op::ResidualForward | Op::ResidualBackward => {
+            let (a, b) = (g.tensor(be, &[len])?, g.tensor(be, &[len])?);
+            let mut y = g.tensor(be, &[len])?;
+            if op == Op::ResidualForward {
+                be.residual_forward(&a, &b, &mut y)?;
+            } else {
+                be.residual_backward(&a, &mut y)?;
+            }
+            be.read(&[&y]).await?
+        }
+        Op::LayerNormForward | Op::LayerNormBackwardInput | Op::LayerNormBackwardWeight => {
+            let (rows, dim) = (n * h, c * w);
+            // Rows off zero and of unequal spread, as a residual stream is.
+            let x: Vec<f32> = g
+                .vec(rows * dim)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let r = (i / dim) as f32;
+                    v * (1.0 + 0.3 * (r % 5.0)) + 0.5 * (r % 3.0 - 1.0)
+                })
+                .collect();
+            let x = be.tensor(&[rows, dim], &x)?;
+            let (gamma, beta) = (g.tensor(be, &[dim])?, g.tensor(be, &[dim])?);
+            let mut y = be.zeros(&[rows, dim]);
+            let mut stats = be.zeros(&[rows, 2]);
+            be.layer_norm_forward(&x, &gamma, &beta, &mut y, &mut stats, 1e-5)?;
+            let dy = g.tensor(be, &[rows, dim])?;
+            match op {
+                Op::LayerNormForward => be.read(&[&y, &stats]).await?,
+                Op::LayerNormBackwardInput => {
+                    let mut dx = g.tensor(be, &[rows, dim])?;
+                    be.layer_norm_backward_input(&x, &gamma, &stats, &dy, &mut dx)?;
+                    be.read(&[&dx]).await?
+                }
+                _ => {
+                    let mut dgamma = g.tensor(be, &[dim])?;
+                    be.layer_norm_backward_weight(&x, &stats, &dy, &mut dgamma)?;
+                    be.read(&[&dgamma]).await?
+                }
+            }
+        }
+        Op::PositionForward | Op::PositionBackward => {
+            // Starts run past the table's end, so that rule is tested too.
+            let (rows, steps, context) = (n, h, h + o);
+            let starts = be.indices(&g.ids(rows, o + 2));
+            let table = g.tensor(be, &[context, c])?;
+            if op == Op::PositionForward {
+                let x = g.tensor(be, &[steps * rows, c])?;
+                let mut y = be.zeros(&[steps * rows, c]);
+                be.position_forward(&x, &table, &starts, &mut y)?;
+                be.read(&[&y]).await?
+            } else {
+                let dy = g.tensor(be, &[steps * rows, c])?;
+                let mut dt = g.tensor(be, &[context, c])?;
+                be.position_backward(&dy, &starts, &mut dt)?;
+                be.read(&[&dt]).await?
+            }
+        }
+        Op::AttentionScoresForward
+        | Op::AttentionValuesForward
+        | Op::AttentionBackwardScores
+        | Op::AttentionBackwardQuery
+        | Op::AttentionBackwardKey
+        | Op::AttentionBackwardValue
+        | Op::AttentionCacheWrite => attention(be, &mut g, op, d).await?,
+    })
+}
+
+/// The attention cases: `n` rows of `h` steps, `pool` heads of `c` values.
+/// The forward ops run on a training window (keys are the queries' own
+/// rows, every row from position 0) and on a decoding cache of h + 1
+/// positions read two steps at a time from random starts (some past the
+/// cache's end, which caps the position); the backward ops on a window
+/// whose rows start at random positions, after the forward ops on the same
+/// backend, so their weights are real softmax rows.
+async fn attention<B: Backend>(be: &B, g: &mut Gen, op: Op, d: Dims) -> Result<Vec<Vec<f32>>> {
+    let Dims {
+        n: rows,
+        c: head_dim,
+        h: steps,
+        pool: heads,
+        ..
+    } = d;
+    let dim = heads * head_dim;
+    let window = KeyRows::window(rows);
+    // q . k over head_dim values: scaled by 1/sqrt(head_dim) already, but
+    // spread to [-3, 3) so that some weights are tiny and some near 1.
+    let mut wide = |len: usize| -> Vec<f32> { g.vec(len).into_iter().map(|v| 3.0 * v).collect() };
+    let qkv = be.tensor(&[steps * rows, 3 * dim], &wide(steps * rows * 3 * dim))?;
+    let zero = be.indices(&vec![0; rows]);
+    Ok(match op {
+        Op::AttentionScoresForward | Op::AttentionValuesForward => {
+            let mut w = be.zeros(&[rows, heads, steps, steps]);
+            be.attention_scores_forward(&qkv, &qkv, &zero, &mut w, window)?;
+            let mut out = be.zeros(&[steps * rows, dim]);
+            be.attention_values_forward(&w, &qkv, &zero, &mut out, window)?;
+            // Decoding: two query steps against a cache of steps + 1 positions.
+            let (tq, tk) = (2.min(steps), steps + 1);
+            let q = be.tensor(&[tq * rows, 3 * dim], &wide(tq * rows * 3 * dim))?;
+            let cache = be.tensor(&[rows * tk, 3 * dim], &wide(rows * tk * 3 * dim))?;
+            let starts = be.indices(&g.ids(rows, tk + 1));
+            let mut wc = be.zeros(&[rows, heads, tq, tk]);
+            let keys = KeyRows::cache(tk);
+            be.attention_scores_forward(&q, &cache, &starts, &mut wc, keys)?;
+            let mut oc = be.zeros(&[tq * rows, dim]);
+            be.attention_values_forward(&wc, &cache, &starts, &mut oc, keys)?;
+            if op == Op::AttentionScoresForward {
+                be.read(&[&w, &wc]).await?
+            } else {
+                be.read(&[&out, &oc]).await?
+            }
+        }
+        Op::AttentionCacheWrite => {
+            let (tq, tk) = (2.min(steps), steps + 1);
+            let q = g.tensor(be, &[tq * rows, 3 * dim])?;
+            let mut cache = g.tensor(be, &[rows * tk, 3 * dim])?;
+            let starts = be.indices(&g.ids(rows, tk + 1));
+            be.attention_cache_write(&q, &starts, &mut cache)?;
+            be.read(&[&cache]).await?
+        }
+        _ => {
+            let starts = be.indices(&g.ids(rows, steps));
+            let mut w = be.zeros(&[rows, heads, steps, steps]);
+            be.attention_scores_forward(&qkv, &qkv, &starts, &mut w, window)?;
+            let dout = g.tensor(be, &[steps * rows, dim])?;
+            let mut ds = g.tensor(be, &[rows, heads, steps, steps])?;
+            be.attention_backward_scores(&w, &qkv, &starts, &dout, &mut ds)?;
+            let mut dqkv = g.tensor(be, &[steps * rows, 3 * dim])?;
+            match op {
+                Op::AttentionBackwardScores => return be.read(&[&ds]).await,
+                Op::AttentionBackwardQuery => {
+                    be.attention_backward_query(&ds, &qkv, &starts, &mut dqkv)?
+                }
+                Op::AttentionBackwardKey => {
+                    be.attention_backward_key(&ds, &qkv, &starts, &mut dqkv)?
+                }
+                _ => be.attention_backward_value(&w, &dout, &starts, &mut dqkv)?,
+            }
+            be.read(&[&dqkv]).await?
         }
     })
 }

@@ -5,8 +5,9 @@
 
 use crate::error::{Result, shape_err};
 use crate::params::{
-    AdamParams, Conv2dParams, CopyParams, DenseParams, DropoutParams, ElementwiseParams,
-    EmbeddingParams, NormParams, PoolParams, RecurrentParams, SoftmaxParams,
+    AdamParams, AttentionParams, Conv2dParams, CopyParams, DenseParams, DropoutParams,
+    ElementwiseParams, EmbeddingParams, LayerNormParams, NormParams, PoolParams, PositionParams,
+    RecurrentParams, SoftmaxParams,
 };
 
 /// Output side of a k x k valid convolution with stride 1: `size - k + 1`
@@ -712,6 +713,175 @@ pub fn softmax_xent_backward(
     let p = softmax(OP, probs, Some(labels), scale)?;
     elementwise(OP, probs, dlogits)?;
     Ok(p)
+}
+
+/// layer_norm_*: x (and y, dy, dx) [n, dim]; gamma (and beta) [dim];
+/// stats [n, 2]. `eps` is only read by the forward pass.
+pub fn layer_norm(
+    op: &'static str,
+    x: &[usize],
+    gamma: &[usize],
+    stats: &[usize],
+    eps: f32,
+) -> Result<LayerNormParams> {
+    rank(op, "input", x, 2)?;
+    let (n, dim) = (x[0], x[1]);
+    if dim == 0 {
+        return Err(shape_err!(op, "input {x:?} has rows of no values"));
+    }
+    expect(op, "weight", gamma, &[dim])?;
+    expect(op, "stats", stats, &[n, 2])?;
+    if !(eps > 0.0 && eps.is_finite()) && op == "layer_norm_forward" {
+        return Err(shape_err!(op, "eps must be positive and finite, got {eps}"));
+    }
+    Ok(LayerNormParams {
+        n: u32_of(op, "rows", n)?,
+        dim: u32_of(op, "dimension", dim)?,
+        eps,
+        _pad0: 0,
+    })
+}
+
+/// Where attention finds its keys and values: key s of sequence r is row
+/// s * step_stride + r * row_stride of the kv tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRows {
+    pub step_stride: usize,
+    pub row_stride: usize,
+}
+
+impl KeyRows {
+    /// A training window's own rows, time-major (kv is qkv).
+    pub const fn window(rows: usize) -> Self {
+        Self {
+            step_stride: rows,
+            row_stride: 1,
+        }
+    }
+
+    /// A decoding cache of `steps` positions per sequence, one sequence's
+    /// positions after another's.
+    pub const fn cache(steps: usize) -> Self {
+        Self {
+            step_stride: 1,
+            row_stride: steps,
+        }
+    }
+}
+
+/// The attention ops: weights [rows, heads, q_steps, k_steps] (the shape
+/// that sizes everything else), qkv [q_steps * rows, 3 * dim], kv [_, 3 *
+/// dim] holding every key row `keys` names, starts [rows].
+pub fn attention(
+    op: &'static str,
+    weights: &[usize],
+    qkv: &[usize],
+    kv: &[usize],
+    starts: usize,
+    keys: KeyRows,
+) -> Result<AttentionParams> {
+    rank(op, "weights", weights, 4)?;
+    let [b, heads, tq, tk] = [weights[0], weights[1], weights[2], weights[3]];
+    if b == 0 || heads == 0 || tq == 0 || tk == 0 {
+        return Err(shape_err!(op, "weights {weights:?} are empty"));
+    }
+    rank(op, "qkv", qkv, 2)?;
+    if qkv[0] != tq * b || qkv[1] == 0 || !qkv[1].is_multiple_of(3 * heads) {
+        return Err(shape_err!(
+            op,
+            "qkv {qkv:?} must be [{tq} steps * {b} rows, 3 * dim] with dim a multiple of {heads} heads, for weights {weights:?}"
+        ));
+    }
+    rank(op, "keys and values", kv, 2)?;
+    if kv[1] != qkv[1] {
+        return Err(shape_err!(
+            op,
+            "keys and values {kv:?} must be {} wide, as qkv {qkv:?}",
+            qkv[1]
+        ));
+    }
+    let last = (tk - 1) * keys.step_stride + (b - 1) * keys.row_stride;
+    if last >= kv[0] {
+        return Err(shape_err!(
+            op,
+            "keys and values {kv:?} have no row {last} (key {} of row {}, strides {keys:?})",
+            tk - 1,
+            b - 1
+        ));
+    }
+    if starts != b {
+        return Err(shape_err!(op, "{starts} starts for {b} rows"));
+    }
+    let dim = qkv[1] / 3;
+    Ok(AttentionParams {
+        rows: u32_of(op, "rows", b)?,
+        q_steps: u32_of(op, "query steps", tq)?,
+        k_steps: u32_of(op, "key steps", tk)?,
+        heads: u32_of(op, "heads", heads)?,
+        head_dim: u32_of(op, "head dimension", dim / heads)?,
+        k_step_stride: u32_of(op, "key step stride", keys.step_stride)?,
+        k_row_stride: u32_of(op, "key row stride", keys.row_stride)?,
+        scale: (1.0 / ((dim / heads) as f64).sqrt()) as f32,
+    })
+}
+
+/// attention_cache_write: qkv [steps * rows, 3 dim] into cache [rows *
+/// positions, 3 dim] at each row's start.
+pub fn attention_cache_write(
+    qkv: &[usize],
+    starts: usize,
+    cache: &[usize],
+) -> Result<AttentionParams> {
+    const OP: &str = "attention_cache_write";
+    rank(OP, "qkv", qkv, 2)?;
+    rank(OP, "cache", cache, 2)?;
+    let b = starts;
+    if b == 0 || !qkv[0].is_multiple_of(b) || !cache[0].is_multiple_of(b) || cache[1] != qkv[1] {
+        return Err(shape_err!(
+            OP,
+            "qkv {qkv:?} and cache {cache:?} must be [steps * {b}, width] and [{b} * positions, width]"
+        ));
+    }
+    Ok(AttentionParams {
+        rows: u32_of(OP, "rows", b)?,
+        q_steps: u32_of(OP, "steps", qkv[0] / b)?,
+        k_steps: u32_of(OP, "positions", cache[0] / b)?,
+        heads: 1,
+        head_dim: u32_of(OP, "width", qkv[1])?,
+        k_step_stride: 1,
+        k_row_stride: u32_of(OP, "positions", cache[0] / b)?,
+        scale: 1.0,
+    })
+}
+
+/// position_*: x [steps * rows, dim] (rows = starts), table [context, dim].
+pub fn position(
+    op: &'static str,
+    x: &[usize],
+    table: &[usize],
+    starts: usize,
+) -> Result<PositionParams> {
+    rank(op, "input", x, 2)?;
+    rank(op, "table", table, 2)?;
+    if starts == 0 || !x[0].is_multiple_of(starts) {
+        return Err(shape_err!(
+            op,
+            "input {x:?} must be [steps * {starts} rows, dim]"
+        ));
+    }
+    if table[1] != x[1] {
+        return Err(shape_err!(
+            op,
+            "table {table:?} must be {} wide, as the input {x:?}",
+            x[1]
+        ));
+    }
+    Ok(PositionParams {
+        rows: u32_of(op, "rows", starts)?,
+        steps: u32_of(op, "steps", x[0] / starts)?,
+        dim: u32_of(op, "dimension", x[1])?,
+        context: u32_of(op, "context", table[0])?,
+    })
 }
 
 /// Hyper-parameters of Adam, as in `torch.optim.Adam` (no weight decay).

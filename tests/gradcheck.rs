@@ -19,7 +19,7 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use neuralpad::backend::{Act, Mask, SeqStep};
+use neuralpad::backend::{Act, KeyRows, Mask, SeqStep};
 use neuralpad::shapes::Cell;
 use neuralpad::{Backend, CpuBackend, Result};
 use rand::Rng;
@@ -851,6 +851,144 @@ fn lstm_sequence_backward_with_recurrent_dropout<B: Backend>(b: &B) -> Result<()
     recurrent_sequence_backward(b, Cell::Lstm, 0.4)
 }
 
+// ---- the Transformer's parts ---------------------------------------------------
+
+/// GELU in the exact form: its backward, in place, reads the input.
+fn gelu_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(30);
+    let s = [4, 7];
+    let x = uniform(&mut rng, 28, -4.0, 4.0);
+    let r = uniform(&mut rng, 28, -1.0, 1.0);
+    let loss = |x: &[f32]| -> Result<f64> {
+        let mut y = b.zeros(&s);
+        b.gelu_forward(&b.tensor(&s, x)?, &mut y)?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+    let mut grad = b.tensor(&s, &r)?;
+    b.gelu_backward(&b.tensor(&s, &x)?, &mut grad)?;
+    check_grad("gelu_backward", &x, &read(b, &grad)?, loss)
+}
+
+/// Layer norm over rows of 5 (offset, unequal spreads): the input's
+/// gradient, the weight's, and the bias's (a column sum of dy).
+fn layer_norm_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(31);
+    let (rows, dim) = (4, 5);
+    let s = [rows, dim];
+    let x: Vec<f32> = uniform(&mut rng, rows * dim, -1.0, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (1.0 + (i / dim) as f32) + (i / dim) as f32 - 1.5)
+        .collect();
+    let gamma = uniform(&mut rng, dim, 0.5, 1.5);
+    let beta = uniform(&mut rng, dim, -0.5, 0.5);
+    let r = uniform(&mut rng, rows * dim, -1.0, 1.0);
+    let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| -> Result<f64> {
+        let (mut y, mut st) = (b.zeros(&s), b.zeros(&[rows, 2]));
+        b.layer_norm_forward(
+            &b.tensor(&s, x)?,
+            &b.tensor(&[dim], gamma)?,
+            &b.tensor(&[dim], beta)?,
+            &mut y,
+            &mut st,
+            1e-5,
+        )?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+    let (xt, gt, bt) = (
+        b.tensor(&s, &x)?,
+        b.tensor(&[dim], &gamma)?,
+        b.tensor(&[dim], &beta)?,
+    );
+    let (mut y, mut st) = (b.zeros(&s), b.zeros(&[rows, 2]));
+    b.layer_norm_forward(&xt, &gt, &bt, &mut y, &mut st, 1e-5)?;
+    let dy = b.tensor(&s, &r)?;
+    let (mut dx, mut dg, mut db) = (b.zeros(&s), b.zeros(&[dim]), b.zeros(&[dim]));
+    b.layer_norm_backward_input(&xt, &gt, &st, &dy, &mut dx)?;
+    b.layer_norm_backward_weight(&xt, &st, &dy, &mut dg)?;
+    b.dense_backward_bias(&dy, &mut db)?;
+    check_grad("layer_norm_backward_input", &x, &read(b, &dx)?, |x| {
+        loss(x, &gamma, &beta)
+    })?;
+    check_grad("layer_norm_backward_weight", &gamma, &read(b, &dg)?, |g| {
+        loss(&x, g, &beta)
+    })?;
+    check_grad(
+        "layer_norm bias (dense_backward_bias)",
+        &beta,
+        &read(b, &db)?,
+        |bb| loss(&x, &gamma, bb),
+    )
+}
+
+/// Positions added to 3 rows of 4 steps starting at 0, 2 and 5 of a table
+/// of 7: row 2's last steps fall past the table (no gradient there).
+fn position_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(32);
+    let (rows, steps, dim, context) = (3, 4, 2, 7);
+    let starts = b.indices(&[0, 2, 5]);
+    let table = uniform(&mut rng, context * dim, -1.0, 1.0);
+    let x = b.tensor(
+        &[steps * rows, dim],
+        &uniform(&mut rng, steps * rows * dim, -1.0, 1.0),
+    )?;
+    let r = uniform(&mut rng, steps * rows * dim, -1.0, 1.0);
+    let loss = |table: &[f32]| -> Result<f64> {
+        let mut y = b.zeros(&[steps * rows, dim]);
+        b.position_forward(&x, &b.tensor(&[context, dim], table)?, &starts, &mut y)?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+    let mut dt = b.zeros(&[context, dim]);
+    b.position_backward(&b.tensor(&[steps * rows, dim], &r)?, &starts, &mut dt)?;
+    check_grad("position_backward", &table, &read(b, &dt)?, loss)
+}
+
+/// Causal attention over 2 rows of 4 steps, 2 heads of 3 (the second row
+/// starting at position 1, so its last query's position is capped): the
+/// scores', query's, key's and value's backward ops together give d loss /
+/// d qkv, and the residual's backward passes dy through unchanged.
+fn attention_backward<B: Backend>(b: &B) -> Result<()> {
+    let mut rng = rng(33);
+    let (rows, steps, heads, hd) = (2, 4, 2, 3);
+    let dim = heads * hd;
+    let starts = b.indices(&[0, 1]);
+    let qs = [steps * rows, 3 * dim];
+    let ws = [rows, heads, steps, steps];
+    let keys = KeyRows::window(rows);
+    let qkv = uniform(&mut rng, steps * rows * 3 * dim, -1.5, 1.5);
+    let r = uniform(&mut rng, steps * rows * dim, -1.0, 1.0);
+    let loss = |qkv: &[f32]| -> Result<f64> {
+        let t = b.tensor(&qs, qkv)?;
+        let (mut w, mut out) = (b.zeros(&ws), b.zeros(&[steps * rows, dim]));
+        b.attention_scores_forward(&t, &t, &starts, &mut w, keys)?;
+        b.attention_values_forward(&w, &t, &starts, &mut out, keys)?;
+        Ok(dot(&read(b, &out)?, &r))
+    };
+    let t = b.tensor(&qs, &qkv)?;
+    let mut w = b.zeros(&ws);
+    b.attention_scores_forward(&t, &t, &starts, &mut w, keys)?;
+    let dout = b.tensor(&[steps * rows, dim], &r)?;
+    let mut ds = b.zeros(&ws);
+    b.attention_backward_scores(&w, &t, &starts, &dout, &mut ds)?;
+    let mut dqkv = b.zeros(&qs);
+    b.attention_backward_query(&ds, &t, &starts, &mut dqkv)?;
+    b.attention_backward_key(&ds, &t, &starts, &mut dqkv)?;
+    b.attention_backward_value(&w, &dout, &starts, &mut dqkv)?;
+    check_grad("attention backward (d qkv)", &qkv, &read(b, &dqkv)?, loss)?;
+
+    let a = uniform(&mut rng, 12, -1.0, 1.0);
+    let r = uniform(&mut rng, 12, -1.0, 1.0);
+    let other = b.tensor(&[12], &uniform(&mut rng, 12, -1.0, 1.0))?;
+    let loss = |a: &[f32]| -> Result<f64> {
+        let mut y = b.zeros(&[12]);
+        b.residual_forward(&b.tensor(&[12], a)?, &other, &mut y)?;
+        Ok(dot(&read(b, &y)?, &r))
+    };
+    let mut da = b.zeros(&[12]);
+    b.residual_backward(&b.tensor(&[12], &r)?, &mut da)?;
+    check_grad("residual_backward", &a, &read(b, &da)?, loss)
+}
+
 // ---- instantiation ------------------------------------------------------------
 
 /// One `#[test]` per generic body above, run on the given backend.
@@ -890,6 +1028,10 @@ backend_tests!(
         rnn_sequence_backward,
         gru_sequence_backward,
         lstm_sequence_backward_with_recurrent_dropout,
+        gelu_backward,
+        layer_norm_backward,
+        position_backward,
+        attention_backward,
     ]
 );
 
@@ -907,6 +1049,7 @@ backend_tests!(
         rnn_sequence_backward,
         gru_sequence_backward,
         lstm_sequence_backward_with_recurrent_dropout,
+        attention_backward,
     ]
 );
 

@@ -52,8 +52,8 @@ fn check_network<B: Backend>(
             if let (Some(t), Some(x)) = (a.images.as_mut(), &x) {
                 be.write(t, x)?;
             }
-            if let (Some(t), Some(ids)) = (a.ids.as_mut(), &ids) {
-                be.write_indices(t, ids)?;
+            if let Some(ids) = &ids {
+                a.set_ids(be, ids)?;
             }
             Ok(())
         }
@@ -162,6 +162,48 @@ fn text_network<B: Backend>(be: &B) -> Result<()> {
         &labels,
         (steps, rows),
     )
+}
+
+/// A two-block Transformer (positions, pre-norm attention with two heads
+/// under the causal mask, a GELU feed-forward, a final norm) between an
+/// embedding and the head: every parameter's gradient, through both
+/// residual paths of each block, back into the positions and the embedding.
+fn transformer_network<B: Backend>(be: &B) -> Result<()> {
+    let spec = NetworkSpec::from_json(
+        r#"{"input": "chars", "layers": [
+            {"type": "embedding", "dim": 6},
+            {"type": "transformer", "blocks": 2, "heads": 2, "dim_feedforward": 10, "context": 5},
+            {"type": "dense", "units": "vocab", "activation": "softmax"}]}"#,
+    )?;
+    let vocab = 5;
+    let mut r = rng(42);
+    let net = Network::init(be, &spec, Some(vocab), &mut r)?;
+    let (steps, rows) = (5, 2);
+    let ids: Vec<u32> = (0..steps * rows)
+        .map(|_| r.random_range(0..vocab as u32))
+        .collect();
+    let labels: Vec<u32> = (0..steps * rows)
+        .map(|_| r.random_range(0..vocab as u32))
+        .collect();
+    check_network(
+        be,
+        "transformer network",
+        net,
+        None,
+        Some(ids),
+        &labels,
+        (steps, rows),
+    )
+}
+
+#[test]
+fn a_transformer_network_on_the_cpu_twins() -> Result<()> {
+    transformer_network(&CpuBackend)
+}
+
+#[test]
+fn a_transformer_network_on_the_fast_cpu_path() -> Result<()> {
+    transformer_network(&FastCpuBackend::default())
 }
 
 #[test]

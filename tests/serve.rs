@@ -403,6 +403,119 @@ async fn every_endpoint_answers_on_the_gpu() {
     assert_eq!(c.headers["access-control-allow-origin"], "*");
 }
 
+/// The text models by id: `"model": "transformer"` is read by the
+/// Transformer (the same probabilities as the model read in this process,
+/// also for a prompt longer than its context, alone or in a batch), the
+/// default is the LSTM, and an unknown id is a 400 naming the known ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_transformer_answers_by_its_id_and_an_unknown_id_is_refused() {
+    use neuralpad::nn::char_model::{CharModel, top_chars};
+    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let m = s.get("/v1/models").await;
+    let m = m.expect(200, "");
+    let ids: Vec<&str> = m["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["digits", "lstm", "transformer"], "{m}");
+    let t = &m["models"][2];
+    assert_eq!(t["name"], "text");
+    assert!(
+        t["architecture"].as_str().unwrap().contains("transformer"),
+        "{t}"
+    );
+
+    // The reference: the shipped weights read one character at a time here.
+    let be = neuralpad::FastCpuBackend::default();
+    let bytes = std::fs::read("www/models/char_transformer.safetensors").unwrap();
+    let mut model = CharModel::from_safetensors(&be, &bytes).unwrap();
+    let mut alone = |prompt: &str| {
+        model.reset_reading();
+        let mut probs = Vec::new();
+        for c in prompt.chars() {
+            probs = pollster::block_on(model.next_probs(&be, c)).unwrap();
+        }
+        top_chars(&probs, model.vocab(), 5)
+    };
+    let long = "Mr. Speaker, Mr. Vice President, Members of Congress, distinguished guests, \
+        and fellow citizens: the state of our Union is strong, and together we will make it \
+        stronger still, for our children and for theirs, in every town of this land. "
+        .repeat(2);
+    assert!(long.chars().count() > 300);
+    let prompts = [
+        "The state of the Union is",
+        "We must not forget th",
+        long.as_str(),
+    ];
+    let check = |answer: &Value, want: &[(char, f32)]| {
+        let next = answer["next"].as_array().unwrap();
+        for (got, (c, p)) in next.iter().zip(want) {
+            assert_eq!(got["char"], c.to_string(), "{answer}");
+            let d = (got["probability"].as_f64().unwrap() - *p as f64).abs();
+            assert!(d < 1e-4, "{c:?}: {got} vs {p}");
+        }
+    };
+    let wants: Vec<Vec<(char, f32)>> = prompts.iter().map(|p| alone(p)).collect();
+    for (p, want) in prompts.iter().zip(&wants) {
+        let a = s
+            .post_json(
+                "/v1/text/next",
+                json!({ "prompt": p, "k": 5, "model": "transformer" }),
+            )
+            .await;
+        let a = a.expect(200, "");
+        assert_eq!(a["model"], "transformer");
+        check(a, want);
+    }
+    // Together, in one batch of rows.
+    let replies = all_at_once(
+        s.addr,
+        prompts
+            .iter()
+            .map(|p| {
+                (
+                    "/v1/text/next",
+                    json!({ "prompt": p, "k": 5, "model": "transformer" }),
+                )
+            })
+            .collect(),
+    )
+    .await;
+    for (r, want) in replies.iter().zip(&wants) {
+        check(r.expect(200, ""), want);
+    }
+    let lstm = s
+        .post_json("/v1/text/next", json!({ "prompt": prompts[0], "k": 5 }))
+        .await;
+    assert_eq!(lstm.expect(200, "")["model"], "lstm", "the default");
+
+    let ask = json!({ "prompt": "We must ", "length": 150, "seed": 3, "model": "transformer" });
+    let g1 = s.post_json("/v1/text/generate", ask.clone()).await;
+    let g1 = g1.expect(200, "").clone();
+    assert_eq!(g1["generated"].as_str().unwrap().chars().count(), 150);
+    assert_eq!(g1["model"], "transformer");
+    let g2 = s.post_json("/v1/text/generate", ask).await;
+    assert_eq!(
+        g2.expect(200, "")["generated"],
+        g1["generated"],
+        "same seed, same text"
+    );
+
+    for path in ["/v1/text/next", "/v1/text/generate"] {
+        let bad = s
+            .post_json(path, json!({ "prompt": "We", "model": "gpt-5" }))
+            .await;
+        let e = bad.expect(400, "gpt-5");
+        let e = e["error"].as_str().unwrap();
+        assert!(
+            e.contains("\"lstm\"") && e.contains("\"transformer\""),
+            "{e}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_a_json_4xx_and_the_server_keeps_serving() {
     let test = test_set();

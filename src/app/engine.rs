@@ -17,7 +17,9 @@ use crate::data::corpus::Vocab;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::GpuBackend;
-use crate::nn::char_model::{CellView, CharModel, Sampling, TextStepStats, top_chars};
+use crate::nn::char_model::{
+    AttentionView, CellView, CharModel, Sampling, TextStepStats, top_chars,
+};
 use crate::nn::classifier::{Classifier, PIXELS, StepStats, is_text_file};
 use crate::nn::plan::Plan;
 use crate::nn::spec::LayerKind;
@@ -26,6 +28,7 @@ use crate::train::digit_run::{DigitRun, DigitRunConfig};
 use crate::train::mnist;
 use crate::train::own::{self, Start, TRANSFERRED};
 use crate::train::text_run::{self, TextRun, TextRunConfig};
+use crate::weights;
 
 use super::lab::trainer::{Lab, LabJob};
 
@@ -71,6 +74,27 @@ pub struct TextNet {
     pub plan: Plan,
 }
 
+impl TextNet {
+    /// Whether it is a Transformer (its attention is shown), not a
+    /// recurrent network (its gates are).
+    pub fn is_transformer(&self) -> bool {
+        self.plan.layers.iter().any(|l| l.transformer().is_some())
+    }
+
+    pub fn has_recurrent(&self) -> bool {
+        self.plan.layers.iter().any(|l| l.recurrent().is_some())
+    }
+}
+
+/// Where a Transformer's last character looked, and at what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionOut {
+    pub view: AttentionView,
+    /// The characters the weights cover, oldest first; the last is the one
+    /// just read.
+    pub chars: Vec<char>,
+}
+
 /// One typed character as the text model's first recurrent layer saw it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CharStep {
@@ -85,6 +109,8 @@ pub struct TextOut {
     pub top: Vec<(char, f32)>,
     /// The last [`SHOWN_STEPS`] characters as the LSTM saw them.
     pub steps: Vec<CharStep>,
+    /// A Transformer's attention for the last character.
+    pub attention: Option<AttentionOut>,
 }
 
 /// Where a training run's weights start.
@@ -133,8 +159,12 @@ pub struct Models<B: Backend> {
     be: B,
     digits: Classifier<B>,
     text: CharModel<B>,
+    /// The other built-in text model, kept while this one is chosen, so
+    /// that switching back keeps what it was trained to.
+    parked: Option<CharModel<B>>,
     steps: Vec<CharStep>,
     last_probs: Vec<f32>,
+    last_attention: Option<AttentionView>,
     digit_run: Option<DigitRun<B>>,
     text_run: Option<TextRun<B>>,
     /// A person's own classes: the model trained (or loaded) for them, and
@@ -183,9 +213,11 @@ impl<B: Backend> Models<B> {
         Ok(Self {
             digits: Classifier::from_drawable_file(&be, digits)?,
             text: CharModel::from_safetensors(&be, text)?,
+            parked: None,
             be,
             steps: Vec::new(),
             last_probs: Vec::new(),
+            last_attention: None,
             digit_run: None,
             text_run: None,
             own: None,
@@ -244,12 +276,13 @@ impl<B: Backend> Models<B> {
         }
     }
 
-    /// Bring the text model up to `text` (its last [`MAX_TEXT`] characters):
-    /// one step per new character when `text` extends what was read, else
-    /// from the start.
+    /// Bring the text model up to `text` (its last [`MAX_TEXT`] characters,
+    /// a Transformer's last context): one step per new character when
+    /// `text` extends what was read, else from the start.
     async fn read_text(&mut self, text: &str) -> Result<TextOut> {
         let chars: Vec<char> = text.chars().collect();
-        let chars = &chars[chars.len().saturating_sub(MAX_TEXT)..];
+        let most = self.text.context().unwrap_or(MAX_TEXT);
+        let chars = &chars[chars.len().saturating_sub(most)..];
         let read: Vec<char> = self.steps.iter().map(|s| s.ch).collect();
         let new = if chars.starts_with(&read) && !read.is_empty() {
             &chars[read.len()..]
@@ -257,22 +290,54 @@ impl<B: Backend> Models<B> {
             self.text.reset_reading();
             self.steps.clear();
             self.last_probs.clear();
+            self.last_attention = None;
             chars
         };
         for &ch in new {
             let step = self.text.step(&self.be, ch).await?;
             self.last_probs = step.probs;
+            self.last_attention = step.attention;
             self.steps.push(CharStep {
                 ch,
                 cell: step.cell,
             });
         }
+        let attention = self.last_attention.clone().map(|view| {
+            let read = &self.steps[self.steps.len().saturating_sub(view.len())..];
+            AttentionOut {
+                chars: read.iter().map(|s| s.ch).collect(),
+                view,
+            }
+        });
         Ok(TextOut {
             top: top_chars(&self.last_probs, self.text.vocab(), 10),
             // Only what the heatmap shows: copying all MAX_TEXT steps (640
             // floats each) on every keystroke would be work for nothing.
             steps: self.steps[self.steps.len().saturating_sub(SHOWN_STEPS)..].to_vec(),
+            attention,
         })
+    }
+
+    /// Make the built-in text model that is (`transformer`) or is not a
+    /// Transformer the one the pad reads and training trains: the parked
+    /// one when it is that kind, else the one `bytes` holds (the shipped
+    /// file). The other is parked. A run of the text model ends.
+    fn switch_text(&mut self, bytes: &[u8], transformer: bool) -> Result<()> {
+        let is_transformer = |m: &CharModel<B>| m.context().is_some();
+        if is_transformer(&self.text) == transformer {
+            return Ok(());
+        }
+        let next = match self.parked.take() {
+            Some(p) if is_transformer(&p) == transformer => p,
+            _ => CharModel::from_safetensors(&self.be, bytes)?,
+        };
+        self.parked = Some(std::mem::replace(&mut self.text, next));
+        self.text.reset_reading();
+        self.steps.clear();
+        self.last_probs.clear();
+        self.last_attention = None;
+        self.text_run = None;
+        Ok(())
     }
 
     async fn generate(
@@ -284,6 +349,7 @@ impl<B: Backend> Models<B> {
     ) -> Result<String> {
         // generate starts from zero state: what was read is gone.
         self.steps.clear();
+        self.last_attention = None;
         self.text.generate(&self.be, prompt, length, s, seed).await
     }
 
@@ -308,6 +374,7 @@ impl<B: Backend> Models<B> {
             self.text = CharModel::from_safetensors(&self.be, bytes)?;
             self.text_run = None;
             self.steps.clear();
+            self.last_attention = None;
             Ok(WeightsKind::Text)
         } else {
             self.digits = Classifier::from_drawable_file(&self.be, bytes)?;
@@ -457,6 +524,7 @@ impl<B: Backend> Models<B> {
         }
         self.text.reset_state();
         self.steps.clear();
+        self.last_attention = None;
         let shape = TextRunShape {
             rows: run.rows(),
             chars_per_step: run.chars_per_step(),
@@ -484,6 +552,18 @@ fn no_own() -> Error {
         what: "own classes",
         problem: "no model yet: train one first".into(),
     }
+}
+
+/// Whether a weights file holds a Transformer text model.
+pub fn is_transformer_file(bytes: &[u8]) -> bool {
+    weights::read_metadata(bytes)
+        .ok()
+        .and_then(|m| weights::network_of(&m).ok().flatten())
+        .is_some_and(|spec| {
+            spec.layers
+                .iter()
+                .any(|l| matches!(l.kind, LayerKind::Transformer { .. }))
+        })
 }
 
 fn no_run() -> Error {
@@ -602,6 +682,9 @@ pub enum Job {
     /// Typed text; replaces any text still waiting.
     ReadText(String, Done<TextOut>),
     Generate(String, usize, Sampling, u64, Done<String>),
+    /// Switch the text model to the built-in Transformer (true) or LSTM,
+    /// from this shipped file unless the other one is parked.
+    SwitchText(Rc<Vec<u8>>, bool, Done<()>),
     Verify(Box<[f32; PIXELS]>, Vec<f32>, Done<f32>),
     Load(Vec<u8>, Done<WeightsKind>),
     Save(WeightsKind, Done<Vec<u8>>),
@@ -681,6 +764,9 @@ impl Job {
             Job::ReadText(text, done) => done(e.read_text(&text).await),
             Job::Generate(prompt, length, s, seed, done) => {
                 done(e.generate(&prompt, length, s, seed).await)
+            }
+            Job::SwitchText(bytes, transformer, done) => {
+                done(with_models!(e, m => m.switch_text(&bytes, transformer)))
             }
             Job::Verify(input, probs, done) => done(e.verify(&input, &probs).await),
             Job::Load(bytes, done) => done(e.load(&bytes).await),

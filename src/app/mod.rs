@@ -91,7 +91,11 @@ const TEXT_WEIGHTS: &str = "models/char_lstm.safetensors";
 #[derive(Clone, Default)]
 pub struct Shipped {
     pub digits: Rc<Vec<u8>>,
+    /// The current text model's shipped file: the LSTM's or the Transformer's.
     pub text: Rc<Vec<u8>>,
+    pub lstm: Rc<Vec<u8>>,
+    /// Fetched the first time someone picks the Transformer.
+    pub transformer: Option<Rc<Vec<u8>>>,
 }
 
 /// The weights this browser kept from earlier training, if any.
@@ -112,7 +116,7 @@ pub fn start() {
 }
 
 /// The bytes at `url`, or why not.
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
         .await
@@ -192,9 +196,24 @@ fn App() -> impl IntoView {
         shipped.set_value(Shipped {
             digits: digit_bytes.clone(),
             text: text_bytes.clone(),
+            lstm: text_bytes.clone(),
+            transformer: None,
         });
         let kept_digits = kept(WeightsKind::Digits).await;
         let kept_text = kept(WeightsKind::Text).await;
+        // Weights trained here of a Transformer: its shipped file is the one
+        // a reset goes back to.
+        if kept_text
+            .as_deref()
+            .is_some_and(|b| engine::is_transformer_file(b))
+            && let Ok(t) = fetch_bytes(text::TRANSFORMER_WEIGHTS).await
+        {
+            let t = Rc::new(t);
+            shipped.update_value(|s| {
+                s.text = t.clone();
+                s.transformer = Some(t);
+            });
+        }
         let any_kept = kept_digits.is_some() || kept_text.is_some();
         let mut files = (
             kept_digits.clone().unwrap_or_else(|| digit_bytes.clone()),
@@ -204,6 +223,7 @@ fn App() -> impl IntoView {
         if started.is_err() && any_kept {
             // Kept weights that no longer load (another version's, damaged)
             // are dropped for the shipped ones rather than stopping the page.
+            shipped.update_value(|s| s.text = s.lstm.clone());
             files = (digit_bytes, text_bytes);
             started = Engine::start(&files.0, &files.1).await;
         } else {
@@ -358,7 +378,8 @@ fn App() -> impl IntoView {
                             <Gallery sharing=sharing lang=lang />
                         </Page>
                         <Page route=route section=Section::Text>
-                            <TextPanel state=text lang=lang ready=ready text=typed />
+                            <TextPanel state=text lang=lang ready=ready text=typed shipped=shipped
+                                training=Signal::derive(move || !text_training.core.state.get().can_start()) />
                             <TextTrainingPanel t=text_training lang=lang ready=ready />
                         </Page>
                         <Page route=route section=Section::Lab>

@@ -314,7 +314,11 @@ impl Sharing {
                 .map(|m| {
                     let total = m.published_total;
                     (
-                        m.models.into_iter().filter(|x| x.id.is_some()).collect(),
+                        // Only published models have a publication time.
+                        m.models
+                            .into_iter()
+                            .filter(|x| x.created.is_some())
+                            .collect(),
                         total,
                     )
                 })
@@ -553,7 +557,7 @@ pub fn Gallery(sharing: Sharing, lang: RwSignal<Lang>) -> impl IntoView {
     let server = move || sharing.remote.address.get();
     let route = use_context::<Route>();
     let item = move |m: ModelInfo, s: &'static Strings| {
-        let id = m.id.clone().unwrap_or_default();
+        let id = m.id.clone();
         let mine = sharing
             .mine
             .get()

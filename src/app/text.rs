@@ -1,22 +1,30 @@
-//! The text side of the page: a text box whose every keystroke costs the
-//! model one step, the ten likeliest next characters, "continue" with its
-//! sampling controls, and a heatmap of the first recurrent layer's gates
-//! and state over the text.
+//! The text side of the page: the choice of text model (the LSTM or the
+//! Transformer, fetched the first time someone picks it), a text box whose
+//! every keystroke costs the model one step, the ten likeliest next
+//! characters, "continue" with its sampling controls, and what the model
+//! does inside: a heatmap of the first recurrent layer's gates and state
+//! over the text, or, for the Transformer, where the last character's
+//! attention goes, head by head, drawn over the text.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::Shipped;
 use super::digits::now_ms;
-use super::engine::{CharStep, Job, Runner, TextNet, TextOut};
+use super::engine::{AttentionOut, CharStep, Job, Runner, TextNet, TextOut, WeightsKind};
 use super::i18n::{Lang, Strings};
 use super::paint;
 use super::remote::{Place, Remote};
+use super::weights_panel::refresh_text_net;
 use crate::api::{GenerateAnswer, GenerateRequest, MAX_PROMPT_CHARS, NextAnswer, NextRequest};
 use crate::nn::char_model::{CellView, Sampling};
 use crate::shapes::Cell;
 
 /// Characters "continue" adds.
 const CONTINUE_CHARS: usize = 200;
+
+/// The Transformer's shipped weights: fetched only when someone picks it.
+pub const TRANSFORMER_WEIGHTS: &str = "models/char_transformer.safetensors";
 
 #[derive(Clone, Copy)]
 pub struct TextState {
@@ -35,6 +43,8 @@ pub struct TextState {
     /// A request to the server is on its way; the text changed since.
     asking: StoredValue<bool>,
     changed: StoredValue<bool>,
+    /// The text model is being switched (the Transformer's file fetched).
+    pub switching: RwSignal<bool>,
 }
 
 impl TextState {
@@ -51,7 +61,70 @@ impl TextState {
             latest: StoredValue::new(String::new()),
             asking: StoredValue::new(false),
             changed: StoredValue::new(false),
+            switching: RwSignal::new(false),
         }
+    }
+
+    /// The id a server knows the current text model by.
+    fn model_id(&self) -> &'static str {
+        match self.net.get_untracked() {
+            Some(n) if n.is_transformer() => "transformer",
+            _ => "lstm",
+        }
+    }
+
+    /// Make the built-in Transformer (`transformer`) or LSTM the text
+    /// model, fetching the Transformer's weights the first time; then read
+    /// `text` again with it (the text stays as it is).
+    pub fn choose(
+        &self,
+        transformer: bool,
+        shipped: StoredValue<Shipped, LocalStorage>,
+        text: String,
+    ) {
+        let this = *self;
+        this.switching.set(true);
+        this.error.set(None);
+        spawn_local(async move {
+            let bytes = match shipped.with_value(|s| {
+                if transformer {
+                    s.transformer.clone()
+                } else {
+                    Some(s.lstm.clone())
+                }
+            }) {
+                Some(b) => Ok(b),
+                None => super::fetch_bytes(TRANSFORMER_WEIGHTS).await.map(|b| {
+                    let b = std::rc::Rc::new(b);
+                    shipped.update_value(|s| s.transformer = Some(b.clone()));
+                    b
+                }),
+            };
+            let runner = this.runner.get_value();
+            let switched = match bytes {
+                Ok(bytes) => runner
+                    .ask(|done| Job::SwitchText(bytes.clone(), transformer, done))
+                    .await
+                    .map(|()| bytes)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            match switched {
+                Ok(bytes) => {
+                    shipped.update_value(|s| s.text = bytes);
+                    // What a CPU engine starts from should the GPU be lost.
+                    if let Ok(now) = runner.ask(|d| Job::Save(WeightsKind::Text, d)).await {
+                        runner.remember(WeightsKind::Text, std::rc::Rc::new(now));
+                    }
+                    this.out.set(None);
+                    this.generated.set(String::new());
+                    refresh_text_net(this);
+                    this.read(text);
+                }
+                Err(e) => this.error.set(Some(e)),
+            }
+            this.switching.set(false);
+        });
     }
 
     pub fn read(&self, text: String) {
@@ -94,6 +167,7 @@ impl TextState {
             let body = NextRequest {
                 prompt: tail(&text).to_string(),
                 k: 10,
+                model: this.model_id().into(),
             };
             let answer: Option<(NextAnswer, f64)> =
                 this.remote.ask("/v1/text/next", Some(&body)).await;
@@ -108,8 +182,10 @@ impl TextState {
                         .iter()
                         .filter_map(|n| Some((n.char.chars().next()?, n.probability)))
                         .collect(),
-                    // The server sends no gates: the heatmap stays empty.
+                    // The server sends no gates and no attention: those
+                    // views stay empty.
                     steps: Vec::new(),
+                    attention: None,
                 }));
                 this.error.set(None);
             }
@@ -148,6 +224,10 @@ pub fn TextPanel(
     lang: RwSignal<Lang>,
     ready: RwSignal<bool>,
     text: RwSignal<String>,
+    /// The shipped weights of both text models (the Transformer's once fetched).
+    shipped: StoredValue<Shipped, LocalStorage>,
+    /// A text training run holds the model: no switching meanwhile.
+    training: Signal<bool>,
 ) -> impl IntoView {
     let s = move || lang.get().strings();
     let temperature = RwSignal::new(0.8f32);
@@ -183,6 +263,7 @@ pub fn TextPanel(
                 temperature: sampling.temperature,
                 top_k: sampling.top_k,
                 seed: Some(seed.get_untracked()),
+                model: state.model_id().into(),
             };
             spawn_local(async move {
                 let answer: Option<(GenerateAnswer, f64)> =
@@ -219,9 +300,33 @@ pub fn TextPanel(
         });
     };
     let top = move || state.out.get().map(|o| o.top).unwrap_or_default();
+    let is_transformer = move || state.net.get().is_some_and(|n| n.is_transformer());
+    let has_recurrent = move || state.net.get().is_none_or(|n| n.has_recurrent());
+    let choose = move |ev| {
+        let transformer = event_target_value(&ev) == "transformer";
+        state.choose(transformer, shipped, text.get_untracked());
+    };
     view! {
         <section id="text" aria-labelledby="text-title">
             <h2 id="text-title">{move || s().text_title}</h2>
+            <div class="model-choice">
+                <label for="text-model">{move || s().text_model}</label>
+                <select id="text-model" on:change=choose
+                    data-model=move || if is_transformer() { "transformer" } else { "lstm" }
+                    disabled=move || !ready.get() || state.switching.get() || training.get()>
+                    <option value="lstm" selected=move || !is_transformer()>{move || s().model_lstm}</option>
+                    <option value="transformer" selected=is_transformer>{move || s().model_transformer}</option>
+                </select>
+                <span id="text-model-status" class="hint" role="status">{move || {
+                    if state.switching.get() {
+                        s().loading_transformer.to_string()
+                    } else if training.get() {
+                        s().model_locked.to_string()
+                    } else {
+                        String::new()
+                    }
+                }}</span>
+            </div>
             <p id="text-network" class="hint">{move || s().network_is}": "<code>{move || state.net.get().map(|n| {
                 n.plan.layers.iter().map(|l| l.label.clone()).collect::<Vec<_>>().join(" → ")
             })}</code></p>
@@ -269,17 +374,182 @@ pub fn TextPanel(
             <h3>{move || s().generated}</h3>
             <p id="generated" aria-live="polite">{move || state.generated.get()}</p>
             <p class="error" role="alert">{move || state.error.get()}</p>
-            <h3>{move || s().heatmap}</h3>
-            <p class="hint">{move || s().heatmap_hint}</p>
-            <p id="heatmap-on-server" class="notice"
-                hidden=move || state.remote.place.get() != Place::Server>{move || s().heatmap_needs_browser}</p>
-            <canvas id="gate-heatmap" node_ref=heat class="pixelated heat"
-                data-chars=move || state.out.get().map_or(0, |o| o.steps.len()).to_string()></canvas>
-            <p class="heat-text"><code>{move || {
-                let steps = state.out.get().map(|o| o.steps).unwrap_or_default();
-                steps.iter().map(|st| if st.ch == '\n' { '↵' } else { st.ch }).collect::<String>()
-            }}</code></p>
+            <div id="heatmap-view" hidden=move || !has_recurrent()>
+                <h3>{move || s().heatmap}</h3>
+                <p class="hint">{move || s().heatmap_hint}</p>
+                <p id="heatmap-on-server" class="notice"
+                    hidden=move || state.remote.place.get() != Place::Server>{move || s().heatmap_needs_browser}</p>
+                <canvas id="gate-heatmap" node_ref=heat class="pixelated heat"
+                    data-chars=move || state.out.get().map_or(0, |o| o.steps.len()).to_string()></canvas>
+                <p class="heat-text"><code>{move || {
+                    let steps = state.out.get().map(|o| o.steps).unwrap_or_default();
+                    steps.iter().map(|st| if st.ch == '\n' { '↵' } else { st.ch }).collect::<String>()
+                }}</code></p>
+            </div>
+            <AttentionView state=state lang=lang />
         </section>
+    }
+}
+
+/// For a Transformer: the last character's attention over the characters
+/// before it (and itself), for the layer and head chosen, drawn over the
+/// text as shading; beside it every head of the layer as a strip, each a
+/// button that picks it; and the characters with the most weight, in words.
+#[component]
+fn AttentionView(state: TextState, lang: RwSignal<Lang>) -> impl IntoView {
+    let s = move || lang.get().strings();
+    let layer = RwSignal::new(0usize);
+    let head = RwSignal::new(0usize);
+    let is_transformer = move || state.net.get().is_some_and(|n| n.is_transformer());
+    let att = move || state.out.get().and_then(|o| o.attention);
+    let blocks = move || {
+        state
+            .net
+            .get()
+            .and_then(|n| n.plan.layers.iter().find_map(|l| l.transformer()))
+            .map_or((0, 0), |t| (t.blocks, t.heads))
+    };
+    // The weights of (layer, head), clamped to what there is.
+    let weights = move |a: &AttentionOut, l: usize, h: usize| -> Vec<f32> {
+        a.view
+            .weights
+            .get(l.min(a.view.weights.len().saturating_sub(1)))
+            .and_then(|hs| hs.get(h.min(hs.len().saturating_sub(1))))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let shown = move || {
+        att().map(|a| {
+            let w = weights(&a, layer.get(), head.get());
+            (a.chars.clone(), w)
+        })
+    };
+    let top = move || {
+        let (chars, w) = shown().unwrap_or_default();
+        let mut at: Vec<(usize, f32)> = w.iter().copied().enumerate().collect();
+        at.sort_by(|a, b| b.1.total_cmp(&a.1));
+        at.truncate(3);
+        at.into_iter()
+            .map(|(i, p)| {
+                let c = chars.get(i).copied().unwrap_or(' ');
+                let back = chars.len() - 1 - i;
+                s().attention_at
+                    .replace("{char}", &visible(c))
+                    .replace("{back}", &back.to_string())
+                    .replace("{p}", &format!("{:.0}", 100.0 * p))
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    view! {
+        <div id="attention" hidden=move || !is_transformer()>
+            <h3 id="attention-title">{move || s().attention_title}</h3>
+            <p class="hint">{move || s().attention_hint}</p>
+            <p id="attention-on-server" class="notice"
+                hidden=move || state.remote.place.get() != Place::Server>{move || s().attention_needs_browser}</p>
+            <div class="controls">
+                <label>{move || s().attention_layer}" "
+                    <select id="attention-layer" on:change=move |ev| {
+                        if let Ok(v) = event_target_value(&ev).parse::<usize>() { layer.set(v) }
+                    }>
+                        {move || (0..blocks().0).map(|l| view! {
+                            <option value=l.to_string() selected=move || layer.get() == l>{(l + 1).to_string()}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>{move || s().attention_head}" "
+                    <select id="attention-head" on:change=move |ev| {
+                        if let Ok(v) = event_target_value(&ev).parse::<usize>() { head.set(v) }
+                    }>
+                        {move || (0..blocks().1).map(|h| view! {
+                            <option value=h.to_string() selected=move || head.get() == h>{(h + 1).to_string()}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+            </div>
+            <p class="hint" hidden=move || att().is_some()>{move || s().attention_empty}</p>
+            <p id="attention-text" class="attention-text" aria-describedby="attention-top"
+                data-layer=move || layer.get().to_string()
+                data-head=move || head.get().to_string()
+                data-len=move || shown().map_or(0, |x| x.1.len()).to_string()
+                data-sum=move || shown().map_or(0.0, |x| x.1.iter().sum::<f32>()).to_string()>
+                {move || shown().map(|(chars, w)| {
+                    let max = w.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+                    let last = chars.len().saturating_sub(1);
+                    chars.into_iter().zip(w).enumerate().map(|(i, (c, p))| {
+                        let (strong, alpha) = shading(p / max);
+                        // The last character is the one looking: outlined.
+                        let class = match (strong, i == last) {
+                            (true, true) => "att strong looking",
+                            (true, false) => "att strong",
+                            (false, true) => "att looking",
+                            (false, false) => "att",
+                        };
+                        view! {
+                            <span class=class data-w=p.to_string()
+                                style:background-color=format!("rgba(23, 71, 166, {alpha:.3})")
+                                title=format!("{} {:.1}%", visible(c), 100.0 * p)>{glyph(c)}</span>
+                        }
+                    }).collect_view()
+                })}
+            </p>
+            <p id="attention-top" aria-live="polite">
+                <span class="hint">{move || s().attention_most}": "</span>{top}
+            </p>
+            <h4>{move || s().attention_heads}</h4>
+            <div id="attention-heads" class="head-strips" role="group" aria-labelledby="attention-title">
+                {move || att().map(|a| {
+                    let l = layer.get();
+                    (0..blocks().1).map(|h| {
+                        let w = weights(&a, l, h);
+                        let max = w.iter().copied().fold(0.0f32, f32::max).max(1e-6);
+                        view! {
+                            <button class="head-strip" data-head=h.to_string()
+                                aria-pressed=move || (head.get() == h).to_string()
+                                on:click=move |_| head.set(h)>
+                                <span class="head-name">{move || s().attention_head}" "{h + 1}</span>
+                                <span class="strip" aria-hidden="true">
+                                    {w.iter().map(|&p| view! {
+                                        <span class="cell" style:background-color=format!("rgba(23, 71, 166, {:.3})", p / max)></span>
+                                    }).collect_view()}
+                                </span>
+                            </button>
+                        }
+                    }).collect_view()
+                })}
+            </div>
+        </div>
+    }
+}
+
+/// How a character with `shade` (its weight over the largest, 0..1) is
+/// shaded: whether it is one of the strongest (white text, underlined) and
+/// the accent's opacity. Dark text stays on at most 0.65 of the accent and
+/// white text on at least 0.8, so both keep a 4.5:1 contrast.
+fn shading(shade: f32) -> (bool, f32) {
+    if shade > 0.6 {
+        (true, 0.8 + 0.2 * (shade - 0.6) / 0.4)
+    } else {
+        (false, 0.65 * shade / 0.6)
+    }
+}
+
+/// A character as the attention view draws it: whitespace made visible.
+fn glyph(c: char) -> String {
+    match c {
+        '\n' => "↵".into(),
+        '\t' => "⇥".into(),
+        c => c.to_string(),
+    }
+}
+
+/// A character as words name it (in a tooltip or the list): quoted, with
+/// space and newline shown as signs.
+fn visible(c: char) -> String {
+    match c {
+        ' ' => "“␣”".into(),
+        '\n' => "“↵”".into(),
+        c => format!("“{c}”"),
     }
 }
 

@@ -78,6 +78,11 @@ pub fn WeightsPanel(
                     &bytes,
                     match kind {
                         WeightsKind::Digits => "mnist_cnn.safetensors",
+                        WeightsKind::Text
+                            if text.net.get_untracked().is_some_and(|n| n.is_transformer()) =>
+                        {
+                            "char_transformer.safetensors"
+                        }
                         WeightsKind::Text => "char_lstm.safetensors",
                         WeightsKind::Own => "own_classes.safetensors",
                     },

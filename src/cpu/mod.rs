@@ -10,6 +10,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod attention;
 pub mod avg_pool2d;
 pub mod conv2d;
 pub mod copy;
@@ -18,8 +19,11 @@ pub mod dropout;
 pub mod embedding;
 pub mod fast;
 pub mod grad_norm;
+pub mod layer_norm;
 pub mod max_pool2d;
+pub mod position;
 pub mod recurrent;
+pub mod residual;
 pub mod softmax_xent;
 
 use std::future::{Future, ready};
@@ -29,8 +33,9 @@ pub use fast::FastCpuBackend;
 use crate::backend::{Backend, Indices, Tensor};
 use crate::error::{Error, Result};
 use crate::params::{
-    AdamParams, Conv2dParams, CopyParams, DenseParams, DropoutParams, ElementwiseParams,
-    EmbeddingParams, NormParams, PoolParams, RecurrentParams, SoftmaxParams,
+    AdamParams, AttentionParams, Conv2dParams, CopyParams, DenseParams, DropoutParams,
+    ElementwiseParams, EmbeddingParams, LayerNormParams, NormParams, PoolParams, PositionParams,
+    RecurrentParams, SoftmaxParams,
 };
 
 /// A tensor in host memory.
@@ -275,6 +280,139 @@ pub trait CpuKernels {
         v: &mut [f32],
     ) {
         adam::adam_step(p, param, grad, m, v)
+    }
+    fn gelu_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
+        activation::gelu_forward(p, x, y)
+    }
+    fn gelu_backward(&self, p: &ElementwiseParams, x: &[f32], grad: &mut [f32]) {
+        activation::gelu_backward(p, x, grad)
+    }
+    fn residual_forward(&self, p: &ElementwiseParams, a: &[f32], b: &[f32], y: &mut [f32]) {
+        residual::residual_forward(p, a, b, y)
+    }
+    fn residual_backward(&self, p: &ElementwiseParams, dy: &[f32], dx: &mut [f32]) {
+        residual::residual_backward(p, dy, dx)
+    }
+    fn layer_norm_forward(
+        &self,
+        p: &LayerNormParams,
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        y: &mut [f32],
+        stats: &mut [f32],
+    ) {
+        layer_norm::layer_norm_forward(p, x, gamma, beta, y, stats)
+    }
+    fn layer_norm_backward_input(
+        &self,
+        p: &LayerNormParams,
+        x: &[f32],
+        gamma: &[f32],
+        stats: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+    ) {
+        layer_norm::layer_norm_backward_input(p, x, gamma, stats, dy, dx)
+    }
+    fn layer_norm_backward_weight(
+        &self,
+        p: &LayerNormParams,
+        x: &[f32],
+        stats: &[f32],
+        dy: &[f32],
+        dgamma: &mut [f32],
+    ) {
+        layer_norm::layer_norm_backward_weight(p, x, stats, dy, dgamma)
+    }
+    fn position_forward(
+        &self,
+        p: &PositionParams,
+        x: &[f32],
+        table: &[f32],
+        starts: &[u32],
+        y: &mut [f32],
+    ) {
+        position::position_forward(p, x, table, starts, y)
+    }
+    fn position_backward(
+        &self,
+        p: &PositionParams,
+        dy: &[f32],
+        starts: &[u32],
+        dtable: &mut [f32],
+    ) {
+        position::position_backward(p, dy, starts, dtable)
+    }
+    fn attention_scores_forward(
+        &self,
+        p: &AttentionParams,
+        qkv: &[f32],
+        kv: &[f32],
+        starts: &[u32],
+        weights: &mut [f32],
+    ) {
+        attention::attention_scores_forward(p, qkv, kv, starts, weights)
+    }
+    fn attention_values_forward(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        kv: &[f32],
+        starts: &[u32],
+        out: &mut [f32],
+    ) {
+        attention::attention_values_forward(p, weights, kv, starts, out)
+    }
+    fn attention_backward_scores(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dout: &[f32],
+        dscores: &mut [f32],
+    ) {
+        attention::attention_backward_scores(p, weights, qkv, starts, dout, dscores)
+    }
+    fn attention_backward_query(
+        &self,
+        p: &AttentionParams,
+        dscores: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_query(p, dscores, qkv, starts, dqkv)
+    }
+    fn attention_backward_key(
+        &self,
+        p: &AttentionParams,
+        dscores: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_key(p, dscores, qkv, starts, dqkv)
+    }
+    fn attention_backward_value(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        dout: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_value(p, weights, dout, starts, dqkv)
+    }
+    fn attention_cache_write(
+        &self,
+        p: &AttentionParams,
+        qkv: &[f32],
+        starts: &[u32],
+        cache: &mut [f32],
+    ) {
+        attention::attention_cache_write(p, qkv, starts, cache)
     }
 }
 
@@ -683,5 +821,215 @@ impl<K: CpuKernels> Backend for K {
             &mut m.data,
             &mut v.data,
         )
+    }
+    fn gelu_forward_unchecked(&self, p: &ElementwiseParams, x: &CpuTensor, y: &mut CpuTensor) {
+        CpuKernels::gelu_forward(self, p, &x.data, &mut y.data)
+    }
+    fn gelu_backward_unchecked(&self, p: &ElementwiseParams, x: &CpuTensor, grad: &mut CpuTensor) {
+        CpuKernels::gelu_backward(self, p, &x.data, &mut grad.data)
+    }
+    fn residual_forward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        a: &CpuTensor,
+        b: &CpuTensor,
+        y: &mut CpuTensor,
+    ) {
+        CpuKernels::residual_forward(self, p, &a.data, &b.data, &mut y.data)
+    }
+    fn residual_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        dy: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) {
+        CpuKernels::residual_backward(self, p, &dy.data, &mut dx.data)
+    }
+    fn layer_norm_forward_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &CpuTensor,
+        gamma: &CpuTensor,
+        beta: &CpuTensor,
+        y: &mut CpuTensor,
+        stats: &mut CpuTensor,
+    ) {
+        CpuKernels::layer_norm_forward(
+            self,
+            p,
+            &x.data,
+            &gamma.data,
+            &beta.data,
+            &mut y.data,
+            &mut stats.data,
+        )
+    }
+    fn layer_norm_backward_input_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &CpuTensor,
+        gamma: &CpuTensor,
+        stats: &CpuTensor,
+        dy: &CpuTensor,
+        dx: &mut CpuTensor,
+    ) {
+        CpuKernels::layer_norm_backward_input(
+            self,
+            p,
+            &x.data,
+            &gamma.data,
+            &stats.data,
+            &dy.data,
+            &mut dx.data,
+        )
+    }
+    fn layer_norm_backward_weight_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &CpuTensor,
+        stats: &CpuTensor,
+        dy: &CpuTensor,
+        dgamma: &mut CpuTensor,
+    ) {
+        CpuKernels::layer_norm_backward_weight(
+            self,
+            p,
+            &x.data,
+            &stats.data,
+            &dy.data,
+            &mut dgamma.data,
+        )
+    }
+    fn position_forward_unchecked(
+        &self,
+        p: &PositionParams,
+        x: &CpuTensor,
+        table: &CpuTensor,
+        starts: &CpuIndices,
+        y: &mut CpuTensor,
+    ) {
+        CpuKernels::position_forward(self, p, &x.data, &table.data, &starts.0, &mut y.data)
+    }
+    fn position_backward_unchecked(
+        &self,
+        p: &PositionParams,
+        dy: &CpuTensor,
+        starts: &CpuIndices,
+        dtable: &mut CpuTensor,
+    ) {
+        CpuKernels::position_backward(self, p, &dy.data, &starts.0, &mut dtable.data)
+    }
+    fn attention_scores_forward_unchecked(
+        &self,
+        p: &AttentionParams,
+        qkv: &CpuTensor,
+        kv: &CpuTensor,
+        starts: &CpuIndices,
+        weights: &mut CpuTensor,
+    ) {
+        CpuKernels::attention_scores_forward(
+            self,
+            p,
+            &qkv.data,
+            &kv.data,
+            &starts.0,
+            &mut weights.data,
+        )
+    }
+    fn attention_values_forward_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &CpuTensor,
+        kv: &CpuTensor,
+        starts: &CpuIndices,
+        out: &mut CpuTensor,
+    ) {
+        CpuKernels::attention_values_forward(
+            self,
+            p,
+            &weights.data,
+            &kv.data,
+            &starts.0,
+            &mut out.data,
+        )
+    }
+    fn attention_backward_scores_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &CpuTensor,
+        qkv: &CpuTensor,
+        starts: &CpuIndices,
+        dout: &CpuTensor,
+        dscores: &mut CpuTensor,
+    ) {
+        CpuKernels::attention_backward_scores(
+            self,
+            p,
+            &weights.data,
+            &qkv.data,
+            &starts.0,
+            &dout.data,
+            &mut dscores.data,
+        )
+    }
+    fn attention_backward_query_unchecked(
+        &self,
+        p: &AttentionParams,
+        dscores: &CpuTensor,
+        qkv: &CpuTensor,
+        starts: &CpuIndices,
+        dqkv: &mut CpuTensor,
+    ) {
+        CpuKernels::attention_backward_query(
+            self,
+            p,
+            &dscores.data,
+            &qkv.data,
+            &starts.0,
+            &mut dqkv.data,
+        )
+    }
+    fn attention_backward_key_unchecked(
+        &self,
+        p: &AttentionParams,
+        dscores: &CpuTensor,
+        qkv: &CpuTensor,
+        starts: &CpuIndices,
+        dqkv: &mut CpuTensor,
+    ) {
+        CpuKernels::attention_backward_key(
+            self,
+            p,
+            &dscores.data,
+            &qkv.data,
+            &starts.0,
+            &mut dqkv.data,
+        )
+    }
+    fn attention_backward_value_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &CpuTensor,
+        dout: &CpuTensor,
+        starts: &CpuIndices,
+        dqkv: &mut CpuTensor,
+    ) {
+        CpuKernels::attention_backward_value(
+            self,
+            p,
+            &weights.data,
+            &dout.data,
+            &starts.0,
+            &mut dqkv.data,
+        )
+    }
+    fn attention_cache_write_unchecked(
+        &self,
+        p: &AttentionParams,
+        qkv: &CpuTensor,
+        starts: &CpuIndices,
+        cache: &mut CpuTensor,
+    ) {
+        CpuKernels::attention_cache_write(self, p, &qkv.data, &starts.0, &mut cache.data)
     }
 }

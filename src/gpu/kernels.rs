@@ -55,6 +55,7 @@ macro_rules! shader {
 
 shader!(ACTIVATION, "activation");
 shader!(ADAM, "adam");
+shader!(ATTENTION, "attention");
 shader!(AVG_POOL2D, "avg_pool2d");
 shader!(CONV2D, "conv2d");
 shader!(COPY, "copy");
@@ -62,13 +63,17 @@ shader!(DENSE, "dense");
 shader!(DROPOUT, "dropout");
 shader!(EMBEDDING, "embedding");
 shader!(GRAD_NORM, "grad_norm");
+shader!(LAYER_NORM, "layer_norm");
 shader!(MAX_POOL2D, "max_pool2d");
+shader!(POSITION, "position");
 shader!(RECURRENT, "recurrent");
+shader!(RESIDUAL, "residual");
 shader!(SOFTMAX_XENT, "softmax_xent");
 
-pub static SHADERS: [&Shader; 12] = [
+pub static SHADERS: [&Shader; 16] = [
     &ACTIVATION,
     &ADAM,
+    &ATTENTION,
     &AVG_POOL2D,
     &CONV2D,
     &COPY,
@@ -76,8 +81,11 @@ pub static SHADERS: [&Shader; 12] = [
     &DROPOUT,
     &EMBEDDING,
     &GRAD_NORM,
+    &LAYER_NORM,
     &MAX_POOL2D,
+    &POSITION,
     &RECURRENT,
+    &RESIDUAL,
     &SOFTMAX_XENT,
 ];
 
@@ -138,4 +146,20 @@ kernels! {
     SUM_SQUARES = GRAD_NORM "sum_squares" Fixed(256), [(1, R), (2, W)];
     CLIP_BY_NORM = GRAD_NORM "clip_by_norm" Override(256), [(3, R), (4, W)];
     COPY_SLICE = COPY "copy_slice" Override(256), [(1, R), (2, W)];
+    GELU_FORWARD = ACTIVATION "gelu_forward" Override(256), [(1, R), (2, W)];
+    GELU_BACKWARD = ACTIVATION "gelu_backward" Override(256), [(1, R), (4, W)];
+    RESIDUAL_FORWARD = RESIDUAL "residual_forward" Override(256), [(1, R), (2, R), (3, W)];
+    RESIDUAL_BACKWARD = RESIDUAL "residual_backward" Override(256), [(4, R), (5, W)];
+    LAYER_NORM_FORWARD = LAYER_NORM "layer_norm_forward" Override(64), [(1, R), (2, R), (3, R), (4, W), (5, W)];
+    LAYER_NORM_BACKWARD_INPUT = LAYER_NORM "layer_norm_backward_input" Override(64), [(1, R), (2, R), (6, R), (7, R), (8, W)];
+    LAYER_NORM_BACKWARD_WEIGHT = LAYER_NORM "layer_norm_backward_weight" Override(64), [(1, R), (6, R), (7, R), (9, W)];
+    POSITION_FORWARD = POSITION "position_forward" Override(256), [(1, R), (2, R), (3, R), (4, W)];
+    POSITION_BACKWARD = POSITION "position_backward" Override(256), [(5, R), (3, R), (6, W)];
+    ATTENTION_SCORES_FORWARD = ATTENTION "attention_scores_forward" Override(64), [(1, R), (2, R), (3, R), (4, W)];
+    ATTENTION_VALUES_FORWARD = ATTENTION "attention_values_forward" Override(64), [(5, R), (2, R), (3, R), (6, W)];
+    ATTENTION_BACKWARD_SCORES = ATTENTION "attention_backward_scores" Override(64), [(5, R), (1, R), (3, R), (7, R), (8, W)];
+    ATTENTION_BACKWARD_QUERY = ATTENTION "attention_backward_query" Override(64), [(9, R), (1, R), (3, R), (10, W)];
+    ATTENTION_BACKWARD_KEY = ATTENTION "attention_backward_key" Override(64), [(9, R), (1, R), (3, R), (10, W)];
+    ATTENTION_BACKWARD_VALUE = ATTENTION "attention_backward_value" Override(64), [(5, R), (7, R), (3, R), (10, W)];
+    ATTENTION_CACHE_WRITE = ATTENTION "attention_cache_write" Override(64), [(1, R), (3, R), (11, W)];
 }

@@ -16,8 +16,9 @@ use recorder::{Bound, Grid, Recorder};
 use crate::backend::{Backend, Indices, Tensor};
 use crate::error::{Error, Result};
 use crate::params::{
-    AdamParams, Conv2dParams, CopyParams, DenseParams, DropoutParams, ElementwiseParams,
-    EmbeddingParams, NormParams, PoolParams, RecurrentParams, SoftmaxParams,
+    AdamParams, AttentionParams, Conv2dParams, CopyParams, DenseParams, DropoutParams,
+    ElementwiseParams, EmbeddingParams, LayerNormParams, NormParams, PoolParams, PositionParams,
+    RecurrentParams, SoftmaxParams,
 };
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -168,6 +169,17 @@ fn conv_blocks(n: u32, channels: u32, rows: u32, cols: u32) -> u32 {
     const CB: u32 = 8;
     const XB: u32 = 4;
     n * channels.div_ceil(CB) * rows * cols.div_ceil(XB)
+}
+
+/// Threads of the attention kernels that give each thread four columns of
+/// one head at one of `steps` positions (shaders/attention.wgsl).
+fn head_blocks(p: &AttentionParams, steps: u32) -> Grid {
+    Grid::Threads(p.rows * steps * p.heads * p.head_dim.div_ceil(4))
+}
+
+/// Threads of the attention kernels with one thread per row of weights.
+fn weight_rows(p: &AttentionParams) -> Grid {
+    Grid::Threads(p.rows * p.heads * p.q_steps)
 }
 
 /// Threads of the recurrent kernels that give each thread eight batch rows
@@ -624,5 +636,197 @@ impl Backend for GpuBackend {
         v: &mut GpuTensor,
     ) {
         self.run(&k::ADAM_STEP, p, &[param, grad, m, v], Grid::Threads(p.len));
+    }
+    fn gelu_forward_unchecked(&self, p: &ElementwiseParams, x: &GpuTensor, y: &mut GpuTensor) {
+        self.run(&k::GELU_FORWARD, p, &[x, y], Grid::Threads(p.len));
+    }
+    fn gelu_backward_unchecked(&self, p: &ElementwiseParams, x: &GpuTensor, grad: &mut GpuTensor) {
+        self.run(&k::GELU_BACKWARD, p, &[x, grad], Grid::Threads(p.len));
+    }
+    fn residual_forward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        a: &GpuTensor,
+        b: &GpuTensor,
+        y: &mut GpuTensor,
+    ) {
+        self.run(&k::RESIDUAL_FORWARD, p, &[a, b, y], Grid::Threads(p.len));
+    }
+    fn residual_backward_unchecked(
+        &self,
+        p: &ElementwiseParams,
+        dy: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) {
+        self.run(&k::RESIDUAL_BACKWARD, p, &[dy, dx], Grid::Threads(p.len));
+    }
+    fn layer_norm_forward_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &GpuTensor,
+        gamma: &GpuTensor,
+        beta: &GpuTensor,
+        y: &mut GpuTensor,
+        stats: &mut GpuTensor,
+    ) {
+        let grid = Grid::Threads(p.n);
+        self.run(&k::LAYER_NORM_FORWARD, p, &[x, gamma, beta, y, stats], grid);
+    }
+    fn layer_norm_backward_input_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &GpuTensor,
+        gamma: &GpuTensor,
+        stats: &GpuTensor,
+        dy: &GpuTensor,
+        dx: &mut GpuTensor,
+    ) {
+        let grid = Grid::Threads(p.n);
+        self.run(
+            &k::LAYER_NORM_BACKWARD_INPUT,
+            p,
+            &[x, gamma, stats, dy, dx],
+            grid,
+        );
+    }
+    fn layer_norm_backward_weight_unchecked(
+        &self,
+        p: &LayerNormParams,
+        x: &GpuTensor,
+        stats: &GpuTensor,
+        dy: &GpuTensor,
+        dgamma: &mut GpuTensor,
+    ) {
+        let grid = Grid::Threads(p.dim);
+        self.run(
+            &k::LAYER_NORM_BACKWARD_WEIGHT,
+            p,
+            &[x, stats, dy, dgamma],
+            grid,
+        );
+    }
+    fn position_forward_unchecked(
+        &self,
+        p: &PositionParams,
+        x: &GpuTensor,
+        table: &GpuTensor,
+        starts: &GpuIndices,
+        y: &mut GpuTensor,
+    ) {
+        let grid = Grid::Threads(p.steps * p.rows * p.dim);
+        self.run(&k::POSITION_FORWARD, p, &[x, table, starts, y], grid);
+    }
+    fn position_backward_unchecked(
+        &self,
+        p: &PositionParams,
+        dy: &GpuTensor,
+        starts: &GpuIndices,
+        dtable: &mut GpuTensor,
+    ) {
+        let grid = Grid::Threads(p.context * p.dim);
+        self.run(&k::POSITION_BACKWARD, p, &[dy, starts, dtable], grid);
+    }
+    fn attention_scores_forward_unchecked(
+        &self,
+        p: &AttentionParams,
+        qkv: &GpuTensor,
+        kv: &GpuTensor,
+        starts: &GpuIndices,
+        weights: &mut GpuTensor,
+    ) {
+        let grid = weight_rows(p);
+        self.run(
+            &k::ATTENTION_SCORES_FORWARD,
+            p,
+            &[qkv, kv, starts, weights],
+            grid,
+        );
+    }
+    fn attention_values_forward_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &GpuTensor,
+        kv: &GpuTensor,
+        starts: &GpuIndices,
+        out: &mut GpuTensor,
+    ) {
+        let grid = head_blocks(p, p.q_steps);
+        self.run(
+            &k::ATTENTION_VALUES_FORWARD,
+            p,
+            &[weights, kv, starts, out],
+            grid,
+        );
+    }
+    fn attention_backward_scores_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &GpuTensor,
+        qkv: &GpuTensor,
+        starts: &GpuIndices,
+        dout: &GpuTensor,
+        dscores: &mut GpuTensor,
+    ) {
+        let grid = weight_rows(p);
+        let bufs: [&dyn Bound; 5] = [weights, qkv, starts, dout, dscores];
+        self.run(&k::ATTENTION_BACKWARD_SCORES, p, &bufs, grid);
+    }
+    fn attention_backward_query_unchecked(
+        &self,
+        p: &AttentionParams,
+        dscores: &GpuTensor,
+        qkv: &GpuTensor,
+        starts: &GpuIndices,
+        dqkv: &mut GpuTensor,
+    ) {
+        let grid = head_blocks(p, p.q_steps);
+        self.run(
+            &k::ATTENTION_BACKWARD_QUERY,
+            p,
+            &[dscores, qkv, starts, dqkv],
+            grid,
+        );
+    }
+    fn attention_backward_key_unchecked(
+        &self,
+        p: &AttentionParams,
+        dscores: &GpuTensor,
+        qkv: &GpuTensor,
+        starts: &GpuIndices,
+        dqkv: &mut GpuTensor,
+    ) {
+        let grid = head_blocks(p, p.k_steps);
+        self.run(
+            &k::ATTENTION_BACKWARD_KEY,
+            p,
+            &[dscores, qkv, starts, dqkv],
+            grid,
+        );
+    }
+    fn attention_backward_value_unchecked(
+        &self,
+        p: &AttentionParams,
+        weights: &GpuTensor,
+        dout: &GpuTensor,
+        starts: &GpuIndices,
+        dqkv: &mut GpuTensor,
+    ) {
+        let grid = head_blocks(p, p.k_steps);
+        self.run(
+            &k::ATTENTION_BACKWARD_VALUE,
+            p,
+            &[weights, dout, starts, dqkv],
+            grid,
+        );
+    }
+    fn attention_cache_write_unchecked(
+        &self,
+        p: &AttentionParams,
+        qkv: &GpuTensor,
+        starts: &GpuIndices,
+        cache: &mut GpuTensor,
+    ) {
+        let grid = Grid::Threads(p.q_steps * p.rows * p.head_dim);
+        self.run(&k::ATTENTION_CACHE_WRITE, p, &[qkv, starts, cache], grid);
     }
 }

@@ -43,6 +43,29 @@ pub struct CellView {
     pub state: Vec<f32>,
 }
 
+/// Where a Transformer's last character looked: each block's and head's
+/// attention weights over the characters of its context.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionView {
+    /// [blocks][heads][len]: the weights over the last `len` characters
+    /// read, oldest first; the last is the character itself. They sum to 1.
+    pub weights: Vec<Vec<Vec<f32>>>,
+}
+
+impl AttentionView {
+    /// Characters the weights cover.
+    pub fn len(&self) -> usize {
+        self.weights
+            .first()
+            .and_then(|b| b.first())
+            .map_or(0, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One character's step, seen from inside.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextStep {
@@ -50,6 +73,8 @@ pub struct TextStep {
     pub probs: Vec<f32>,
     /// None when the network has no recurrent layer.
     pub cell: Option<CellView>,
+    /// None when the network has no Transformer.
+    pub attention: Option<AttentionView>,
 }
 
 /// How `generate` picks each next character.
@@ -130,6 +155,22 @@ impl<B: Backend> CharModel<B> {
         self.net.spec()
     }
 
+    /// The Transformer's heads (0 for a network without one).
+    pub fn heads(&self) -> usize {
+        self.net
+            .plan()
+            .layers
+            .iter()
+            .find_map(|l| l.transformer())
+            .map_or(0, |t| t.heads)
+    }
+
+    /// The longest window the network reads in one pass: a Transformer's
+    /// context (None: any, a recurrent network carries its state).
+    pub fn context(&self) -> Option<usize> {
+        self.net.context()
+    }
+
     /// Every parameter, in the plan's order.
     pub fn params_mut(&mut self) -> Vec<&mut Param<B>> {
         self.net.params_mut()
@@ -155,7 +196,7 @@ impl<B: Backend> CharModel<B> {
     /// character starts from zeros.
     pub fn reset_state(&mut self) {
         for r in &mut self.runs {
-            r.seqs_mut().for_each(|s| s.reset());
+            r.reset_state();
         }
     }
 
@@ -174,7 +215,7 @@ impl<B: Backend> CharModel<B> {
             .iter_mut()
             .filter(|r| r.steps == 1 && r.rows == rows)
         {
-            r.seqs_mut().for_each(|s| s.reset());
+            r.reset_state();
         }
     }
 
@@ -196,16 +237,39 @@ impl<B: Backend> CharModel<B> {
     /// Record a pass over `ids` (time-major: position t of row r at
     /// t * batch + r), as far as `until` says.
     fn record(
-        &self,
+        &mut self,
         be: &B,
         r: &mut Acts<B>,
         ids: &[u32],
         mode: Mode,
         until: Until<'_>,
     ) -> Result<()> {
-        let x = r.ids.as_mut().expect("a text network's buffers hold ids");
-        be.write_indices(x, ids)?;
+        self.refill(be, r)?;
+        r.set_ids(be, ids)?;
         self.net.forward(be, r, mode, until)
+    }
+
+    /// One-character reading with a Transformer: a row whose context is
+    /// full re-reads its last context / 2 characters as one window into its
+    /// caches, and goes on from there (see [`super::transformer`]).
+    fn refill(&mut self, be: &B, r: &mut Acts<B>) -> Result<()> {
+        let full = match r.transformer() {
+            Some(t) if t.decoding() => t.full_rows(),
+            _ => return Ok(()),
+        };
+        for (row, ids) in full {
+            let mut w = self.take_run(be, ids.len(), 1);
+            let out = w
+                .set_ids(be, &ids)
+                .and_then(|()| self.net.forward(be, &mut w, Mode::Infer, Until::State));
+            let out = out.and_then(|()| match (r.transformer_mut(), w.transformer()) {
+                (Some(t), Some(window)) => t.refill_row(be, window, row, &ids),
+                _ => Ok(()),
+            });
+            self.runs.push(w);
+            out?;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -295,6 +359,31 @@ impl<B: Backend> CharModel<B> {
         Ok(out?[0].iter().map(|&v| v as f64).sum())
     }
 
+    /// The cross-entropy (nats) of each prediction of one window [T*b],
+    /// time-major, read from zero state (nothing carried in or out).
+    pub async fn window_losses(
+        &mut self,
+        be: &B,
+        inputs: &[u32],
+        targets: &[u32],
+        steps: usize,
+        batch: usize,
+    ) -> Result<Vec<f32>> {
+        Self::check_window(inputs, targets, steps, batch)?;
+        let mut r = self.take_run(be, steps, batch);
+        r.reset_state();
+        let out = match self.record(be, &mut r, inputs, Mode::Infer, Until::Loss(targets)) {
+            Ok(()) => {
+                be.read(&[r.loss().expect("a loss pass made the losses")])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        r.reset_state();
+        self.runs.push(r);
+        Ok(out?.swap_remove(0))
+    }
+
     /// Feed one character (any; unknown ones become the unknown symbol) and
     /// return the probabilities of the next, [vocab]. The state carries from
     /// the previous call; [`Self::reset_reading`] starts over.
@@ -320,13 +409,34 @@ impl<B: Backend> CharModel<B> {
                     .filter(|_| inside)
                     .and_then(|i| r.recurrent_seqs(i))
                     .and_then(|s| s.last());
+                let attn = r.transformer().filter(|_| inside);
                 let mut wanted = vec![&r.probs];
+                if let Some(t) = attn {
+                    wanted.extend(t.weights());
+                }
                 if let Some(s) = seq {
                     wanted.extend(s.gates.as_ref());
                     wanted.push(s.c.as_ref().unwrap_or(&s.h_out));
                 }
                 be.read(&wanted).await.map(|mut v| {
                     let probs = v.remove(0);
+                    let attention = attn.map(|t| {
+                        // Weights [1, heads, 1, context] per block; the
+                        // character just read sits at position len - 1.
+                        let len = t.positions()[0];
+                        let blocks: Vec<Vec<f32>> = v.drain(..t.weights().len()).collect();
+                        AttentionView {
+                            weights: blocks
+                                .iter()
+                                .map(|w| {
+                                    let keys = w.len() / self.heads().max(1);
+                                    w.chunks(keys.max(1))
+                                        .map(|h| h[..len.min(h.len())].to_vec())
+                                        .collect()
+                                })
+                                .collect(),
+                        }
+                    });
                     let cell = seq.map(|s| {
                         let state = v.pop().unwrap_or_default();
                         CellView {
@@ -336,7 +446,11 @@ impl<B: Backend> CharModel<B> {
                             state: state[state.len() - s.hidden..].to_vec(),
                         }
                     });
-                    TextStep { probs, cell }
+                    TextStep {
+                        probs,
+                        cell,
+                        attention,
+                    }
                 })
             }
             Err(e) => Err(e),
@@ -353,7 +467,7 @@ impl<B: Backend> CharModel<B> {
             .iter_mut()
             .find(|r| r.steps == 1 && r.rows == width)
         {
-            r.seqs_mut().for_each(|s| s.restart_rows(rows));
+            r.restart_rows(rows);
         }
     }
 
@@ -362,10 +476,7 @@ impl<B: Backend> CharModel<B> {
     pub fn widen_rows(&mut self, be: &B, from: usize, to: usize) -> Result<()> {
         let old = self.take_run(be, 1, from);
         let mut new = self.take_run(be, 1, to);
-        let out = new
-            .seqs_mut()
-            .zip(old.seqs())
-            .try_for_each(|(n, o)| n.continue_rows(be, o));
+        let out = new.continue_rows(be, &old);
         self.runs.push(old);
         self.runs.push(new);
         out

@@ -34,6 +34,8 @@ const LAST_ACTIVATIONS: &[&str] = &["linear", "relu", "sigmoid", "tanh", "softma
 const KERNELS: &[&str] = &["1", "3", "5", "7"];
 const POOL_SIZES: &[&str] = &["2", "3", "4"];
 const STACKED: &[&str] = &["1", "2", "3", "4"];
+/// A Transformer's heads: the embedding's width must divide by them.
+const HEADS: &[&str] = &["1", "2", "4", "8"];
 /// A text network's output width: the vocabulary, or a count.
 const VOCAB: &str = "vocab";
 
@@ -55,6 +57,7 @@ pub fn types_for(input: Input) -> &'static [&'static str] {
             "rnn",
             "gru",
             "lstm",
+            "transformer",
             "dense",
             "dropout",
             "activation",
@@ -130,6 +133,17 @@ pub fn fields(kind: &LayerKind) -> Vec<Field> {
             f("layers", choice(layers, STACKED)),
             f("dropout", FieldValue::Rate(*dropout)),
             f("recurrent_dropout", FieldValue::Rate(*recurrent_dropout)),
+        ],
+        LayerKind::Transformer {
+            blocks,
+            heads,
+            dim_feedforward,
+            context,
+        } => vec![
+            f("blocks", choice(blocks, STACKED)),
+            f("heads", choice(heads, HEADS)),
+            f("dim_feedforward", FieldValue::Whole(*dim_feedforward)),
+            f("context", FieldValue::Whole(*context)),
         ],
     }
 }
@@ -211,6 +225,16 @@ pub fn layer_of_type(type_name: &str, from: Option<&LayerKind>) -> Result<LayerK
             layers,
             dropout,
             recurrent_dropout,
+        },
+        // The transformer-char preset's body.
+        "transformer" => match from {
+            Some(t @ LayerKind::Transformer { .. }) => t.clone(),
+            _ => LayerKind::Transformer {
+                blocks: 2,
+                heads: 4,
+                dim_feedforward: 512,
+                context: 128,
+            },
         },
         other => {
             return Err(format!(
@@ -425,6 +449,29 @@ mod tests {
             Plan::new(&s, Some(40)).unwrap().layers[1].label,
             "gru 128 x2"
         );
+    }
+
+    #[test]
+    fn the_lstm_becomes_a_transformer_and_its_heads_must_divide_the_width() {
+        let s = apply(
+            &spec::seed_lstm(),
+            &Edit::SetType {
+                at: 1,
+                type_name: "transformer".into(),
+            },
+        )
+        .unwrap();
+        let plan = Plan::new(&s, Some(40)).unwrap();
+        assert_eq!(
+            plan.layers[1].label,
+            "transformer 2 blocks 4 heads ff 512 context 128"
+        );
+        assert!(types_for(Input::Chars).contains(&"transformer"));
+        // 3 heads do not divide the embedding's 64: not offered, and the
+        // plan would name the layer.
+        assert!(apply(&s, &set(1, "heads", "3")).is_err());
+        let s = apply(&s, &set(1, "blocks", "1")).unwrap();
+        assert!(Plan::new(&s, Some(40)).unwrap().param_count() < plan.param_count());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod receptive;
 pub mod recurrent;
 pub mod spec;
+pub mod transformer;
 
 use crate::backend::Backend;
 

@@ -12,6 +12,7 @@ use super::embedding::Embedding;
 use super::plan::{Plan, Recurrent as RecurrentPlan, Shape};
 use super::recurrent::{Masks, Recurrent, RecurrentSeq};
 use super::spec::{Activation, LayerKind, NetworkSpec};
+use super::transformer::{Transformer, TransformerSeq};
 use crate::backend::{Act, Backend, Mask, Tensor};
 use crate::cpu::dropout::mix;
 use crate::error::{Error, Result};
@@ -31,6 +32,7 @@ pub enum Layer<B: Backend> {
     Softmax,
     Embedding(Embedding<B>),
     Recurrent(Recurrent<B>),
+    Transformer(Transformer<B>),
 }
 
 impl<B: Backend> Layer<B> {
@@ -40,8 +42,15 @@ impl<B: Backend> Layer<B> {
             Layer::Dense(d) => d.params_mut().into(),
             Layer::Embedding(e) => vec![&mut e.weight],
             Layer::Recurrent(r) => r.params_mut(),
+            Layer::Transformer(t) => t.params_mut(),
             _ => Vec::new(),
         }
+    }
+
+    /// Whether the layer keeps state from one pass to the next (one-step
+    /// reading): a recurrent layer's cells, a Transformer's caches.
+    fn is_stateful(&self) -> bool {
+        matches!(self, Layer::Recurrent(_) | Layer::Transformer(_))
     }
 
     /// Whether the layer writes a buffer of its own (the others pass their
@@ -70,8 +79,9 @@ pub enum Until<'a> {
     Probs,
     /// To the probabilities and the cross-entropy of these labels.
     Loss(&'a [u32]),
-    /// Only as far as the last recurrent layer: the state moves on, and
-    /// nothing is asked of the head (a prompt's characters before its last).
+    /// Only as far as the last layer with state (recurrent or Transformer):
+    /// the state moves on, and nothing is asked of the head (a prompt's
+    /// characters before its last).
     State,
 }
 
@@ -81,6 +91,7 @@ enum Slot<B: Backend> {
     Out(B::Tensor),
     MaxPool(B::Tensor, B::Indices),
     Recurrent(Vec<RecurrentSeq<B>>),
+    Transformer(Box<TransformerSeq<B>>),
 }
 
 /// The buffers of one batch shape: `rows` sequences of `steps` positions
@@ -91,8 +102,10 @@ pub struct Acts<B: Backend> {
     pub rows: usize,
     /// The images [n, C, H, W] of an image network.
     pub images: Option<B::Tensor>,
-    /// The characters [T*b] of a text network.
+    /// The characters [T*b] of a text network, and the same on the host
+    /// (a Transformer's decoding keeps what each row read); see [`Acts::set_ids`].
     pub ids: Option<B::Indices>,
+    host_ids: Vec<u32>,
     slots: Vec<Slot<B>>,
     /// d loss / d output of each layer with an output (a recurrent layer's
     /// is its top sub-layer's `dh`); made by the first training pass.
@@ -152,12 +165,69 @@ impl<B: Backend> Acts<B> {
     pub fn loss(&self) -> Option<&B::Tensor> {
         self.loss.as_ref().map(|l| &l.1)
     }
+
+    /// Write the characters [T*b] the next pass reads.
+    pub fn set_ids(&mut self, be: &B, ids: &[u32]) -> Result<()> {
+        let x = self.ids.as_mut().ok_or_else(|| Error::Input {
+            what: "network",
+            problem: "an image network reads no characters".into(),
+        })?;
+        be.write_indices(x, ids)?;
+        self.host_ids.clear();
+        self.host_ids.extend_from_slice(ids);
+        Ok(())
+    }
+
+    /// The Transformer's state, when the network has one.
+    pub fn transformer(&self) -> Option<&TransformerSeq<B>> {
+        self.slots.iter().find_map(|s| match s {
+            Slot::Transformer(t) => Some(&**t),
+            _ => None,
+        })
+    }
+
+    pub fn transformer_mut(&mut self) -> Option<&mut TransformerSeq<B>> {
+        self.slots.iter_mut().find_map(|s| match s {
+            Slot::Transformer(t) => Some(&mut **t),
+            _ => None,
+        })
+    }
+
+    /// Forget the carried state: recurrent cells start from zeros and a
+    /// Transformer's rows from position 0 at the next pass.
+    pub fn reset_state(&mut self) {
+        self.seqs_mut().for_each(|s| s.reset());
+        if let Some(t) = self.transformer_mut() {
+            t.reset();
+        }
+    }
+
+    /// Start rows `rows` afresh at the next pass while the others go on.
+    pub fn restart_rows(&mut self, rows: &[usize]) {
+        self.seqs_mut().for_each(|s| s.restart_rows(rows));
+        if let Some(t) = self.transformer_mut() {
+            t.restart_rows(rows);
+        }
+    }
+
+    /// Go on with `from`'s rows (one step, fewer rows) as the first rows of
+    /// these buffers, each keeping its state.
+    pub fn continue_rows(&mut self, be: &B, from: &Acts<B>) -> Result<()> {
+        self.seqs_mut()
+            .zip(from.seqs())
+            .try_for_each(|(n, o)| n.continue_rows(be, o))?;
+        if let (Some(t), Some(o)) = (self.transformer_mut(), from.transformer()) {
+            t.continue_rows(be, o)?;
+        }
+        Ok(())
+    }
 }
 
 fn slot_out<B: Backend>(slot: &Slot<B>) -> Option<&B::Tensor> {
     match slot {
         Slot::Out(t) | Slot::MaxPool(t, _) => Some(t),
         Slot::Recurrent(s) => s.last().map(|s| &s.h_out),
+        Slot::Transformer(t) => Some(&t.out),
         Slot::None => None,
     }
 }
@@ -173,6 +243,7 @@ fn io<'a, B: Backend>(
             Some(top) => (Some(&top.h_out), Some(&mut top.dh)),
             None => (None, None),
         },
+        Slot::Transformer(t) => (Some(&t.out), Some(&mut t.dy)),
         Slot::None => (None, None),
     }
 }
@@ -244,6 +315,15 @@ impl<B: Backend> Network<B> {
                 LayerKind::Embedding { dim } => {
                     let rows = vocab.expect("the plan checked the vocabulary");
                     Layer::Embedding(Embedding::init(be, rng, name, rows, *dim)?)
+                }
+                LayerKind::Transformer { .. } => {
+                    let plan = lp.transformer().expect("a Transformer");
+                    let prefix = lp.params[0]
+                        .name
+                        .strip_suffix("pos.weight")
+                        .unwrap_or("")
+                        .trim_end_matches('.');
+                    Layer::Transformer(Transformer::init(be, rng, prefix, plan)?)
                 }
                 LayerKind::Rnn { .. } | LayerKind::Gru { .. } | LayerKind::Lstm { .. } => {
                     let RecurrentPlan {
@@ -339,6 +419,7 @@ impl<B: Backend> Network<B> {
                     Layer::Dense(d) => vec![&d.weight, &d.bias],
                     Layer::Embedding(e) => vec![&e.weight],
                     Layer::Recurrent(r) => r.params(),
+                    Layer::Transformer(t) => t.params(),
                     _ => Vec::new(),
                 }
             })
@@ -398,6 +479,7 @@ impl<B: Backend> Network<B> {
                     Slot::MaxPool(be.zeros(shape), be.indices(&vec![0; len]))
                 }
                 Layer::Recurrent(r) => Slot::Recurrent(r.seqs(be, steps, rows)),
+                Layer::Transformer(t) => Slot::Transformer(Box::new(t.seq(be, steps, rows))),
                 _ => Slot::Out(be.zeros(shape)),
             })
             .collect();
@@ -410,6 +492,7 @@ impl<B: Backend> Network<B> {
             rows,
             images,
             ids,
+            host_ids: Vec::new(),
             slots,
             grads: None,
             d_images: None,
@@ -448,10 +531,24 @@ impl<B: Backend> Network<B> {
             .position(|l| matches!(l, Layer::Recurrent(_)))
     }
 
-    fn last_recurrent(&self) -> Option<usize> {
+    /// The Transformer layer, whose attention the page shows.
+    pub fn transformer(&self) -> Option<usize> {
         self.layers
             .iter()
-            .rposition(|l| matches!(l, Layer::Recurrent(_)))
+            .position(|l| matches!(l, Layer::Transformer(_)))
+    }
+
+    /// A Transformer's context, when the network has one: the longest
+    /// window it reads.
+    pub fn context(&self) -> Option<usize> {
+        self.layers.iter().find_map(|l| match l {
+            Layer::Transformer(t) => Some(t.plan.context),
+            _ => None,
+        })
+    }
+
+    fn last_stateful(&self) -> Option<usize> {
+        self.layers.iter().rposition(Layer::is_stateful)
     }
 
     /// Record the forward pass over the input already in `a` (its `images`
@@ -459,7 +556,7 @@ impl<B: Backend> Network<B> {
     pub fn forward(&self, be: &B, a: &mut Acts<B>, mode: Mode, until: Until<'_>) -> Result<()> {
         a.mode = mode;
         let end = match until {
-            Until::State => self.last_recurrent().map_or(0, |i| i + 1),
+            Until::State => self.last_stateful().map_or(0, |i| i + 1),
             _ => self.layers.len(),
         };
         for i in 0..end {
@@ -499,6 +596,9 @@ impl<B: Backend> Network<B> {
                     seqs,
                     &Self::recurrent_masks(r, mode, i),
                 )?,
+                (Layer::Transformer(t), Slot::Transformer(seq)) => {
+                    t.forward(be, x.ok_or_else(need)?, seq, &a.host_ids)?
+                }
                 (Layer::Flatten | Layer::Softmax, Slot::None) => {}
                 _ => unreachable!("slots are made from the layers"),
             }
@@ -558,8 +658,10 @@ impl<B: Backend> Network<B> {
         // A recurrent layer's output gradient is its top sub-layer's dh,
         // which the layer above adds into.
         for slot in &mut a.slots {
-            if let Slot::Recurrent(seqs) = slot {
-                seqs.iter_mut().for_each(|s| be.fill_zero(&mut s.dh));
+            match slot {
+                Slot::Recurrent(seqs) => seqs.iter_mut().for_each(|s| be.fill_zero(&mut s.dh)),
+                Slot::Transformer(t) => be.fill_zero(&mut t.dy),
+                _ => {}
             }
         }
         if let Some(d) = &mut a.d_images {
@@ -596,6 +698,7 @@ impl<B: Backend> Network<B> {
                     let x = x.expect("a recurrent layer reads an earlier layer");
                     r.backward(be, x, seqs, &masks, d_x)?;
                 }
+                (Layer::Transformer(t), Slot::Transformer(seq)) => t.backward(be, seq, d_x)?,
                 (Layer::Embedding(e), Slot::Out(_)) => {
                     let ids = a.ids.as_ref().expect("a text network reads ids");
                     e.backward(be, ids, grad.as_ref().expect("made above"))?;

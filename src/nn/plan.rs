@@ -16,6 +16,13 @@ pub const MAX_UNITS: usize = 512;
 pub const MAX_KERNEL: usize = 7;
 /// Most stacked sub-layers of one recurrent entry.
 pub const MAX_STACKED: usize = 4;
+/// Most blocks and heads of a Transformer entry, and the longest context:
+/// a decoding cache holds context x 3 x width values per block and row.
+pub const MAX_BLOCKS: usize = 8;
+pub const MAX_HEADS: usize = 16;
+pub const MAX_CONTEXT: usize = 512;
+/// Widest feed-forward of a Transformer block.
+pub const MAX_FEEDFORWARD: usize = 2048;
 /// Most parameters of a whole network: a few million, as the page trains
 /// it in a browser tab.
 pub const MAX_PARAMS: usize = 4_000_000;
@@ -129,6 +136,27 @@ impl LayerPlan {
             dropout,
             recurrent_dropout,
         })
+    }
+}
+
+impl LayerPlan {
+    /// The settings of a Transformer entry.
+    pub fn transformer(&self) -> Option<TransformerPlan> {
+        match self.kind {
+            LayerKind::Transformer {
+                blocks,
+                heads,
+                dim_feedforward,
+                context,
+            } => Some(TransformerPlan {
+                dim: self.input.size(),
+                blocks,
+                heads,
+                dim_feedforward,
+                context,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -261,9 +289,23 @@ impl Plan {
         let last = spec.layers.len() - 1;
         for (i, layer) in spec.layers.iter().enumerate() {
             let label = layer.kind.label();
+            let at = || Some((i, label.clone()));
             let (output, params, macs) = layer_prefix(layer, i, &mut names)
                 .and_then(|prefix| infer(&layer.kind, shape, &prefix, vocab, i == last))
-                .map_err(|p| spec_error(Some((i, label.clone())), p))?;
+                .map_err(|p| spec_error(at(), p))?;
+            if let Some(p) = layers
+                .iter()
+                .flat_map(|l: &LayerPlan| &l.params)
+                .find(|p| params.iter().any(|q| q.name == p.name))
+            {
+                return Err(spec_error(
+                    at(),
+                    format!(
+                        "has a parameter {:?}, which another layer has too: give one a \"name\"",
+                        p.name
+                    ),
+                ));
+            }
             layers.push(LayerPlan {
                 index: i,
                 kind: layer.kind.clone(),
@@ -413,6 +455,9 @@ fn layer_prefix(
             check_name(n)?;
             n.clone()
         }
+        // A Transformer's parts are named as its module's own
+        // (pos, layers.{block}, norm): the body of the model.
+        None if matches!(layer.kind, LayerKind::Transformer { .. }) => String::new(),
         None => format!("layers.{i}"),
     };
     if !names.insert(prefix.clone()) {
@@ -459,9 +504,46 @@ fn rate(what: &str, r: f32) -> std::result::Result<(), String> {
 
 fn param(prefix: &str, suffix: &str, shape: Vec<usize>) -> ParamInfo {
     ParamInfo {
-        name: format!("{prefix}.{suffix}"),
+        name: if prefix.is_empty() {
+            suffix.to_string()
+        } else {
+            format!("{prefix}.{suffix}")
+        },
         shape,
     }
+}
+
+/// One Transformer block's parameters, as nn.TransformerEncoderLayer's
+/// state_dict names and orders them, under `prefix` ("layers.0").
+pub fn block_params(prefix: &str, d: usize, ff: usize) -> Vec<ParamInfo> {
+    [
+        ("self_attn.in_proj_weight", vec![3 * d, d]),
+        ("self_attn.in_proj_bias", vec![3 * d]),
+        ("self_attn.out_proj.weight", vec![d, d]),
+        ("self_attn.out_proj.bias", vec![d]),
+        ("linear1.weight", vec![ff, d]),
+        ("linear1.bias", vec![ff]),
+        ("linear2.weight", vec![d, ff]),
+        ("linear2.bias", vec![d]),
+        ("norm1.weight", vec![d]),
+        ("norm1.bias", vec![d]),
+        ("norm2.weight", vec![d]),
+        ("norm2.bias", vec![d]),
+    ]
+    .into_iter()
+    .map(|(suffix, shape)| param(prefix, suffix, shape))
+    .collect()
+}
+
+/// A Transformer entry's settings, resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransformerPlan {
+    /// d_model: the width of its input, and of its output.
+    pub dim: usize,
+    pub blocks: usize,
+    pub heads: usize,
+    pub dim_feedforward: usize,
+    pub context: usize,
 }
 
 type Inferred = (Shape, Vec<ParamInfo>, u64);
@@ -652,6 +734,45 @@ fn infer(
                 macs += (g * (i + units)) as u64;
             }
             (Shape::Seq(*units), params, macs)
+        }
+        LayerKind::Transformer {
+            blocks,
+            heads,
+            dim_feedforward,
+            context,
+        } => {
+            let Shape::Seq(d) = input else {
+                return Err(match input {
+                    Shape::Chars => "reads characters: put an embedding first".into(),
+                    _ => "needs a text input: a Transformer reads a sequence".into(),
+                });
+            };
+            within("blocks", *blocks, MAX_BLOCKS)?;
+            within("heads", *heads, MAX_HEADS)?;
+            within("dim_feedforward", *dim_feedforward, MAX_FEEDFORWARD)?;
+            if !(4..=MAX_CONTEXT).contains(context) {
+                return Err(format!("has context {context}: use 4 to {MAX_CONTEXT}"));
+            }
+            if !d.is_multiple_of(*heads) {
+                return Err(format!(
+                    "gets {d} values per character, which {heads} heads cannot share: \
+                     make the embedding's dim a multiple of heads"
+                ));
+            }
+            let mut params = vec![param(prefix, "pos.weight", vec![*context, d])];
+            for b in 0..*blocks {
+                params.extend(block_params(
+                    &param(prefix, &format!("layers.{b}"), Vec::new()).name,
+                    d,
+                    *dim_feedforward,
+                ));
+            }
+            params.push(param(prefix, "norm.weight", vec![d]));
+            params.push(param(prefix, "norm.bias", vec![d]));
+            // Per character: the four projections and the feed-forward, and
+            // attention's scores and weighted sum over a full context.
+            let per_block = 4 * d * d + 2 * d * dim_feedforward + 2 * context * d;
+            (Shape::Seq(d), params, (blocks * per_block) as u64)
         }
     })
 }

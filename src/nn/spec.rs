@@ -169,6 +169,22 @@ pub enum LayerKind {
         #[serde(default, skip_serializing_if = "is_zero")]
         recurrent_dropout: f32,
     },
+    /// A decoder-only Transformer body over the embedded characters: learned
+    /// positions (`context` of them) added to the input, then `blocks` of
+    /// PyTorch's nn.TransformerEncoderLayer(d_model = the input's width,
+    /// nhead = heads, dim_feedforward, activation="gelu", batch_first=True,
+    /// norm_first=True, dropout=0.0) under a causal mask, then a final
+    /// LayerNorm. Its parameters are named as a module holding `pos`,
+    /// `layers` (the blocks) and `norm` names them: without a `"name"` they
+    /// take no prefix (`pos.weight`, `layers.0.self_attn.in_proj_weight`,
+    /// `norm.weight`), with one they take it (`"name": "body"`:
+    /// `body.pos.weight`, ...).
+    Transformer {
+        blocks: usize,
+        heads: usize,
+        dim_feedforward: usize,
+        context: usize,
+    },
 }
 
 impl LayerKind {
@@ -186,6 +202,7 @@ impl LayerKind {
             LayerKind::Rnn { .. } => "rnn",
             LayerKind::Gru { .. } => "gru",
             LayerKind::Lstm { .. } => "lstm",
+            LayerKind::Transformer { .. } => "transformer",
         }
     }
 
@@ -225,6 +242,14 @@ impl LayerKind {
                 } else {
                     format!("{t} {units} x{layers}")
                 }
+            }
+            LayerKind::Transformer {
+                blocks,
+                heads,
+                dim_feedforward,
+                context,
+            } => {
+                format!("{t} {blocks} blocks {heads} heads ff {dim_feedforward} context {context}")
             }
         }
     }
@@ -579,6 +604,28 @@ fn recurrent(kind: LayerKind) -> NetworkSpec {
     }
 }
 
+/// The Transformer beside the seed LSTM: characters embedded in 128
+/// dimensions, 128 learned positions, two pre-norm blocks of 4 heads with a
+/// 512-wide GELU feed-forward, a final norm, and the head. Parameter names
+/// are those of the PyTorch module scripts/pytorch_char_transformer.py
+/// builds (`embed`, `pos`, `layers.{block}`, `norm`, `head`).
+pub fn transformer_char() -> NetworkSpec {
+    NetworkSpec {
+        input: Input::Chars,
+        layers: vec![
+            named(LayerKind::Embedding { dim: 128 }, "embed"),
+            LayerKind::Transformer {
+                blocks: 2,
+                heads: 4,
+                dim_feedforward: 512,
+                context: 128,
+            }
+            .into(),
+            named(softmax_head(), "head"),
+        ],
+    }
+}
+
 pub static PRESETS: &[Preset] = &[
     Preset {
         name: "seed-cnn",
@@ -589,6 +636,11 @@ pub static PRESETS: &[Preset] = &[
         name: "seed-lstm",
         about: "the seed document's character LSTM(128) with dropout 0.2 and recurrent dropout 0.2",
         spec: seed_lstm,
+    },
+    Preset {
+        name: "transformer-char",
+        about: "a character Transformer: 2 pre-norm blocks of 4-head causal attention, d 128, context 128",
+        spec: transformer_char,
     },
     Preset {
         name: "sigmoid-cnn",

@@ -110,6 +110,7 @@ pub fn mix(test: &Dataset, store: Option<(&Setup, &[u8])>) -> Result<Vec<Prepare
             json(&NextRequest {
                 prompt: prompt.into(),
                 k: 10,
+                model: crate::api::DEFAULT_TEXT_MODEL.into(),
             }),
         ));
     }
@@ -123,6 +124,7 @@ pub fn mix(test: &Dataset, store: Option<(&Setup, &[u8])>) -> Result<Vec<Prepare
             temperature: 0.8,
             top_k: 0,
             seed: Some(7),
+            model: crate::api::DEFAULT_TEXT_MODEL.into(),
         }),
     ));
     let Some((setup, weights)) = store else {

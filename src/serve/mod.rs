@@ -58,7 +58,11 @@ const DECODING_AT_ONCE: usize = 8;
 pub struct Config {
     pub device: Device,
     pub digit_weights: PathBuf,
+    /// The LSTM's weights (text model "lstm").
     pub text_weights: PathBuf,
+    /// The Transformer's weights (text model "transformer"); None serves
+    /// the LSTM alone.
+    pub transformer_weights: Option<PathBuf>,
     /// MNIST test images to measure the digit model on at start (0: none).
     pub eval_images: usize,
     /// Folder with MNIST's IDX files.
@@ -92,6 +96,7 @@ impl Default for Config {
             device: Device::Gpu,
             digit_weights: "www/models/mnist_cnn.safetensors".into(),
             text_weights: "www/models/char_lstm.safetensors".into(),
+            transformer_weights: Some("www/models/char_transformer.safetensors".into()),
             eval_images: 10_000,
             mnist_dir: mnist::default_dir(),
             batching: Batching {
@@ -155,7 +160,18 @@ impl Service {
         let (queue, loaded, worker) = worker::spawn(Load {
             device: config.device,
             digit_weights: read(&config.digit_weights)?,
-            text_weights: read(&config.text_weights)?,
+            text_weights: {
+                let mut w = vec![("lstm", &config.text_weights)];
+                w.extend(
+                    config
+                        .transformer_weights
+                        .iter()
+                        .map(|p| ("transformer", p)),
+                );
+                w.into_iter()
+                    .map(|(id, p)| read(p).map(|(file, bytes)| (id.to_string(), file, bytes)))
+                    .collect::<Result<_>>()?
+            },
             test: test.clone(),
             batching: config.batching,
             lose_gpu_at_batch: config.lose_gpu_at_batch,
@@ -165,7 +181,7 @@ impl Service {
             queue,
             backend: loaded.backend,
             models: Arc::new(loaded.models),
-            vocab: Arc::new(loaded.vocab),
+            text_models: Arc::new(loaded.text_models),
             started: Instant::now(),
             decoding: Arc::new(Semaphore::new(DECODING_AT_ONCE)),
             published: Arc::new(Published::new(store, config.publish.clone(), test)),

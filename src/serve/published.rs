@@ -239,7 +239,7 @@ pub fn info(s: &Summary) -> ModelInfo {
         test_accuracy: s.accuracy.map(|a| a as f32),
         test_images: s.test_images.map(|n| n as usize),
         weights: format!("/v1/models/{}/weights", s.id),
-        id: Some(s.id.clone()),
+        id: s.id.clone(),
         classes: Some(s.classes.clone()),
         created: Some(rfc3339(s.created_ms)),
         size_bytes: Some(s.size_bytes),

@@ -38,7 +38,9 @@ pub struct AppState {
     /// What runs the kernels now (a lost GPU hands over to the CPU).
     pub backend: Arc<Mutex<String>>,
     pub models: Arc<Vec<ModelInfo>>,
-    pub vocab: Arc<Vocab>,
+    /// Each text model's id and vocabulary; a request's `model` is an index
+    /// into it.
+    pub text_models: Arc<Vec<(String, Vocab)>>,
     pub started: Instant,
     /// Pictures that may be decoding at once.
     pub decoding: Arc<Semaphore>,
@@ -374,6 +376,27 @@ async fn picture_input(st: &AppState, bytes: Bytes) -> Result<[f32; PIXELS], Pro
     Ok(pre.input)
 }
 
+/// The text model a request names: its index and vocabulary, or a 400
+/// naming the ones there are.
+fn text_model<'a>(st: &'a AppState, name: &str) -> Result<(usize, &'a Vocab), Problem> {
+    st.text_models
+        .iter()
+        .position(|(id, _)| id == name)
+        .map(|i| (i, &st.text_models[i].1))
+        .ok_or_else(|| {
+            let known: Vec<String> = st
+                .text_models
+                .iter()
+                .map(|(id, _)| format!("{id:?}"))
+                .collect();
+            let shown: String = name.chars().take(40).collect();
+            Problem::bad(format!(
+                "model: {shown:?} is not a text model here: use {}",
+                known.join(" or ")
+            ))
+        })
+}
+
 /// A prompt checked and read: its ids and the characters the model does
 /// not know.
 fn read_prompt(vocab: &Vocab, prompt: &str) -> Result<(Vec<u32>, Vec<String>), Problem> {
@@ -409,7 +432,7 @@ fn read_prompt(vocab: &Vocab, prompt: &str) -> Result<(Vec<u32>, Vec<String>), P
     request_body = NextRequest,
     responses(
         (status = 200, description = "The likeliest next characters", body = NextAnswer),
-        (status = 400, description = "Malformed JSON, an empty or too long prompt, k out of range", body = ApiError),
+        (status = 400, description = "Malformed JSON, an empty or too long prompt, k out of range, an unknown model", body = ApiError),
         (status = 408, description = "The body stalled, or did not arrive in time", body = ApiError),
         (status = 413, description = "The body is over the size limit", body = ApiError),
         (status = 415, description = "Not application/json", body = ApiError),
@@ -427,8 +450,15 @@ pub async fn next(
             r.k
         )));
     }
-    let (ids, unknown) = read_prompt(&st.vocab, &r.prompt)?;
-    let (top, batch) = ask(&st.queue, |reply| Job::Next { ids, k: r.k, reply }).await?;
+    let (model, vocab) = text_model(&st, &r.model)?;
+    let (ids, unknown) = read_prompt(vocab, &r.prompt)?;
+    let (top, batch) = ask(&st.queue, |reply| Job::Next {
+        model,
+        ids,
+        k: r.k,
+        reply,
+    })
+    .await?;
     Ok(Json(NextAnswer {
         next: top
             .into_iter()
@@ -439,6 +469,7 @@ pub async fn next(
             .collect(),
         unknown,
         batch,
+        model: r.model,
     }))
 }
 
@@ -449,7 +480,7 @@ pub async fn next(
     request_body = GenerateRequest,
     responses(
         (status = 200, description = "The prompt continued", body = GenerateAnswer),
-        (status = 400, description = "Malformed JSON, an empty or too long prompt, a length over the limit, temperature out of range", body = ApiError),
+        (status = 400, description = "Malformed JSON, an empty or too long prompt, a length over the limit, temperature out of range, an unknown model", body = ApiError),
         (status = 408, description = "The body stalled, or did not arrive in time", body = ApiError),
         (status = 413, description = "The body is over the size limit", body = ApiError),
         (status = 415, description = "Not application/json", body = ApiError),
@@ -472,7 +503,8 @@ pub async fn generate(
         top_k: r.top_k,
     };
     sampling.check()?;
-    let (ids, unknown) = read_prompt(&st.vocab, &r.prompt)?;
+    let (model, vocab) = text_model(&st, &r.model)?;
+    let (ids, unknown) = read_prompt(vocab, &r.prompt)?;
     // Without a seed, std's per-process random hashing keys give one.
     let seed = r.seed.unwrap_or_else(|| {
         use std::hash::{BuildHasher, Hasher};
@@ -481,6 +513,7 @@ pub async fn generate(
             .finish()
     });
     let (generated, batch) = ask(&st.queue, |reply| Job::Generate {
+        model,
         ids,
         length: r.length,
         sampling,
@@ -494,6 +527,7 @@ pub async fn generate(
         seed,
         unknown,
         batch,
+        model: r.model,
     }))
 }
 

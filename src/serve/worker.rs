@@ -1,7 +1,8 @@
 //! The model worker: one thread owns the backend and both models, and
 //! requests queue for it. Digits that arrive within the batch window run
-//! in one forward pass; prompts become rows of the LSTM that step together,
-//! a new prompt joining at the next step ([`super::text_rows`]).
+//! in one forward pass; prompts become rows of their text model (the LSTM
+//! or the Transformer) that step together, a new prompt joining at the
+//! next step ([`super::text_rows`]).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,8 +57,10 @@ pub enum Job {
         input: Box<[f32; PIXELS]>,
         reply: DigitReply,
     },
-    /// The `k` likeliest characters after the prompt (its ids, at least one).
+    /// The `k` likeliest characters after the prompt (its ids, at least one)
+    /// by text model `model` (an index into [`Loaded::text_models`]).
     Next {
+        model: usize,
         ids: Vec<u32>,
         k: usize,
         reply: NextReply,
@@ -73,6 +76,7 @@ pub enum Job {
     },
     /// `length` characters sampled after the prompt.
     Generate {
+        model: usize,
         ids: Vec<u32>,
         length: usize,
         sampling: Sampling,
@@ -107,7 +111,8 @@ pub struct Batching {
 pub struct Load {
     pub device: Device,
     pub digit_weights: (String, Vec<u8>),
-    pub text_weights: (String, Vec<u8>),
+    /// Each text model: its id (`api::TEXT_MODELS`), file and bytes.
+    pub text_weights: Vec<(String, String, Vec<u8>)>,
     /// Test images to measure the digit model's accuracy on at start.
     pub test: Option<Arc<Dataset>>,
     pub batching: Batching,
@@ -125,7 +130,8 @@ pub struct Loaded {
     /// the CPU.
     pub backend: Arc<Mutex<String>>,
     pub models: Vec<ModelInfo>,
-    pub vocab: Vocab,
+    /// Each text model's id and vocabulary, in `Load::text_weights`'s order.
+    pub text_models: Vec<(String, Vocab)>,
 }
 
 /// The worker's end of the queue, cloned into every request.
@@ -265,7 +271,6 @@ fn serve<B: Backend>(
     before_batch: &dyn Fn(&B, usize),
 ) -> Result<Option<String>> {
     let (digit_file, digit_bytes) = &load.digit_weights;
-    let (text_file, text_bytes) = &load.text_weights;
     let mut cnn =
         Classifier::from_safetensors(be, digit_bytes).map_err(|e| in_file(digit_file, e))?;
     if !cnn.is_digits() {
@@ -278,8 +283,13 @@ fn serve<B: Backend>(
             )),
         ));
     }
-    let mut lstm =
-        CharModel::from_safetensors(be, text_bytes).map_err(|e| in_file(text_file, e))?;
+    let mut texts: Vec<CharModel<B>> = load
+        .text_weights
+        .iter()
+        .map(|(_, file, bytes)| {
+            CharModel::from_safetensors(be, bytes).map_err(|e| in_file(file, e))
+        })
+        .collect::<Result<_>>()?;
     // Batches are padded to powers of two up to max_batch: keep every size.
     let widest = load.batching.max_batch.next_power_of_two();
     cnn.keep_batch_sizes(widest.trailing_zeros() as usize + 1);
@@ -292,44 +302,54 @@ fn serve<B: Backend>(
         _ => None,
     };
     *backend.lock().unwrap_or_else(PoisonError::into_inner) = be.name();
+    let mut models = vec![ModelInfo {
+        name: "digits".into(),
+        id: "digits".into(),
+        architecture: cnn.spec().describe(),
+        input: "a 28x28 grey image, ink 1 on 0 (a PNG or JPEG is preprocessed into one)".into(),
+        input_shape: vec![28, 28],
+        outputs: CLASSES,
+        parameters: cnn.params_mut().iter().map(|p| p.value.len()).sum(),
+        test_accuracy: accuracy.map(|a| a.0),
+        test_images: accuracy.map(|a| a.1),
+        weights: digit_file.clone(),
+        classes: Some(cnn.classes().to_vec()),
+        created: None,
+        size_bytes: None,
+        sha256: None,
+    }];
+    for ((id, file, _), m) in load.text_weights.iter().zip(&mut texts) {
+        models.push(ModelInfo {
+            name: "text".into(),
+            id: id.clone(),
+            architecture: m.spec().describe(),
+            input: match m.context() {
+                Some(c) => format!(
+                    "UTF-8 text, one character per step (keys and values cached; the last {c} at most)"
+                ),
+                None => "UTF-8 text, one character per step (the state carried)".into(),
+            },
+            input_shape: vec![crate::api::MAX_PROMPT_CHARS],
+            outputs: m.vocab().len(),
+            parameters: m.params_mut().iter().map(|p| p.value.len()).sum(),
+            test_accuracy: None,
+            test_images: None,
+            weights: file.clone(),
+            classes: None,
+            created: None,
+            size_bytes: None,
+            sha256: None,
+        });
+    }
     let loaded = Loaded {
         backend: backend.clone(),
-        models: vec![
-            ModelInfo {
-                name: "digits".into(),
-                architecture: cnn.spec().describe(),
-                input: "a 28x28 grey image, ink 1 on 0 (a PNG or JPEG is preprocessed into one)"
-                    .into(),
-                input_shape: vec![28, 28],
-                outputs: CLASSES,
-                parameters: cnn.params_mut().iter().map(|p| p.value.len()).sum(),
-                test_accuracy: accuracy.map(|a| a.0),
-                test_images: accuracy.map(|a| a.1),
-                weights: digit_file.clone(),
-                id: None,
-                classes: Some(cnn.classes().to_vec()),
-                created: None,
-                size_bytes: None,
-                sha256: None,
-            },
-            ModelInfo {
-                name: "text".into(),
-                architecture: lstm.spec().describe(),
-                input: "UTF-8 text, one character per LSTM step".into(),
-                input_shape: vec![crate::api::MAX_PROMPT_CHARS],
-                outputs: lstm.vocab().len(),
-                parameters: lstm.params_mut().iter().map(|p| p.value.len()).sum(),
-                test_accuracy: None,
-                test_images: None,
-                weights: text_file.clone(),
-                id: None,
-                classes: None,
-                created: None,
-                size_bytes: None,
-                sha256: None,
-            },
-        ],
-        vocab: lstm.vocab().clone(),
+        models,
+        text_models: load
+            .text_weights
+            .iter()
+            .zip(&texts)
+            .map(|((id, ..), m)| (id.clone(), m.vocab().clone()))
+            .collect(),
     };
     if let Some(ready) = ready
         && ready.send(Ok(loaded)).is_err()
@@ -339,11 +359,14 @@ fn serve<B: Backend>(
     let b = load.batching;
     // A job stays in the `waiting` count until it runs: a digit when taken
     // off the queue, a prompt when it gets its row.
-    let mut texts = TextRows::new(b.max_batch, lstm.vocab().clone(), waiting);
+    let mut rows: Vec<TextRows> = texts
+        .iter()
+        .map(|m| TextRows::new(b.max_batch, m.vocab().clone(), waiting))
+        .collect();
     // Published models loaded on this backend, the latest used last.
-    let mut models: Vec<(Arc<str>, Classifier<B>)> = Vec::new();
+    let mut cache: Vec<(Arc<str>, Classifier<B>)> = Vec::new();
     for batch in 1.. {
-        let jobs = if texts.busy() {
+        let jobs = if rows.iter().any(TextRows::busy) {
             // Rows are being read: whatever waits joins them at once.
             drain(rx, b.max_batch)
         } else {
@@ -380,14 +403,20 @@ fn serve<B: Backend>(
                         }),
                     }
                 }
-                Job::Next { ids, k, reply } => texts.admit(Row::next(ids, k, reply)),
+                Job::Next {
+                    model,
+                    ids,
+                    k,
+                    reply,
+                } => rows[model].admit(Row::next(ids, k, reply)),
                 Job::Generate {
+                    model,
                     ids,
                     length,
                     sampling,
                     seed,
                     reply,
-                } => texts.admit(Row::generate(ids, length, sampling, seed, reply)),
+                } => rows[model].admit(Row::generate(ids, length, sampling, seed, reply)),
             }
         }
         before_batch(be, batch);
@@ -400,36 +429,41 @@ fn serve<B: Backend>(
         let mut published_panicked = false;
         for b in published {
             let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                run_published(be, &mut models, load.model_cache, b)
+                run_published(be, &mut cache, load.model_cache, b)
             }));
             published_panicked |= ran.is_err();
         }
-        // A turn of the text rows, then digits and new prompts again: a
-        // long continuation never holds a drawing for more than a turn.
-        let texts_ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            texts.run(be, &mut lstm, STEPS_PER_TURN)
-        }));
-        if texts_ran.is_err() {
-            texts.drop_seated();
+        // A turn of each text model's rows, then digits and new prompts
+        // again: a long continuation never holds a drawing for more than a
+        // turn.
+        let mut texts_panicked = false;
+        for (r, m) in rows.iter_mut().zip(&mut texts) {
+            if !r.busy() {
+                continue;
+            }
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| r.run(be, m, STEPS_PER_TURN)));
+            if ran.is_err() {
+                r.drop_seated();
+                texts_panicked = true;
+            }
         }
-        if digits_ran.as_ref().is_some_and(|r| r.is_err())
-            || texts_ran.is_err()
-            || published_panicked
-        {
+        if digits_ran.as_ref().is_some_and(|r| r.is_err()) || texts_panicked || published_panicked {
             eprintln!("model worker: a batch panicked; its requests got 500");
         }
         // A lost device, however it showed (an error, or a panic inside
         // wgpu): every request in hand gets 503 saying to ask again, and
         // the caller goes on elsewhere.
         if let Some(why) = be.lost() {
-            texts.fail_all(&Error::DeviceLost(why.clone()));
+            for r in &mut rows {
+                r.fail_all(&Error::DeviceLost(why.clone()));
+            }
             return Ok(Some(why));
         }
     }
     Ok(None)
 }
 
-/// LSTM steps of the text rows between two looks at the queue.
+/// Steps of each text model's rows between two looks at the queue.
 const STEPS_PER_TURN: usize = 16;
 
 fn in_file(file: &str, e: Error) -> Error {

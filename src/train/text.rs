@@ -114,3 +114,80 @@ pub async fn evaluate<B: Backend>(
         chars,
     })
 }
+
+/// Cross-entropy of `count` characters of `ids` from `start` on, each
+/// predicted from at least `context` characters before it (taken from
+/// before `start` for the first ones): windows of `window` characters from
+/// zero state, `window - context + 1` apart, each scoring its predictions
+/// from position `context - 1` on; up to `batch` windows side by side. A
+/// recurrent model and a Transformer are read the same way, so their
+/// numbers compare; the Transformer's `window` is at most its context.
+pub async fn evaluate_with_context<B: Backend>(
+    be: &B,
+    model: &mut CharModel<B>,
+    ids: &[u32],
+    (start, count): (usize, usize),
+    (context, window): (usize, usize),
+    batch: usize,
+) -> Result<TextEval> {
+    let bad = |problem: String| {
+        Err(Error::Data {
+            source_name: "validation text".into(),
+            problem,
+        })
+    };
+    if context == 0 || window <= context || batch == 0 {
+        return bad(format!(
+            "a {window}-character window cannot score with {context} characters of context"
+        ));
+    }
+    if start < context || start + count > ids.len() || count == 0 {
+        return bad(format!(
+            "characters {start}..{} of {} with {context} before each: out of range",
+            start + count,
+            ids.len()
+        ));
+    }
+    if ids.len() < window + 1 {
+        return bad(format!("{} characters: shorter than one window", ids.len()));
+    }
+    let stride = window - context + 1;
+    // Window k scores targets start + k * stride .. + stride, each at t =
+    // target - a - 1 >= context - 1 of the window read from a; the last
+    // windows move back to end with the text, scoring the same targets.
+    let windows: Vec<(usize, usize)> = (0..count.div_ceil(stride))
+        .map(|k| {
+            let first = start + k * stride;
+            (first, (first - context).min(ids.len() - 1 - window))
+        })
+        .collect();
+    let (mut total, mut chars) = (0.0f64, 0usize);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for group in windows.chunks(batch) {
+        let rows = group.len();
+        x.clear();
+        y.clear();
+        for t in 0..window {
+            for &(_, a) in group {
+                x.push(ids[a + t]);
+                y.push(ids[a + t + 1]);
+            }
+        }
+        let losses = model.window_losses(be, &x, &y, window, rows).await?;
+        for (r, &(first, a)) in group.iter().enumerate() {
+            for target in first..(first + stride).min(start + count) {
+                total += losses[(target - a - 1) * rows + r] as f64;
+                chars += 1;
+            }
+        }
+    }
+    if chars != count {
+        return bad(format!(
+            "{chars} of {count} characters scored: the text ends too soon"
+        ));
+    }
+    Ok(TextEval {
+        nats: total / chars as f64,
+        chars,
+    })
+}

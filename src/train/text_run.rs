@@ -31,6 +31,12 @@ pub struct TextRunConfig {
     pub lr: f32,
     /// The learning rate is multiplied by this after every pass over the text.
     pub lr_decay: f32,
+    /// The learning rate rises linearly from lr / warmup to lr over the
+    /// first `warmup` steps (0: from the first step).
+    pub warmup: usize,
+    /// After the warmup, a cosine from lr down to lr / 10 at the run's last
+    /// step (its `max_steps`, or its epochs' windows if fewer).
+    pub cosine: bool,
     /// Global gradient-norm clip.
     pub clip: f32,
     /// The run stops after this many steps.
@@ -49,6 +55,8 @@ impl Default for TextRunConfig {
             window: 64,
             lr: 2e-3,
             lr_decay: 1.0,
+            warmup: 0,
+            cosine: false,
             clip: 5.0,
             max_steps: 1000,
             epochs: None,
@@ -118,6 +126,8 @@ pub struct TextRun<B: Backend> {
     /// Completed steps.
     pub step: usize,
     opt: Adam<B>,
+    /// lr times lr_decay for each pass done; the schedule's peak.
+    epoch_lr: f32,
     rng: ChaCha8Rng,
     last_good: LastGood<B>,
     x: Vec<u32>,
@@ -173,6 +183,7 @@ impl<B: Backend> TextRun<B> {
                 lr: cfg.lr,
                 ..AdamConfig::default()
             }),
+            epoch_lr: cfg.lr,
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             last_good: LastGood::default(),
             x: Vec::new(),
@@ -208,9 +219,31 @@ impl<B: Backend> TextRun<B> {
         self.next == self.windows.count()
     }
 
-    /// The learning rate the next step uses (decayed after each pass).
+    /// Steps the run takes in all: its `max_steps`, or its epochs' windows.
+    pub fn total_steps(&self) -> usize {
+        let epochs = self
+            .cfg
+            .epochs
+            .map_or(usize::MAX, |e| e.saturating_mul(self.windows.count()));
+        self.cfg.max_steps.min(epochs)
+    }
+
+    /// The learning rate the next step uses: decayed after each pass, and
+    /// shaped by the warmup and the cosine when the run has them.
     pub fn lr(&self) -> f32 {
-        self.opt.cfg.lr
+        let step = self.step + 1;
+        let warm = self.cfg.warmup;
+        let mut f = if step <= warm {
+            step as f64 / warm as f64
+        } else {
+            1.0
+        };
+        if self.cfg.cosine && step > warm {
+            let total = self.total_steps().max(warm + 1);
+            let done = ((step - warm) as f64 / (total - warm) as f64).min(1.0);
+            f *= 0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * done).cos());
+        }
+        (self.epoch_lr as f64 * f) as f32
     }
 
     /// One step on the next window. A pass over the text ends with the state
@@ -239,6 +272,7 @@ impl<B: Backend> TextRun<B> {
             .fill(&self.ids, self.next, &mut self.x, &mut self.y);
         let number = self.step + 1;
         self.last_good.keep(be, &model.params_mut(), number)?;
+        self.opt.cfg.lr = self.lr();
         let opt = &mut self.opt;
         let (steps, batch) = (self.windows.steps, self.windows.batch);
         let mode = Mode::Train {
@@ -268,7 +302,7 @@ impl<B: Backend> TextRun<B> {
         self.next += 1;
         if self.next == self.windows.count() {
             self.epoch += 1;
-            self.opt.cfg.lr *= self.cfg.lr_decay;
+            self.epoch_lr *= self.cfg.lr_decay;
         }
         Ok(stats)
     }

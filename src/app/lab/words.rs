@@ -98,6 +98,7 @@ pub struct LabStrings {
     pub type_rnn: &'static str,
     pub type_gru: &'static str,
     pub type_lstm: &'static str,
+    pub type_transformer: &'static str,
     pub field_filters: &'static str,
     pub field_kernel: &'static str,
     pub field_activation: &'static str,
@@ -108,6 +109,10 @@ pub struct LabStrings {
     pub field_layers: &'static str,
     pub field_dropout: &'static str,
     pub field_recurrent_dropout: &'static str,
+    pub field_blocks: &'static str,
+    pub field_heads: &'static str,
+    pub field_dim_feedforward: &'static str,
+    pub field_context: &'static str,
 }
 
 impl LabStrings {
@@ -125,6 +130,7 @@ impl LabStrings {
             "rnn" => self.type_rnn,
             "gru" => self.type_gru,
             "lstm" => self.type_lstm,
+            "transformer" => self.type_transformer,
             _ => "?",
         }
     }
@@ -142,6 +148,10 @@ impl LabStrings {
             "layers" => self.field_layers,
             "dropout" => self.field_dropout,
             "recurrent_dropout" => self.field_recurrent_dropout,
+            "blocks" => self.field_blocks,
+            "heads" => self.field_heads,
+            "dim_feedforward" => self.field_dim_feedforward,
+            "context" => self.field_context,
             _ => "?",
         }
     }
@@ -247,6 +257,7 @@ static EN: LabStrings = LabStrings {
     type_rnn: "RNN (plain)",
     type_gru: "GRU",
     type_lstm: "LSTM",
+    type_transformer: "Transformer",
     field_filters: "Filters",
     field_kernel: "Kernel side",
     field_activation: "Activation",
@@ -257,6 +268,10 @@ static EN: LabStrings = LabStrings {
     field_layers: "Stacked layers",
     field_dropout: "Dropout between layers",
     field_recurrent_dropout: "Recurrent dropout",
+    field_blocks: "Blocks",
+    field_heads: "Attention heads",
+    field_dim_feedforward: "Feed-forward width",
+    field_context: "Context (characters)",
 };
 
 static ZH: LabStrings = LabStrings {
@@ -350,6 +365,7 @@ static ZH: LabStrings = LabStrings {
     type_rnn: "RNN（普通）",
     type_gru: "GRU",
     type_lstm: "LSTM",
+    type_transformer: "Transformer",
     field_filters: "滤波器数",
     field_kernel: "卷积核边长",
     field_activation: "激活函数",
@@ -360,4 +376,8 @@ static ZH: LabStrings = LabStrings {
     field_layers: "堆叠层数",
     field_dropout: "层间 Dropout",
     field_recurrent_dropout: "循环 Dropout",
+    field_blocks: "块数",
+    field_heads: "注意力头数",
+    field_dim_feedforward: "前馈层宽度",
+    field_context: "上下文（字符数）",
 };

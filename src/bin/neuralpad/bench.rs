@@ -27,8 +27,8 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         samples: usize,
     },
-    /// A text network: training characters/s at batch 32, window 64, and
-    /// milliseconds per generated character.
+    /// A text network: training characters/s at batch 32, window 64 (a
+    /// Transformer's: its context), and milliseconds per generated character.
     TrainText {
         /// A preset or a JSON spec file.
         #[arg(long, default_value = "seed-lstm")]
@@ -173,7 +173,17 @@ fn train_text(
         "{:<40} {:>16} {:>18}",
         "backend", "train chars/s", "generate ms/char"
     );
-    println!("{:<40} {:>16} {:>18}", "", "(32 x 64)", "(one step)");
+    let window = neuralpad::nn::plan::Plan::new(&spec, Some(2))?
+        .layers
+        .iter()
+        .find_map(|l| l.transformer())
+        .map_or(64, |t| t.context);
+    println!(
+        "{:<40} {:>16} {:>18}",
+        "",
+        format!("(32 x {window})"),
+        "(one step)"
+    );
     let row = |name: String, s: bench::TextSpeed| {
         println!(
             "{name:<40} {:>16.0} {:>18.3}",

@@ -36,9 +36,13 @@ pub struct ServiceArgs {
     /// The digit model's weights (safetensors, PyTorch names).
     #[arg(long, default_value = "www/models/mnist_cnn.safetensors")]
     pub digit_weights: PathBuf,
-    /// The text model's weights (safetensors with its vocabulary).
+    /// The LSTM's weights (safetensors with its vocabulary): text model "lstm".
     #[arg(long, default_value = "www/models/char_lstm.safetensors")]
     pub text_weights: PathBuf,
+    /// The Transformer's weights: text model "transformer" ("none": serve
+    /// the LSTM alone).
+    #[arg(long, default_value = "www/models/char_transformer.safetensors")]
+    pub transformer_weights: PathBuf,
     /// MNIST test images to measure the digit model on at start (0: none).
     #[arg(long, default_value_t = 10_000)]
     pub eval_images: usize,
@@ -189,6 +193,8 @@ impl ServiceArgs {
             device,
             digit_weights: self.digit_weights.clone(),
             text_weights: self.text_weights.clone(),
+            transformer_weights: (self.transformer_weights.as_os_str() != "none")
+                .then(|| self.transformer_weights.clone()),
             eval_images: self.eval_images,
             mnist_dir: self.data.clone().unwrap_or_else(mnist::default_dir),
             batching: Batching {

@@ -9,7 +9,7 @@ use neuralpad::data::corpus::{self, Corpus};
 use neuralpad::device::Device;
 use neuralpad::nn::char_model::{CharModel, Sampling};
 use neuralpad::nn::spec::NetworkSpec;
-use neuralpad::train::text::evaluate;
+use neuralpad::train::text::{TextEval, evaluate, evaluate_with_context};
 use neuralpad::train::text_run::{TextRun, TextRunConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -33,14 +33,22 @@ pub struct TrainText {
     /// Rows read side by side.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
-    /// Characters per window (the BPTT length).
-    #[arg(long, default_value_t = 64)]
-    pub window: usize,
+    /// Characters per window: the BPTT length of a recurrent network; a
+    /// Transformer's default is its context.
+    #[arg(long)]
+    pub window: Option<usize>,
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f32,
     /// Multiply the learning rate by this after every epoch.
     #[arg(long, default_value_t = 1.0)]
     pub lr_decay: f32,
+    /// Raise the learning rate linearly to --lr over this many first steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
+    /// After the warmup, lower the learning rate along a cosine to a tenth
+    /// of --lr at the last step.
+    #[arg(long)]
+    pub cosine: bool,
     /// Clip the global gradient norm to this.
     #[arg(long, default_value_t = 5.0)]
     pub clip: f32,
@@ -55,6 +63,31 @@ pub struct TrainText {
     pub seed: u64,
     #[arg(long, default_value = "char_lstm.safetensors")]
     pub out: PathBuf,
+    /// Start from these weights (their network and vocabulary, which must
+    /// be the corpus's) instead of fresh ones: a run that goes on.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+}
+
+/// The built-in text models, by the ids the service's requests use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextModel {
+    Lstm,
+    Transformer,
+}
+
+impl TextModel {
+    pub fn weights(self) -> PathBuf {
+        PathBuf::from(match self {
+            TextModel::Lstm => "www/models/char_lstm.safetensors",
+            TextModel::Transformer => "www/models/char_transformer.safetensors",
+        })
+    }
+}
+
+/// `--weights`, or the built-in model `--model` names.
+fn weights_path(weights: &Option<PathBuf>, model: TextModel) -> PathBuf {
+    weights.clone().unwrap_or_else(|| model.weights())
 }
 
 #[derive(Args)]
@@ -73,18 +106,26 @@ pub struct Generate {
     pub top_k: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The weights (safetensors with the vocabulary, and the network, in its metadata).
-    #[arg(long, default_value = "www/models/char_lstm.safetensors")]
-    pub weights: PathBuf,
+    /// The weights (safetensors with the vocabulary, and the network, in
+    /// its metadata); default: the built-in model of --model.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// A built-in model: www/models/char_lstm.safetensors or char_transformer.safetensors.
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub model: TextModel,
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: Device,
 }
 
 #[derive(Args)]
 pub struct EvalText {
-    /// The weights (safetensors with the vocabulary, and the network, in its metadata).
-    #[arg(long, default_value = "www/models/char_lstm.safetensors")]
-    pub weights: PathBuf,
+    /// The weights (safetensors with the vocabulary, and the network, in
+    /// its metadata); default: the built-in model of --model.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// A built-in model: www/models/char_lstm.safetensors or char_transformer.safetensors.
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub model: TextModel,
     /// A UTF-8 text file, or "sotu"; its last 5% is the validation part.
     #[arg(long, default_value = "sotu")]
     pub corpus: String,
@@ -94,6 +135,18 @@ pub struct EvalText {
     /// much higher).
     #[arg(long, default_value_t = 0)]
     pub train_tail: usize,
+    /// Also score the first this-many validation characters (0: none; all
+    /// of them with --first-all) each with at least --context characters
+    /// before it, in windows from zero state: the same reading for an LSTM
+    /// and a Transformer.
+    #[arg(long, default_value_t = 20_000)]
+    pub first: usize,
+    /// Score the whole validation part that way too.
+    #[arg(long)]
+    pub first_all: bool,
+    /// The characters before each scored one (see --first).
+    #[arg(long, default_value_t = 64)]
+    pub context: usize,
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: Device,
 }
@@ -128,17 +181,37 @@ fn train_on<B: Backend>(
         c.vocab.len() - 1
     );
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let mut model = CharModel::init(be, spec, c.vocab.clone(), &mut rng)?;
+    let mut model = match &o.init {
+        None => CharModel::init(be, spec, c.vocab.clone(), &mut rng)?,
+        Some(path) => {
+            let m = CharModel::from_safetensors(be, &read(path)?)?;
+            if m.vocab() != &c.vocab {
+                return Err(neuralpad::Error::Input {
+                    what: "--init",
+                    problem: format!(
+                        "{}'s vocabulary is not the corpus's: start from fresh weights",
+                        path.display()
+                    ),
+                });
+            }
+            println!("starting from {}", path.display());
+            m
+        }
+    };
+    let spec = &model.spec().clone();
     println!(
         "network: {} ({} parameters)",
         spec.describe(),
         model.net().plan().param_count()
     );
+    let window = o.window.or(model.context()).unwrap_or(64);
     let cfg = TextRunConfig {
         batch: o.batch,
-        window: o.window,
+        window,
         lr: o.lr,
         lr_decay: o.lr_decay,
+        warmup: o.warmup,
+        cosine: o.cosine,
         clip: o.clip,
         max_steps: o.max_steps.unwrap_or(usize::MAX),
         epochs: Some(o.epochs),
@@ -147,7 +220,22 @@ fn train_on<B: Backend>(
     let mut run = TextRun::from_ids(c.train.clone(), cfg)?;
     let started = Instant::now();
     let validate = |model: &mut CharModel<B>| {
-        pollster::block_on(evaluate(be, model, &c.valid, o.window, o.batch))
+        pollster::block_on(evaluate(be, model, &c.valid, window, o.batch))
+    };
+    // The first 20,000 validation characters, each read with at least 64
+    // before it (the end of the training part before the first ones).
+    let all: Vec<u32> = c.train.iter().chain(&c.valid).copied().collect();
+    let with_context = |model: &mut CharModel<B>| {
+        let count = c.valid.len().min(20_000);
+        let w = model.context().unwrap_or(128);
+        pollster::block_on(evaluate_with_context(
+            be,
+            model,
+            &all,
+            (c.train.len(), count),
+            (64, w),
+            o.batch,
+        ))
     };
     while !run.finished() {
         let (epoch, lr, t) = (run.epoch, run.lr(), Instant::now());
@@ -191,18 +279,23 @@ fn train_on<B: Backend>(
         }
         bar.finish();
         let v = validate(&mut model)?;
+        let f = with_context(&mut model)?;
         say(
             &bar,
             format!(
-                "epoch {}: validation {:.4} nats, {:.4} bits per character ({} characters), \
-                 lr {lr:.2e}, {} steps, {:.0} chars/s, {:.1} s",
+                "epoch {}: validation {:.4} nats, {:.4} bits per character ({} characters); \
+                 first {} with 64 before each {:.4} bits; lr {lr:.2e}, {} steps, \
+                 {:.0} chars/s, {:.1} s ({:.1} s in all)",
                 epoch + 1,
                 v.nats,
                 v.bits_per_char(),
                 v.chars,
+                f.chars,
+                f.bits_per_char(),
                 run.step,
                 seen as f64 / t.elapsed().as_secs_f64(),
-                t.elapsed().as_secs_f64()
+                t.elapsed().as_secs_f64(),
+                started.elapsed().as_secs_f64()
             ),
         );
         // Saved after every epoch: an interrupted run keeps its progress.
@@ -218,7 +311,7 @@ fn train_on<B: Backend>(
 }
 
 pub fn eval(o: &EvalText) -> neuralpad::Result<()> {
-    let bytes = read(&o.weights)?;
+    let bytes = read(&weights_path(&o.weights, o.model))?;
     let text = load_corpus(&o.corpus)?.text;
     on_device!(o.backend, be => {
         let mut model = CharModel::from_safetensors(be, &bytes)?;
@@ -234,21 +327,54 @@ pub fn eval(o: &EvalText) -> neuralpad::Result<()> {
                 &ids[split.saturating_sub(o.train_tail)..split],
             ));
         }
+        // A Transformer reads windows of its context; an LSTM carries its
+        // state across windows of 64.
+        let steps = model.context().unwrap_or(64);
         for (name, part) in parts {
-            let v = pollster::block_on(evaluate(be, &mut model, part, 64, 32))?;
-            println!(
-                "{name}: {:.4} nats, {:.4} bits per character ({} characters)",
-                v.nats,
-                v.bits_per_char(),
-                v.chars
+            let v = pollster::block_on(evaluate(be, &mut model, part, steps, 32))?;
+            print_eval(name, &v);
+        }
+        let window = model.context().unwrap_or(128);
+        let mut counts = Vec::new();
+        if o.first > 0 {
+            counts.push(o.first.min(ids.len() - split));
+        }
+        if o.first_all {
+            counts.push(ids.len() - split);
+        }
+        for count in counts {
+            let v = pollster::block_on(evaluate_with_context(
+                be,
+                &mut model,
+                &ids,
+                (split, count),
+                (o.context, window),
+                32,
+            ))?;
+            print_eval(
+                &format!(
+                    "validation, first {count} characters, each with at least {} before it \
+                     ({window}-character windows)",
+                    o.context
+                ),
+                &v,
             );
         }
         Ok(())
     })
 }
 
+fn print_eval(name: &str, v: &TextEval) {
+    println!(
+        "{name}: {:.4} nats, {:.4} bits per character ({} characters)",
+        v.nats,
+        v.bits_per_char(),
+        v.chars
+    );
+}
+
 pub fn generate(o: &Generate) -> neuralpad::Result<()> {
-    let bytes = read(&o.weights)?;
+    let bytes = read(&weights_path(&o.weights, o.model))?;
     on_device!(o.backend, be => {
         let mut model = CharModel::from_safetensors(be, &bytes)?;
         let sampling = Sampling {

@@ -24,6 +24,18 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// A `rows` x `cols` view starting at `data[0]` with element (i, j) at
+    /// `data[i * rs + j * cs]`: a head's slice of a wider tensor.
+    pub fn strided(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
+    }
+
     /// The same values read as the transposed matrix (no copy).
     pub fn t(self) -> Self {
         Self {

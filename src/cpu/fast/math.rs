@@ -42,6 +42,36 @@ pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
+/// erf by the twin's formula (Numerical Recipes' erfcc) with this exp,
+/// branch-free: the sign by copysign.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_2
+        + t * (1.000_023_7
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    (1.0 - t * exp(poly)).copysign(x)
+}
+
+/// GELU, exact form: x Phi(x).
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// GELU'(x) = Phi(x) + x phi(x).
+#[inline(always)]
+pub fn gelu_derivative(x: f32) -> f32 {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)) + x * INV_SQRT_2PI * exp(-0.5 * x * x)
+}
+
 pub fn sigmoid_in_place(v: &mut [f32]) {
     for x in v {
         *x = sigmoid(*x);
@@ -75,6 +105,16 @@ mod tests {
             assert!((tanh(x) - x.tanh()).abs() <= 1e-6, "tanh({x})");
             let s = 1.0 / (1.0 + (-x).exp());
             assert!((sigmoid(x) - s).abs() <= 1e-6, "sigmoid({x})");
+        }
+        for i in -2000..=2000 {
+            let x = i as f32 * 0.005;
+            let (g, want) = (gelu(x), crate::cpu::activation::gelu(x));
+            assert!((g - want).abs() <= 1e-6 * want.abs().max(1.0), "gelu({x})");
+            let (d, want) = (
+                gelu_derivative(x),
+                crate::cpu::activation::gelu_derivative(x),
+            );
+            assert!((d - want).abs() <= 1e-6, "gelu'({x})");
         }
         assert_eq!((tanh(500.0), tanh(-500.0)), (1.0, -1.0));
         assert!(sigmoid(-500.0) < 1e-38 && sigmoid(500.0) == 1.0);

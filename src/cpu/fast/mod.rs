@@ -2,13 +2,15 @@
 //! `matrixmultiply`'s blocked SGEMM, threaded natively, single-threaded in
 //! wasm32) with the activation fused into the epilogue; the recurrent
 //! cells' products as SGEMM over the batch; the 2x2 max-pool, relu's
-//! backward, sigmoid, tanh and the bias gradients as loops over slices that
-//! the compiler vectorises. Every other kernel is the plain-loop twin,
+//! backward, sigmoid, tanh, GELU, layer norm's weight gradient and the bias
+//! gradients as loops over slices that the compiler vectorises; attention
+//! as SGEMM per (row, head). Every other kernel is the plain-loop twin,
 //! inherited from [`CpuKernels`]'s defaults. Same tensors as
 //! [`CpuBackend`](super::CpuBackend), so the two mix freely, and the twins
 //! stay the specification that tests/fast_cpu.rs holds this backend to.
 
 mod activation;
+mod attention;
 mod conv2d;
 mod dense;
 mod gemm;
@@ -19,7 +21,10 @@ mod recurrent;
 use std::cell::RefCell;
 
 use super::CpuKernels;
-use crate::params::{Conv2dParams, DenseParams, ElementwiseParams, PoolParams, RecurrentParams};
+use crate::params::{
+    AttentionParams, Conv2dParams, DenseParams, ElementwiseParams, LayerNormParams, PoolParams,
+    RecurrentParams,
+};
 
 /// im2col matrices and transposed activations live here between calls, so
 /// a training step reuses the buffers of the last one instead of allocating.
@@ -30,6 +35,9 @@ pub struct FastCpuBackend {
     /// [O, N*OH*OW]: a conv output or output gradient, batch side by side;
     /// or a recurrent step's products [batch, G*H].
     rows: RefCell<Vec<f32>>,
+    /// Attention's products of one (sequence, head), and its masked weights.
+    attn: RefCell<Vec<f32>>,
+    masked: RefCell<Vec<f32>>,
 }
 
 impl CpuKernels for FastCpuBackend {
@@ -93,6 +101,43 @@ impl CpuKernels for FastCpuBackend {
     fn relu_backward(&self, p: &ElementwiseParams, y: &[f32], grad: &mut [f32]) {
         let n = p.len as usize;
         activation::relu_backward(&y[..n], &mut grad[..n]);
+    }
+    /// A row at a time, all columns together (the twin walks a column at
+    /// a time, striding through memory).
+    fn layer_norm_backward_weight(
+        &self,
+        p: &LayerNormParams,
+        x: &[f32],
+        stats: &[f32],
+        dy: &[f32],
+        dgamma: &mut [f32],
+    ) {
+        let d = p.dim as usize;
+        let acc = &mut self.rows.borrow_mut();
+        acc.clear();
+        acc.resize(d, 0.0);
+        for r in 0..p.n as usize {
+            let (mean, rstd) = (stats[2 * r], stats[2 * r + 1]);
+            let (x, dy) = (&x[r * d..(r + 1) * d], &dy[r * d..(r + 1) * d]);
+            for ((a, &x), &g) in acc.iter_mut().zip(x).zip(dy) {
+                *a += g * (x - mean) * rstd;
+            }
+        }
+        for (g, a) in dgamma[..d].iter_mut().zip(acc.iter()) {
+            *g += a;
+        }
+    }
+    fn gelu_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
+        let n = p.len as usize;
+        for (y, &x) in y[..n].iter_mut().zip(&x[..n]) {
+            *y = math::gelu(x);
+        }
+    }
+    fn gelu_backward(&self, p: &ElementwiseParams, x: &[f32], grad: &mut [f32]) {
+        let n = p.len as usize;
+        for (g, &x) in grad[..n].iter_mut().zip(&x[..n]) {
+            *g *= math::gelu_derivative(x);
+        }
     }
     fn sigmoid_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
         let n = p.len as usize;
@@ -219,5 +264,113 @@ impl CpuKernels for FastCpuBackend {
         dh: &mut [f32],
     ) {
         recurrent::step_backward_hidden(p, 4, dgates, w_hh, dh, &mut self.rows.borrow_mut());
+    }
+    fn attention_scores_forward(
+        &self,
+        p: &AttentionParams,
+        qkv: &[f32],
+        kv: &[f32],
+        starts: &[u32],
+        weights: &mut [f32],
+    ) {
+        attention::attention_scores_forward(
+            p,
+            qkv,
+            kv,
+            starts,
+            weights,
+            &mut self.attn.borrow_mut(),
+        );
+    }
+    fn attention_values_forward(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        kv: &[f32],
+        starts: &[u32],
+        out: &mut [f32],
+    ) {
+        attention::attention_values_forward(
+            p,
+            weights,
+            kv,
+            starts,
+            out,
+            &mut self.attn.borrow_mut(),
+            &mut self.masked.borrow_mut(),
+        );
+    }
+    fn attention_backward_scores(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dout: &[f32],
+        dscores: &mut [f32],
+    ) {
+        attention::attention_backward_scores(
+            p,
+            weights,
+            qkv,
+            starts,
+            dout,
+            dscores,
+            &mut self.attn.borrow_mut(),
+        );
+    }
+    fn attention_backward_query(
+        &self,
+        p: &AttentionParams,
+        dscores: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_query(
+            p,
+            dscores,
+            qkv,
+            starts,
+            dqkv,
+            &mut self.attn.borrow_mut(),
+            &mut self.masked.borrow_mut(),
+        );
+    }
+    fn attention_backward_key(
+        &self,
+        p: &AttentionParams,
+        dscores: &[f32],
+        qkv: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_key(
+            p,
+            dscores,
+            qkv,
+            starts,
+            dqkv,
+            &mut self.attn.borrow_mut(),
+            &mut self.masked.borrow_mut(),
+        );
+    }
+    fn attention_backward_value(
+        &self,
+        p: &AttentionParams,
+        weights: &[f32],
+        dout: &[f32],
+        starts: &[u32],
+        dqkv: &mut [f32],
+    ) {
+        attention::attention_backward_value(
+            p,
+            weights,
+            dout,
+            starts,
+            dqkv,
+            &mut self.attn.borrow_mut(),
+            &mut self.masked.borrow_mut(),
+        );
     }
 }
