@@ -5,6 +5,7 @@
 //!   batches the requests that arrive together;
 //! - `text_rows`: the prompts being read as rows of the LSTM, joining and
 //!   leaving between steps;
+//! - [`explain`]: why the digit model answers what it does (saliency);
 //! - [`routes`]: the endpoints, their checks and their JSON errors;
 //! - [`limits`]: the sizes and times a request is held to around them;
 //! - [`connections`]: the accept loop, its cap and hyper's timeouts;
@@ -12,6 +13,7 @@
 //! - [`load`]: the load test (`neuralpad bench serve`).
 
 pub mod connections;
+pub mod explain;
 pub mod limits;
 pub mod load;
 pub mod openapi;
@@ -150,6 +152,7 @@ impl Service {
         let router = Router::new()
             .route("/v1/models", get(routes::models))
             .route("/v1/digits/classify", post(routes::classify))
+            .route("/v1/digits/explain", post(explain::explain))
             .route("/v1/text/next", post(routes::next))
             .route("/v1/text/generate", post(routes::generate))
             .route("/healthz", get(routes::healthz))

@@ -5,11 +5,11 @@
 use utoipa::OpenApi;
 
 use crate::api::{
-    ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health, ModelInfo, Models,
-    NextAnswer, NextChar, NextRequest,
+    ApiError, DigitAnswer, DigitPixels, ExplainAnswer, ExplainPixels, GenerateAnswer,
+    GenerateRequest, Health, ModelInfo, Models, NextAnswer, NextChar, NextRequest,
 };
 
-use super::routes;
+use super::{explain, routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,7 @@ use super::routes;
     ),
     paths(
         routes::classify,
+        explain::explain,
         routes::next,
         routes::generate,
         routes::models,
@@ -31,6 +32,8 @@ use super::routes;
         ApiError,
         DigitPixels,
         DigitAnswer,
+        ExplainPixels,
+        ExplainAnswer,
         NextRequest,
         NextChar,
         NextAnswer,

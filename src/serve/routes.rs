@@ -72,7 +72,7 @@ impl Problem {
         }
     }
 
-    fn bad(message: impl Into<String>) -> Self {
+    pub fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 }
@@ -137,10 +137,10 @@ from_rejection!(
     MultipartError
 );
 
-type Answer<T> = Result<Json<T>, Problem>;
+pub(super) type Answer<T> = Result<Json<T>, Problem>;
 
 /// Queue a job and wait for the worker's answer.
-async fn ask<T>(
+pub async fn ask<T>(
     queue: &Queue,
     job: impl FnOnce(oneshot::Sender<Result<T, Failed>>) -> Job,
 ) -> Result<T, Problem> {
@@ -208,6 +208,23 @@ fn stopping() -> Problem {
     )
 )]
 pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitAnswer> {
+    let input = digit_input(&st, req).await?;
+    let (probs, batch) = ask(&st.queue, |reply| Job::Digit {
+        input: Box::new(input),
+        reply,
+    })
+    .await?;
+    Ok(Json(DigitAnswer {
+        digit: argmax(&probs) as u8,
+        probabilities: probs,
+        input: input.chunks_exact(SIDE).map(<[f32]>::to_vec).collect(),
+        batch,
+    }))
+}
+
+/// The 28x28 input of a classification, from any body `classify` takes:
+/// JSON pixels, a PNG or JPEG, or a form with the field `image`.
+pub async fn digit_input(st: &AppState, req: Request) -> Result<[f32; PIXELS], Problem> {
     let mime = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -217,15 +234,15 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
         .unwrap_or_default();
     let input = match mime.as_str() {
         "application/json" => {
-            let Json(d) = Json::<DigitPixels>::from_request(req, &st).await?;
+            let Json(d) = Json::<DigitPixels>::from_request(req, st).await?;
             pixels_input(&d)?
         }
         "image/png" | "image/jpeg" => {
-            let bytes = Bytes::from_request(req, &st).await?;
-            picture_input(&st, bytes).await?
+            let bytes = Bytes::from_request(req, st).await?;
+            picture_input(st, bytes).await?
         }
         "multipart/form-data" => {
-            let mut form = Multipart::from_request(req, &st).await?;
+            let mut form = Multipart::from_request(req, st).await?;
             let mut image = None;
             while let Some(field) = form.next_field().await? {
                 if field.name() == Some("image") {
@@ -234,7 +251,7 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
                 }
             }
             let bytes = image.ok_or_else(|| Problem::bad("the form has no field named image"))?;
-            picture_input(&st, bytes).await?
+            picture_input(st, bytes).await?
         }
         "" => {
             return Err(Problem::new(
@@ -253,21 +270,11 @@ pub async fn classify(State(st): State<AppState>, req: Request) -> Answer<DigitA
             ));
         }
     };
-    let (probs, batch) = ask(&st.queue, |reply| Job::Digit {
-        input: Box::new(input),
-        reply,
-    })
-    .await?;
-    Ok(Json(DigitAnswer {
-        digit: argmax(&probs) as u8,
-        probabilities: probs,
-        input: input.chunks_exact(SIDE).map(<[f32]>::to_vec).collect(),
-        batch,
-    }))
+    Ok(input)
 }
 
 /// The JSON input checked: 28 rows of 28 values in 0..=1.
-fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
+pub(super) fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
     if d.pixels.len() != SIDE || d.pixels.iter().any(|r| r.len() != SIDE) {
         return Err(Problem::bad(wrong_shape(&d.pixels)));
     }
