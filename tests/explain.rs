@@ -1,5 +1,5 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! "Why this answer" (src/nn/explain.rs) against
+//! "Why this answer" (src/nn/explain.rs, src/train/backprop.rs) against
 //! what each explanation claims to be, on the fast CPU path and on the GPU
 //! (wgpu's Vulkan backend; lavapipe where there is no GPU: no adapter is a
 //! failure, not a skip):
@@ -11,7 +11,8 @@
 //! - character influence is the gradient of log p(next) with respect to
 //!   each character's embedding, and its occlusion the drop of p(next)
 //!   when the character is read as unknown;
-//! - every explanation on the GPU equals the CPU twins.
+//! - every explanation on the GPU equals the CPU twins;
+//! - a training step's numbers are the kernels' gradient and Adam's update.
 
 mod common;
 
@@ -21,6 +22,7 @@ use neuralpad::nn::char_model::CharModel;
 use neuralpad::nn::classifier::{CLASSES, Classifier, PIXELS, SIDE, argmax};
 use neuralpad::nn::explain::{self, MakeIt, Patch, Target};
 use neuralpad::nn::spec::NetworkSpec;
+use neuralpad::train::digit_run::{DigitRun, DigitRunConfig};
 use neuralpad::{Backend, FastCpuBackend, GpuBackend, Result};
 use rand::Rng;
 
@@ -650,4 +652,133 @@ fn a_long_text_is_explained_from_its_last_characters() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("vocabulary"), "{e}");
+}
+
+// ---- backprop with real numbers --------------------------------------------------
+
+const TRACED: [&str; 4] = ["conv1.weight", "conv1.bias", "fc2.weight", "fc2.bias"];
+
+/// Two traced steps of a fresh seed CNN on 16 training digits, batch 8:
+/// each weight's products sum to the kernel's gradient, the values before
+/// and after are the parameters read around the step, and Adam's numbers
+/// give the update (m and v from zero on step 1, from step 1's on step 2).
+fn backprop_numbers<B: Backend>(be: &B) {
+    let (train, _) = mnist::load(&mnist::default_dir()).unwrap();
+    let cfg = DigitRunConfig {
+        batch: 8,
+        ..DigitRunConfig::default()
+    };
+    let mut model = Classifier::seed_digits(be, &mut rng(5)).unwrap();
+    let mut run = DigitRun::new(train.first(16), cfg, CLASSES).unwrap();
+    let mut r = rng(11);
+    let mut last_m: Vec<Vec<f32>> = vec![Vec::new(); TRACED.len()];
+    for step in 1..=2u32 {
+        let params = model.params();
+        let values: Vec<&_> = params.iter().map(|p| &p.value).collect();
+        let before_step = pollster::block_on(be.read(&values)).unwrap();
+        let (stats, traced) = pollster::block_on(run.step_traced(be, &mut model, &TRACED)).unwrap();
+        assert_eq!(stats.batch, 8);
+        let params = model.params();
+        for (t, s) in traced.iter().enumerate() {
+            let p = params.iter().position(|p| p.name == s.name).unwrap();
+            let now = pollster::block_on(be.read(&[&params[p].value, &params[p].grad])).unwrap();
+            assert_eq!(s.before, before_step[p], "{}: before", s.name);
+            assert_eq!(s.after, now[0], "{}: after", s.name);
+            assert_eq!(s.grad, now[1], "{}: the gradient", s.name);
+            let (m, v) = s.moments.clone().unwrap();
+            let scale = s.grad.iter().fold(0.0f32, |a, g| a.max(g.abs()));
+            // Some weights, and always the first and the last.
+            let mut flat: Vec<usize> = (0..6).map(|_| r.random_range(0..s.grad.len())).collect();
+            flat.extend([0, s.grad.len() - 1]);
+            for f in flat {
+                let index = unflat(f, &s.shape);
+                assert_eq!(s.flat(&index).unwrap(), f);
+                let w = s.weight(&index, 5).unwrap();
+                let count = match s.name.as_str() {
+                    "conv1.weight" | "conv1.bias" => 8 * 26 * 26,
+                    _ => 8,
+                };
+                assert_eq!(w.terms.count, count);
+                assert_eq!(w.terms.per_image.len(), 8);
+                // The products, added here in f64, against the kernel's
+                // f32 sum of the same products in its own order.
+                // Rounding of an f32 sum of `count` products grows with
+                // their magnitude, not with what is left after they cancel.
+                let tol = 1e-5 * w.terms.magnitude + 1e-9;
+                assert!(
+                    (w.terms.sum - w.grad).abs() <= tol,
+                    "{}: {}{index:?}: products sum to {}, the kernel gave {}",
+                    be.name(),
+                    s.name,
+                    w.terms.sum,
+                    w.grad
+                );
+                let shown: f32 = w.terms.largest.iter().map(|t| t.product()).sum();
+                assert!((shown + w.terms.rest - w.terms.sum).abs() <= 1e-6 * scale.max(1e-3));
+                assert!(
+                    w.terms
+                        .largest
+                        .windows(2)
+                        .all(|p| p[0].product().abs() >= p[1].product().abs())
+                );
+                let a = w.adam.unwrap();
+                assert_eq!((a.m, a.v), (m[f], v[f]));
+                assert_eq!(a.lr, 1e-3);
+                let bc1 = 1.0 - 0.9f64.powi(step as i32);
+                assert!((a.bias_correction1 as f64 - bc1).abs() < 1e-6);
+                let prev = if step == 1 { 0.0 } else { last_m[t][f] };
+                let m_expected = a.beta1 * prev + (1.0 - a.beta1) * w.grad;
+                let m_tol = 1e-6 * (prev.abs() + w.grad.abs()) + 1e-12;
+                assert!((a.m - m_expected).abs() <= m_tol, "{} {m_expected}", a.m);
+                // The kernel's own arithmetic again, in f32: rounding of
+                // the subtraction, and a GPU's sqrt and division (a few
+                // ulp each).
+                let update = a.lr * a.m_hat / (a.v_hat.sqrt() + a.eps);
+                let u_tol = 1e-5 * update.abs() + 1e-6 * w.before.abs() + 1e-12;
+                assert!(
+                    ((w.before - update) - w.after).abs() <= u_tol,
+                    "{}{index:?}: {} - {update} is not {}",
+                    s.name,
+                    w.before,
+                    w.after
+                );
+            }
+            last_m[t] = m;
+        }
+    }
+    // An explanation between steps leaves the parameters' gradients alone.
+    let grads_before = read_grads(be, &model);
+    let image = digit(&test_set(), 0);
+    pollster::block_on(explain::saliency_all(be, &mut model, &image)).unwrap();
+    assert_eq!(read_grads(be, &model), grads_before);
+    let e = pollster::block_on(run.step_traced(be, &mut model, &["conv2.nope"]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("conv2.nope"), "{e}");
+    assert_eq!(run.step, 2, "a bad name is refused before the step");
+}
+
+fn read_grads<B: Backend>(be: &B, model: &Classifier<B>) -> Vec<Vec<f32>> {
+    let params = model.params();
+    let grads: Vec<&_> = params.iter().map(|p| &p.grad).collect();
+    pollster::block_on(be.read(&grads)).unwrap()
+}
+
+fn unflat(mut f: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &s) in shape.iter().enumerate().rev() {
+        index[i] = f % s;
+        f /= s;
+    }
+    index
+}
+
+#[test]
+fn backprop_numbers_are_the_kernels_gradient_and_adams_update_on_the_cpu() {
+    backprop_numbers(&FastCpuBackend::default());
+}
+
+#[test]
+fn backprop_numbers_are_the_kernels_gradient_and_adams_update_on_the_gpu() {
+    backprop_numbers(&gpu());
 }
