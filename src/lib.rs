@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod lessons;
 pub mod link;
 pub mod nn;
 pub mod params;

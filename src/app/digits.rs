@@ -51,6 +51,11 @@ pub struct DigitState {
     /// A request to the server is on its way; the drawing changed since.
     asking: StoredValue<bool>,
     ask_again: StoredValue<bool>,
+    /// The pad holds the example the inside view put there, not a drawing
+    /// of the student's: the first stroke replaces it.
+    pub placeholder: RwSignal<bool>,
+    /// The example has been offered once; after that a blank pad stays blank.
+    offered: StoredValue<bool>,
 }
 
 impl DigitState {
@@ -74,7 +79,20 @@ impl DigitState {
             server_ms: RwSignal::new(0.0),
             asking: StoredValue::new(false),
             ask_again: StoredValue::new(false),
+            placeholder: RwSignal::new(false),
+            offered: StoredValue::new(false),
         }
+    }
+
+    /// Put an example 7 on a pad nobody has drawn on yet, once, so that a
+    /// view of the network's insides has something to show.
+    pub fn offer_example(&self) {
+        if self.offered.get_value() || !self.strokes.with_value(Vec::is_empty) {
+            return;
+        }
+        self.offered.set_value(true);
+        self.draw_example(7);
+        self.placeholder.set(true);
     }
 
     fn ctx(&self) -> Option<web_sys::CanvasRenderingContext2d> {
@@ -211,6 +229,7 @@ impl DigitState {
     }
 
     pub fn clear(&self) {
+        self.placeholder.set(false);
         self.strokes.set_value(Vec::new());
         self.verify.set(None);
         self.repaint();
@@ -218,6 +237,7 @@ impl DigitState {
     }
 
     fn undo(&self) {
+        self.placeholder.set(false);
         self.strokes.update_value(|s| {
             s.pop();
         });
@@ -228,6 +248,8 @@ impl DigitState {
 
     /// Replace the drawing with strokes in 0..1 coordinates.
     fn draw_example(&self, d: usize) {
+        self.offered.set_value(true);
+        self.placeholder.set(false);
         let k = CANVAS as f64;
         let strokes = example(d)
             .into_iter()
@@ -257,6 +279,11 @@ impl DigitState {
             .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
         {
             let _ = target.set_pointer_capture(ev.pointer_id());
+        }
+        if self.placeholder.get_untracked() {
+            self.placeholder.set(false);
+            self.strokes.set_value(Vec::new());
+            self.repaint();
         }
         self.drawing.set_value(true);
         self.strokes.update_value(|s| s.push(vec![p]));

@@ -16,6 +16,7 @@ use super::paint;
 use super::remote::Place;
 use crate::link::{Link, Section};
 use crate::nn::plan::{LayerPlan, Shape, Survey};
+use crate::nn::receptive::{Window, receptive_field};
 use crate::nn::spec::{Activation, LayerKind, NetworkSpec};
 use crate::shapes::Act;
 
@@ -25,9 +26,11 @@ fn columns(count: usize, side: usize) -> usize {
     count.clamp(1, cols)
 }
 
-/// A pixel of layer 0's output under the pointer: map k, row i, column j.
+/// A pixel of a layer's maps under the pointer: layer, map k, row i,
+/// column j.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Probe {
+    layer: usize,
     k: usize,
     i: usize,
     j: usize,
@@ -81,6 +84,30 @@ fn view_of(net: &DigitNet, i: usize) -> String {
         .iter()
         .find(|l| l.index >= i)
         .map_or("output-units".into(), |l| format!("layer-{}-maps", l.index))
+}
+
+/// What to outline on the maps of layer `shown`'s output (`None`: the
+/// network's input) for the probed pixel: its window, in map `Some(k)` or
+/// in every map (`None`, once a convolution on the way mixes them).
+fn outline(
+    layers: &[LayerPlan],
+    p: Probe,
+    shown: Option<usize>,
+) -> Option<(Option<usize>, Window)> {
+    if shown == Some(p.layer) {
+        return Some((Some(p.k), Window::pixel(p.i, p.j)));
+    }
+    let input_of = shown.map_or(0, |l| l + 1);
+    if input_of > p.layer {
+        return None;
+    }
+    let (_, window) = receptive_field(layers, p.layer, p.i, p.j)
+        .into_iter()
+        .find(|(l, _)| *l == input_of)?;
+    let mixed = layers[input_of..=p.layer]
+        .iter()
+        .any(|l| matches!(l.kind, LayerKind::Conv2d { .. }));
+    Some(((!mixed).then_some(p.k), window))
 }
 
 /// Bring the element `id` into view once the part of the page it is on
@@ -167,6 +194,24 @@ pub fn InsideView(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
     let pick = Callback::new(move |i: usize| {
         route.go(&Link::to(Section::Inside).with("layer", i.to_string()));
     });
+    // Nothing drawn yet: an example, so that the maps are not blank.
+    Effect::new(move |_| {
+        if route.section() == Section::Inside && state.net.get().is_some() {
+            state.offer_example();
+        }
+    });
+    let input = NodeRef::<leptos::html::Canvas>::new();
+    Effect::new(move |_| {
+        let values = state
+            .pre
+            .get()
+            .map_or_else(|| vec![0.0; 784], |p| p.input.to_vec());
+        if let Some(c) = input.get() {
+            paint::grey(&c, 28, 28, &values);
+        }
+    });
+    let layers_of = move || state.net.get().map(|n| n.plan.layers).unwrap_or_default();
+    let input_outline = Signal::derive(move || outline(&layers_of(), probe.get()?, None));
     let picture_label = Signal::derive(move || lang.get().lab().inside_picture_label.to_string());
     let words = Signal::derive(move || lang.get().lab());
     view! {
@@ -177,25 +222,81 @@ pub fn InsideView(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
                 pick=pick label=picture_label words=words />
             <p id="inside-on-server" class="notice"
                 hidden=move || state.remote.place.get() != Place::Server>{move || s().inside_needs_browser}</p>
+            <p id="inside-example" class="notice" hidden=move || !state.placeholder.get()>{move || s().example_notice}</p>
+            <p class="hint">{move || s().hover_hint}" "{move || s().maps_axes}</p>
             <div class="layers">
+                <figure>
+                    <div class="map-frame">
+                        <canvas id="inside-input" node_ref=input class="pixelated maps" style:width="84px"></canvas>
+                        <Overlay count=1 side=28 cols=1 outline=input_outline />
+                    </div>
+                    <figcaption>{move || s().input_caption}</figcaption>
+                </figure>
                 <For each=layers key=|l| format!("{} {} {:?}", l.index, l.label, l.output)
                     children=move |l| view! { <LayerFigure state=state layer=l lang=lang probe=probe /> } />
                 <figure>
                     <canvas id="output-units" node_ref=outputs class="pixelated maps"></canvas>
-                    <figcaption>{classes_caption}</figcaption>
+                    <figcaption>{classes_caption}<MapKey signed=false text=Signal::derive(move || s().units_key) /></figcaption>
                 </figure>
                 <figure hidden=move || state.net.get().and_then(|n| n.filters).is_none()>
                     <canvas id="layer-0-filters" node_ref=filters class="pixelated maps"></canvas>
-                    <figcaption>{filters_caption}</figcaption>
+                    <figcaption>{filters_caption}<MapKey signed=true text=Signal::derive(move || s().filters_key) /></figcaption>
                 </figure>
             </div>
         </section>
     }
 }
 
+/// The colour scale of a grid: viridis from 0 up, or blue, white and red
+/// for signed values; with what it spans.
+#[component]
+fn MapKey(signed: bool, text: Signal<&'static str>) -> impl IntoView {
+    view! {
+        <span class="map-key">
+            <span class="map-key-bar" class:signed=signed aria-hidden="true"></span>
+            {move || text.get()}
+        </span>
+    }
+}
+
+/// An outline drawn over a grid of `count` maps of `side` x `side` pixels
+/// laid out as `paint::grid` lays them (1-pixel gaps), in the canvas's own
+/// pixels, so it scales with the canvas.
+#[component]
+fn Overlay(
+    count: usize,
+    side: usize,
+    cols: usize,
+    outline: Signal<Option<(Option<usize>, Window)>>,
+) -> impl IntoView {
+    let cell = side + 1;
+    let rows = count.div_ceil(cols);
+    let (w, h) = (cols * cell - 1, rows * cell - 1);
+    let rects = move || {
+        let Some((map, win)) = outline.get() else {
+            return Vec::new();
+        };
+        let maps: Vec<usize> = match map {
+            Some(k) => vec![k],
+            None => (0..count).collect(),
+        };
+        maps.into_iter()
+            .filter(|&m| m < count)
+            .map(|m| {
+                let (x, y) = ((m % cols) * cell + win.left, (m / cols) * cell + win.top);
+                view! { <rect x=x y=y width=win.width() height=win.height() /> }
+            })
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <svg class="map-outline" viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" aria-hidden="true">{rects}</svg>
+    }
+}
+
 /// One layer's output for the drawing: its maps in a grid, or its units in
-/// a row. Layer 0, when it is a convolution, also explains any pixel under
-/// the pointer.
+/// a row. Hovering a map's pixel outlines what it reads on the maps before
+/// it (see [`outline`]); layer 0, when it is a convolution, also writes
+/// out the sum.
 #[component]
 fn LayerFigure(
     state: DigitState,
@@ -220,6 +321,7 @@ fn LayerFigure(
             paint::grid(&c, &values, count, side, cols);
         }
     });
+    let maps = side > 1;
     let explained = index == 0 && matches!(layer.kind, LayerKind::Conv2d { .. });
     let hover = move |ev: MouseEvent| {
         let Some(c) = node.get_untracked() else {
@@ -232,7 +334,15 @@ fn LayerFigure(
         let cell = side + 1;
         let (j, i) = (x % cell, y % cell);
         let k = (y / cell) * cols + x / cell;
-        probe.set((j < side && i < side && k < count).then_some(Probe { k, i, j }));
+        let p = (j < side && i < side && k < count).then_some(Probe {
+            layer: index,
+            k,
+            i,
+            j,
+        });
+        if probe.get_untracked() != p {
+            probe.set(p);
+        }
     };
     let s = move || lang.get().strings();
     let text = {
@@ -243,13 +353,21 @@ fn LayerFigure(
         LayerKind::Conv2d { activation, .. } => activation.act(),
         _ => Act::Linear,
     };
+    let outlined = Signal::derive(move || {
+        let layers = state.net.get().map(|n| n.plan.layers).unwrap_or_default();
+        outline(&layers, probe.get()?, Some(index))
+    });
+    let key = Signal::derive(move || if maps { s().maps_key } else { s().units_key });
     view! {
         <figure class:explained=explained>
-            <canvas id=format!("layer-{index}-maps") node_ref=node class="pixelated maps"
-                style:width=format!("{}px", 3 * (cols * (side + 1) - 1))
-                on:mousemove=move |ev| if explained { hover(ev) }
-                on:mouseleave=move |_| if explained { probe.set(None) }></canvas>
-            <figcaption>{text}{move || explained.then(|| format!(" — {}", s().hover_hint))}</figcaption>
+            <div class="map-frame">
+                <canvas id=format!("layer-{index}-maps") node_ref=node class="pixelated maps"
+                    style:width=format!("{}px", 3 * (cols * (side + 1) - 1))
+                    on:mousemove=move |ev| if maps { hover(ev) }
+                    on:mouseleave=move |_| if maps { probe.set(None) }></canvas>
+                {maps.then(|| view! { <Overlay count=count side=side cols=cols outline=outlined /> })}
+            </div>
+            <figcaption>{text}<MapKey signed=false text=key /></figcaption>
         </figure>
         {explained.then(|| view! { <Formula state=state probe=probe lang=lang side=side act=act /> })}
     }
@@ -268,7 +386,7 @@ fn Formula(
 ) -> impl IntoView {
     let body = move || {
         let s = lang.get().strings();
-        let p = probe.get()?;
+        let p = probe.get().filter(|p| p.layer == 0)?;
         let pre = state.pre.get()?;
         let Filters {
             shape,
@@ -298,8 +416,8 @@ fn Formula(
                 {format!("{} {}, y({}, {}) = Σₘ Σₙ x({} + m, {} + n) · k(m, n) + b", s.map, p.k, p.i, p.j, p.i, p.j)}
             </p>
             <p class="formula-terms"><code>{format!("= {products} + {}", signed(bias[p.k]))}</code></p>
-            <p class="formula-result"><code>{format!("= {sum:.4} → {} → {activated:.4}", act.name())}</code>
-                {format!("   ({}: {y:.4})", s.read_back)}</p>
+            <p class="formula-result"><code>{format!("= {} → {} → {}", result(sum, 4), act.name(), result(activated, 4))}</code>
+                {format!("   ({}: {})", s.read_back, result(y, 4))}</p>
         })
     };
     view! { <div id="formula" aria-live="polite">{body}</div> }
@@ -307,10 +425,21 @@ fn Formula(
 
 /// A number for a formula: two decimals, a negative one in brackets with a
 /// true minus sign, so that "1.00·(−0.10)" reads as a product.
-fn signed(v: f32) -> String {
+pub(super) fn signed(v: f32) -> String {
     if v < 0.0 {
         format!("(−{:.2})", -v)
     } else {
         format!("{v:.2}")
+    }
+}
+
+/// A number at the end of a formula, `decimals` after the point, with a
+/// true minus sign.
+pub(super) fn result(v: f32, decimals: usize) -> String {
+    let text = format!("{:.*}", decimals, v.abs());
+    if v < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+        format!("−{text}")
+    } else {
+        text
     }
 }

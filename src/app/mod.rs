@@ -14,6 +14,7 @@ mod examples;
 mod i18n;
 mod inside;
 mod lab;
+mod lessons;
 mod nav;
 mod page_data;
 mod paint;
@@ -43,6 +44,7 @@ use engine::{Engine, Job, Runner, WeightsKind};
 use i18n::Lang;
 use inside::InsideView;
 use lab::{LabPanel, LabState};
+use lessons::{LessonCard, LessonState, LessonsPage};
 use nav::{Nav, Page, Route};
 use remote::{Remote, WherePanel};
 pub use self_test::{SelfTest, SelfTestState};
@@ -141,6 +143,8 @@ fn App() -> impl IntoView {
     let digit_training = DigitTraining::new(runner, shipped, digits);
     let text_training = TextTraining::new(runner, shipped);
     let lab = LabState::new(runner, digits);
+    let lesson_state = LessonState::new(digits, digit_training.core, typed);
+    provide_context(lesson_state);
     // Which models run on weights trained earlier in this browser.
     let restored = RwSignal::new(Vec::<WeightsKind>::new());
 
@@ -286,10 +290,12 @@ fn App() -> impl IntoView {
         Section::Text,
         Section::Lab,
         Section::Service,
+        Section::Lessons,
     ];
     view! {
         <div id="app" data-ready=move || ready.get().to_string()
             data-section=move || route.section().name()
+            data-lesson=move || lesson_state.active.get().map(|(l, _)| l.id)
             data-backend=move || match backend.get() { BackendState::Gpu { .. } => "gpu", BackendState::Cpu { .. } | BackendState::Lost { .. } => "cpu", BackendState::Searching => "" }>
             <header>
                 <h1>"neuralpad"</h1>
@@ -338,12 +344,16 @@ fn App() -> impl IntoView {
                         <Page route=route section=Section::Lab>
                             <LabPanel lab=lab lang=lang ready=ready digits=digits text=text typed_text=typed />
                         </Page>
+                        <Page route=route section=Section::Lessons>
+                            <LessonsPage lessons=lesson_state lang=lang />
+                        </Page>
                         <Page route=route section=Section::Service>
                             <WherePanel remote=remote lang=lang />
                             <WeightsPanel lang=lang runner=runner digits=digits text=text text_input=typed />
                         </Page>
                     </div>
                 </div>
+                <LessonCard lessons=lesson_state lang=lang ready=ready />
             </main>
         </div>
     }

@@ -361,7 +361,13 @@ impl RunCore {
             self.step.get(),
             self.total.get(),
             s.epoch_label,
-            self.epoch.get() + 1
+            // `epoch` counts completed epochs: the one under way, or at the
+            // end the last one (not "epoch 2" after a one-epoch run).
+            if st == RunState::Done {
+                self.epoch.get().max(1)
+            } else {
+                self.epoch.get() + 1
+            }
         );
         if let Some(l) = self.losses.get().last() {
             line += &format!(" · {} {:.3}", s.loss_label, l.1);

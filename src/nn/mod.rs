@@ -15,6 +15,7 @@ pub mod explain;
 pub mod init;
 pub mod network;
 pub mod plan;
+pub mod receptive;
 pub mod recurrent;
 pub mod spec;
 

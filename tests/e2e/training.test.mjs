@@ -568,6 +568,7 @@ for (const cfg of CONFIGS) {
 
       await page.reload();
       await waitReady(run);
+      await show(page, 'draw');
       await until(run, 'a visible #restored', () => document.querySelector('#restored')?.hidden === false, null, {
         show: '#restored',
       });

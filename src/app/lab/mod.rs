@@ -325,7 +325,13 @@ pub fn LabPanel(
         }
     });
 
+    let lesson = use_context::<super::lessons::LessonState>();
     let switch_task = move |task: Task| {
+        if task == Task::Text
+            && let Some(l) = lesson
+        {
+            l.raise(crate::lessons::flags::LAB_TEXT);
+        }
         if lab.task.get_untracked() != task {
             lab.open(&Experiment::starting(task));
             lab.changed();
