@@ -54,6 +54,47 @@ pub struct DigitAnswer {
     pub batch: usize,
 }
 
+/// `POST /v1/digits/explain` as JSON: the model's input, as for
+/// `classify`, and the class to explain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct ExplainPixels {
+    /// 28 rows of 28 values in 0..=1, ink 1 on a background of 0.
+    pub pixels: Vec<Vec<f32>>,
+    /// The digit to explain, 0 to 9 (default: the one the network reads).
+    #[serde(default)]
+    pub class: Option<usize>,
+}
+
+/// `POST /v1/digits/explain`, and `neuralpad explain --json`: why the
+/// network gives a class the score it gives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]
+pub struct ExplainAnswer {
+    /// The class explained: the one asked for, or the likeliest.
+    pub class: usize,
+    /// Its logit: the network's pre-softmax score for it.
+    pub logit: f32,
+    /// What the network read: 28 rows of 28 values in 0..=1.
+    pub input: Vec<Vec<f32>>,
+    /// d logit / d input at that input, 28 rows of 28, signed and
+    /// unnormalised: positive where more ink would raise the score.
+    pub saliency: Vec<Vec<f32>>,
+}
+
+impl ExplainAnswer {
+    /// The answer for a saliency map of a 28x28 input.
+    pub fn of(s: &crate::nn::explain::Saliency) -> Self {
+        let side = crate::nn::classifier::SIDE;
+        Self {
+            class: s.target.class(),
+            logit: s.score(),
+            input: s.input.chunks(side).map(<[f32]>::to_vec).collect(),
+            saliency: s.gradient.chunks(side).map(<[f32]>::to_vec).collect(),
+        }
+    }
+}
+
 /// `POST /v1/text/next`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(ToSchema))]

@@ -43,8 +43,8 @@ fn train<B: Backend>(
 #[test]
 fn cpu_training_is_deterministic_for_a_seed() {
     let data = train_set();
-    let (mut a, sa) = train(&CpuBackend, &data, 7, 3, 8);
-    let (mut b, sb) = train(&CpuBackend, &data, 7, 3, 8);
+    let (a, sa) = train(&CpuBackend, &data, 7, 3, 8);
+    let (b, sb) = train(&CpuBackend, &data, 7, 3, 8);
     assert_eq!(sa, sb);
     let wa = pollster::block_on(a.to_safetensors(&CpuBackend)).unwrap();
     let wb = pollster::block_on(b.to_safetensors(&CpuBackend)).unwrap();

@@ -13,7 +13,7 @@
 mod common;
 
 use common::gradcheck::{check_grad, read, rng, uniform};
-use neuralpad::nn::network::{Acts, Mode, Network, Until};
+use neuralpad::nn::network::{Acts, Grads, Mode, Network, Seed, Until};
 use neuralpad::nn::spec::NetworkSpec;
 use neuralpad::{Backend, CpuBackend, FastCpuBackend, Result};
 use rand::Rng;
@@ -69,7 +69,12 @@ fn check_network<B: Backend>(
         for p in net.params_mut() {
             be.fill_zero(&mut p.grad);
         }
-        net.backward(be, &mut a, 1.0 / labels.len() as f32, images.is_some())?;
+        let grads = Grads {
+            params: true,
+            images: images.is_some(),
+        };
+        let scale = 1.0 / labels.len() as f32;
+        net.backward(be, &mut a, Seed::Loss { scale }, grads)?;
     }
     let grads: Vec<(String, Vec<f32>, Vec<f32>)> = net
         .params()

@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use neuralpad::cpu::dropout::{mask_key, mask_value, mix};
-use neuralpad::nn::network::{Mode, Network, Until};
+use neuralpad::nn::network::{Grads, Mode, Network, Seed, Until};
 use neuralpad::nn::plan::Plan;
 use neuralpad::nn::spec::NetworkSpec;
 use neuralpad::weights::{self, Expected, Loaded, NamedTensor};
@@ -233,7 +233,14 @@ fn run_case<B: Backend>(
     for p in net.params_mut() {
         be.fill_zero(&mut p.grad);
     }
-    net.backward(be, &mut a, 1.0 / n as f32, false)?;
+    net.backward(
+        be,
+        &mut a,
+        Seed::Loss {
+            scale: 1.0 / n as f32,
+        },
+        Grads::PARAMS,
+    )?;
     for p in net.params() {
         let ours = read(be, &p.grad)?;
         let want = fixture.data(&format!("{}/grad/{}", case.name, p.name));

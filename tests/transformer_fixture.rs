@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use neuralpad::nn::network::{Mode, Network, Until};
+use neuralpad::nn::network::{Grads, Mode, Network, Seed, Until};
 use neuralpad::nn::plan::Plan;
 use neuralpad::nn::spec::NetworkSpec;
 use neuralpad::weights::{self, Expected, Loaded, NamedTensor};
@@ -149,7 +149,14 @@ fn check<B: Backend>(be: &B, backend: &str) -> Result<()> {
     for p in net.params_mut() {
         be.fill_zero(&mut p.grad);
     }
-    net.backward(be, &mut a, 1.0 / n as f32, false)?;
+    net.backward(
+        be,
+        &mut a,
+        Seed::Loss {
+            scale: 1.0 / n as f32,
+        },
+        Grads::PARAMS,
+    )?;
     for p in net.params() {
         compare(
             &format!("{backend}: d loss / d {}", p.name),

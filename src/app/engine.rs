@@ -21,6 +21,7 @@ use crate::nn::char_model::{
     AttentionView, CellView, CharModel, Sampling, TextStepStats, top_chars,
 };
 use crate::nn::classifier::{Classifier, PIXELS, StepStats, is_text_file};
+use crate::nn::explain::{self, CharInfluence, MadeIt, MakeIt, Occlusion, Patch, Saliencies};
 use crate::nn::plan::Plan;
 use crate::nn::spec::LayerKind;
 use crate::selftest::{self, Comparison, Dims, Op};
@@ -635,6 +636,39 @@ impl Engine {
         with_models!(self, m => m.generate(prompt, length, s, seed).await)
     }
 
+    /// Every class's saliency map of a drawing (d logit_k / d pixel), from
+    /// one batched backward pass and one read-back: the page then shows
+    /// any class, gradient x input, or "why a and not b" with
+    /// [`Saliencies::get`], without asking again.
+    pub async fn saliency(&mut self, input: &[f32; PIXELS]) -> Result<Saliencies> {
+        with_models!(self, m => explain::saliency_all(&m.be, &mut m.digits, input).await)
+    }
+
+    /// The occlusion map of `class` (None: the class read) under a gray
+    /// 4x4 patch every 2 pixels: one batched forward pass, one read-back.
+    pub async fn occlusion(
+        &mut self,
+        input: &[f32; PIXELS],
+        class: Option<usize>,
+    ) -> Result<Occlusion> {
+        with_models!(self, m => {
+            explain::occlusion(&m.be, &mut m.digits, input, class, Patch::default()).await
+        })
+    }
+
+    /// "Make it a `target`": gradient steps on the drawing, within [0, 1],
+    /// until the network reads the target (at most 200).
+    pub async fn make_it(&mut self, input: &[f32; PIXELS], target: usize) -> Result<MadeIt> {
+        with_models!(self, m => {
+            explain::make_it(&m.be, &mut m.digits, input, target, MakeIt::default()).await
+        })
+    }
+
+    /// Which characters of `text` mattered to the next one predicted.
+    pub async fn char_influence(&mut self, text: &str) -> Result<CharInfluence> {
+        with_models!(self, m => explain::char_influence(&m.be, &mut m.text, text, None).await)
+    }
+
     pub async fn verify(&mut self, input: &[f32; PIXELS], probs: &[f32]) -> Result<f32> {
         with_models!(self, m => m.verify(input, probs).await)
     }
@@ -686,6 +720,14 @@ pub enum Job {
     /// from this shipped file unless the other one is parked.
     SwitchText(Rc<Vec<u8>>, bool, Done<()>),
     Verify(Box<[f32; PIXELS]>, Vec<f32>, Done<f32>),
+    /// Why this answer (src/nn/explain.rs): every class's saliency map of
+    /// a drawing, its occlusion map for a class (None: the one read),
+    /// "make it a K", and which characters of a text mattered. Each
+    /// replaces a waiting one of its kind.
+    Saliency(Box<[f32; PIXELS]>, Done<Saliencies>),
+    Occlusion(Box<[f32; PIXELS]>, Option<usize>, Done<Occlusion>),
+    MakeIt(Box<[f32; PIXELS]>, usize, Done<MadeIt>),
+    CharInfluence(String, Done<CharInfluence>),
     Load(Vec<u8>, Done<WeightsKind>),
     Save(WeightsKind, Done<Vec<u8>>),
     /// The digit model's layers, classes and first filters.
@@ -738,6 +780,10 @@ impl Job {
                 (Job::Classify(..), Job::Classify(..))
                     | (Job::ReadText(..), Job::ReadText(..))
                     | (Job::ClassifyOwn(..), Job::ClassifyOwn(..))
+                    | (Job::Saliency(..), Job::Saliency(..))
+                    | (Job::Occlusion(..), Job::Occlusion(..))
+                    | (Job::MakeIt(..), Job::MakeIt(..))
+                    | (Job::CharInfluence(..), Job::CharInfluence(..))
             ),
         }
     }
@@ -769,6 +815,10 @@ impl Job {
                 done(with_models!(e, m => m.switch_text(&bytes, transformer)))
             }
             Job::Verify(input, probs, done) => done(e.verify(&input, &probs).await),
+            Job::Saliency(input, done) => done(e.saliency(&input).await),
+            Job::Occlusion(input, class, done) => done(e.occlusion(&input, class).await),
+            Job::MakeIt(input, target, done) => done(e.make_it(&input, target).await),
+            Job::CharInfluence(text, done) => done(e.char_influence(&text).await),
             Job::Load(bytes, done) => done(e.load(&bytes).await),
             Job::Save(kind, done) => done(e.save(kind).await),
             Job::DigitNet(done) => done(e.digit_net().await),

@@ -30,6 +30,7 @@ mod train_digits;
 mod train_text;
 mod training;
 mod weights_panel;
+mod why;
 
 use std::rc::Rc;
 
@@ -57,6 +58,7 @@ use text::{TextPanel, TextState};
 use train_digits::{DigitTraining, DigitTrainingPanel};
 use train_text::{TextTraining, TextTrainingPanel};
 use weights_panel::{WeightsPanel, refresh_digit_net, refresh_text_net};
+use why::{CharsPanel, WhyPanel};
 
 /// Which backend the page runs on, as shown to the person.
 #[derive(Clone, Debug, PartialEq)]
@@ -365,6 +367,7 @@ fn App() -> impl IntoView {
                         <Page route=route section=Section::Draw>
                             <Restored restored=restored lang=lang runner=runner shipped=shipped digits=digits text=text typed=typed />
                             <Preprocessing state=digits lang=lang />
+                            <WhyPanel state=digits lang=lang />
                         </Page>
                         <Page route=route section=Section::Inside>
                             <InsideView state=digits lang=lang />
@@ -380,6 +383,7 @@ fn App() -> impl IntoView {
                         <Page route=route section=Section::Text>
                             <TextPanel state=text lang=lang ready=ready text=typed shipped=shipped
                                 training=Signal::derive(move || !text_training.core.state.get().can_start()) />
+                            <CharsPanel state=text text=typed lang=lang />
                             <TextTrainingPanel t=text_training lang=lang ready=ready />
                         </Page>
                         <Page route=route section=Section::Lab>

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rand::{Rng, SeedableRng};
 
 use super::Param;
-use super::network::{Acts, Mode, Network, Until};
+use super::network::{Acts, Grads, Mode, Network, Seed, Until};
 use super::spec::{self, NETWORK_KEY, NetworkSpec};
 use crate::backend::Backend;
 use crate::data::corpus::Vocab;
@@ -151,6 +151,11 @@ impl<B: Backend> CharModel<B> {
         &self.net
     }
 
+    /// The network, for passes over buffers of its own (explanations).
+    pub(crate) fn net_mut(&mut self) -> &mut Network<B> {
+        &mut self.net
+    }
+
     pub fn spec(&self) -> &NetworkSpec {
         self.net.spec()
     }
@@ -288,7 +293,14 @@ impl<B: Backend> CharModel<B> {
             be.fill_zero(&mut p.grad);
         }
         // Mean over every predicted position.
-        self.net.backward(be, r, 1.0 / inputs.len() as f32, false)?;
+        self.net.backward(
+            be,
+            r,
+            Seed::Loss {
+                scale: 1.0 / inputs.len() as f32,
+            },
+            Grads::PARAMS,
+        )?;
         // Global-norm clipping as torch's clip_grad_norm_; the sums of
         // squares stay in grad_sums for the step's report.
         let mut params = self.net.params_mut();

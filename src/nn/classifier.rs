@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rand::Rng;
 
 use super::Param;
-use super::network::{Acts, Mode, Network, Until};
+use super::network::{Acts, Grads, Mode, Network, Seed, Until};
 use super::spec::{self, Input, NETWORK_KEY, NetworkSpec};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -136,6 +136,17 @@ impl<B: Backend> Classifier<B> {
         &self.net
     }
 
+    /// The network, for a backward pass over buffers of [`Self::acts_for`].
+    pub(crate) fn net_mut(&mut self) -> &mut Network<B> {
+        &mut self.net
+    }
+
+    /// The cached buffers of `n` images, as the last pass over them left
+    /// them (after [`Self::train_step`], its activations and gradients).
+    pub(crate) fn cached_acts(&self, n: usize) -> Option<&Acts<B>> {
+        self.acts.iter().rev().find(|a| a.rows == n)
+    }
+
     pub fn spec(&self) -> &NetworkSpec {
         self.net.spec()
     }
@@ -171,7 +182,9 @@ impl<B: Backend> Classifier<B> {
         self.net.params()
     }
 
-    fn acts_for(&mut self, be: &B, n: usize) -> Acts<B> {
+    /// The buffers of `n` images: the cached ones of that size (taken out:
+    /// give them back with [`Self::keep_acts`]) or new ones.
+    pub(crate) fn acts_for(&mut self, be: &B, n: usize) -> Acts<B> {
         match self.acts.iter().position(|a| a.rows == n) {
             Some(i) => self.acts.remove(i),
             None => self.net.acts(be, 1, n),
@@ -188,14 +201,15 @@ impl<B: Backend> Classifier<B> {
         }
     }
 
-    fn keep_acts(&mut self, a: Acts<B>) {
+    pub(crate) fn keep_acts(&mut self, a: Acts<B>) {
         if self.acts.len() >= self.kept_sizes {
             self.acts.remove(0);
         }
         self.acts.push(a);
     }
 
-    fn images_of(&self, images: &[f32]) -> Result<usize> {
+    /// How many whole images `images` holds, or why it holds none.
+    pub(crate) fn images_of(&self, images: &[f32]) -> Result<usize> {
         let len = self.input_len();
         if len == 0 || images.is_empty() || !images.len().is_multiple_of(len) {
             return Err(Error::Input {
@@ -249,7 +263,8 @@ impl<B: Backend> Classifier<B> {
         out
     }
 
-    fn record_forward(
+    /// Write `images` into `a` and record the forward pass over them.
+    pub(crate) fn record_forward(
         &self,
         be: &B,
         a: &mut Acts<B>,
@@ -306,7 +321,14 @@ impl<B: Backend> Classifier<B> {
             be.fill_zero(&mut p.grad);
         }
         // Mean over the batch: each row's gradient is scaled by 1/n.
-        self.net.backward(be, a, 1.0 / labels.len() as f32, false)?;
+        self.net.backward(
+            be,
+            a,
+            Seed::Loss {
+                scale: 1.0 / labels.len() as f32,
+            },
+            Grads::PARAMS,
+        )?;
         update(be, &mut self.net.params_mut())
     }
 

@@ -57,8 +57,8 @@ impl<B: Backend> Dense<B> {
     }
 
     /// Given dy = d loss / d y (turned into the pre-activation's gradient in
-    /// place), accumulate the parameter gradients and, when asked, dx += d
-    /// loss / d x.
+    /// place), accumulate the parameter gradients when `params` and, when
+    /// asked, dx += d loss / d x.
     pub fn backward(
         &mut self,
         be: &B,
@@ -66,10 +66,13 @@ impl<B: Backend> Dense<B> {
         y: &B::Tensor,
         dy: &mut B::Tensor,
         dx: Option<&mut B::Tensor>,
+        params: bool,
     ) -> Result<()> {
         be.activation_backward(self.act, y, dy)?;
-        be.dense_backward_weight(x, dy, &mut self.weight.grad)?;
-        be.dense_backward_bias(dy, &mut self.bias.grad)?;
+        if params {
+            be.dense_backward_weight(x, dy, &mut self.weight.grad)?;
+            be.dense_backward_bias(dy, &mut self.bias.grad)?;
+        }
         if let Some(dx) = dx {
             be.dense_backward_input(dy, &self.weight.value, dx)?;
         }

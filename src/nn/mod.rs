@@ -11,6 +11,7 @@ pub mod conv2d;
 pub mod dense;
 pub mod edit;
 pub mod embedding;
+pub mod explain;
 pub mod init;
 pub mod network;
 pub mod plan;

@@ -85,6 +85,49 @@ pub enum Until<'a> {
     State,
 }
 
+/// Where a backward pass starts: the gradient it puts on the logits (the
+/// last layer's pre-softmax scores).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Seed<'a> {
+    /// Training: the mean cross-entropy of the labels of the last forward
+    /// pass to [`Until::Loss`], times `scale` (1 / the rows averaged
+    /// over, usually): d logits = scale * (probs - onehot(label)), the
+    /// fused kernel.
+    Loss { scale: f32 },
+    /// Explaining: d logits given, [n, outputs] row-major. A one-hot row
+    /// e_k gives the gradient of class k's logit; e_a - e_b that of logit
+    /// a minus logit b ("why 7 and not 1"); e_k - probs that of log p_k.
+    /// The forward pass need only go to [`Until::Probs`].
+    Logits(&'a [f32]),
+}
+
+/// What a backward pass fills besides the gradients between layers
+/// (which [`Acts::grad`] shows afterwards).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grads {
+    /// Accumulate every parameter's gradient (training). Off, the
+    /// parameters' gradients are left as they are and their kernels do
+    /// not run: an explanation between two training steps changes nothing.
+    pub params: bool,
+    /// d / d images into [`Acts::d_images`] (an image network's saliency).
+    pub images: bool,
+}
+
+impl Grads {
+    /// A training step's: the parameters' gradients.
+    pub const PARAMS: Grads = Grads {
+        params: true,
+        images: false,
+    };
+    /// An explanation's: the gradient with respect to the input images
+    /// (a text network's with respect to its characters' embeddings is
+    /// the embedding layer's [`Acts::grad`], filled either way).
+    pub const INPUT: Grads = Grads {
+        params: false,
+        images: true,
+    };
+}
+
 /// What a layer holds for one batch shape.
 enum Slot<B: Backend> {
     None,
@@ -129,6 +172,20 @@ impl<B: Backend> Acts<B> {
     /// Layer i's output [n, ...], if it has its own.
     pub fn output(&self, i: usize) -> Option<&B::Tensor> {
         slot_out(&self.slots[i])
+    }
+
+    /// d / d (layer i's output) from the last backward pass [n, ...], if
+    /// the layer has an output of its own: all the paths to the seed
+    /// summed. A convolution or dense layer with a fused activation holds
+    /// the gradient of its pre-activation instead (its backward turns it
+    /// in place: the dy its weight gradient is made from); a recurrent
+    /// layer, that of its top sub-layer's h at every step, recurrence
+    /// included.
+    pub fn grad(&self, i: usize) -> Option<&B::Tensor> {
+        match &self.slots[i] {
+            Slot::Recurrent(s) => s.last().map(|s| &s.dh),
+            _ => self.grads.as_ref()?.get(i)?.as_ref(),
+        }
     }
 
     /// The sub-layer states of recurrent layer i.
@@ -621,6 +678,34 @@ impl<B: Backend> Network<B> {
         }
     }
 
+    /// The logits (pre-softmax scores) [n, outputs] of the last forward
+    /// pass over `a`.
+    pub fn logits<'a>(&self, a: &'a Acts<B>) -> &'a B::Tensor {
+        a.output(self.logits_layer())
+            .expect("the logits' layer has an output")
+    }
+
+    /// What layer `i` read in the last pass over `a`: the output of the
+    /// nearest earlier layer with one, or the images (None for a text
+    /// network's first layer, which reads ids).
+    pub fn input_of<'a>(&self, a: &'a Acts<B>, i: usize) -> Option<&'a B::Tensor> {
+        match self.src[i] {
+            Some(j) => a.output(j),
+            None => a.images.as_ref(),
+        }
+    }
+
+    /// The layer holding the parameter named `name` ("conv1.weight").
+    pub fn layer_of(&self, name: &str) -> Option<usize> {
+        self.layers.iter().position(|l| match l {
+            Layer::Conv2d(c) => c.weight.name == name || c.bias.name == name,
+            Layer::Dense(d) => d.weight.name == name || d.bias.name == name,
+            Layer::Embedding(e) => e.weight.name == name,
+            Layer::Recurrent(r) => r.params().iter().any(|p| p.name == name),
+            _ => false,
+        })
+    }
+
     /// The last layer with an output: the one that writes the logits.
     fn logits_layer(&self) -> usize {
         let last = self.layers.len() - 1;
@@ -631,12 +716,20 @@ impl<B: Backend> Network<B> {
         }
     }
 
-    /// After a forward pass to [`Until::Loss`]: the gradient of the mean
-    /// loss times `scale` (1 / the rows averaged over, usually) back through
-    /// every layer, accumulated into the parameters' gradients (the caller
-    /// zeroes them), and into `a.d_images` when `d_images`.
-    pub fn backward(&mut self, be: &B, a: &mut Acts<B>, scale: f32, d_images: bool) -> Result<()> {
+    /// After a forward pass over `a`: the gradient `seed` puts on the
+    /// logits, back through every layer (the same masks as the forward
+    /// pass), accumulated into the parameters' gradients when
+    /// `grads.params` (the caller zeroes them), and written into
+    /// `a.d_images` when `grads.images`.
+    pub fn backward(
+        &mut self,
+        be: &B,
+        a: &mut Acts<B>,
+        seed: Seed<'_>,
+        grads: Grads,
+    ) -> Result<()> {
         let mode = a.mode;
+        let (params, d_images) = (grads.params, grads.images);
         if a.grads.is_none() {
             a.grads = Some(
                 a.slots
@@ -671,11 +764,31 @@ impl<B: Backend> Network<B> {
         {
             let (_, d_logits) = io(&mut a.slots[last], Some(&mut grads[last]));
             let d_logits = d_logits.expect("the logits have a gradient");
-            let (labels, _) = a.loss.as_ref().ok_or_else(|| Error::Input {
-                what: "training",
-                problem: "backward needs a forward pass to the loss first".into(),
-            })?;
-            be.softmax_xent_backward(&a.probs, labels, d_logits, scale)?;
+            match seed {
+                Seed::Loss { scale } => {
+                    let (labels, _) = a.loss.as_ref().ok_or_else(|| Error::Input {
+                        what: "training",
+                        problem: "backward needs a forward pass to the loss first".into(),
+                    })?;
+                    be.softmax_xent_backward(&a.probs, labels, d_logits, scale)?;
+                }
+                Seed::Logits(d) => {
+                    if d.len() != d_logits.len() {
+                        return Err(Error::Input {
+                            what: "logit gradient",
+                            problem: format!(
+                                "{} values for {} rows of {} logits",
+                                d.len(),
+                                a.probs.shape()[0],
+                                self.plan.outputs
+                            ),
+                        });
+                    }
+                    // Overwrites the zeros above, after them (a GPU write
+                    // submits the work recorded before it).
+                    be.write(d_logits, d)?;
+                }
+            }
         }
         for i in (0..self.layers.len()).rev() {
             if !self.layers[i].has_output() {
@@ -696,12 +809,14 @@ impl<B: Backend> Network<B> {
                 (Layer::Recurrent(r), Slot::Recurrent(seqs)) => {
                     let masks = Self::recurrent_masks(r, mode, i);
                     let x = x.expect("a recurrent layer reads an earlier layer");
-                    r.backward(be, x, seqs, &masks, d_x)?;
+                    r.backward(be, x, seqs, &masks, d_x, params)?;
                 }
                 (Layer::Transformer(t), Slot::Transformer(seq)) => t.backward(be, seq, d_x)?,
                 (Layer::Embedding(e), Slot::Out(_)) => {
-                    let ids = a.ids.as_ref().expect("a text network reads ids");
-                    e.backward(be, ids, grad.as_ref().expect("made above"))?;
+                    if params {
+                        let ids = a.ids.as_ref().expect("a text network reads ids");
+                        e.backward(be, ids, grad.as_ref().expect("made above"))?;
+                    }
                 }
                 (Layer::MaxPool2d(s), Slot::MaxPool(_, arg)) => {
                     if let Some(d_x) = d_x {
@@ -712,8 +827,12 @@ impl<B: Backend> Network<B> {
                     let (y, dy) = io(slot, Some(grad));
                     let (y, dy) = (y.expect("an output"), dy.expect("a gradient"));
                     match layer {
-                        Layer::Conv2d(c) => c.backward(be, x.expect("an input"), y, dy, d_x)?,
-                        Layer::Dense(d) => d.backward(be, x.expect("an input"), y, dy, d_x)?,
+                        Layer::Conv2d(c) => {
+                            c.backward(be, x.expect("an input"), y, dy, d_x, params)?
+                        }
+                        Layer::Dense(d) => {
+                            d.backward(be, x.expect("an input"), y, dy, d_x, params)?
+                        }
                         Layer::AvgPool2d(s) => {
                             if let Some(d_x) = d_x {
                                 be.avg_pool2d_backward(dy, d_x, *s)?;

@@ -300,8 +300,8 @@ impl<B: Backend> Recurrent<B> {
     /// Back through time, given the top sub-layer's `dh` = d loss / d h_out
     /// from the layer above; every sub-layer's `dh` must have been zeroed
     /// before the layer above added into the top one's. Accumulates every
-    /// parameter gradient and, when asked, dx += d loss / d x. The initial
-    /// state is a constant (truncated BPTT).
+    /// parameter gradient when `params` and, when asked, dx += d loss / d
+    /// x. The initial state is a constant (truncated BPTT).
     pub fn backward(
         &mut self,
         be: &B,
@@ -309,6 +309,7 @@ impl<B: Backend> Recurrent<B> {
         seqs: &mut [RecurrentSeq<B>],
         masks: &[Masks],
         dx: Option<&mut B::Tensor>,
+        params: bool,
     ) -> Result<()> {
         let mut dx = dx;
         for l in (0..self.subs.len()).rev() {
@@ -325,6 +326,7 @@ impl<B: Backend> Recurrent<B> {
                 &mut rest[0],
                 masks[l],
                 d_input,
+                params,
             )?;
         }
         Ok(())
@@ -431,6 +433,7 @@ fn backward_sub<B: Backend>(
     s: &mut RecurrentSeq<B>,
     m: Masks,
     dx: Option<&mut B::Tensor>,
+    params: bool,
 ) -> Result<()> {
     if let Some(dc) = &mut s.dc {
         be.fill_zero(dc);
@@ -469,10 +472,12 @@ fn backward_sub<B: Backend>(
         Some((xd, dxd)) if m.input.is_active() => (&*xd, Some(dxd)),
         _ => (x, None),
     };
-    be.dense_backward_weight(x, &s.dgates, &mut w.weight_ih.grad)?;
-    be.dense_backward_bias(&s.dgates, &mut w.bias_ih.grad)?;
-    be.dense_backward_weight(&s.h_in, dgh, &mut w.weight_hh.grad)?;
-    be.dense_backward_bias(dgh, &mut w.bias_hh.grad)?;
+    if params {
+        be.dense_backward_weight(x, &s.dgates, &mut w.weight_ih.grad)?;
+        be.dense_backward_bias(&s.dgates, &mut w.bias_ih.grad)?;
+        be.dense_backward_weight(&s.h_in, dgh, &mut w.weight_hh.grad)?;
+        be.dense_backward_bias(dgh, &mut w.bias_hh.grad)?;
+    }
     if let Some(dx) = dx {
         match dxd {
             Some(dxd) => {

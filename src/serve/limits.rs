@@ -26,8 +26,9 @@ use tokio::time::Sleep;
 
 use super::routes::Problem;
 
-/// The longest URI answered (a longer one gets 414). The API's paths are
-/// short and take no query; hyper itself answers URIs over 65,534 bytes.
+/// The longest URI answered (a longer one gets 414). The API's paths and
+/// queries (`?class=7`) are short; hyper itself answers URIs over 65,534
+/// bytes.
 pub const MAX_URI_BYTES: usize = 8 << 10;
 
 /// The longest request head answered: request line and headers, about as

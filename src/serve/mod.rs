@@ -5,6 +5,7 @@
 //!   batches the requests that arrive together;
 //! - `text_rows`: the prompts being read as rows of the LSTM, joining and
 //!   leaving between steps;
+//! - [`explain`]: why the digit model answers what it does (saliency);
 //! - [`routes`]: the endpoints, their checks and their JSON errors;
 //! - [`published`]: the published models' endpoints, and [`store`] where
 //!   they are kept (SQLite or PostgreSQL);
@@ -14,6 +15,7 @@
 //! - [`load`]: the load test (`neuralpad bench serve`).
 
 pub mod connections;
+pub mod explain;
 pub mod limits;
 pub mod load;
 pub mod openapi;
@@ -196,6 +198,7 @@ impl Service {
             .route("/v1/models/{id}/weights", get(published::weights))
             .route("/v1/models/{id}/classify", post(published::classify))
             .route("/v1/digits/classify", post(routes::classify))
+            .route("/v1/digits/explain", post(explain::explain))
             .route("/v1/text/next", post(routes::next))
             .route("/v1/text/generate", post(routes::generate))
             .route("/healthz", get(routes::healthz))

@@ -5,11 +5,12 @@
 use utoipa::OpenApi;
 
 use crate::api::{
-    ApiError, DigitAnswer, DigitPixels, GenerateAnswer, GenerateRequest, Health, ModelAnswer,
-    ModelInfo, Models, NextAnswer, NextChar, NextRequest, PublishAnswer,
+    ApiError, DigitAnswer, DigitPixels, ExplainAnswer, ExplainPixels, GenerateAnswer,
+    GenerateRequest, Health, ModelAnswer, ModelInfo, Models, NextAnswer, NextChar, NextRequest,
+    PublishAnswer,
 };
 
-use super::{published, routes};
+use super::{explain, published, routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +25,7 @@ use super::{published, routes};
     ),
     paths(
         routes::classify,
+        explain::explain,
         routes::next,
         routes::generate,
         routes::models,
@@ -38,6 +40,8 @@ use super::{published, routes};
         ApiError,
         DigitPixels,
         DigitAnswer,
+        ExplainPixels,
+        ExplainAnswer,
         NextRequest,
         NextChar,
         NextAnswer,

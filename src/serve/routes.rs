@@ -171,7 +171,7 @@ from_rejection!(
     MultipartError
 );
 
-type Answer<T> = Result<Json<T>, Problem>;
+pub(super) type Answer<T> = Result<Json<T>, Problem>;
 
 /// Queue a job and wait for the worker's answer.
 pub async fn ask<T>(
@@ -308,7 +308,7 @@ pub async fn digit_input(st: &AppState, req: Request) -> Result<[f32; PIXELS], P
 }
 
 /// The JSON input checked: 28 rows of 28 values in 0..=1.
-fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
+pub(super) fn pixels_input(d: &DigitPixels) -> Result<[f32; PIXELS], Problem> {
     if d.pixels.len() != SIDE || d.pixels.iter().any(|r| r.len() != SIDE) {
         return Err(Problem::bad(wrong_shape(&d.pixels)));
     }

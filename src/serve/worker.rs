@@ -20,6 +20,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::char_model::{CharModel, Sampling};
 use crate::nn::classifier::{CLASSES, Classifier, PIXELS};
+use crate::nn::explain::{self, Saliency};
 use crate::train::mnist::evaluate;
 use crate::{Backend, CpuBackend, FastCpuBackend, GpuBackend, Tensor};
 
@@ -50,6 +51,7 @@ impl From<&Error> for Failed {
 pub type DigitReply = Reply<(Vec<f32>, usize)>;
 pub type NextReply = Reply<(Vec<(char, f32)>, usize)>;
 pub type GenerateReply = Reply<(String, usize)>;
+pub type ExplainReply = Reply<Saliency>;
 
 /// What the worker is asked.
 pub enum Job {
@@ -83,6 +85,12 @@ pub enum Job {
         seed: u64,
         reply: GenerateReply,
     },
+    /// The saliency map of `class` (None: the digit the network reads).
+    Explain {
+        input: Box<[f32; PIXELS]>,
+        class: Option<usize>,
+        reply: ExplainReply,
+    },
 }
 
 impl Job {
@@ -92,6 +100,7 @@ impl Job {
             Job::Digit { reply, .. } | Job::Published { reply, .. } => reply.is_closed(),
             Job::Next { reply, .. } => reply.is_closed(),
             Job::Generate { reply, .. } => reply.is_closed(),
+            Job::Explain { reply, .. } => reply.is_closed(),
         }
     }
 }
@@ -290,9 +299,10 @@ fn serve<B: Backend>(
             CharModel::from_safetensors(be, bytes).map_err(|e| in_file(file, e))
         })
         .collect::<Result<_>>()?;
-    // Batches are padded to powers of two up to max_batch: keep every size.
+    // Batches are padded to powers of two up to max_batch: keep every
+    // size, and an explanation's batch of one image per class.
     let widest = load.batching.max_batch.next_power_of_two();
-    cnn.keep_batch_sizes(widest.trailing_zeros() as usize + 1);
+    cnn.keep_batch_sizes(widest.trailing_zeros() as usize + 2);
     let accuracy = match &load.test {
         Some(test) if ready.is_some() => {
             // In chunks of the widest batch, whose buffers serving reuses.
@@ -375,6 +385,7 @@ fn serve<B: Backend>(
                 None => break,
             }
         };
+        let mut explains = Vec::new();
         let mut digits = Vec::new();
         let mut published: Vec<PublishedBatch> = Vec::new();
         for job in jobs {
@@ -417,9 +428,30 @@ fn serve<B: Backend>(
                     seed,
                     reply,
                 } => rows[model].admit(Row::generate(ids, length, sampling, seed, reply)),
+                Job::Explain {
+                    input,
+                    class,
+                    reply,
+                } => {
+                    waiting.fetch_sub(1, Ordering::Relaxed);
+                    explains.push((input, class, reply));
+                }
             }
         }
         before_batch(be, batch);
+        // Explanations one by one (each its own forward and backward pass);
+        // a panic fails only its own request.
+        for (input, class, reply) in explains {
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                pollster::block_on(explain::saliency_of(be, &mut cnn, &input[..], class))
+            }));
+            match ran {
+                Ok(out) => {
+                    let _ = reply.send(out.map_err(|e| Failed::from(&e)));
+                }
+                Err(_) => eprintln!("model worker: an explanation panicked; its request got 500"),
+            }
+        }
         // Each model's turn on its own: a bug (a panic) fails that turn's
         // requests (their replies are dropped: 500), not the other model's
         // and not the server.

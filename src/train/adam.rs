@@ -4,7 +4,8 @@
 use crate::backend::{Backend, Tensor};
 use crate::error::Result;
 use crate::nn::Param;
-use crate::shapes::AdamConfig;
+use crate::params::AdamParams;
+use crate::shapes::{self, AdamConfig};
 
 pub struct Adam<B: Backend> {
     pub cfg: AdamConfig,
@@ -12,6 +13,11 @@ pub struct Adam<B: Backend> {
     pub step: u32,
     /// (m, v) per parameter, in the order the parameters are given.
     moments: Vec<(B::Tensor, B::Tensor)>,
+    /// The parameters' names, in that order.
+    names: Vec<String>,
+    /// The settings of the last step taken (the learning rate may decay
+    /// after it).
+    last: Option<AdamConfig>,
 }
 
 impl<B: Backend> Adam<B> {
@@ -20,6 +26,8 @@ impl<B: Backend> Adam<B> {
             cfg,
             step: 0,
             moments: Vec::new(),
+            names: Vec::new(),
+            last: None,
         }
     }
 
@@ -30,11 +38,30 @@ impl<B: Backend> Adam<B> {
                 .iter()
                 .map(|p| (be.zeros(p.value.shape()), be.zeros(p.value.shape())))
                 .collect();
+            self.names = params.iter().map(|p| p.name.clone()).collect();
         }
         self.step += 1;
+        self.last = Some(self.cfg);
         for (p, (m, v)) in params.iter_mut().zip(&mut self.moments) {
             be.adam_step(&mut p.value, &p.grad, m, v, self.cfg, self.step)?;
         }
         Ok(())
+    }
+
+    /// The moments (m, v) of the parameter named `name`, as the last step
+    /// left them; None before the first step or for a parameter it does
+    /// not update.
+    pub fn moments(&self, name: &str) -> Option<(&B::Tensor, &B::Tensor)> {
+        let i = self.names.iter().position(|n| n == name)?;
+        self.moments.get(i).map(|(m, v)| (m, v))
+    }
+
+    /// What the last step's kernel was given for a parameter of `len`
+    /// values: the learning rate, betas, epsilon and bias corrections
+    /// 1 - beta^step, from the one function that makes them for the kernel.
+    pub fn last_params(&self, len: usize) -> Option<AdamParams> {
+        let cfg = self.last?;
+        let shape = [len];
+        shapes::adam("adam_step", [&shape; 4], cfg, self.step).ok()
     }
 }

@@ -9,6 +9,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::adam::Adam;
+use super::backprop::ParamStep;
 use super::last_good::LastGood;
 use crate::backend::Backend;
 use crate::data::mnist::Dataset;
@@ -218,6 +219,37 @@ impl<B: Backend> DigitRun<B> {
         );
         self.data.labels.push(label);
         Ok(())
+    }
+
+    /// The images of the last step's batch, as indices into the run's
+    /// data (taught digits past the MNIST ones), and their labels.
+    pub fn last_batch(&self) -> (&[usize], &[u32]) {
+        (&self.indices, &self.y)
+    }
+
+    /// [`Self::step`], then, for the single-step view, what the step did
+    /// to the parameters named `params` (a conv2d's or dense layer's weight
+    /// or bias: "conv1.weight", "fc2.weight"): the layer's x and dy, the
+    /// parameter before and after, the kernel's gradient and Adam's
+    /// moments, read back together after the step's own read-back.
+    /// [`ParamStep::weight`] then shows any one weight without reading again.
+    pub async fn step_traced(
+        &mut self,
+        be: &B,
+        model: &mut Classifier<B>,
+        params: &[&str],
+    ) -> Result<(StepStats, Vec<ParamStep>)> {
+        for name in params {
+            super::backprop::locate(model, name)?;
+        }
+        let stats = self.step(be, model).await?;
+        let before = self
+            .last_good
+            .started_from(self.step)
+            .expect("the step kept the weights it started from");
+        let traced =
+            super::backprop::read_params(be, model, &self.opt, before, stats.batch, params).await?;
+        Ok((stats, traced))
     }
 
     /// One training step on the next batch. On a non-finite loss the run's

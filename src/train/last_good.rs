@@ -36,6 +36,13 @@ impl<B: Backend> LastGood<B> {
         Ok(())
     }
 
+    /// The weights step `step` started from, in the parameters' order, as
+    /// [`Self::keep`] copied them; None before any step was kept.
+    pub fn started_from(&self, step: usize) -> Option<&[B::Tensor]> {
+        let slot = &self.slots[step % 2];
+        (!slot.is_empty()).then_some(slot.as_slice())
+    }
+
     /// Step `step` gave the non-finite `loss`: put back the last good
     /// weights, start `opt` over (its moments came from the bad step), and
     /// return the error that says so.

@@ -3,6 +3,7 @@
 //! here, so the page and the command line share it.
 
 pub mod adam;
+pub mod backprop;
 pub mod digit_run;
 pub mod last_good;
 pub mod metrics;

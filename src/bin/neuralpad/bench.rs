@@ -42,6 +42,16 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         samples: usize,
     },
+    /// Milliseconds per explanation (saliency, occlusion, "make it a K",
+    /// which characters mattered) on the shipped weights, and how "make it
+    /// a K"'s step rules compare.
+    Explain {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: Which,
+        /// Timed samples; the median is reported.
+        #[arg(long, default_value_t = 7)]
+        samples: usize,
+    },
     /// Every kernel at the networks' real shapes: median time and GFLOP/s.
     Kernels {
         /// Which backends to measure.
@@ -69,6 +79,7 @@ pub enum Which {
 pub fn run(what: BenchWhat) -> neuralpad::Result<()> {
     match what {
         BenchWhat::Serve(args) => crate::serve::bench(&args),
+        BenchWhat::Explain { backend, samples } => crate::explain::bench(backend, samples),
         BenchWhat::Kernels {
             backend,
             batch,

@@ -38,6 +38,8 @@ mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod digits;
 #[cfg(not(target_arch = "wasm32"))]
+mod explain;
+#[cfg(not(target_arch = "wasm32"))]
 mod networks;
 #[cfg(not(target_arch = "wasm32"))]
 mod serve;
@@ -53,7 +55,7 @@ mod cli {
     use indicatif::{ProgressBar, ProgressStyle};
     use neuralpad::Error;
 
-    use crate::{bench, digits, networks, serve, text};
+    use crate::{bench, digits, explain, networks, serve, text};
 
     #[derive(Parser)]
     #[command(
@@ -84,6 +86,9 @@ mod cli {
         },
         /// Classify a picture of a digit (PNG or JPEG; dark on light or light on dark).
         Predict(digits::Predict),
+        /// Why the digit model reads a picture as it does: the saliency map
+        /// (d logit / d pixel), the pixels that matter most, occlusion.
+        Explain(explain::Explain),
         /// Accuracy and confusion matrix of digit weights on the 10,000 MNIST test images.
         Eval(digits::Eval),
         /// Continue a prompt with a text model.
@@ -104,7 +109,7 @@ mod cli {
         match run(Cli::parse()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", bounded(e.to_string()));
                 ExitCode::FAILURE
             }
         }
@@ -122,10 +127,23 @@ mod cli {
                 what: TrainWhat::Text(args),
             } => text::train(&args),
             Command::Predict(args) => digits::predict(&args),
+            Command::Explain(args) => explain::explain(&args),
             Command::Eval(args) => digits::eval(&args),
             Command::Generate(args) => text::generate(&args),
             Command::EvalText(args) => text::eval(&args),
         }
+    }
+
+    /// Most characters of an error message printed: one quoting a file's
+    /// contents is cut here.
+    const MAX_ERROR_CHARS: usize = 1000;
+
+    fn bounded(mut message: String) -> String {
+        if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_CHARS) {
+            message.truncate(cut);
+            message.push_str("\u{2026} (cut)");
+        }
+        message
     }
 
     /// The progress bar of one training epoch: steps, a message, time left.
