@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 const DIGITS: &str = "www/models/mnist_cnn.safetensors";
 const TEXT: &str = "www/models/char_lstm.safetensors";
+const TRANSFORMER: &str = "www/models/char_transformer.safetensors";
 
 fn file(path: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
@@ -140,6 +141,8 @@ fn listed(models: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
+        // The built-in models have ids too, but no publication time.
+        .filter(|m| m.get("created").is_some())
         .filter_map(|m| m["id"].as_str().map(String::from))
         .collect()
 }
@@ -169,13 +172,19 @@ async fn endpoints_and_limits(db: &str, backend: &str) {
     ]);
     assert!(s.banner.contains("model store: "), "{}", s.banner);
 
-    // Nothing published yet: today's two models, as before.
+    // Nothing published yet: the built-in models (digits, the LSTM and
+    // the Transformer), by their ids.
     let m = s.get("/v1/models").await;
     let m = m.expect(200, "");
-    assert_eq!(m["models"].as_array().unwrap().len(), 2, "{m}");
+    let ids: Vec<&str> = m["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["digits", "lstm", "transformer"], "{m}");
+    assert!(listed(&m).is_empty(), "{m}");
     assert_eq!(m["published_total"], 0);
-    assert_eq!(m["models"][0]["name"], "digits");
-    assert!(m["models"][0].get("id").is_none());
 
     // Today's shipped file has no network metadata: it is the seed CNN
     // with the digits, published as it is and measured.
@@ -220,7 +229,7 @@ async fn endpoints_and_limits(db: &str, backend: &str) {
     let m = m.expect(200, "");
     assert_eq!(listed(m), vec![id.clone()]);
     assert_eq!(m["published_total"], 1);
-    assert_eq!(&m["models"][2], model);
+    assert_eq!(&m["models"][3], model);
     let one = s.get(&format!("/v1/models/{id}")).await;
     assert_eq!(one.expect(200, ""), model);
     let w = s.get(&format!("/v1/models/{id}/weights")).await;
@@ -729,7 +738,7 @@ async fn the_default_store_is_a_git_ignored_file_where_the_server_starts() {
     let dir = std::env::temp_dir().join(common::server::unique("neuralpad-default-store"));
     std::fs::create_dir_all(&dir).unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (dw, tw) = (root.join(DIGITS), root.join(TEXT));
+    let (dw, tw, xw) = (root.join(DIGITS), root.join(TEXT), root.join(TRANSFORMER));
     let s = Server::start_in(
         &dir,
         &[
@@ -741,6 +750,8 @@ async fn the_default_store_is_a_git_ignored_file_where_the_server_starts() {
             dw.to_str().unwrap(),
             "--text-weights",
             tw.to_str().unwrap(),
+            "--transformer-weights",
+            xw.to_str().unwrap(),
         ],
     );
     let (own, _) = own_classes(2);
