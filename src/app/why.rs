@@ -150,9 +150,13 @@ pub fn WhyPanel(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
     // Ghost ink: what "make it a K" added (green) and took away (red).
     Effect::new(move |_| {
         let Some(canvas) = ghost.get() else { return };
+        // Before "Go", the drawing as the network read it, unchanged.
         let rgba = made.with(|m| match m {
             Some(m) => ghost_ink(&m.image, &m.change),
-            None => vec![0; PIXELS * 4],
+            None => maps.with(|s| match s {
+                Some(s) => ghost_ink(&s.input, &[0.0; PIXELS]),
+                None => vec![0; PIXELS * 4],
+            }),
         });
         paint::put(&canvas, SIDE, SIDE, &rgba);
     });
