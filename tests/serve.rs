@@ -5,116 +5,17 @@
 //! The GPU cases run on wgpu's Vulkan backend (lavapipe where there is no
 //! GPU) and fail when no adapter is found.
 
-use std::io::{BufRead, BufReader, Cursor};
+use std::io::Cursor;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use image::{GrayImage, ImageFormat, Luma, imageops};
 use neuralpad::data::mnist::{self, Dataset};
 use serde_json::{Value, json};
 
 mod common;
 
-/// A running `neuralpad serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    /// Everything it printed after the "listening on" line.
-    out: Arc<Mutex<String>>,
-    /// Its model store, a temporary SQLite file (tests never write the
-    /// default one).
-    _store: common::server::TempSqlite,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let store = common::server::TempSqlite::new();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_neuralpad"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["serve", "--port", "0", "--database", &store.url()])
-            .args(args)
-            // A quick measurement unless the test asks otherwise.
-            .args(if args.contains(&"--eval-images") {
-                &[][..]
-            } else {
-                &["--eval-images", "500"][..]
-            })
-            .stdout(Stdio::piped())
-            // Straight to the test log: a pipe nobody read could fill up.
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the neuralpad binary runs");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut printed = String::new();
-        let addr = loop {
-            let Some(Ok(line)) = lines.next() else {
-                panic!(
-                    "serve {args:?} stopped before listening (its errors are above):\n{printed}"
-                );
-            };
-            printed += &line;
-            printed.push('\n');
-            if let Some(rest) = line.strip_prefix("listening on http://") {
-                break rest.split(' ').next().unwrap().parse().unwrap();
-            }
-        };
-        let out = Arc::new(Mutex::new(String::new()));
-        let sink = out.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Server {
-            child,
-            addr,
-            out,
-            _store: store,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        call(self.addr, "GET", path, &[], Vec::new()).await
-    }
-
-    async fn post(&self, path: &str, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
-        call(
-            self.addr,
-            "POST",
-            path,
-            &[("content-type", content_type)],
-            body.into(),
-        )
-        .await
-    }
-
-    async fn post_json(&self, path: &str, body: Value) -> Reply {
-        self.post(path, "application/json", body.to_string()).await
-    }
-
-    fn terminate(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -TERM");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::server::{Reply, Server, call};
 
 /// Every (path, JSON body) posted at once, each on its own connection;
 /// the replies in the same order.
@@ -139,72 +40,6 @@ async fn all_at_once(addr: SocketAddr, requests: Vec<(&'static str, Value)>) -> 
         replies.push(t.await.unwrap());
     }
     replies
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: hyper::HeaderMap,
-    json: Value,
-}
-
-impl Reply {
-    /// The status must be `status`; for an error, its message must mention
-    /// `words` (case-insensitive), so that it names the problem.
-    #[track_caller]
-    fn expect(&self, status: u16, words: &str) -> &Value {
-        assert_eq!(self.status, status, "{}", self.json);
-        if status >= 400 {
-            let msg = self.json["error"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no error message: {}", self.json))
-                .to_lowercase();
-            assert!(
-                msg.contains(&words.to_lowercase()),
-                "{msg:?} does not say {words:?}"
-            );
-        }
-        &self.json
-    }
-}
-
-/// One request on its own connection; the answer must be JSON.
-async fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> Reply {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let res = send
-        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let (status, headers) = (res.status().as_u16(), res.headers().clone());
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "{method} {path} ({status}): not JSON ({e}): {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    });
-    Reply {
-        status,
-        headers,
-        json,
-    }
 }
 
 fn test_set() -> Dataset {
@@ -252,7 +87,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_answers_on_the_gpu() {
     let test = test_set();
-    let s = Server::start(&["--backend", "gpu"]);
+    let s = Server::on_temp_store(&["--backend", "gpu"]);
 
     let models = s.get("/v1/models").await;
     let m = models.expect(200, "");
@@ -410,7 +245,7 @@ async fn every_endpoint_answers_on_the_gpu() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_transformer_answers_by_its_id_and_an_unknown_id_is_refused() {
     use neuralpad::nn::char_model::{CharModel, top_chars};
-    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let s = Server::on_temp_store(&["--backend", "cpu", "--eval-images", "0"]);
     let m = s.get("/v1/models").await;
     let m = m.expect(200, "");
     let ids: Vec<&str> = m["models"]
@@ -519,7 +354,7 @@ async fn the_transformer_answers_by_its_id_and_an_unknown_id_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_a_json_4xx_and_the_server_keeps_serving() {
     let test = test_set();
-    let s = Server::start(&["--backend", "cpu", "--max-body-kib", "64"]);
+    let s = Server::on_temp_store(&["--backend", "cpu", "--max-body-kib", "64"]);
     let classify = "/v1/digits/classify";
 
     s.post(classify, "text/plain", "seven")
@@ -655,7 +490,7 @@ async fn bad_input_gets_a_json_4xx_and_the_server_keeps_serving() {
 async fn requests_arriving_together_share_a_batch_and_get_the_same_answers() {
     let test = test_set();
     // A wide window so that every request of a burst joins one batch.
-    let s = Server::start(&["--backend", "gpu", "--batch-window-ms", "200"]);
+    let s = Server::on_temp_store(&["--backend", "gpu", "--batch-window-ms", "200"]);
     let (d, t) = (12, 6);
     let prompts: Vec<String> = (0..t)
         .map(|i| {
@@ -737,7 +572,7 @@ async fn requests_arriving_together_share_a_batch_and_get_the_same_answers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
-    let s = Server::start(&[
+    let s = Server::on_temp_store(&[
         "--backend",
         "cpu",
         "--queue",
@@ -770,7 +605,7 @@ async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
     // Requests that cannot be answered in time get 503, and the server
     // goes on serving. One at a time on the slow plain-loop kernels, each
     // about 3,000 LSTM steps: the later ones wait past the limit.
-    let s = Server::start(&[
+    let s = Server::on_temp_store(&[
         "--backend",
         "cpu-reference",
         "--max-batch",
@@ -800,7 +635,7 @@ async fn a_full_queue_answers_503_and_a_slow_request_times_out() {
 #[test]
 fn sigterm_finishes_the_request_in_flight_then_exits() {
     use std::io::{Read, Write};
-    let mut s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let mut s = Server::on_temp_store(&["--backend", "cpu", "--eval-images", "0"]);
     // A request whose body is still arriving when the signal comes: it is
     // in flight for certain.
     let body = json!({ "prompt": "We must ", "length": 50, "seed": 3 }).to_string();
@@ -866,7 +701,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
 #[tokio::test(flavor = "multi_thread")]
 async fn prompts_join_a_running_batch_and_keep_their_answers() {
     for backend in ["gpu", "cpu"] {
-        let s = Server::start(&["--backend", backend, "--eval-images", "0"]);
+        let s = Server::on_temp_store(&["--backend", backend, "--eval-images", "0"]);
         // As long as a request may be: about 3,000 steps.
         let long = json!({
             "prompt": "The Congress shall ".repeat(100),
@@ -963,7 +798,7 @@ async fn prompts_join_a_running_batch_and_keep_their_answers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_gpu_hands_over_to_the_cpu_and_keeps_serving() {
     let test = test_set();
-    let s = Server::start(&[
+    let s = Server::on_temp_store(&[
         "--backend",
         "gpu",
         "--eval-images",
@@ -1107,7 +942,7 @@ async fn silent_and_slow_clients_are_cut_off_after_the_header_timeout() {
         limit >= 2 * n + 200,
         "this test opens {n} connections: raise the open-files limit (ulimit -n {limit})"
     );
-    let s = Server::start(&[
+    let s = Server::on_temp_store(&[
         "--backend",
         "cpu",
         "--eval-images",
@@ -1183,7 +1018,7 @@ async fn silent_and_slow_clients_are_cut_off_after_the_header_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_over_the_cap_wait_their_turn_and_descriptors_stay_bounded() {
     let (cap, hogs_n, timeout) = (16, 24, Duration::from_secs(1));
-    let s = Server::start(&[
+    let s = Server::on_temp_store(&[
         "--backend",
         "cpu",
         "--eval-images",
@@ -1236,7 +1071,7 @@ async fn connections_over_the_cap_wait_their_turn_and_descriptors_stay_bounded()
 /// server then exits cleanly.
 #[test]
 fn sigterm_is_not_held_up_by_silent_or_slow_clients() {
-    let mut s = Server::start(&[
+    let mut s = Server::on_temp_store(&[
         "--backend",
         "cpu",
         "--eval-images",
@@ -1360,7 +1195,7 @@ fn parse_raw(got: &[u8]) -> Raw {
 /// `--body-timeout-s` without a byte, or, dripping, after `--timeout-s`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_body_gets_408() {
-    let s = Server::start(&[
+    let s = Server::on_temp_store(&[
         "--backend",
         "cpu",
         "--eval-images",
@@ -1423,7 +1258,7 @@ async fn a_stalled_body_gets_408() {
 /// alone, and a client that waits for `100 Continue` gets the 413 instead.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_declared_over_the_limit_gets_413_before_it_is_sent() {
-    let s = Server::start(&[
+    let s = Server::on_temp_store(&[
         "--backend",
         "cpu",
         "--eval-images",
@@ -1455,7 +1290,7 @@ async fn a_body_declared_over_the_limit_gets_413_before_it_is_sent() {
 /// where a number belongs.
 #[tokio::test(flavor = "multi_thread")]
 async fn error_messages_stay_small_whatever_was_sent() {
-    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let s = Server::on_temp_store(&["--backend", "cpu", "--eval-images", "0"]);
     let classify = "/v1/digits/classify";
     // One good row, then 975,000 rows of one value: 3.9 MB.
     let mut ragged = String::from("{\"pixels\": [[");
@@ -1497,7 +1332,7 @@ async fn error_messages_stay_small_whatever_was_sent() {
 /// status, an empty body, and the connection closed (the README says so).
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_and_malformed_requests_get_the_documented_answers() {
-    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let s = Server::on_temp_store(&["--backend", "cpu", "--eval-images", "0"]);
     let within = Duration::from_secs(5);
     let get = |target: String, extra: String| {
         format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes()
@@ -1577,7 +1412,7 @@ fn transparent_picture(test: &Dataset, i: usize, ink: [u8; 3]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn drawings_on_a_transparent_background_are_read_as_drawn() {
     let test = test_set();
-    let s = Server::start(&["--backend", "cpu", "--eval-images", "0"]);
+    let s = Server::on_temp_store(&["--backend", "cpu", "--eval-images", "0"]);
     for i in 0..4 {
         let label = u64::from(test.labels[i]);
         let plain = picture(&test, i, ImageFormat::Png);

@@ -1,4 +1,4 @@
-//! What the model store's tests share: `neuralpad serve` started for real
+//! What the service's and the model store's tests share: `neuralpad serve` started for real
 //! on a free port of 127.0.0.1 (always on a temporary store unless told
 //! which), one request at a time on its own connection, publish forms,
 //! and a throwaway PostgreSQL cluster (Debian's postgresql: initdb and
@@ -59,6 +59,9 @@ pub struct Server {
     pub banner: String,
     /// What it printed after.
     pub out: Arc<Mutex<String>>,
+    /// The temporary store it was started on, if [`Self::on_temp_store`]
+    /// made one; removed after the server stops.
+    _store: Option<TempSqlite>,
 }
 
 impl Server {
@@ -71,6 +74,17 @@ impl Server {
             "tests name their store: {args:?}"
         );
         Self::start_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+    }
+
+    /// As [`Self::start`], on a temporary SQLite store of its own.
+    pub fn on_temp_store(args: &[&str]) -> Server {
+        let store = TempSqlite::new();
+        let url = store.url();
+        let mut all = vec!["--database", url.as_str()];
+        all.extend_from_slice(args);
+        let mut server = Self::start(&all);
+        server._store = Some(store);
+        server
     }
 
     /// As [`Self::start`], in the directory `dir`.
@@ -114,6 +128,7 @@ impl Server {
             addr,
             banner,
             out,
+            _store: None,
         }
     }
 
@@ -157,14 +172,19 @@ impl Server {
         call(self.addr, "DELETE", path, &headers, Vec::new()).await
     }
 
-    /// SIGTERM, then wait for a clean exit.
-    pub fn stop(mut self) {
+    /// SIGTERM, as a service manager stops a server.
+    pub fn terminate(&self) {
         let ok = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap()
             .success();
         assert!(ok, "kill -TERM");
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        self.terminate();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "serve exited with {status}");
     }
@@ -217,7 +237,7 @@ impl Reply {
     }
 }
 
-/// One request on its own connection.
+/// One request on its own connection; the answer must be JSON (see below).
 pub async fn call(
     addr: SocketAddr,
     method: &str,
@@ -244,9 +264,20 @@ pub async fn call(
     let (status, headers) = (res.status().as_u16(), res.headers().clone());
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    // Every answer of the service is JSON (errors a JSON object), but for
+    // a weights file and an empty body.
+    let file = headers
+        .get("content-type")
+        .is_some_and(|t| t == "application/octet-stream");
     if status >= 400 {
         assert!(
             json.is_object(),
+            "{method} {path} ({status}): not a JSON error: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    } else if !file && !bytes.is_empty() {
+        assert!(
+            serde_json::from_slice::<Value>(&bytes).is_ok(),
             "{method} {path} ({status}): not JSON: {}",
             String::from_utf8_lossy(&bytes)
         );
