@@ -113,6 +113,7 @@ pub struct Strings {
     /// "{max}" the size of the change.
     pub why_title: &'static str,
     pub why_hint: &'static str,
+    pub why_waiting: &'static str,
     pub why_class: &'static str,
     pub why_read: &'static str,
     pub why_against: &'static str,
@@ -383,6 +384,7 @@ pub static EN: Strings = Strings {
     model_input: "28×28 input",
     why_title: "Why this answer",
     why_hint: "Which pixels raise or lower a digit's score (its logit, before the softmax): the gradient from the network's own backward kernels, read back for your drawing.",
+    why_waiting: "Draw a digit on the pad: once it rests, its map shows here.",
     why_class: "Explain",
     why_read: "the digit read",
     why_against: "and not",
@@ -645,6 +647,7 @@ pub static ZH: Strings = Strings {
     model_input: "28×28 输入",
     why_title: "为什么是这个答案",
     why_hint: "哪些像素提高或降低某个数字的得分（softmax 之前的 logit）：由网络自己的反向内核算出的梯度，针对你的画读回。",
+    why_waiting: "在画板上写一个数字：停笔片刻后，它的图就显示在这里。",
     why_class: "解释",
     why_read: "网络读出的数字",
     why_against: "而不是",

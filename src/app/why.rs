@@ -230,7 +230,9 @@ pub fn WhyPanel(state: DigitState, lang: RwSignal<Lang>) -> impl IntoView {
                     </select>
                 </label>
             </div>
-            <div class="why-maps">
+            <p id="why-waiting" class="hint" hidden=move || maps.with(Option::is_some)>{move || s().why_waiting}</p>
+            // Nothing to show before a drawing has been explained.
+            <div class="why-maps" hidden=move || maps.with(Option::is_none)>
                 <figure>
                     <canvas id="why-canvas" node_ref=overlay class="pixelated" role="img"
                         aria-label=move || s().why_title
