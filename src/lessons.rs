@@ -62,13 +62,15 @@ pub mod flags {
     pub const ACTIVATIONS_ALL: &str = "activations-all";
     pub const SOFTMAX_TEMPERATURE: &str = "softmax-temperature";
     pub const LAB_TEXT: &str = "lab-text";
+    pub const BACKPROP_WEIGHT: &str = "backprop-weight";
     pub const CURL_COPIED: &str = "curl-copied";
-    pub const ALL: [&str; 5] = [
+    pub const ALL: [&str; 6] = [
         CONV_STEPPED,
         ACTIVATIONS_ALL,
         SOFTMAX_TEMPERATURE,
         LAB_TEXT,
         CURL_COPIED,
+        BACKPROP_WEIGHT,
     ];
 }
 
@@ -429,6 +431,21 @@ pub static LESSONS: &[Lesson] = &[
                     "选择“随机”权重，然后按“单步”。",
                 ]),
                 task: Task::TrainSteps(1),
+                figure: None,
+                quiz: None,
+            },
+            Step {
+                section: Section::Train,
+                target: Some("backprop"),
+                text: [
+                    "That step moved every weight. Here is how, for one of them: its gradient is a sum of products dy·x, one per image of the batch (and, in a convolution, per position): dy says how the loss changes with the layer's output, x is what the weight multiplied. Adam then turns the gradient into a small move, scaled by its running averages m and v. The numbers are the kernels' own, read back after the step.",
+                    "刚才这一步移动了每个权重。以其中一个为例：它的梯度是一批图片上 dy·x 乘积之和（卷积层还要加上每个位置）：dy 表示损失随该层输出如何变化，x 是这个权重所乘的输入。然后 Adam 用它的滑动平均 m 和 v 把梯度变成一小步移动。这些数字都是内核自己算出、并在这一步之后读回的。",
+                ],
+                todo: Some([
+                    "Point at a weight in one of the grids (or focus a grid and press an arrow key).",
+                    "指向某个网格中的一个权重（或聚焦网格后按方向键）。",
+                ]),
+                task: Task::Flag(flags::BACKPROP_WEIGHT),
                 figure: None,
                 quiz: None,
             },

@@ -25,6 +25,7 @@ use crate::nn::explain::{self, CharInfluence, MadeIt, MakeIt, Occlusion, Patch, 
 use crate::nn::plan::Plan;
 use crate::nn::spec::LayerKind;
 use crate::selftest::{self, Comparison, Dims, Op};
+use crate::train::backprop::{self, ParamStep};
 use crate::train::digit_run::{DigitRun, DigitRunConfig};
 use crate::train::mnist;
 use crate::train::own::{self, Start, TRANSFERRED};
@@ -123,6 +124,14 @@ pub enum Init {
     Current,
     /// The weights of this file (the shipped ones, for a fresh start).
     File(Rc<Vec<u8>>),
+}
+
+/// What one training step did to the weights the single-step view shows
+/// (src/train/backprop.rs), and the labels of its batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracedStep {
+    pub params: Vec<ParamStep>,
+    pub labels: Vec<u32>,
 }
 
 /// Where a digit run stands after a step.
@@ -478,21 +487,34 @@ impl<B: Backend> Models<B> {
     /// One step of the digit run; `poison` first writes a NaN into the
     /// output layer's bias, as a diverging learning rate would (the page's
     /// `?nan-at-step` drill, so the recovery can be seen and tested).
-    async fn digit_step(&mut self, poison: bool) -> Result<DigitProgress> {
+    async fn digit_step(
+        &mut self,
+        poison: bool,
+        trace: bool,
+    ) -> Result<(DigitProgress, Option<Rc<TracedStep>>)> {
         let run = self.digit_run.as_mut().ok_or_else(no_run)?;
         if poison {
             let bias = &mut self.digits.output_bias_mut().value;
             let classes = bias.len();
             self.be.write(bias, &vec![f32::NAN; classes])?;
         }
-        let stats = run.step(&self.be, &mut self.digits).await?;
-        Ok(DigitProgress {
+        let (stats, traced) = if trace {
+            let names = backprop::shown_weights(&self.digits);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let (stats, params) = run.step_traced(&self.be, &mut self.digits, &names).await?;
+            let labels = run.last_batch().1.to_vec();
+            (stats, Some(Rc::new(TracedStep { params, labels })))
+        } else {
+            (run.step(&self.be, &mut self.digits).await?, None)
+        };
+        let progress = DigitProgress {
             stats,
             step: run.step,
             epoch: run.epoch,
             total_steps: run.total_steps(),
             finished: run.finished(),
-        })
+        };
+        Ok((progress, traced))
     }
 
     fn teach(&mut self, image: &[f32], label: u8) -> Result<usize> {
@@ -739,7 +761,9 @@ pub enum Job {
     /// poison it, the NaN drill), a taught digit (answers how many so far),
     /// and the end of the run.
     StartDigits(Init, Dataset, DigitRunConfig, Done<usize>),
-    DigitStep(bool, Done<DigitProgress>),
+    /// (poison, trace): a traced step also answers what it did to the
+    /// weights the single-step view shows.
+    DigitStep(bool, bool, Done<(DigitProgress, Option<Rc<TracedStep>>)>),
     Teach(Box<[f32; PIXELS]>, u8, Done<usize>),
     EndDigits,
     /// Labels, answers and confidences for test images `range`.
@@ -827,7 +851,9 @@ impl Job {
             Job::StartDigits(init, data, cfg, done) => {
                 done(with_models!(e, m => m.start_digits(&init, data, cfg)))
             }
-            Job::DigitStep(poison, done) => done(with_models!(e, m => m.digit_step(poison).await)),
+            Job::DigitStep(poison, trace, done) => {
+                done(with_models!(e, m => m.digit_step(poison, trace).await))
+            }
             Job::Teach(image, label, done) => {
                 done(with_models!(e, m => m.teach(&image[..], label)))
             }

@@ -6,11 +6,13 @@
 //! very browser.
 
 mod backend_status;
+mod backprop;
 mod charts;
 mod digits;
 mod engine;
 mod evaluation;
 mod examples;
+mod gates;
 mod i18n;
 mod inside;
 mod lab;

@@ -11,14 +11,13 @@ use leptos::task::spawn_local;
 
 use super::Shipped;
 use super::digits::now_ms;
-use super::engine::{AttentionOut, CharStep, Job, Runner, TextNet, TextOut, WeightsKind};
+use super::engine::{AttentionOut, Job, Runner, TextNet, TextOut, WeightsKind};
+use super::gates::GateView;
 use super::i18n::{Lang, Strings};
-use super::paint;
 use super::remote::{Place, Remote};
 use super::weights_panel::refresh_text_net;
 use crate::api::{GenerateAnswer, GenerateRequest, MAX_PROMPT_CHARS, NextAnswer, NextRequest};
-use crate::nn::char_model::{CellView, Sampling};
-use crate::shapes::Cell;
+use crate::nn::char_model::Sampling;
 
 /// Characters "continue" adds.
 const CONTINUE_CHARS: usize = 200;
@@ -30,6 +29,9 @@ pub const TRANSFORMER_WEIGHTS: &str = "models/char_transformer.safetensors";
 pub struct TextState {
     pub out: RwSignal<Option<TextOut>>,
     pub generated: RwSignal<String>,
+    /// The last continuation's milliseconds per generated character (in
+    /// this browser; None after the server answered).
+    pub ms_per_char: RwSignal<Option<f64>>,
     pub busy: RwSignal<bool>,
     pub error: RwSignal<Option<String>>,
     /// The model's layers, as the views describe them.
@@ -52,6 +54,7 @@ impl TextState {
         Self {
             out: RwSignal::new(None),
             generated: RwSignal::new(String::new()),
+            ms_per_char: RwSignal::new(None),
             busy: RwSignal::new(false),
             error: RwSignal::new(None),
             net: RwSignal::new(None),
@@ -233,17 +236,10 @@ pub fn TextPanel(
     let temperature = RwSignal::new(0.8f32);
     let top_k = RwSignal::new(0usize);
     let seed = RwSignal::new(1u64);
-    let heat = NodeRef::<leptos::html::Canvas>::new();
     // Read again once the model is there, in case typing came first.
     Effect::new(move |_| {
         if ready.get() {
             state.read(text.get_untracked());
-        }
-    });
-    Effect::new(move |_| {
-        let steps = state.out.get().map(|o| o.steps).unwrap_or_default();
-        if let Some(c) = heat.get() {
-            heatmap(&c, &steps);
         }
     });
     let go = move |_| {
@@ -269,16 +265,24 @@ pub fn TextPanel(
                 let answer: Option<(GenerateAnswer, f64)> =
                     state.remote.ask("/v1/text/generate", Some(&body)).await;
                 state.busy.set(false);
+                state.ms_per_char.set(None);
                 if let Some((a, _)) = answer {
                     state.generated.set(format!("{prompt}{}", a.generated));
                 }
             });
             return;
         }
+        let started = now_ms();
         let done = move |r: crate::Result<String>| {
             state.busy.set(false);
             match r {
-                Ok(t) => state.generated.set(t),
+                Ok(t) => {
+                    // The model's time per character, for scripts/bench_generate.mjs.
+                    state
+                        .ms_per_char
+                        .set(Some((now_ms() - started) / CONTINUE_CHARS as f64));
+                    state.generated.set(t)
+                }
                 Err(e) => state.error.set(Some(e.to_string())),
             }
         };
@@ -372,19 +376,15 @@ pub fn TextPanel(
                 </button>
             </div>
             <h3>{move || s().generated}</h3>
-            <p id="generated" aria-live="polite">{move || state.generated.get()}</p>
+            <p id="generated" aria-live="polite"
+                data-ms-per-char=move || state.ms_per_char.get().map_or(String::new(), |m| format!("{m:.3}"))>{move || state.generated.get()}</p>
             <p class="error" role="alert">{move || state.error.get()}</p>
             <div id="heatmap-view" hidden=move || !has_recurrent()>
                 <h3>{move || s().heatmap}</h3>
                 <p class="hint">{move || s().heatmap_hint}</p>
                 <p id="heatmap-on-server" class="notice"
                     hidden=move || state.remote.place.get() != Place::Server>{move || s().heatmap_needs_browser}</p>
-                <canvas id="gate-heatmap" node_ref=heat class="pixelated heat"
-                    data-chars=move || state.out.get().map_or(0, |o| o.steps.len()).to_string()></canvas>
-                <p class="heat-text"><code>{move || {
-                    let steps = state.out.get().map(|o| o.steps).unwrap_or_default();
-                    steps.iter().map(|st| if st.ch == '\n' { '↵' } else { st.ch }).collect::<String>()
-                }}</code></p>
+                <GateView steps=Signal::derive(move || state.out.get().map(|o| o.steps).unwrap_or_default()) lang=lang />
             </div>
             <AttentionView state=state lang=lang />
         </section>
@@ -551,50 +551,4 @@ fn visible(c: char) -> String {
         '\n' => "“↵”".into(),
         c => format!("“{c}”"),
     }
-}
-
-/// The bands a cell's step shows, each in 0..1: the LSTM's input, forget
-/// and output gates and its cell state; the GRU's reset and update gates,
-/// its new gate and its state; the RNN's state. Gates are already in 0..1;
-/// values in -1..1 (tanh's) are shown as (v + 1) / 2, the cell state after
-/// squashing it by tanh.
-fn bands(v: &CellView) -> Vec<Vec<f32>> {
-    let h = v.state.len();
-    let gate = |k: usize| v.gates.get(k * h..(k + 1) * h).unwrap_or_default().to_vec();
-    let half = |x: &[f32]| x.iter().map(|&x| 0.5 * (x + 1.0)).collect::<Vec<f32>>();
-    match v.cell {
-        Cell::Lstm => {
-            let cell: Vec<f32> = v.state.iter().map(|c| c.tanh()).collect();
-            vec![gate(0), gate(1), gate(3), half(&cell)]
-        }
-        Cell::Gru => vec![gate(0), gate(1), half(&gate(2)), half(&v.state)],
-        Cell::Rnn => vec![half(&v.state)],
-    }
-}
-
-/// One column per character; for each band of [`bands`], one row per unit,
-/// bands two rows apart.
-fn heatmap(canvas: &web_sys::HtmlCanvasElement, steps: &[CharStep]) {
-    let columns: Vec<Vec<Vec<f32>>> = steps
-        .iter()
-        .map(|st| st.cell.as_ref().map(bands).unwrap_or_default())
-        .collect();
-    let units = columns
-        .iter()
-        .flat_map(|c| c.first().map(Vec::len))
-        .max()
-        .unwrap_or(1);
-    let count = columns.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    let (cols, band) = (steps.len().max(1), units + 2);
-    let (w, h) = (cols, count * band - 2);
-    let mut rgba = vec![255u8; w * h * 4];
-    for (x, col) in columns.iter().enumerate() {
-        for (b, values) in col.iter().enumerate() {
-            for (u, &v) in values.iter().enumerate().take(units) {
-                let at = ((b * band + u) * w + x) * 4;
-                rgba[at..at + 3].copy_from_slice(&paint::colour(v));
-            }
-        }
-    }
-    paint::put(canvas, w, h, &rgba);
 }

@@ -9,9 +9,10 @@ use std::rc::Rc;
 use leptos::prelude::*;
 
 use super::Shipped;
+use super::backprop::BackpropView;
 use super::charts::{self, Chart, Series};
 use super::digits::{DigitState, now_ms};
-use super::engine::{DigitProgress, Job, Runner, WeightsKind};
+use super::engine::{DigitProgress, Job, Runner, TracedStep, WeightsKind};
 use super::evaluation::{EvaluationView, TestResult};
 use super::i18n::Lang;
 use super::page_data::{self, DigitData, next_turn, url_number};
@@ -80,6 +81,9 @@ pub struct DigitTraining {
     pub result: RwSignal<Option<TestResult>>,
     pub seconds_left: RwSignal<f64>,
     pub teaching: Teaching,
+    /// What the last single step did to the traced weights (backprop with
+    /// real numbers); None after a step of a running run.
+    pub traced: RwSignal<Option<Rc<TracedStep>>, LocalStorage>,
     settings: Settings,
     eval_every: StoredValue<usize>,
     batch: StoredValue<usize>,
@@ -105,6 +109,7 @@ impl DigitTraining {
             result: RwSignal::new(None),
             seconds_left: RwSignal::new(0.0),
             teaching: Teaching::new(runner),
+            traced: RwSignal::new_local(None),
             settings: Settings::new(),
             eval_every: StoredValue::new(100),
             batch: StoredValue::new(32),
@@ -145,6 +150,7 @@ impl DigitTraining {
         core.begin(total);
         self.evals.set(Vec::new());
         self.result.set(None);
+        self.traced.set(None);
         self.teaching.clear();
         self.refresh_views();
         core.go(run, move || self.one_step()).await;
@@ -158,13 +164,19 @@ impl DigitTraining {
             self.core.runner().submit(Job::LoseDevice);
         }
         let poison = self.nan_at == Some(next);
+        // One step at a time (not a running run) is traced: its numbers
+        // are read back for the backprop view.
+        let trace = self.core.state.get_untracked() != RunState::Running;
         match self
             .core
             .runner()
-            .ask(|done| Job::DigitStep(poison, done))
+            .ask(|done| Job::DigitStep(poison, trace, done))
             .await
         {
-            Ok(p) => self.after_step(p).await,
+            Ok((p, traced)) => {
+                self.traced.set(traced);
+                self.after_step(p).await
+            }
             Err(e) => {
                 self.refresh_views();
                 self.core.failed(e).await;
@@ -264,6 +276,7 @@ impl DigitTraining {
         self.evals.set(Vec::new());
         self.result.set(None);
         self.seconds_left.set(0.0);
+        self.traced.set(None);
         self.teaching.clear();
     }
 }
@@ -350,6 +363,7 @@ pub fn DigitTrainingPanel(
                     <figcaption>{move || s().accuracy_chart_label}</figcaption>
                 </figure>
             </div>
+            <BackpropView traced=t.traced lang=lang />
             <EvaluationView result=t.result lang=lang />
             <TeachPanel teaching=t.teaching state=core.state digits=t.digits lang=lang />
         </section>

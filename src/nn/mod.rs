@@ -12,6 +12,7 @@ pub mod dense;
 pub mod edit;
 pub mod embedding;
 pub mod explain;
+pub mod gates;
 pub mod init;
 pub mod network;
 pub mod plan;

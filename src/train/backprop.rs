@@ -247,6 +247,24 @@ impl ParamStep {
     }
 }
 
+/// The weights the single-step view traces: the first convolution's (whose
+/// x is the drawing itself, so its products point at pixels) and the last
+/// dense layer's (whose dy is each class's error), "conv1.weight" and
+/// "fc2.weight" in the seed CNN; either is absent from a network without
+/// such a layer.
+pub fn shown_weights<B: Backend>(model: &Classifier<B>) -> Vec<String> {
+    let layers = &model.net().layers;
+    let conv = layers.iter().find_map(|l| match l {
+        Layer::Conv2d(c) => Some(c.weight.name.clone()),
+        _ => None,
+    });
+    let dense = layers.iter().rev().find_map(|l| match l {
+        Layer::Dense(d) => Some(d.weight.name.clone()),
+        _ => None,
+    });
+    conv.into_iter().chain(dense).collect()
+}
+
 /// The parameter named `name` and its layer, when it is a convolution's or
 /// a dense layer's weight or bias (the ones shown as products).
 pub(crate) fn locate<B: Backend>(model: &Classifier<B>, name: &str) -> Result<(usize, usize)> {

@@ -12,8 +12,9 @@
 //     inside view showing its average pooling;
 //   - the copied link opens the same experiment in a new browser, a garbled
 //     link falls back to the defaults with a message, a reload keeps the runs;
-//   - a text experiment (plain RNN beside the LSTM) trains and reports bits
-//     per character and what each network writes;
+//   - a text experiment (plain RNN beside the LSTM, then the Transformer
+//     beside the LSTM) trains and reports bits per character and what each
+//     network writes;
 //   - axe-core finds nothing in the lab, and screenshots at desktop and
 //     phone width go to test-artifacts/.
 //
@@ -225,7 +226,7 @@ for (const cfg of CONFIGS) {
     assertNoPanic(run.problems);
   });
 
-  test(`${cfg.label}: the lab compares a plain RNN with the LSTM on text`, { timeout: READY_TIMEOUT_MS + TRAIN_TIMEOUT_MS + 60_000 }, async (t) => {
+  test(`${cfg.label}: the lab compares a plain RNN, then the Transformer, with the LSTM on text`, { timeout: READY_TIMEOUT_MS + 2 * TRAIN_TIMEOUT_MS + 60_000 }, async (t) => {
     const run = await open(cfg);
     t.after(() => run.browser.close());
     const { page } = run;
@@ -248,6 +249,24 @@ for (const cfg of CONFIGS) {
       assert.ok(r.result > 1 && r.result < 8, `held-out bits per character ${r.result}`);
       assert.match(r.cells[5], /^The /, `a sample that continues the prompt: ${r.cells[5]}`);
     }
+
+    // The Transformer beside the LSTM: the same text, the same steps.
+    await page.click('#lab-clear');
+    await page.click('#lab-variant-1');
+    await page.selectOption('#lab-preset', 'transformer-char');
+    await until(run, 'the Transformer variant', () => document.querySelector('#lab-picture-layer-1')?.dataset.type === 'transformer', null, {
+      show: '#lab-picture',
+    });
+    assert.deepEqual(await variants(page), ['seed-lstm', 'transformer-char']);
+    const versus = await trainAll(run);
+    t.diagnostic(`${cfg.title}: ${versus.map((r) => r.cells.slice(0, 5).join(' | ')).join('  ;  ')}`);
+    assert.equal(versus.length, 2, 'one row per network');
+    for (const r of versus) {
+      assert.equal(r.step, 12);
+      assert.ok(r.result > 1 && r.result < 8, `held-out bits per character ${r.result}`);
+      assert.match(r.cells[5], /^The /, `a sample that continues the prompt: ${r.cells[5]}`);
+    }
+    assert.match(versus[1].cells[0], /transformer-char/);
     await assertAccessible(page, '#lab');
     assertNoPanic(run.problems);
   });

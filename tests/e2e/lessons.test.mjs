@@ -45,6 +45,10 @@ const LESSONS = {
       await run.page.locator('#td-eval-every').dispatchEvent('change');
       await run.page.click('#td-step');
     },
+    async (run) => {
+      await run.page.focus('#backprop canvas[data-param]');
+      await run.page.keyboard.press('ArrowRight');
+    },
     guess('loss-50', 0),
     async (run) => {
       await run.page.click('#td-resume');
@@ -66,7 +70,7 @@ const LESSONS = {
   service: [drawn('0'), click('#curl-copy')],
 };
 /** The step whose picture the note lists, by lesson (from 1). */
-const KEY_STEP = { pixels: 3, conv: 2, activations: 2, pooling: 2, dense: 2, training: 3, rnn: 2, service: 2 };
+const KEY_STEP = { pixels: 3, conv: 2, activations: 2, pooling: 2, dense: 2, training: 2, rnn: 2, service: 2 };
 
 async function open(cfg, hash = '#lessons') {
   const run = await launchPage(cfg.args);
