@@ -45,11 +45,13 @@ async function measure(cfg, url) {
         // A new seed each time, so the page cannot answer from what it has.
         await page.fill('#seed', String(i + 1));
         await page.locator('#seed').dispatchEvent('change');
-        await page.evaluate(() => { document.querySelector('#generated').dataset.msPerChar = ''; });
+        const before = await page.locator('#generated').textContent();
         await page.click('#continue');
-        await until(run, `${model} continuation ${i + 1}`, () => !!document.querySelector('#generated')?.dataset.msPerChar, null, {
-          timeout: GENERATE_TIMEOUT_MS,
-        });
+        // Done when the text is new and the button is back.
+        await until(run, `${model} continuation ${i + 1}`, (b) => {
+          const g = document.querySelector('#generated');
+          return g?.textContent !== b && !!g?.dataset.msPerChar && !document.querySelector('#continue').disabled;
+        }, before, { timeout: GENERATE_TIMEOUT_MS });
         out[model].push(Number(await page.locator('#generated').getAttribute('data-ms-per-char')));
         process.stderr.write(`${cfg.title} ${model}: ${out[model].at(-1)} ms/char\n`);
       }
