@@ -260,6 +260,12 @@ fn Formula(w: WeightStep, t: Rc<TracedStep>, lang: RwSignal<Lang>) -> impl IntoV
         })
         .collect_view();
     let others = w.terms.count.saturating_sub(w.terms.largest.len());
+    // Whether the products mostly cancel (the sum under half their sizes).
+    let cancel = if w.terms.sum.abs() < 0.5 * w.terms.magnitude {
+        s.backprop_cancel
+    } else {
+        s.backprop_agree
+    };
     // The images that pushed this weight hardest, with their share.
     let mut shares: Vec<(usize, f32)> = w.terms.per_image.iter().copied().enumerate().collect();
     shares.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
@@ -326,7 +332,7 @@ fn Formula(w: WeightStep, t: Rc<TracedStep>, lang: RwSignal<Lang>) -> impl IntoV
             <p><code>{format!("+ {} {}", s.backprop_others.replace("{n}", &others.to_string()), factor(w.terms.rest))}</code></p>
             <p class="formula-result"><code>{format!("= {}", num(w.terms.sum))}</code>
                 {format!("   ({}: {})", s.backprop_kernel_grad, num(w.grad))}</p>
-            <p class="hint">{s.backprop_cancel.replace("{m}", &num(w.terms.magnitude))}</p>
+            <p class="hint">{cancel.replace("{m}", &num(w.terms.magnitude))}</p>
             <h4>{s.backprop_shares_title}</h4>
             <ul class="backprop-shares">{share_view}</ul>
             {adam}

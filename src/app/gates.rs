@@ -346,10 +346,9 @@ fn UnitTrace(
         let lines = lines.get();
         let Some(c) = node.get() else { return };
         let s = s();
-        let labels: Vec<String> = lines
-            .iter()
-            .map(|(b, _)| format!("{} {}", b.symbol, band_name(s, b)))
-            .collect();
+        // The bands' letters only: their names stand above the bands, and a
+        // long legend would hide the lines.
+        let labels: Vec<String> = lines.iter().map(|(b, _)| b.symbol.to_string()).collect();
         let series: Vec<Series> = lines
             .iter()
             .zip(&labels)
