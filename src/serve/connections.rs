@@ -20,7 +20,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// The most a connection buffers of a request's head (request line and
-/// headers): hyper answers a longer head 431 itself, with no body (see
+/// headers): hyper answers a head that fills it unfinished 431 itself,
+/// with no body (it reads up to this much at once, so a head under twice
+/// this size can arrive whole and get the JSON 431 of the limits; see
 /// README, "The models as a service"). Small enough that a thousand
 /// connections sending long heads slowly take at most 128 MiB; far above
 /// the limits [`super::limits`] answers in JSON.
