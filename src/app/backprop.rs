@@ -116,8 +116,8 @@ pub fn BackpropView(
                 &traced.with(|t| t.as_ref().and_then(|t| t.params.first()).map_or(0, |p| p.step)).to_string())}</h3>
             <p class="hint">{move || s().backprop_hint}</p>
             <div class="backprop-params">
-                {move || traced.get().map(|t| t.params.iter().enumerate().map(|(i, p)| view! {
-                    <ParamGrid i=i param=p.clone() pick=pick on_pick=picked lang=lang />
+                {move || traced.get().map(|t| (0..t.params.len()).map(|i| view! {
+                    <ParamGrid i=i traced=t.clone() pick=pick on_pick=picked lang=lang />
                 }).collect_view())}
             </div>
             {move || {
@@ -133,34 +133,38 @@ pub fn BackpropView(
 #[component]
 fn ParamGrid(
     i: usize,
-    param: ParamStep,
+    traced: Rc<TracedStep>,
     pick: RwSignal<Option<Pick>>,
     on_pick: impl Fn(Pick) + Copy + Send + 'static,
     lang: RwSignal<Lang>,
 ) -> impl IntoView {
     let s = move || lang.get().strings();
     let node = NodeRef::<leptos::html::Canvas>::new();
-    let (count, side, cols) = layout(&param);
+    let param = &traced.params[i];
+    let (count, side, cols) = layout(param);
     let len = param.grad.len();
     let stride = *param.shape.last().unwrap_or(&1);
-    let grad = param.grad.clone();
+    let name = param.name.clone();
+    let shape = param
+        .shape
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("×");
+    // Kept, not copied: the step's x and dy are megabytes.
+    let traced = StoredValue::new_local(traced);
     Effect::new(move |_| {
         if let Some(c) = node.get() {
-            paint::signed_grid(&c, &grad, count, side, cols);
+            traced.with_value(|t| paint::signed_grid(&c, &t.params[i].grad, count, side, cols));
         }
     });
     // The weight under the pointer: cells of `side` pixels with 1-pixel gaps.
     let at = move |ev: &MouseEvent| -> Option<Pick> {
         let c = node.get_untracked()?;
-        let rect = c.get_bounding_client_rect();
-        let scale = c.width() as f64 / rect.width().max(1.0);
-        let x = ((ev.client_x() as f64 - rect.left()) * scale).max(0.0) as usize;
-        let y = ((ev.client_y() as f64 - rect.top()) * scale).max(0.0) as usize;
-        let cell = side + 1;
-        let (m, px, py) = ((y / cell) * cols + x / cell, x % cell, y % cell);
-        (px < side && py < side && m < count).then_some(Pick {
+        let (m, row, col) = paint::grid_cell(paint::pointer_pixel(&c, ev), count, side, cols)?;
+        Some(Pick {
             param: i,
-            flat: m * side * side + py * side + px,
+            flat: m * side * side + row * side + col,
         })
     };
     let key = move |ev: KeyboardEvent| {
@@ -178,13 +182,6 @@ fn ParamGrid(
         ev.prevent_default();
         on_pick(Pick { param: i, flat });
     };
-    let name = param.name.clone();
-    let shape = param
-        .shape
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join("×");
     // About 380 px wide, so a weight is big enough to point at; whole
     // pixels per cell, so the grid stays sharp.
     let pixels = cols * (side + 1) - 1;
@@ -199,19 +196,11 @@ fn ParamGrid(
     };
     // The picked weight outlined, in percent of the canvas.
     let rows = count.div_ceil(cols);
-    let (w, h) = (pixels as f64, (rows * (side + 1) - 1) as f64);
     let outline = move || {
         let flat = pick.get().filter(|p| p.param == i)?.flat;
         let (m, at) = (flat / (side * side), flat % (side * side));
-        let x = (m % cols) * (side + 1) + at % side;
-        let y = (m / cols) * (side + 1) + at / side;
-        Some(format!(
-            "left: {:.3}%; top: {:.3}%; width: {:.3}%; height: {:.3}%",
-            100.0 * x as f64 / w,
-            100.0 * y as f64 / h,
-            100.0 / w,
-            100.0 / h
-        ))
+        let xy = paint::grid_pixel((m, at / side, at % side), side, cols);
+        Some(paint::cell_box(xy, pixels, rows * (side + 1) - 1))
     };
     view! {
         <figure class="backprop-param">

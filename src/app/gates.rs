@@ -200,15 +200,12 @@ fn BandRow(
         });
     });
     let at_pointer = move |ev: &MouseEvent| -> Option<Cursor> {
-        let c = node.get_untracked()?;
-        let rect = c.get_bounding_client_rect();
+        // One canvas pixel per character and unit.
+        let (column, row) = paint::pointer_pixel(&node.get_untracked()?, ev);
         let (n, rows) = (
             steps.with_untracked(Vec::len),
             units.with_untracked(Vec::len),
         );
-        let fx = (ev.client_x() as f64 - rect.left()) / rect.width().max(1.0);
-        let fy = (ev.client_y() as f64 - rect.top()) / rect.height().max(1.0);
-        let (column, row) = ((fx * n as f64) as usize, (fy * rows as f64) as usize);
         (column < n && row < rows).then_some(Cursor {
             band: b,
             column,
@@ -265,13 +262,10 @@ fn BandRow(
     // The cursor's cell outlined, in percent of the canvas.
     let outline = move || {
         let c = cursor.get().filter(|c| c.band == b)?;
-        let (n, rows) = (steps.with(Vec::len).max(1), units.with(Vec::len).max(1));
-        Some(format!(
-            "left: {:.3}%; top: {:.3}%; width: {:.3}%; height: {:.3}%",
-            100.0 * c.column as f64 / n as f64,
-            100.0 * c.row as f64 / rows as f64,
-            100.0 / n as f64,
-            100.0 / rows as f64
+        Some(paint::cell_box(
+            (c.column, c.row),
+            steps.with(Vec::len),
+            units.with(Vec::len),
         ))
     };
     let name = move || format!("{} · {}", band.symbol, band_name(s(), &band));

@@ -327,19 +327,15 @@ fn LayerFigure(
         let Some(c) = node.get_untracked() else {
             return;
         };
-        let rect = c.get_bounding_client_rect();
-        let scale = c.width() as f64 / rect.width().max(1.0);
-        let x = ((ev.client_x() as f64 - rect.left()) * scale) as usize;
-        let y = ((ev.client_y() as f64 - rect.top()) * scale) as usize;
-        let cell = side + 1;
-        let (j, i) = (x % cell, y % cell);
-        let k = (y / cell) * cols + x / cell;
-        let p = (j < side && i < side && k < count).then_some(Probe {
-            layer: index,
-            k,
-            i,
-            j,
-        });
+        let p =
+            paint::grid_cell(paint::pointer_pixel(&c, &ev), count, side, cols).map(|(k, i, j)| {
+                Probe {
+                    layer: index,
+                    k,
+                    i,
+                    j,
+                }
+            });
         if probe.get_untracked() != p {
             probe.set(p);
         }

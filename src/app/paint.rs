@@ -3,7 +3,7 @@
 //! through one colour map, so bright always means large.
 
 use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, MouseEvent};
 
 /// The 2-D context of a canvas.
 pub fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
@@ -124,4 +124,57 @@ pub fn grey(canvas: &HtmlCanvasElement, width: usize, height: usize, values: &[f
         rgba[k * 4..k * 4 + 3].copy_from_slice(&[g, g, g]);
     }
     put(canvas, width, height, &rgba);
+}
+
+/// Where the pointer of `ev` is on `canvas`, in the canvas's own pixels
+/// (it is drawn small and shown scaled up, not always alike both ways).
+pub fn pointer_pixel(canvas: &HtmlCanvasElement, ev: &MouseEvent) -> (usize, usize) {
+    let rect = canvas.get_bounding_client_rect();
+    let along = |at: i32, start: f64, shown: f64, pixels: u32| {
+        ((at as f64 - start) * pixels as f64 / shown.max(1.0)).max(0.0) as usize
+    };
+    (
+        along(ev.client_x(), rect.left(), rect.width(), canvas.width()),
+        along(ev.client_y(), rect.top(), rect.height(), canvas.height()),
+    )
+}
+
+/// The cell of a [`grid`] / [`signed_grid`] layout at canvas pixel (x, y):
+/// (map, row, column) within `count` maps of `side` x `side` in `cols`
+/// columns; None on a gap or past the last map.
+pub fn grid_cell(
+    (x, y): (usize, usize),
+    count: usize,
+    side: usize,
+    cols: usize,
+) -> Option<(usize, usize, usize)> {
+    let cell = side + 1;
+    let (map, row, col) = ((y / cell) * cols + x / cell, y % cell, x % cell);
+    (row < side && col < side && map < count).then_some((map, row, col))
+}
+
+/// The canvas pixel of (map, row, column) in a [`grid`] layout: the
+/// inverse of [`grid_cell`].
+pub fn grid_pixel(
+    (map, row, col): (usize, usize, usize),
+    side: usize,
+    cols: usize,
+) -> (usize, usize) {
+    (
+        (map % cols) * (side + 1) + col,
+        (map / cols) * (side + 1) + row,
+    )
+}
+
+/// CSS that places a box over cell (x, y) of a `width` x `height` grid of
+/// cells, in percent, so an outline follows a canvas however it is scaled.
+pub fn cell_box((x, y): (usize, usize), width: usize, height: usize) -> String {
+    let (w, h) = (width.max(1) as f64, height.max(1) as f64);
+    format!(
+        "left: {:.3}%; top: {:.3}%; width: {:.3}%; height: {:.3}%",
+        100.0 * x as f64 / w,
+        100.0 * y as f64 / h,
+        100.0 / w,
+        100.0 / h
+    )
 }
