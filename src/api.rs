@@ -13,9 +13,15 @@ pub const MAX_PROMPT_CHARS: usize = 2000;
 pub const MAX_GENERATE_CHARS: usize = 1000;
 /// Most next characters `text/next` lists.
 pub const MAX_TOP_K: usize = 100;
-/// The built-in text models a request may name in `model`: the seed LSTM
-/// and the Transformer.
-pub const TEXT_MODELS: [&str; 2] = ["lstm", "transformer"];
+/// The built-in text models: the id a request names in `model`, and the
+/// file under www/models/ that the service loads and the page fetches: the
+/// seed LSTM and the Transformer on the State of the Union addresses, and
+/// the LSTM of the Tang poems.
+pub const TEXT_MODELS: [(&str, &str); 3] = [
+    ("lstm", "char_lstm.safetensors"),
+    ("transformer", "char_transformer.safetensors"),
+    ("tang", "char_lstm_tang.safetensors"),
+];
 /// The text model of a request that names none.
 pub const DEFAULT_TEXT_MODEL: &str = "lstm";
 
@@ -105,8 +111,8 @@ pub struct NextRequest {
     /// How many of the likeliest next characters to list, 1 to 100.
     #[serde(default = "default_k")]
     pub k: usize,
-    /// The built-in text model that reads it: "lstm" (the default) or
-    /// "transformer".
+    /// The built-in text model that reads it: "lstm" (the default),
+    /// "transformer" or "tang" (the Tang poems).
     #[serde(default = "default_model")]
     pub model: String,
 }
@@ -155,10 +161,15 @@ pub struct GenerateRequest {
     /// and returns it.
     #[serde(default)]
     pub seed: Option<u64>,
-    /// The built-in text model that continues it: "lstm" (the default) or
-    /// "transformer".
+    /// The built-in text model that continues it: "lstm" (the default),
+    /// "transformer" or "tang" (the Tang poems).
     #[serde(default = "default_model")]
     pub model: String,
+    /// A poem's form: lines of this many characters (2 to 16; 5 and 7 are
+    /// the classic ones) with ，and 。 in their places, the rest still the
+    /// model's choice. Only for a model whose vocabulary has ，and 。.
+    #[serde(default)]
+    pub line_chars: Option<usize>,
 }
 
 fn default_length() -> usize {

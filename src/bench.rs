@@ -594,6 +594,7 @@ pub fn text<B: Backend>(
     let sampling = Sampling {
         temperature: 1.0,
         top_k: 0,
+        line_chars: None,
     };
     let unknown = model.vocab().unknown_id();
     let mut c = 'a';
@@ -603,7 +604,7 @@ pub fn text<B: Backend>(
         let t = Instant::now();
         for _ in 0..n {
             let probs = pollster::block_on(model.next_probs(be, c))?;
-            let id = sample(&probs, unknown, sampling, &mut rng);
+            let id = sample(&probs, |id| id != unknown, sampling, &mut rng);
             c = model.vocab().char_of(id).unwrap_or('a');
         }
         per_char.push(t.elapsed().as_secs_f64() * 1e3 / n as f64);

@@ -254,7 +254,7 @@ async fn the_transformer_answers_by_its_id_and_an_unknown_id_is_refused() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["digits", "lstm", "transformer"], "{m}");
+    assert_eq!(ids, ["digits", "lstm", "transformer", "tang"], "{m}");
     let t = &m["models"][2];
     assert_eq!(t["name"], "text");
     assert!(
@@ -345,10 +345,73 @@ async fn the_transformer_answers_by_its_id_and_an_unknown_id_is_refused() {
         let e = bad.expect(400, "gpt-5");
         let e = e["error"].as_str().unwrap();
         assert!(
-            e.contains("\"lstm\"") && e.contains("\"transformer\""),
+            e.contains("\"lstm\"") && e.contains("\"transformer\"") && e.contains("\"tang\""),
             "{e}"
         );
     }
+}
+
+/// The Tang poems' model by its id: Chinese next characters for 床前明月光,
+/// and a continuation in the form of five-character lines; the form asked
+/// of the English model, or of a length outside 2..=16, is a 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tang_model_writes_poems_in_the_form_asked() {
+    let s = Server::on_temp_store(&["--backend", "cpu", "--eval-images", "0"]);
+    let a = s
+        .post_json(
+            "/v1/text/next",
+            json!({ "prompt": "床前明月光", "k": 5, "model": "tang" }),
+        )
+        .await;
+    let a = a.expect(200, "");
+    assert_eq!(a["model"], "tang");
+    assert_eq!(a["unknown"], json!([]), "{a}");
+    let next = a["next"].as_array().unwrap();
+    assert_eq!(next.len(), 5);
+    assert!(
+        next.iter().all(|n| n["char"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .all(|c| "，。".contains(c) || neuralpad::nn::verse::is_han(c))),
+        "{a}"
+    );
+    let ask = json!({ "prompt": "床前明月光，", "length": 36, "seed": 2, "model": "tang", "line_chars": 5 });
+    let g = s.post_json("/v1/text/generate", ask).await;
+    let g = g.expect(200, "");
+    let written = g["generated"].as_str().unwrap();
+    // 。 closes the prompt's couplet, then lines of five with ，and 。.
+    assert!(five_character_lines(written), "{written:?}");
+    for (model, n, needle) in [("lstm", 5, "no ，"), ("tang", 30, "outside 2..=16")] {
+        let bad = s
+            .post_json(
+                "/v1/text/generate",
+                json!({ "prompt": "床", "model": model, "line_chars": n }),
+            )
+            .await;
+        bad.expect(400, needle);
+    }
+}
+
+/// Whether `t` is lines of five Chinese characters ending 。，。，… from
+/// the second line of a couplet on (a poem may end after a 。).
+fn five_character_lines(t: &str) -> bool {
+    let (mut line, mut marks) = (0, 1);
+    for c in t.chars() {
+        match c {
+            '，' | '。' => {
+                let want = if marks % 2 == 0 { '，' } else { '。' };
+                if line != 5 || c != want {
+                    return false;
+                }
+                (line, marks) = (0, marks + 1);
+            }
+            '\n' if line == 0 && marks % 2 == 0 => marks = 0,
+            c if neuralpad::nn::verse::is_han(c) => line += 1,
+            _ => return false,
+        }
+    }
+    true
 }
 
 #[tokio::test(flavor = "multi_thread")]

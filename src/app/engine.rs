@@ -74,6 +74,36 @@ pub struct DigitNet {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextNet {
     pub plan: Plan,
+    /// The built-in text model it is one of (`api::TEXT_MODELS`), by
+    /// [`builtin_of`].
+    pub id: &'static str,
+    /// Whether it writes Chinese poems (its vocabulary has ，and 。): the
+    /// form of five- or seven-character lines can be asked of it.
+    pub writes_poems: bool,
+}
+
+/// Which built-in text model weights are of (trained here or shipped): a
+/// Transformer is "transformer"; a vocabulary of Chinese poems (，and 。)
+/// "tang"; any other "lstm". What the page reads this from is the model
+/// itself, so weights kept from an earlier visit are told apart too.
+pub fn builtin_of(spec: &crate::nn::spec::NetworkSpec, vocab: &Vocab) -> &'static str {
+    if spec
+        .layers
+        .iter()
+        .any(|l| matches!(l.kind, LayerKind::Transformer { .. }))
+    {
+        "transformer"
+    } else if writes_poems(vocab) {
+        "tang"
+    } else {
+        "lstm"
+    }
+}
+
+fn writes_poems(vocab: &Vocab) -> bool {
+    ['，', '。']
+        .iter()
+        .all(|&c| vocab.id(c) != vocab.unknown_id())
 }
 
 impl TextNet {
@@ -169,9 +199,9 @@ pub struct Models<B: Backend> {
     be: B,
     digits: Classifier<B>,
     text: CharModel<B>,
-    /// The other built-in text model, kept while this one is chosen, so
-    /// that switching back keeps what it was trained to.
-    parked: Option<CharModel<B>>,
+    /// The other built-in text models once chosen, kept while this one
+    /// is, so that switching back keeps what each was trained to.
+    parked: Vec<CharModel<B>>,
     steps: Vec<CharStep>,
     last_probs: Vec<f32>,
     last_attention: Option<AttentionView>,
@@ -223,7 +253,7 @@ impl<B: Backend> Models<B> {
         Ok(Self {
             digits: Classifier::from_drawable_file(&be, digits)?,
             text: CharModel::from_safetensors(&be, text)?,
-            parked: None,
+            parked: Vec::new(),
             be,
             steps: Vec::new(),
             last_probs: Vec::new(),
@@ -283,6 +313,8 @@ impl<B: Backend> Models<B> {
     fn text_net(&self) -> TextNet {
         TextNet {
             plan: self.text.net().plan().clone(),
+            id: builtin_of(self.text.spec(), self.text.vocab()),
+            writes_poems: writes_poems(self.text.vocab()),
         }
     }
 
@@ -328,20 +360,20 @@ impl<B: Backend> Models<B> {
         })
     }
 
-    /// Make the built-in text model that is (`transformer`) or is not a
-    /// Transformer the one the pad reads and training trains: the parked
-    /// one when it is that kind, else the one `bytes` holds (the shipped
-    /// file). The other is parked. A run of the text model ends.
-    fn switch_text(&mut self, bytes: &[u8], transformer: bool) -> Result<()> {
-        let is_transformer = |m: &CharModel<B>| m.context().is_some();
-        if is_transformer(&self.text) == transformer {
+    /// Make the built-in text model `id` the one the pad reads and
+    /// training trains: the parked one of that id, else the one `bytes`
+    /// holds (its shipped file). The current one is parked. A run of the
+    /// text model ends.
+    fn switch_text(&mut self, bytes: &[u8], id: &str) -> Result<()> {
+        let id_of = |m: &CharModel<B>| builtin_of(m.spec(), m.vocab());
+        if id_of(&self.text) == id {
             return Ok(());
         }
-        let next = match self.parked.take() {
-            Some(p) if is_transformer(&p) == transformer => p,
-            _ => CharModel::from_safetensors(&self.be, bytes)?,
+        let next = match self.parked.iter().position(|m| id_of(m) == id) {
+            Some(i) => self.parked.swap_remove(i),
+            None => CharModel::from_safetensors(&self.be, bytes)?,
         };
-        self.parked = Some(std::mem::replace(&mut self.text, next));
+        self.parked.push(std::mem::replace(&mut self.text, next));
         self.text.reset_reading();
         self.steps.clear();
         self.last_probs.clear();
@@ -577,16 +609,15 @@ fn no_own() -> Error {
     }
 }
 
-/// Whether a weights file holds a Transformer text model.
-pub fn is_transformer_file(bytes: &[u8]) -> bool {
-    weights::read_metadata(bytes)
-        .ok()
-        .and_then(|m| weights::network_of(&m).ok().flatten())
-        .is_some_and(|spec| {
-            spec.layers
-                .iter()
-                .any(|l| matches!(l.kind, LayerKind::Transformer { .. }))
-        })
+/// Which built-in text model a weights file is of ([`builtin_of`]); None
+/// when it is no text model's file.
+pub fn builtin_of_file(bytes: &[u8]) -> Option<&'static str> {
+    let metadata = weights::read_metadata(bytes).ok()?;
+    let vocab = Vocab::from_metadata(metadata.get(crate::nn::char_model::VOCAB_KEY)?).ok()?;
+    let spec = weights::network_of(&metadata)
+        .ok()?
+        .unwrap_or_else(crate::nn::spec::seed_lstm);
+    Some(builtin_of(&spec, &vocab))
 }
 
 fn no_run() -> Error {
@@ -738,9 +769,9 @@ pub enum Job {
     /// Typed text; replaces any text still waiting.
     ReadText(String, Done<TextOut>),
     Generate(String, usize, Sampling, u64, Done<String>),
-    /// Switch the text model to the built-in Transformer (true) or LSTM,
-    /// from this shipped file unless the other one is parked.
-    SwitchText(Rc<Vec<u8>>, bool, Done<()>),
+    /// Switch the text model to the built-in one of this id
+    /// (`api::TEXT_MODELS`), from this shipped file unless it is parked.
+    SwitchText(Rc<Vec<u8>>, &'static str, Done<()>),
     Verify(Box<[f32; PIXELS]>, Vec<f32>, Done<f32>),
     /// Why this answer (src/nn/explain.rs): every class's saliency map of
     /// a drawing, its occlusion map for a class (None: the one read),
@@ -835,8 +866,8 @@ impl Job {
             Job::Generate(prompt, length, s, seed, done) => {
                 done(e.generate(&prompt, length, s, seed).await)
             }
-            Job::SwitchText(bytes, transformer, done) => {
-                done(with_models!(e, m => m.switch_text(&bytes, transformer)))
+            Job::SwitchText(bytes, id, done) => {
+                done(with_models!(e, m => m.switch_text(&bytes, id)))
             }
             Job::Verify(input, probs, done) => done(e.verify(&input, &probs).await),
             Job::Saliency(input, done) => done(e.saliency(&input).await),

@@ -95,11 +95,39 @@ const TEXT_WEIGHTS: &str = "models/char_lstm.safetensors";
 #[derive(Clone, Default)]
 pub struct Shipped {
     pub digits: Rc<Vec<u8>>,
-    /// The current text model's shipped file: the LSTM's or the Transformer's.
+    /// The current text model's shipped file.
     pub text: Rc<Vec<u8>>,
-    pub lstm: Rc<Vec<u8>>,
-    /// Fetched the first time someone picks the Transformer.
-    pub transformer: Option<Rc<Vec<u8>>>,
+    /// The built-in text models' files fetched so far, by id
+    /// (`api::TEXT_MODELS`): the LSTM's at start, another the first time
+    /// someone picks it.
+    pub texts: Vec<(&'static str, Rc<Vec<u8>>)>,
+}
+
+impl Shipped {
+    /// The shipped file of built-in text model `id`, if fetched.
+    pub fn text_file(&self, id: &str) -> Option<Rc<Vec<u8>>> {
+        self.texts
+            .iter()
+            .find_map(|(i, b)| (*i == id).then(|| b.clone()))
+    }
+}
+
+/// The shipped file of built-in text model `id` (`api::TEXT_MODELS`),
+/// fetched once: what `shipped` keeps, else from models/.
+pub async fn text_file(
+    shipped: StoredValue<Shipped, LocalStorage>,
+    id: &'static str,
+) -> std::result::Result<Rc<Vec<u8>>, String> {
+    if let Some(b) = shipped.with_value(|s| s.text_file(id)) {
+        return Ok(b);
+    }
+    let file = crate::api::TEXT_MODELS
+        .iter()
+        .find_map(|(i, f)| (*i == id).then_some(*f))
+        .ok_or_else(|| format!("{id}: no such built-in text model"))?;
+    let b = Rc::new(fetch_bytes(&format!("models/{file}")).await?);
+    shipped.update_value(|s| s.texts.push((id, b.clone())));
+    Ok(b)
 }
 
 /// The weights this browser kept from earlier training, if any.
@@ -200,25 +228,22 @@ fn App() -> impl IntoView {
         shipped.set_value(Shipped {
             digits: digit_bytes.clone(),
             text: text_bytes.clone(),
-            lstm: text_bytes.clone(),
-            transformer: None,
+            texts: vec![("lstm", text_bytes.clone())],
         });
         let kept_digits = kept(WeightsKind::Digits).await;
         let kept_text = kept(WeightsKind::Text).await;
-        // Weights trained here of a Transformer: its shipped file is the one
-        // a reset goes back to.
-        if kept_text
+        // Weights trained here of another built-in model: its shipped file
+        // is the one a reset goes back to.
+        if let Some(id) = kept_text
             .as_deref()
-            .is_some_and(|b| engine::is_transformer_file(b))
-            && let Ok(t) = fetch_bytes(text::TRANSFORMER_WEIGHTS).await
+            .and_then(|b| engine::builtin_of_file(b))
+            && id != "lstm"
+            && let Ok(t) = text_file(shipped, id).await
         {
-            let t = Rc::new(t);
-            shipped.update_value(|s| {
-                s.text = t.clone();
-                s.transformer = Some(t);
-            });
+            shipped.update_value(|s| s.text = t);
         }
         let any_kept = kept_digits.is_some() || kept_text.is_some();
+        let mut kept_text_is_none = kept_text.is_none();
         let mut files = (
             kept_digits.clone().unwrap_or_else(|| digit_bytes.clone()),
             kept_text.clone().unwrap_or_else(|| text_bytes.clone()),
@@ -227,7 +252,8 @@ fn App() -> impl IntoView {
         if started.is_err() && any_kept {
             // Kept weights that no longer load (another version's, damaged)
             // are dropped for the shipped ones rather than stopping the page.
-            shipped.update_value(|s| s.text = s.lstm.clone());
+            shipped.update_value(|s| s.text = s.texts[0].1.clone());
+            kept_text_is_none = true;
             files = (digit_bytes, text_bytes);
             started = Engine::start(&files.0, &files.1).await;
         } else {
@@ -271,6 +297,11 @@ fn App() -> impl IntoView {
         refresh_text_net(text);
         loading.set(None);
         ready.set(true);
+        // A page in Chinese writes Tang poems, unless weights trained here
+        // were kept: those are what this person left.
+        if lang.get_untracked() == Lang::Zh && kept_text_is_none {
+            text.choose("tang", shipped, typed.get_untracked());
+        }
         own.restore();
         sharing.restore();
         // Opened as ?model=SERVER/ID: that published model, into the pad.
@@ -386,7 +417,7 @@ fn App() -> impl IntoView {
                             <TextPanel state=text lang=lang ready=ready text=typed shipped=shipped
                                 training=Signal::derive(move || !text_training.core.state.get().can_start()) />
                             <CharsPanel state=text text=typed lang=lang />
-                            <TextTrainingPanel t=text_training lang=lang ready=ready />
+                            <TextTrainingPanel t=text_training lang=lang ready=ready net=text.net />
                         </Page>
                         <Page route=route section=Section::Lab>
                             <LabPanel lab=lab lang=lang ready=ready digits=digits text=text typed_text=typed />

@@ -1,6 +1,7 @@
 //! The training data the page fetches when a person first trains: the MNIST
-//! subset and the State of the Union excerpt that `scripts/page_data.mjs`
-//! writes at build time, and the small helpers that pace a training loop.
+//! subset and the text excerpts (State of the Union, Tang poems) that
+//! `scripts/page_data.mjs` writes at build time, and the small helpers that
+//! pace a training loop.
 
 use std::rc::Rc;
 
@@ -10,7 +11,24 @@ use super::fetch_bytes;
 use crate::data::mnist::Dataset;
 
 const MNIST: &str = "data/mnist";
-const SOTU: &str = "data/sotu-excerpt.txt";
+
+/// A text excerpt to train on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Excerpt {
+    /// The State of the Union addresses of 1981-1989.
+    Sotu,
+    /// 3,000 Tang poems, each within the poem model's vocabulary.
+    Tang,
+}
+
+impl Excerpt {
+    fn url(self) -> &'static str {
+        match self {
+            Excerpt::Sotu => "data/sotu-excerpt.txt",
+            Excerpt::Tang => "data/tang-excerpt.txt",
+        }
+    }
+}
 
 /// The digit images a run trains on and is tested on.
 pub struct DigitData {
@@ -36,7 +54,7 @@ async fn fetch_gunzipped(url: &str) -> Result<Vec<u8>, String> {
 thread_local! {
     /// Fetched once per page: the Train panel and the lab share them.
     static DIGITS: std::cell::RefCell<Option<Rc<DigitData>>> = const { std::cell::RefCell::new(None) };
-    static SOTU_TEXT: std::cell::RefCell<Option<Rc<String>>> = const { std::cell::RefCell::new(None) };
+    static EXCERPTS: std::cell::RefCell<Vec<(Excerpt, Rc<String>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The digit images, fetched on first use.
@@ -49,13 +67,16 @@ pub async fn digits() -> Result<Rc<DigitData>, String> {
     Ok(d)
 }
 
-/// The State of the Union excerpt, fetched on first use.
-pub async fn sotu_excerpt() -> Result<Rc<String>, String> {
-    if let Some(t) = SOTU_TEXT.with_borrow(Clone::clone) {
+/// A text excerpt, fetched on first use.
+pub async fn excerpt(which: Excerpt) -> Result<Rc<String>, String> {
+    let cached =
+        EXCERPTS.with_borrow(|e| e.iter().find_map(|(w, t)| (*w == which).then(|| t.clone())));
+    if let Some(t) = cached {
         return Ok(t);
     }
-    let t = Rc::new(load_sotu_excerpt().await?);
-    SOTU_TEXT.set(Some(t.clone()));
+    let url = which.url();
+    let t = Rc::new(String::from_utf8(fetch_bytes(url).await?).map_err(|e| format!("{url}: {e}"))?);
+    EXCERPTS.with_borrow_mut(|e| e.push((which, t.clone())));
     Ok(t)
 }
 
@@ -71,10 +92,6 @@ async fn load_digits() -> Result<DigitData, String> {
         train,
         test: Rc::new(test),
     })
-}
-
-async fn load_sotu_excerpt() -> Result<String, String> {
-    String::from_utf8(fetch_bytes(SOTU).await?).map_err(|e| format!("{SOTU}: {e}"))
 }
 
 /// Let the browser handle input and paint before the loop goes on: a

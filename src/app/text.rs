@@ -1,7 +1,9 @@
 //! The text side of the page: the choice of text model (the LSTM or the
-//! Transformer, fetched the first time someone picks it), a text box whose
+//! Transformer on the State of the Union addresses, or the LSTM of the Tang
+//! poems, each fetched the first time someone picks it), a text box whose
 //! every keystroke costs the model one step, the ten likeliest next
-//! characters, "continue" with its sampling controls, and what the model
+//! characters, "continue" with its sampling controls (for the poems, a
+//! form of five- or seven-character lines), and what the model
 //! does inside: a heatmap of the first recurrent layer's gates and state
 //! over the text, or, for the Transformer, where the last character's
 //! attention goes, head by head, drawn over the text.
@@ -9,21 +11,18 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::Shipped;
 use super::digits::now_ms;
 use super::engine::{AttentionOut, Job, Runner, TextNet, TextOut, WeightsKind};
 use super::gates::GateView;
 use super::i18n::{Lang, Strings};
 use super::remote::{Place, Remote};
 use super::weights_panel::refresh_text_net;
+use super::{Shipped, text_file};
 use crate::api::{GenerateAnswer, GenerateRequest, MAX_PROMPT_CHARS, NextAnswer, NextRequest};
 use crate::nn::char_model::Sampling;
 
 /// Characters "continue" adds.
 const CONTINUE_CHARS: usize = 200;
-
-/// The Transformer's shipped weights: fetched only when someone picks it.
-pub const TRANSFORMER_WEIGHTS: &str = "models/char_transformer.safetensors";
 
 #[derive(Clone, Copy)]
 pub struct TextState {
@@ -45,7 +44,7 @@ pub struct TextState {
     /// A request to the server is on its way; the text changed since.
     asking: StoredValue<bool>,
     changed: StoredValue<bool>,
-    /// The text model is being switched (the Transformer's file fetched).
+    /// The text model is being switched (its file fetched).
     pub switching: RwSignal<bool>,
 }
 
@@ -70,18 +69,15 @@ impl TextState {
 
     /// The id a server knows the current text model by.
     fn model_id(&self) -> &'static str {
-        match self.net.get_untracked() {
-            Some(n) if n.is_transformer() => "transformer",
-            _ => "lstm",
-        }
+        self.net.get_untracked().map_or("lstm", |n| n.id)
     }
 
-    /// Make the built-in Transformer (`transformer`) or LSTM the text
-    /// model, fetching the Transformer's weights the first time; then read
-    /// `text` again with it (the text stays as it is).
+    /// Make the built-in text model `id` (`api::TEXT_MODELS`) the text
+    /// model, fetching its weights the first time; then read `text` again
+    /// with it (the text stays as it is).
     pub fn choose(
         &self,
-        transformer: bool,
+        id: &'static str,
         shipped: StoredValue<Shipped, LocalStorage>,
         text: String,
     ) {
@@ -89,24 +85,11 @@ impl TextState {
         this.switching.set(true);
         this.error.set(None);
         spawn_local(async move {
-            let bytes = match shipped.with_value(|s| {
-                if transformer {
-                    s.transformer.clone()
-                } else {
-                    Some(s.lstm.clone())
-                }
-            }) {
-                Some(b) => Ok(b),
-                None => super::fetch_bytes(TRANSFORMER_WEIGHTS).await.map(|b| {
-                    let b = std::rc::Rc::new(b);
-                    shipped.update_value(|s| s.transformer = Some(b.clone()));
-                    b
-                }),
-            };
+            let bytes = text_file(shipped, id).await;
             let runner = this.runner.get_value();
             let switched = match bytes {
                 Ok(bytes) => runner
-                    .ask(|done| Job::SwitchText(bytes.clone(), transformer, done))
+                    .ask(|done| Job::SwitchText(bytes.clone(), id, done))
                     .await
                     .map(|()| bytes)
                     .map_err(|e| e.to_string()),
@@ -227,7 +210,7 @@ pub fn TextPanel(
     lang: RwSignal<Lang>,
     ready: RwSignal<bool>,
     text: RwSignal<String>,
-    /// The shipped weights of both text models (the Transformer's once fetched).
+    /// The shipped weights of the built-in text models (each once fetched).
     shipped: StoredValue<Shipped, LocalStorage>,
     /// A text training run holds the model: no switching meanwhile.
     training: Signal<bool>,
@@ -236,6 +219,8 @@ pub fn TextPanel(
     let temperature = RwSignal::new(0.8f32);
     let top_k = RwSignal::new(0usize);
     let seed = RwSignal::new(1u64);
+    // Characters a line for a poem model's continuation; 0: free.
+    let line_chars = RwSignal::new(0usize);
     // Read again once the model is there, in case typing came first.
     Effect::new(move |_| {
         if ready.get() {
@@ -248,9 +233,11 @@ pub fn TextPanel(
             return;
         }
         state.busy.set(true);
+        let writes_poems = state.net.get_untracked().is_some_and(|n| n.writes_poems);
         let sampling = Sampling {
             temperature: temperature.get_untracked(),
             top_k: top_k.get_untracked(),
+            line_chars: Some(line_chars.get_untracked()).filter(|&n| n > 0 && writes_poems),
         };
         if state.remote.on_server() {
             let body = GenerateRequest {
@@ -260,6 +247,7 @@ pub fn TextPanel(
                 top_k: sampling.top_k,
                 seed: Some(seed.get_untracked()),
                 model: state.model_id().into(),
+                line_chars: sampling.line_chars,
             };
             spawn_local(async move {
                 let answer: Option<(GenerateAnswer, f64)> =
@@ -304,11 +292,19 @@ pub fn TextPanel(
         });
     };
     let top = move || state.out.get().map(|o| o.top).unwrap_or_default();
-    let is_transformer = move || state.net.get().is_some_and(|n| n.is_transformer());
+    let model = move || state.net.get().map_or("lstm", |n| n.id);
+    let writes_poems = move || state.net.get().is_some_and(|n| n.writes_poems);
     let has_recurrent = move || state.net.get().is_none_or(|n| n.has_recurrent());
     let choose = move |ev| {
-        let transformer = event_target_value(&ev) == "transformer";
-        state.choose(transformer, shipped, text.get_untracked());
+        let chosen = event_target_value(&ev);
+        if let Some((id, _)) = crate::api::TEXT_MODELS.iter().find(|(id, _)| *id == chosen) {
+            state.choose(id, shipped, text.get_untracked());
+        }
+    };
+    let model_name = move |id: &str| match id {
+        "transformer" => s().model_transformer,
+        "tang" => s().model_tang,
+        _ => s().model_lstm,
     };
     view! {
         <section id="text" aria-labelledby="text-title">
@@ -316,14 +312,15 @@ pub fn TextPanel(
             <div class="model-choice">
                 <label for="text-model">{move || s().text_model}</label>
                 <select id="text-model" on:change=choose
-                    data-model=move || if is_transformer() { "transformer" } else { "lstm" }
+                    data-model=model
                     disabled=move || !ready.get() || state.switching.get() || training.get()>
-                    <option value="lstm" selected=move || !is_transformer()>{move || s().model_lstm}</option>
-                    <option value="transformer" selected=is_transformer>{move || s().model_transformer}</option>
+                    {crate::api::TEXT_MODELS.iter().map(|(id, _)| view! {
+                        <option value=*id selected=move || model() == *id>{move || model_name(id)}</option>
+                    }).collect_view()}
                 </select>
                 <span id="text-model-status" class="hint" role="status">{move || {
                     if state.switching.get() {
-                        s().loading_transformer.to_string()
+                        s().loading_model.to_string()
                     } else if training.get() {
                         s().model_locked.to_string()
                     } else {
@@ -370,6 +367,13 @@ pub fn TextPanel(
                 <label>{move || s().seed}" "
                     <input id="seed" type="number" min="0" prop:value=move || seed.get().to_string()
                         on:change=move |ev| if let Ok(v) = event_target_value(&ev).parse() { seed.set(v) } />
+                </label>
+                <label hidden=move || !writes_poems()>{move || s().form}" "
+                    <select id="text-form" on:change=move |ev| if let Ok(v) = event_target_value(&ev).parse() { line_chars.set(v) }>
+                        <option value="0" selected=move || line_chars.get() == 0>{move || s().form_free}</option>
+                        <option value="5" selected=move || line_chars.get() == 5>{move || s().form_five}</option>
+                        <option value="7" selected=move || line_chars.get() == 7>{move || s().form_seven}</option>
+                    </select>
                 </label>
                 <button id="continue" on:click=go disabled=move || !ready.get() || state.busy.get() || text.get().is_empty()>
                     {move || s().continue_}

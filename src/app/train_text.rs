@@ -8,9 +8,9 @@ use std::rc::Rc;
 use leptos::prelude::*;
 
 use super::Shipped;
-use super::engine::{Job, Runner, TextProgress, TextRunShape, WeightsKind};
+use super::engine::{Job, Runner, TextNet, TextProgress, TextRunShape, WeightsKind};
 use super::i18n::Lang;
-use super::page_data;
+use super::page_data::{self, Excerpt};
 use super::training::{
     From, FromSelect, LossChart, Notice, NumberField, RunButtons, RunCore, RunMessages, RunState,
     parse, parse_every,
@@ -27,7 +27,7 @@ const LOSS_MEAN: usize = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
-    Sotu,
+    Excerpt(Excerpt),
     Pasted,
 }
 
@@ -48,7 +48,7 @@ impl Settings {
     fn new() -> Self {
         let d = TextRunConfig::default();
         Self {
-            source: RwSignal::new(Source::Sotu),
+            source: RwSignal::new(Source::Excerpt(Excerpt::Sotu)),
             pasted: RwSignal::new(String::new()),
             from: RwSignal::new(From::Random),
             batch: RwSignal::new(d.batch.to_string()),
@@ -112,7 +112,7 @@ impl TextTraining {
                 crate::train::text_run::check_text(&text).map_err(|e| e.to_string())?;
                 Ok(Rc::new(text))
             }
-            Source::Sotu => page_data::sotu_excerpt().await,
+            Source::Excerpt(e) => page_data::excerpt(e).await,
         }
     }
 
@@ -176,6 +176,7 @@ impl TextTraining {
         let sampling = Sampling {
             temperature: 0.8,
             top_k: 0,
+            line_chars: None,
         };
         let step = self.core.step.get_untracked();
         let seed = step as u64;
@@ -216,10 +217,24 @@ pub fn TextTrainingPanel(
     t: TextTraining,
     lang: RwSignal<Lang>,
     ready: RwSignal<bool>,
+    /// The text model's layers: its excerpt follows it.
+    net: RwSignal<Option<TextNet>>,
 ) -> impl IntoView {
     let s = move || lang.get().strings();
     let core = t.core;
     let set = t.settings;
+    // The excerpt follows the model chosen on the text pad (the poems for
+    // the poem model, whose vocabulary knows no English); pasted text stays.
+    Effect::new(move |_| {
+        let poems = net.get().is_some_and(|n| n.writes_poems);
+        if set.source.get_untracked() != Source::Pasted {
+            set.source.set(Source::Excerpt(if poems {
+                Excerpt::Tang
+            } else {
+                Excerpt::Sotu
+            }));
+        }
+    });
     let locked = Signal::derive(move || !core.state.get().can_start());
     let pasted_bytes = move || set.pasted.with(String::len);
     let status = move || {
@@ -246,8 +261,13 @@ pub fn TextTrainingPanel(
             <div class="settings">
                 <label>{move || s().text_source}" "
                     <select id="tt-source" disabled=locked on:change=move |ev| set.source.set(
-                        if event_target_value(&ev) == "pasted" { Source::Pasted } else { Source::Sotu })>
-                        <option value="sotu" selected=move || set.source.get() == Source::Sotu>{move || s().source_sotu}</option>
+                        match event_target_value(&ev).as_str() {
+                            "pasted" => Source::Pasted,
+                            "tang" => Source::Excerpt(Excerpt::Tang),
+                            _ => Source::Excerpt(Excerpt::Sotu),
+                        })>
+                        <option value="sotu" selected=move || set.source.get() == Source::Excerpt(Excerpt::Sotu)>{move || s().source_sotu}</option>
+                        <option value="tang" selected=move || set.source.get() == Source::Excerpt(Excerpt::Tang)>{move || s().source_tang}</option>
                         <option value="pasted" selected=move || set.source.get() == Source::Pasted>{move || s().source_pasted}</option>
                     </select>
                 </label>

@@ -78,12 +78,14 @@ pub fn WeightsPanel(
                     &bytes,
                     match kind {
                         WeightsKind::Digits => "mnist_cnn.safetensors",
-                        WeightsKind::Text
-                            if text.net.get_untracked().is_some_and(|n| n.is_transformer()) =>
-                        {
-                            "char_transformer.safetensors"
+                        // Named as the built-in model it is of.
+                        WeightsKind::Text => {
+                            let id = text.net.get_untracked().map_or("lstm", |n| n.id);
+                            crate::api::TEXT_MODELS
+                                .iter()
+                                .find_map(|(i, f)| (*i == id).then_some(*f))
+                                .unwrap_or("char_lstm.safetensors")
                         }
-                        WeightsKind::Text => "char_lstm.safetensors",
                         WeightsKind::Own => "own_classes.safetensors",
                     },
                 ),

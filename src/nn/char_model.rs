@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use super::Param;
 use super::network::{Acts, Grads, Mode, Network, Seed, Until};
 use super::spec::{self, NETWORK_KEY, NetworkSpec};
+use super::verse::Verse;
 use crate::backend::Backend;
 use crate::data::corpus::Vocab;
 use crate::error::{Error, Result};
@@ -84,6 +85,9 @@ pub struct Sampling {
     pub temperature: f32,
     /// Sample among the `top_k` likeliest characters only; 0 for all.
     pub top_k: usize,
+    /// Write lines of this many characters with ，and 。 in their places
+    /// (a poem's form, [`Verse`]); None: whatever the model writes.
+    pub line_chars: Option<usize>,
 }
 
 impl Sampling {
@@ -102,8 +106,31 @@ impl Sampling {
                 ),
             });
         }
+        if let Some(n) = self.line_chars {
+            Verse::new(n)?;
+        }
         Ok(())
     }
+
+    /// The form of [`Sampling::line_chars`] after `prompt`, checked against
+    /// `vocab`; None when there is none.
+    pub fn verse(&self, vocab: &Vocab, prompt: &str) -> Result<Option<Verse>> {
+        self.line_chars
+            .map(|n| {
+                let v = Verse::new(n)?;
+                v.check_vocab(vocab)?;
+                Ok(v.after(prompt))
+            })
+            .transpose()
+    }
+}
+
+/// Whether `id` may be sampled: a character (the unknown symbol stands for
+/// none), and one the form allows when there is one.
+pub fn may_sample(vocab: &Vocab, verse: Option<&Verse>, id: u32) -> bool {
+    vocab
+        .char_of(id)
+        .is_some_and(|c| verse.is_none_or(|v| v.allows(c)))
 }
 
 pub struct CharModel<B: Backend> {
@@ -531,6 +558,7 @@ impl<B: Backend> CharModel<B> {
                 problem: "empty: give at least one character to continue".into(),
             });
         }
+        let mut verse = sampling.verse(&self.vocab, prompt)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         self.reset_reading();
         let mut probs = Vec::new();
@@ -539,11 +567,19 @@ impl<B: Backend> CharModel<B> {
         }
         let mut out = String::from(prompt);
         for _ in 0..length {
-            let id = sample(&probs, self.vocab.unknown_id(), sampling, &mut rng);
-            let c = self
-                .vocab
+            let vocab = &self.vocab;
+            let id = sample(
+                &probs,
+                |id| may_sample(vocab, verse.as_ref(), id),
+                sampling,
+                &mut rng,
+            );
+            let c = vocab
                 .char_of(id)
                 .unwrap_or(crate::data::corpus::UNKNOWN_CHAR);
+            if let Some(v) = &mut verse {
+                v.push(c);
+            }
             out.push(c);
             probs = self.next_probs(be, c).await?;
         }
@@ -619,15 +655,28 @@ pub fn top_chars(probs: &[f32], vocab: &Vocab, k: usize) -> Vec<(char, f32)> {
     top
 }
 
-/// Draw an id from `probs` reshaped by `sampling`, never `exclude` (the
-/// unknown symbol, which stands for no character).
-pub fn sample(probs: &[f32], exclude: u32, sampling: Sampling, rng: &mut impl Rng) -> u32 {
+/// Draw an id from `probs` reshaped by `sampling`, among the ids `allowed`
+/// takes (see [`may_sample`]): the others get no probability, and top-k
+/// counts among the rest. When none is allowed, the likeliest of all.
+pub fn sample(
+    probs: &[f32],
+    allowed: impl Fn(u32) -> bool,
+    sampling: Sampling,
+    rng: &mut impl Rng,
+) -> u32 {
     let mut ranked: Vec<(u32, f64)> = probs
         .iter()
         .enumerate()
-        .filter(|&(i, _)| i as u32 != exclude)
+        .filter(|&(i, _)| allowed(i as u32))
         .map(|(i, &p)| (i as u32, p.max(0.0) as f64))
         .collect();
+    if ranked.is_empty() {
+        return probs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i as u32);
+    }
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     if sampling.top_k > 0 {
         ranked.truncate(sampling.top_k);

@@ -20,6 +20,7 @@ pub mod receptive;
 pub mod recurrent;
 pub mod spec;
 pub mod transformer;
+pub mod verse;
 
 use crate::backend::Backend;
 

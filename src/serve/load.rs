@@ -125,6 +125,7 @@ pub fn mix(test: &Dataset, store: Option<(&Setup, &[u8])>) -> Result<Vec<Prepare
             top_k: 0,
             seed: Some(7),
             model: crate::api::DEFAULT_TEXT_MODEL.into(),
+            line_chars: None,
         }),
     ));
     let Some((setup, weights)) = store else {

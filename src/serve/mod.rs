@@ -25,7 +25,7 @@ pub mod store;
 mod text_rows;
 pub mod worker;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -60,11 +60,9 @@ const DECODING_AT_ONCE: usize = 8;
 pub struct Config {
     pub device: Device,
     pub digit_weights: PathBuf,
-    /// The LSTM's weights (text model "lstm").
-    pub text_weights: PathBuf,
-    /// The Transformer's weights (text model "transformer"); None serves
-    /// the LSTM alone.
-    pub transformer_weights: Option<PathBuf>,
+    /// The text models by id (`api::TEXT_MODELS`) and their weights; the
+    /// first, "lstm", must be there (it is the default of a request).
+    pub text_weights: Vec<(String, PathBuf)>,
     /// MNIST test images to measure the digit model on at start (0: none).
     pub eval_images: usize,
     /// Folder with MNIST's IDX files.
@@ -97,8 +95,10 @@ impl Default for Config {
         Self {
             device: Device::Gpu,
             digit_weights: "www/models/mnist_cnn.safetensors".into(),
-            text_weights: "www/models/char_lstm.safetensors".into(),
-            transformer_weights: Some("www/models/char_transformer.safetensors".into()),
+            text_weights: crate::api::TEXT_MODELS
+                .iter()
+                .map(|(id, file)| (id.to_string(), Path::new("www/models").join(file)))
+                .collect(),
             eval_images: 10_000,
             mnist_dir: mnist::default_dir(),
             batching: Batching {
@@ -162,18 +162,11 @@ impl Service {
         let (queue, loaded, worker) = worker::spawn(Load {
             device: config.device,
             digit_weights: read(&config.digit_weights)?,
-            text_weights: {
-                let mut w = vec![("lstm", &config.text_weights)];
-                w.extend(
-                    config
-                        .transformer_weights
-                        .iter()
-                        .map(|p| ("transformer", p)),
-                );
-                w.into_iter()
-                    .map(|(id, p)| read(p).map(|(file, bytes)| (id.to_string(), file, bytes)))
-                    .collect::<Result<_>>()?
-            },
+            text_weights: config
+                .text_weights
+                .iter()
+                .map(|(id, p)| read(p).map(|(file, bytes)| (id.clone(), file, bytes)))
+                .collect::<Result<_>>()?,
             test: test.clone(),
             batching: config.batching,
             lose_gpu_at_batch: config.lose_gpu_at_batch,

@@ -501,9 +501,11 @@ pub async fn generate(
     let sampling = Sampling {
         temperature: r.temperature,
         top_k: r.top_k,
+        line_chars: r.line_chars,
     };
     sampling.check()?;
     let (model, vocab) = text_model(&st, &r.model)?;
+    sampling.verse(vocab, "")?;
     let (ids, unknown) = read_prompt(vocab, &r.prompt)?;
     // Without a seed, std's per-process random hashing keys give one.
     let seed = r.seed.unwrap_or_else(|| {

@@ -15,6 +15,7 @@ use crate::Backend;
 use crate::data::corpus::Vocab;
 use crate::error::Error;
 use crate::nn::char_model::{self, CharModel, Sampling};
+use crate::nn::verse::Verse;
 
 use super::worker::{Failed, GenerateReply, NextReply};
 
@@ -39,6 +40,9 @@ enum Task {
         length: usize,
         sampling: Sampling,
         rng: ChaCha8Rng,
+        /// The form of `sampling.line_chars`, read from the prompt at the
+        /// first sample and kept up with each character after.
+        verse: Option<Verse>,
         reply: GenerateReply,
     },
 }
@@ -89,6 +93,7 @@ impl Row {
                 length,
                 sampling,
                 rng,
+                verse: None,
                 reply,
             },
         )
@@ -121,15 +126,28 @@ impl Row {
                 length,
                 sampling,
                 mut rng,
+                mut verse,
                 reply,
             }) => {
+                if verse.is_none()
+                    && let Some(n) = sampling.line_chars
+                {
+                    // Checked by the route; the prompt's line counts.
+                    verse = Verse::new(n)
+                        .ok()
+                        .map(|v| v.after(&vocab.decode(&self.ids)));
+                }
                 // The unknown symbol is never sampled: every id is a character.
-                self.ids.push(char_model::sample(
+                let id = char_model::sample(
                     probs,
-                    vocab.unknown_id(),
+                    |id| char_model::may_sample(vocab, verse.as_ref(), id),
                     sampling,
                     &mut rng,
-                ));
+                );
+                if let (Some(v), Some(c)) = (&mut verse, vocab.char_of(id)) {
+                    v.push(c);
+                }
+                self.ids.push(id);
                 let sampled = &self.ids[self.prompt..];
                 if sampled.len() == length {
                     let _ = reply.send(Ok((vocab.decode(sampled), batch)));
@@ -138,6 +156,7 @@ impl Row {
                         length,
                         sampling,
                         rng,
+                        verse,
                         reply,
                     });
                 }

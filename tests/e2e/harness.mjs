@@ -103,17 +103,18 @@ export const CONFIGS = [
 
 /**
  * A fresh headless Chromium with `args` and one page in it, not navigated
- * yet. Returns the browser (the caller closes it), the page, a list that
- * collects uncaught exceptions and console errors, and a promise that
+ * yet, its language `locale`. Returns the browser (the caller closes it),
+ * the page, a list that collects uncaught exceptions and console errors,
+ * and a promise that
  * rejects on the first uncaught exception or Rust panic, so a broken page
  * fails at once instead of at a long timeout.
  */
-export async function launchPage(args) {
+export async function launchPage(args, { locale = 'en-US' } = {}) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
   try {
     // The page takes its language from the browser's: pin it, so that the
-    // English labels the tests read do not depend on the machine's locale.
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
+    // labels the tests read do not depend on the machine's locale.
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale });
     const problems = [];
     let fail;
     const broken = new Promise((_, reject) => {

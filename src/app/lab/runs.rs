@@ -160,7 +160,7 @@ impl Runs {
                 }
             }
             Task::Text => {
-                let text = page_data::sotu_excerpt().await?;
+                let text = page_data::excerpt(page_data::Excerpt::Sotu).await?;
                 LabData::text(&text).map_err(|e| e.to_string())?
             }
         });

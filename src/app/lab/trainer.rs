@@ -300,6 +300,7 @@ impl<B: Backend> Lab<B> {
                 let s = Sampling {
                     temperature: 0.8,
                     top_k: 0,
+                    line_chars: None,
                 };
                 net.generate(be, prompt, SAMPLE_CHARS, s, seed).await
             }

@@ -39,10 +39,13 @@ pub struct ServiceArgs {
     /// The LSTM's weights (safetensors with its vocabulary): text model "lstm".
     #[arg(long, default_value = "www/models/char_lstm.safetensors")]
     pub text_weights: PathBuf,
-    /// The Transformer's weights: text model "transformer" ("none": serve
-    /// the LSTM alone).
+    /// The Transformer's weights: text model "transformer" ("none": not
+    /// served).
     #[arg(long, default_value = "www/models/char_transformer.safetensors")]
     pub transformer_weights: PathBuf,
+    /// The Tang poems' LSTM: text model "tang" ("none": not served).
+    #[arg(long, default_value = "www/models/char_lstm_tang.safetensors")]
+    pub tang_weights: PathBuf,
     /// MNIST test images to measure the digit model on at start (0: none).
     #[arg(long, default_value_t = 10_000)]
     pub eval_images: usize,
@@ -192,9 +195,15 @@ impl ServiceArgs {
         Ok(Config {
             device,
             digit_weights: self.digit_weights.clone(),
-            text_weights: self.text_weights.clone(),
-            transformer_weights: (self.transformer_weights.as_os_str() != "none")
-                .then(|| self.transformer_weights.clone()),
+            text_weights: [
+                ("lstm", &self.text_weights),
+                ("transformer", &self.transformer_weights),
+                ("tang", &self.tang_weights),
+            ]
+            .into_iter()
+            .filter(|(id, p)| *id == "lstm" || p.as_os_str() != "none")
+            .map(|(id, p)| (id.to_string(), p.clone()))
+            .collect(),
             eval_images: self.eval_images,
             mnist_dir: self.data.clone().unwrap_or_else(mnist::default_dir),
             batching: Batching {
