@@ -379,6 +379,7 @@ pub fn TextPanel(
                     {move || s().continue_}
                 </button>
             </div>
+            <p id="text-form-hint" class="hint" hidden=move || !writes_poems() || line_chars.get() == 0>{move || s().form_hint}</p>
             <h3>{move || s().generated}</h3>
             <p id="generated" aria-live="polite"
                 data-ms-per-char=move || state.ms_per_char.get().map_or(String::new(), |m| format!("{m:.3}"))>{move || state.generated.get()}</p>
