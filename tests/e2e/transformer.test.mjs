@@ -17,10 +17,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { CONFIGS, artifacts, assertAccessible, launchPage, serveForTests, show, until } from './harness.mjs';
+import { CONFIGS, artifacts, assertAccessible, launchPage, serveForTests, show, trainTextSteps, until } from './harness.mjs';
 
 const READY_TIMEOUT_MS = 120_000;
-const TRAIN_TIMEOUT_MS = 300_000;
 const TEXT = 'We the people of the United States, in order to form a more perfect union';
 
 const site = serveForTests();
@@ -175,20 +174,7 @@ for (const cfg of CONFIGS) {
       });
 
       // Three steps of training the Transformer in the page; no switching meanwhile.
-      await page.selectOption('#tt-from', 'current');
-      for (const [key, value] of Object.entries({ batch: 4, window: 32, steps: 3 })) {
-        await page.locator(`#tt-${key}`).fill(String(value));
-        await page.locator(`#tt-${key}`).dispatchEvent('change');
-      }
-      await page.click('#tt-start');
-      await until(
-        run,
-        '#tt-status done',
-        () => ['done', 'idle'].includes(document.querySelector('#tt-status')?.dataset.state) && document.querySelector('#tt-status')?.dataset.step === '3',
-        null,
-        { timeout: TRAIN_TIMEOUT_MS, show: '#tt-status, #tt-message, #text-model' },
-      );
-      const st = await page.locator('#tt-status').evaluate((el) => ({ ...el.dataset }));
+      const st = await trainTextSteps(run, 3);
       t.diagnostic(`${cfg.title}: the Transformer trains at ${st.charsPerSec} chars/s in the page, loss ${st.loss}`);
       assert.ok(Number.isFinite(Number(st.loss)) && st.loss !== '', `data-loss ${st.loss}`);
       assert.ok(Number(st.charsPerSec) > 0, `data-chars-per-sec ${st.charsPerSec}`);
