@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 const DIGITS: &str = "www/models/mnist_cnn.safetensors";
 const TEXT: &str = "www/models/char_lstm.safetensors";
 const TRANSFORMER: &str = "www/models/char_transformer.safetensors";
+const TANG: &str = "www/models/char_lstm_tang.safetensors";
 
 fn file(path: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
@@ -182,7 +183,7 @@ async fn endpoints_and_limits(db: &str, backend: &str) {
         .iter()
         .filter_map(|m| m["id"].as_str())
         .collect();
-    assert_eq!(ids, ["digits", "lstm", "transformer"], "{m}");
+    assert_eq!(ids, ["digits", "lstm", "transformer", "tang"], "{m}");
     assert!(listed(&m).is_empty(), "{m}");
     assert_eq!(m["published_total"], 0);
 
@@ -229,7 +230,9 @@ async fn endpoints_and_limits(db: &str, backend: &str) {
     let m = m.expect(200, "");
     assert_eq!(listed(m), vec![id.clone()]);
     assert_eq!(m["published_total"], 1);
-    assert_eq!(&m["models"][3], model);
+    // After the built-in ones: the digits and each text model.
+    let first_published = 1 + neuralpad::api::TEXT_MODELS.len();
+    assert_eq!(&m["models"][first_published], model);
     let one = s.get(&format!("/v1/models/{id}")).await;
     assert_eq!(one.expect(200, ""), model);
     let w = s.get(&format!("/v1/models/{id}/weights")).await;
@@ -738,7 +741,7 @@ async fn the_default_store_is_a_git_ignored_file_where_the_server_starts() {
     let dir = std::env::temp_dir().join(common::server::unique("neuralpad-default-store"));
     std::fs::create_dir_all(&dir).unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (dw, tw, xw) = (root.join(DIGITS), root.join(TEXT), root.join(TRANSFORMER));
+    let [dw, tw, xw, pw] = [DIGITS, TEXT, TRANSFORMER, TANG].map(|f| root.join(f));
     let s = Server::start_in(
         &dir,
         &[
@@ -752,6 +755,8 @@ async fn the_default_store_is_a_git_ignored_file_where_the_server_starts() {
             tw.to_str().unwrap(),
             "--transformer-weights",
             xw.to_str().unwrap(),
+            "--tang-weights",
+            pw.to_str().unwrap(),
         ],
     );
     let (own, _) = own_classes(2);
