@@ -128,6 +128,9 @@ for (const cfg of CONFIGS) {
           if (cfg.name === 'cpu') {
             await page.screenshot({ path: path.join(artifacts, `lesson-${id}-desktop.png`) });
             await page.setViewportSize({ width: 390, height: 844 });
+            // The page scrolls a step's target into view when the step opens;
+            // the narrower layout moved it, so scroll again as a phone would have.
+            await page.evaluate(() => document.querySelector('.lesson-target')?.scrollIntoView());
             await page.screenshot({ path: path.join(artifacts, `lesson-${id}-phone.png`) });
             await page.setViewportSize({ width: 1280, height: 800 });
           }
