@@ -22,6 +22,13 @@ pub const TEXT_MODELS: [(&str, &str); 3] = [
     ("transformer", "char_transformer.safetensors"),
     ("tang", "char_lstm_tang.safetensors"),
 ];
+/// The file under www/models/ of built-in text model `id`.
+pub fn text_model_file(id: &str) -> Option<&'static str> {
+    TEXT_MODELS
+        .iter()
+        .find_map(|(i, f)| (*i == id).then_some(*f))
+}
+
 /// The text model of a request that names none.
 pub const DEFAULT_TEXT_MODEL: &str = "lstm";
 

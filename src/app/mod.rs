@@ -121,9 +121,7 @@ pub async fn text_file(
     if let Some(b) = shipped.with_value(|s| s.text_file(id)) {
         return Ok(b);
     }
-    let file = crate::api::TEXT_MODELS
-        .iter()
-        .find_map(|(i, f)| (*i == id).then_some(*f))
+    let file = crate::api::text_model_file(id)
         .ok_or_else(|| format!("{id}: no such built-in text model"))?;
     let b = Rc::new(fetch_bytes(&format!("models/{file}")).await?);
     shipped.update_value(|s| s.texts.push((id, b.clone())));

@@ -81,10 +81,7 @@ pub fn WeightsPanel(
                         // Named as the built-in model it is of.
                         WeightsKind::Text => {
                             let id = text.net.get_untracked().map_or("lstm", |n| n.id);
-                            crate::api::TEXT_MODELS
-                                .iter()
-                                .find_map(|(i, f)| (*i == id).then_some(*f))
-                                .unwrap_or("char_lstm.safetensors")
+                            crate::api::text_model_file(id).unwrap_or("char_lstm.safetensors")
                         }
                         WeightsKind::Own => "own_classes.safetensors",
                     },
