@@ -1,5 +1,7 @@
 //! Weight files: safetensors with PyTorch state_dict names (`conv1.weight`,
-//! `lstm.weight_ih_l0`, ...), float32 little-endian, and string metadata in the
+//! `lstm.weight_ih_l0`, ...), float32 little-endian (float16 or bfloat16 read
+//! too, widened exactly; [`to_half`] writes float16 for a file that is
+//! fetched more often than it is trained), and string metadata in the
 //! header's `__metadata__` (a char model keeps its vocabulary there).
 //!
 //! Bytes in, bytes out: no file I/O here, so the page (wasm32) and the command
@@ -53,16 +55,17 @@ const NAMES_SHOWN: usize = 8;
 /// The header key safetensors reserves for the metadata map.
 const METADATA_KEY: &str = "__metadata__";
 
-/// A tensor handed to `safetensors::serialize`: F32 values already encoded
-/// little-endian, whatever the host's byte order.
-struct F32View<'a> {
+/// A tensor handed to `safetensors::serialize`: values already encoded
+/// little-endian in `dtype`, whatever the host's byte order.
+struct EncodedView<'a> {
+    dtype: Dtype,
     shape: &'a [usize],
     bytes: Vec<u8>,
 }
 
-impl View for &F32View<'_> {
+impl View for &EncodedView<'_> {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
         self.shape
@@ -112,12 +115,59 @@ pub fn save(tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> Res
         let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
         views.push((
             t.name.as_str(),
-            F32View {
+            EncodedView {
+                dtype: Dtype::F32,
                 shape: &t.shape,
                 bytes,
             },
         ));
     }
+    serialize(&views, metadata)
+}
+
+/// The same file with every tensor's values rounded to float16 (to nearest,
+/// ties to even), metadata kept: half the bytes, about three significant
+/// digits. Refuses a file that is not float32 throughout, and a value
+/// beyond float16's range (65,504), which would become infinite.
+pub fn to_half(bytes: &[u8]) -> Result<Vec<u8>> {
+    let (header, data) = parse(bytes)?;
+    let mut tensors: Vec<(String, &TensorInfo)> = header.tensors().into_iter().collect();
+    tensors.sort_by_key(|(_, info)| info.data_offsets.0);
+    let mut views = Vec::with_capacity(tensors.len());
+    for (name, info) in &tensors {
+        if info.dtype != Dtype::F32 {
+            return Err(tensor_err(
+                name,
+                format!("dtype {}; only float32 is converted", info.dtype),
+            ));
+        }
+        let mut halves = Vec::new();
+        for v in decode(name, info, data)? {
+            let h = half::f16::from_f32(v);
+            if h.is_infinite() {
+                return Err(tensor_err(
+                    name,
+                    format!("{v} is beyond float16's range (65504)"),
+                ));
+            }
+            halves.extend_from_slice(&h.to_le_bytes());
+        }
+        views.push((
+            name.as_str(),
+            EncodedView {
+                dtype: Dtype::F16,
+                shape: &info.shape,
+                bytes: halves,
+            },
+        ));
+    }
+    serialize(&views, &metadata_of(&header))
+}
+
+fn serialize(
+    views: &[(&str, EncodedView<'_>)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
     // `collect` builds whichever map type safetensors takes: std's HashMap
     // with its `std` feature, hashbrown's without it.
     let info = (!metadata.is_empty()).then(|| {
@@ -163,7 +213,7 @@ fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
 ///
 /// Every check runs before anything is returned. The file must be
 /// safetensors; each expected tensor must be present with exactly the
-/// expected shape and dtype F32; the file must hold no other tensor (strict,
+/// expected shape and dtype F32, F16 or BF16; the file must hold no other tensor (strict,
 /// like PyTorch's `load_state_dict`, so a digit model's file offered to the
 /// text model is refused); and every value must be finite. The first problem
 /// found is returned: [`Error::WeightsFile`] when the file as a whole is
@@ -184,7 +234,7 @@ pub fn load(bytes: &[u8], expected: &[Expected<'_>]) -> Result<Loaded> {
                 format!("shape {:?}, expected {:?}", info.shape, want.shape),
             ));
         }
-        if info.dtype != Dtype::F32 {
+        if !matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
             return Err(tensor_err(want.name, dtype_problem(info.dtype)));
         }
         infos.push(info);
@@ -208,19 +258,7 @@ pub fn load(bytes: &[u8], expected: &[Expected<'_>]) -> Result<Loaded> {
 
     let mut tensors = Vec::with_capacity(infos.len());
     for (want, info) in expected.iter().zip(infos) {
-        let (start, end) = info.data_offsets;
-        // safetensors has checked that the offsets tile the data exactly;
-        // `get` keeps a panic impossible all the same.
-        let raw = data.get(start..end).ok_or_else(|| {
-            Error::WeightsFile(format!(
-                "corrupt: the data of tensor {} lies outside the file",
-                want.name
-            ))
-        })?;
-        let data: Vec<f32> = raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = decode(want.name, info, data)?;
         if let Some(problem) = non_finite_problem(&data) {
             return Err(tensor_err(want.name, problem));
         }
@@ -234,6 +272,32 @@ pub fn load(bytes: &[u8], expected: &[Expected<'_>]) -> Result<Loaded> {
     Ok(Loaded {
         tensors,
         metadata: metadata_of(&header),
+    })
+}
+
+/// A tensor's values as float32: float32 as stored, float16 and bfloat16
+/// widened (exactly: every such value is a float32).
+fn decode(name: &str, info: &TensorInfo, data: &[u8]) -> Result<Vec<f32>> {
+    let (start, end) = info.data_offsets;
+    // safetensors has checked that the offsets tile the data exactly;
+    // `get` keeps a panic impossible all the same.
+    let raw = data.get(start..end).ok_or_else(|| {
+        Error::WeightsFile(format!(
+            "corrupt: the data of tensor {name} lies outside the file"
+        ))
+    })?;
+    let halves = || raw.chunks_exact(2).map(|b| [b[0], b[1]]);
+    Ok(match info.dtype {
+        Dtype::F16 => halves()
+            .map(|b| half::f16::from_le_bytes(b).to_f32())
+            .collect(),
+        Dtype::BF16 => halves()
+            .map(|b| half::bf16::from_le_bytes(b).to_f32())
+            .collect(),
+        _ => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
     })
 }
 
@@ -366,9 +430,7 @@ fn missing(name: &str, expected: &[Expected<'_>], in_file: &BTreeSet<&str>) -> E
 fn dtype_problem(dtype: Dtype) -> String {
     let is_float = matches!(
         dtype,
-        Dtype::F16
-            | Dtype::BF16
-            | Dtype::F64
+        Dtype::F64
             | Dtype::F8_E4M3
             | Dtype::F8_E5M2
             | Dtype::F8_E4M3FNUZ
@@ -380,11 +442,11 @@ fn dtype_problem(dtype: Dtype) -> String {
     );
     if is_float {
         format!(
-            "dtype {dtype}; save as float32 (in PyTorch, call model.float() before \
-             save_file)"
+            "dtype {dtype}; save as float32 or float16 (in PyTorch, call model.float() \
+             before save_file)"
         )
     } else {
-        format!("dtype {dtype}; the weights must be float32 (F32)")
+        format!("dtype {dtype}; the weights must be float32 (F32), float16 or bfloat16")
     }
 }
 

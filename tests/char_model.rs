@@ -574,14 +574,21 @@ fn shipped_weights_load_and_generate() {
 
 /// The shipped poem weights: the seed LSTM's layers and names, the
 /// vocabulary of `--corpus tang` (so training goes on from them, on the
-/// command line and in the page), small enough to fetch on demand, and
-/// Chinese characters after 床前明月光.
+/// command line and in the page), stored in float16 (`neuralpad half`) to
+/// stay under 2 MiB, read widened, and Chinese characters after 床前明月光.
 #[test]
 fn shipped_tang_weights_fit_the_poems_corpus() {
     let be = FastCpuBackend::default();
     let path = "www/models/char_lstm_tang.safetensors";
     let bytes = std::fs::read(path).expect("shipped weights");
-    assert!(bytes.len() < 4 << 20, "{path}: {} bytes", bytes.len());
+    assert!(bytes.len() < 2 << 20, "{path}: {} bytes", bytes.len());
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert!(
+        file.tensors()
+            .iter()
+            .all(|(_, t)| t.dtype() == safetensors::Dtype::F16),
+        "{path} is not float16 throughout"
+    );
     let mut m = CharModel::from_safetensors(&be, &bytes).unwrap();
     let tang = corpus::tang(&corpus::poems_dir()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(m.vocab(), &tang.vocab);

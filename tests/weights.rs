@@ -192,21 +192,81 @@ fn wrong_shape_names_the_tensor_and_both_shapes() {
 }
 
 #[test]
-fn half_precision_is_refused_with_how_to_fix_it() {
-    // 1.0 in IEEE half precision is 0x3c00.
-    let halves: Vec<u8> = [0x00, 0x3c].repeat(2);
-    let bytes = raw_file(&[("head.bias", Dtype::F16, vec![2], halves)]);
+fn half_and_bfloat16_are_read_widened() {
+    // 1.0 is 0x3c00 in IEEE half precision, -2.5 is 0xc100; in bfloat16
+    // they are 0x3f80 and 0xc020 (float32's top 16 bits).
     let expected = [Expected {
         name: "head.bias",
         shape: &[2],
     }];
+    for (dtype, bytes) in [
+        (Dtype::F16, vec![0x00, 0x3c, 0x00, 0xc1]),
+        (Dtype::BF16, vec![0x80, 0x3f, 0x20, 0xc0]),
+    ] {
+        let file = raw_file(&[("head.bias", dtype, vec![2], bytes)]);
+        let loaded = weights::load(&file, &expected).unwrap_or_else(|e| panic!("{dtype}: {e}"));
+        assert_eq!(loaded.tensors[0].data, [1.0, -2.5], "{dtype}");
+    }
+}
 
-    let (tensor, problem) = tensor_error(weights::load(&bytes, &expected));
-    assert_eq!(tensor, "head.bias");
+#[test]
+fn to_half_halves_the_file_and_keeps_names_shapes_and_metadata() {
+    let tensors = digit_tensors();
+    let metadata = BTreeMap::from([("vocab".to_string(), "[\"a\",\"b\"]".to_string())]);
+    let full = weights::save(&tensors, &metadata).unwrap();
+    let half = weights::to_half(&full).unwrap();
+    let data_bytes: usize = tensors.iter().map(|t| t.data.len() * 4).sum();
     assert!(
-        problem.starts_with("dtype F16; save as float32"),
-        "{problem}"
+        full.len() - half.len() >= data_bytes / 2 - 64,
+        "{} -> {}",
+        full.len(),
+        half.len()
     );
+
+    let st = safetensors::SafeTensors::deserialize(&half).unwrap();
+    assert!(st.tensors().iter().all(|(_, v)| v.dtype() == Dtype::F16));
+    let loaded = weights::load(&half, &digit_expected()).unwrap();
+    assert_eq!(loaded.metadata, metadata);
+    for (t, want) in loaded.tensors.iter().zip(&tensors) {
+        assert_eq!((&t.name, &t.shape), (&want.name, &want.shape));
+        for (a, b) in t.data.iter().zip(&want.data) {
+            // float16 keeps 11 significant bits: within half a unit in the last place.
+            assert!(
+                (a - b).abs() <= b.abs() * 2f32.powi(-11),
+                "{}: {a} for {b}",
+                t.name
+            );
+        }
+    }
+    // Twice is the same bytes: a float16 file stays one.
+    assert_eq!(
+        weights::to_half(&weights::save(&loaded.tensors, &metadata).unwrap()).unwrap(),
+        half
+    );
+}
+
+#[test]
+fn to_half_refuses_what_float16_cannot_hold() {
+    let mut tensors = digit_tensors();
+    tensors[1].data[3] = 70_000.0;
+    let full = weights::save(&tensors, &BTreeMap::new()).unwrap();
+    let (tensor, problem) = tensor_error(weights::to_half(&full));
+    assert_eq!(tensor, "conv1.bias");
+    assert_eq!(problem, "70000 is beyond float16's range (65504)");
+
+    let doubles = raw_file(&[(
+        "head.bias",
+        Dtype::F64,
+        vec![1],
+        1.0f64.to_le_bytes().to_vec(),
+    )]);
+    let (tensor, problem) = tensor_error(weights::to_half(&doubles));
+    assert_eq!(tensor, "head.bias");
+    assert_eq!(problem, "dtype F64; only float32 is converted");
+    assert!(matches!(
+        weights::to_half(b"not a file"),
+        Err(Error::WeightsFile(_))
+    ));
 }
 
 #[test]
@@ -221,7 +281,7 @@ fn double_precision_is_refused() {
     let (tensor, problem) = tensor_error(weights::load(&bytes, &expected));
     assert_eq!(tensor, "head.bias");
     assert!(
-        problem.starts_with("dtype F64; save as float32"),
+        problem.starts_with("dtype F64; save as float32 or float16"),
         "{problem}"
     );
 }
@@ -237,7 +297,10 @@ fn integer_dtype_is_refused() {
 
     let (tensor, problem) = tensor_error(weights::load(&bytes, &expected));
     assert_eq!(tensor, "head.bias");
-    assert_eq!(problem, "dtype I64; the weights must be float32 (F32)");
+    assert_eq!(
+        problem,
+        "dtype I64; the weights must be float32 (F32), float16 or bfloat16"
+    );
 }
 
 #[test]

@@ -48,7 +48,7 @@ mod text;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::process::ExitCode;
 
     use clap::{Parser, Subcommand};
@@ -95,6 +95,9 @@ mod cli {
         Generate(text::Generate),
         /// Loss of text-model weights on a corpus's validation part, in nats and bits per character.
         EvalText(text::EvalText),
+        /// Re-save a float32 weights file in float16: half the bytes, about
+        /// three significant digits (every loader widens it back).
+        Half { input: PathBuf, output: PathBuf },
     }
 
     #[derive(Subcommand)]
@@ -131,6 +134,12 @@ mod cli {
             Command::Eval(args) => digits::eval(&args),
             Command::Generate(args) => text::generate(&args),
             Command::EvalText(args) => text::eval(&args),
+            Command::Half { input, output } => {
+                let half = neuralpad::weights::to_half(&read(&input)?)?;
+                write(&output, &half)?;
+                println!("{}: {} bytes", output.display(), half.len());
+                Ok(())
+            }
         }
     }
 
