@@ -76,37 +76,9 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
 /// may be uninitialised scratch or NaN); with beta = 1 the product
 /// accumulates, which is what the `*_backward_*` ops need.
 pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(
-        b.rows == k && c.rows == m && c.cols == n,
-        "gemm: [{m}, {k}] . [{}, {n}] into [{}, {}]",
-        b.rows,
-        c.rows,
-        c.cols
-    );
-    assert!(
-        fits(a.data.len(), m, k, a.rs, a.cs),
-        "gemm: a out of bounds"
-    );
-    assert!(
-        fits(b.data.len(), k, n, b.rs, b.cs),
-        "gemm: b out of bounds"
-    );
-    assert!(fits(c.data.len(), m, n, n, 1), "gemm: c out of bounds");
-    let whole = Product {
-        m,
-        k,
-        n,
-        a: Shared(a.data.as_ptr()),
-        a_strides: (a.rs, a.cs),
-        b: Shared(b.data.as_ptr()),
-        b_strides: (b.rs, b.cs),
-        beta,
-        c: Shared(c.data.as_mut_ptr().cast_const()),
-        c_row: n,
-    };
-    // SAFETY: the asserts above keep every element the product touches
-    // inside its slice; `c` is a unique borrow, so it aliases neither `a`
+    let whole = Product::checked(a, b, beta, c);
+    // SAFETY: the asserts of `Product::checked` keep every element the
+    // product touches inside its slice; `c` is a unique borrow, so it aliases neither `a`
     // nor `b`, and row-major strides (n, 1) never map two elements to one
     // address. The parts of a split write disjoint blocks of `c`, and all
     // of them finish before this returns (the borrows outlive them).
@@ -163,6 +135,40 @@ struct Product {
 const SPLIT_MACS: usize = 1 << 19;
 
 impl Product {
+    /// The product of views whose every element lies inside its slice
+    /// (asserted), as raw parts.
+    fn checked(a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) -> Self {
+        let (m, k, n) = (a.rows, a.cols, b.cols);
+        assert!(
+            b.rows == k && c.rows == m && c.cols == n,
+            "gemm: [{m}, {k}] . [{}, {n}] into [{}, {}]",
+            b.rows,
+            c.rows,
+            c.cols
+        );
+        assert!(
+            fits(a.data.len(), m, k, a.rs, a.cs),
+            "gemm: a out of bounds"
+        );
+        assert!(
+            fits(b.data.len(), k, n, b.rs, b.cs),
+            "gemm: b out of bounds"
+        );
+        assert!(fits(c.data.len(), m, n, n, 1), "gemm: c out of bounds");
+        Product {
+            m,
+            k,
+            n,
+            a: Shared(a.data.as_ptr()),
+            a_strides: (a.rs, a.cs),
+            b: Shared(b.data.as_ptr()),
+            b_strides: (b.rs, b.cs),
+            beta,
+            c: Shared(c.data.as_mut_ptr().cast_const()),
+            c_row: n,
+        }
+    }
+
     /// `parts` blocks of about equal size along the longer of m and n, in
     /// multiples of 8 (the micro-kernel's tile), or None when the product
     /// is too small to share.
@@ -444,18 +450,7 @@ mod tests {
             assert!(close(&c), "gemm {m}x{k}x{n}");
 
             let mut c = c0.clone();
-            let whole = Product {
-                m,
-                k,
-                n,
-                a: Shared(a.data.as_ptr()),
-                a_strides: (a.rs, a.cs),
-                b: Shared(b.data.as_ptr()),
-                b_strides: (b.rs, b.cs),
-                beta,
-                c: Shared(c.as_mut_ptr().cast_const()),
-                c_row: n,
-            };
+            let whole = Product::checked(a, b, beta, MatMut::rows(&mut c, m, n));
             let parts = whole.split(3).expect("large enough to split");
             assert_eq!(parts.len(), 3);
             assert_eq!(parts.iter().map(|p| p.m * p.n).sum::<usize>(), m * n);
