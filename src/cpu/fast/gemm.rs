@@ -78,23 +78,20 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
 pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
     let whole = Product::checked(a, b, beta, c);
     // SAFETY: the asserts of `Product::checked` keep every element the
-    // product touches inside its slice; `c` is a unique borrow, so it aliases neither `a`
-    // nor `b`, and row-major strides (n, 1) never map two elements to one
-    // address. The parts of a split write disjoint blocks of `c`, and all
-    // of them finish before this returns (the borrows outlive them).
+    // product touches inside its slice; `c` is a unique borrow, so it
+    // aliases neither `a` nor `b`, and row-major strides (n, 1) never map
+    // two elements to one address. The parts of a split write disjoint
+    // blocks of `c`, and all of them finish before this returns (the
+    // borrows outlive them).
     unsafe {
         #[cfg(not(target_arch = "wasm32"))]
-        if let Some(mut helpers) = threads::free_helpers()
-            && let Some(parts) = whole.split(helpers.len() + 1)
-        {
-            let (first, rest) = parts.split_first().expect("two parts or more");
-            helpers.truncate(rest.len());
-            for (helper, part) in helpers.iter_mut().zip(rest) {
-                helper.post(*part);
+        if let Some(parts) = whole.split(threads::count()) {
+            let (running, left) = threads::share(&parts[1..]);
+            for part in std::iter::once(&parts[0]).chain(left) {
+                part.run();
             }
-            first.run();
-            // Dropping a helper waits for its part (also when unwinding).
-            drop(helpers);
+            // Dropping a running part waits for it (also when unwinding).
+            drop(running);
             return;
         }
         whole.run();
@@ -275,18 +272,17 @@ mod threads {
         thread: Thread,
     }
 
-    /// A helper taken for one product; dropping it waits until the part
-    /// posted to it is done, so no part outlives the borrows of `gemm`.
-    pub struct Taken {
+    /// A part a helper is computing; dropping it waits until the part is
+    /// done, so no part outlives the borrows of `gemm`.
+    pub struct Running {
         _owner: MutexGuard<'static, ()>,
         helper: &'static Helper,
-        posted: bool,
     }
 
-    impl Taken {
-        /// Hands `part` to the helper.
-        pub fn post(&mut self, part: Product) {
-            let slot = &self.helper.slot;
+    impl Running {
+        /// Hands `part` to the helper `owner` holds.
+        fn post(owner: MutexGuard<'static, ()>, helper: &'static Helper, part: Product) -> Self {
+            let slot = &helper.slot;
             // SAFETY: the state is IDLE (the last owner waited for DONE and
             // reset it), so the helper does not read `part` now.
             unsafe { *slot.part.get() = Some(part) };
@@ -294,18 +290,18 @@ mod threads {
             // release store here the load below may pass it (x86's store
             // buffer), the helper then parks unseen and this waits forever.
             slot.state.store(POSTED, Ordering::SeqCst);
-            self.posted = true;
             if slot.sleeping.load(Ordering::SeqCst) {
-                self.helper.thread.unpark();
+                helper.thread.unpark();
+            }
+            Self {
+                _owner: owner,
+                helper,
             }
         }
     }
 
-    impl Drop for Taken {
+    impl Drop for Running {
         fn drop(&mut self) {
-            if !self.posted {
-                return;
-            }
             let state = &self.helper.slot.state;
             let mut spins = 0u32;
             while state.load(Ordering::Acquire) != DONE {
@@ -385,21 +381,26 @@ mod threads {
         })
     }
 
-    /// The helpers no other product is using now (products on several
-    /// threads at once, as in the service, share them), or None.
-    pub fn free_helpers() -> Option<Vec<Taken>> {
-        let free: Vec<Taken> = helpers()
-            .iter()
-            .filter_map(|helper| {
-                let owner = helper.owner.try_lock().ok()?;
-                Some(Taken {
-                    _owner: owner,
-                    helper,
-                    posted: false,
-                })
-            })
-            .collect();
-        (!free.is_empty()).then_some(free)
+    /// Threads a product may be cut for, the caller's included.
+    pub fn count() -> usize {
+        helpers().len() + 1
+    }
+
+    /// Posts the first parts to the helpers no other product is using now
+    /// (products on several threads at once, as in the service, share
+    /// them); returns those running and the parts left to the caller.
+    pub fn share(parts: &[Product]) -> (Vec<Running>, &[Product]) {
+        let mut running = Vec::with_capacity(parts.len());
+        for helper in helpers() {
+            let Some(&part) = parts.get(running.len()) else {
+                break;
+            };
+            if let Ok(owner) = helper.owner.try_lock() {
+                running.push(Running::post(owner, helper, part));
+            }
+        }
+        let posted = running.len();
+        (running, &parts[posted..])
     }
 }
 
