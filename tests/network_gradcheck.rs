@@ -172,14 +172,24 @@ fn text_network<B: Backend>(be: &B) -> Result<()> {
 /// A two-block Transformer (positions, pre-norm attention with two heads
 /// under the causal mask, a GELU feed-forward, a final norm) between an
 /// embedding and the head: every parameter's gradient, through both
-/// residual paths of each block, back into the positions and the embedding.
+/// residual paths of each block, back into the positions and the embedding;
+/// without dropout and with it on both residual branches and the
+/// feed-forward.
 fn transformer_network<B: Backend>(be: &B) -> Result<()> {
-    let spec = NetworkSpec::from_json(
-        r#"{"input": "chars", "layers": [
-            {"type": "embedding", "dim": 6},
-            {"type": "transformer", "blocks": 2, "heads": 2, "dim_feedforward": 10, "context": 5},
-            {"type": "dense", "units": "vocab", "activation": "softmax"}]}"#,
-    )?;
+    for dropout in [0.0, 0.3] {
+        transformer_network_with(be, dropout)?;
+    }
+    Ok(())
+}
+
+fn transformer_network_with<B: Backend>(be: &B, dropout: f32) -> Result<()> {
+    let spec = NetworkSpec::from_json(&format!(
+        r#"{{"input": "chars", "layers": [
+            {{"type": "embedding", "dim": 6}},
+            {{"type": "transformer", "blocks": 2, "heads": 2, "dim_feedforward": 10, "context": 5,
+              "dropout": {dropout}}},
+            {{"type": "dense", "units": "vocab", "activation": "softmax"}}]}}"#
+    ))?;
     let vocab = 5;
     let mut r = rng(42);
     let net = Network::init(be, &spec, Some(vocab), &mut r)?;
@@ -190,9 +200,19 @@ fn transformer_network<B: Backend>(be: &B) -> Result<()> {
     let labels: Vec<u32> = (0..steps * rows)
         .map(|_| r.random_range(0..vocab as u32))
         .collect();
+    // Dropout acts in training and only there: the training pass's loss
+    // differs from the reading pass's exactly when the rate is not 0.
+    let loss_in = |mode: Mode| -> Result<Vec<f32>> {
+        let mut a = net.acts(be, steps, rows);
+        a.set_ids(be, &ids)?;
+        net.forward(be, &mut a, mode, Until::Loss(&labels))?;
+        read(be, a.loss().expect("a loss pass"))
+    };
+    let (train, infer) = (loss_in(MODE)?, loss_in(Mode::Infer)?);
+    assert_eq!(train != infer, dropout > 0.0, "dropout {dropout}");
     check_network(
         be,
-        "transformer network",
+        &format!("transformer network, dropout {dropout}"),
         net,
         None,
         Some(ids),

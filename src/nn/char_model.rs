@@ -591,6 +591,14 @@ impl<B: Backend> CharModel<B> {
     /// when there is none, so files saved before specs load). The tensors
     /// must fit that vocabulary; every check runs before any weight is used.
     pub fn from_safetensors(be: &B, bytes: &[u8]) -> Result<Self> {
+        Self::from_safetensors_as(be, bytes, None)
+    }
+
+    /// [`CharModel::from_safetensors`] read as the network `spec` instead
+    /// of the metadata's, when given: the same weights under other
+    /// settings that have no parameters of their own (a dropout rate), for
+    /// a training run that goes on. The tensors must fit it.
+    pub fn from_safetensors_as(be: &B, bytes: &[u8], spec: Option<&NetworkSpec>) -> Result<Self> {
         let metadata = weights::read_metadata(bytes)?;
         let text = metadata.get(VOCAB_KEY).ok_or_else(|| {
             Error::WeightsFile(format!(
@@ -600,7 +608,10 @@ impl<B: Backend> CharModel<B> {
         })?;
         let vocab = Vocab::from_metadata(text)
             .map_err(|e| Error::WeightsFile(format!("the vocabulary in the metadata: {e}")))?;
-        let spec = weights::network_of(&metadata)?.unwrap_or_else(spec::seed_lstm);
+        let spec = match spec {
+            Some(spec) => spec.clone(),
+            None => weights::network_of(&metadata)?.unwrap_or_else(spec::seed_lstm),
+        };
         if !spec.is_text() {
             return Err(Error::WeightsFile(
                 "the network in the metadata reads images, but the file has a vocabulary".into(),

@@ -139,11 +139,13 @@ pub fn fields(kind: &LayerKind) -> Vec<Field> {
             heads,
             dim_feedforward,
             context,
+            dropout,
         } => vec![
             f("blocks", choice(blocks, STACKED)),
             f("heads", choice(heads, HEADS)),
             f("dim_feedforward", FieldValue::Whole(*dim_feedforward)),
             f("context", FieldValue::Whole(*context)),
+            f("dropout", FieldValue::Rate(*dropout)),
         ],
     }
 }
@@ -234,6 +236,7 @@ pub fn layer_of_type(type_name: &str, from: Option<&LayerKind>) -> Result<LayerK
                 heads: 4,
                 dim_feedforward: 512,
                 context: 128,
+                dropout: 0.0,
             },
         },
         other => {

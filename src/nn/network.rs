@@ -559,17 +559,25 @@ impl<B: Backend> Network<B> {
         }
     }
 
-    /// The dropout mask of layer `i`'s use `k` (0 a dropout layer; 2l + 1
-    /// and 2l + 2 sub-layer l's input and recurrent masks) in `mode`.
+    /// The dropout mask of layer `i`'s use `k` < 64 (0 a dropout layer;
+    /// 2l + 1 and 2l + 2 sub-layer l's input and recurrent masks; 3b + 1 ..=
+    /// 3b + 3 a Transformer block b's, see [`Transformer::forward`]) in
+    /// `mode`.
     fn mask(mode: Mode, i: usize, k: usize, rate: f32) -> Mask {
         match mode {
             Mode::Train { seed, step } if rate > 0.0 => Mask {
-                seed: mix(seed ^ mix((i * 16 + k) as u32 + 1)),
+                seed: mix(seed ^ mix((i * 64 + k) as u32 + 1)),
                 step,
                 rate,
             },
             _ => Mask::NONE,
         }
+    }
+
+    fn transformer_masks(t: &Transformer<B>, mode: Mode, i: usize) -> Vec<Mask> {
+        (0..3 * t.plan.blocks)
+            .map(|k| Self::mask(mode, i, k + 1, t.plan.dropout))
+            .collect()
     }
 
     fn recurrent_masks(r: &Recurrent<B>, mode: Mode, i: usize) -> Vec<Masks> {
@@ -654,7 +662,8 @@ impl<B: Backend> Network<B> {
                     &Self::recurrent_masks(r, mode, i),
                 )?,
                 (Layer::Transformer(t), Slot::Transformer(seq)) => {
-                    t.forward(be, x.ok_or_else(need)?, seq, &a.host_ids)?
+                    let masks = Self::transformer_masks(t, mode, i);
+                    t.forward(be, x.ok_or_else(need)?, seq, &a.host_ids, &masks)?
                 }
                 (Layer::Flatten | Layer::Softmax, Slot::None) => {}
                 _ => unreachable!("slots are made from the layers"),
@@ -811,7 +820,10 @@ impl<B: Backend> Network<B> {
                     let x = x.expect("a recurrent layer reads an earlier layer");
                     r.backward(be, x, seqs, &masks, d_x, params)?;
                 }
-                (Layer::Transformer(t), Slot::Transformer(seq)) => t.backward(be, seq, d_x)?,
+                (Layer::Transformer(t), Slot::Transformer(seq)) => {
+                    let masks = Self::transformer_masks(t, mode, i);
+                    t.backward(be, seq, d_x, &masks)?
+                }
                 (Layer::Embedding(e), Slot::Out(_)) => {
                     if params {
                         let ids = a.ids.as_ref().expect("a text network reads ids");

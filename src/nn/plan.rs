@@ -148,12 +148,14 @@ impl LayerPlan {
                 heads,
                 dim_feedforward,
                 context,
+                dropout,
             } => Some(TransformerPlan {
                 dim: self.input.size(),
                 blocks,
                 heads,
                 dim_feedforward,
                 context,
+                dropout,
             }),
             _ => None,
         }
@@ -536,7 +538,7 @@ pub fn block_params(prefix: &str, d: usize, ff: usize) -> Vec<ParamInfo> {
 }
 
 /// A Transformer entry's settings, resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TransformerPlan {
     /// d_model: the width of its input, and of its output.
     pub dim: usize,
@@ -544,6 +546,9 @@ pub struct TransformerPlan {
     pub heads: usize,
     pub dim_feedforward: usize,
     pub context: usize,
+    /// On each block's two residual branches and its feed-forward's hidden
+    /// values, in training.
+    pub dropout: f32,
 }
 
 type Inferred = (Shape, Vec<ParamInfo>, u64);
@@ -740,6 +745,7 @@ fn infer(
             heads,
             dim_feedforward,
             context,
+            dropout,
         } => {
             let Shape::Seq(d) = input else {
                 return Err(match input {
@@ -750,6 +756,7 @@ fn infer(
             within("blocks", *blocks, MAX_BLOCKS)?;
             within("heads", *heads, MAX_HEADS)?;
             within("dim_feedforward", *dim_feedforward, MAX_FEEDFORWARD)?;
+            rate("dropout", *dropout)?;
             if !(4..=MAX_CONTEXT).contains(context) {
                 return Err(format!("has context {context}: use 4 to {MAX_CONTEXT}"));
             }

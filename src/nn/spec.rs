@@ -173,8 +173,10 @@ pub enum LayerKind {
     /// positions (`context` of them) added to the input, then `blocks` of
     /// PyTorch's nn.TransformerEncoderLayer(d_model = the input's width,
     /// nhead = heads, dim_feedforward, activation="gelu", batch_first=True,
-    /// norm_first=True, dropout=0.0) under a causal mask, then a final
-    /// LayerNorm. Its parameters are named as a module holding `pos`,
+    /// norm_first=True) under a causal mask, then a final LayerNorm.
+    /// `dropout` is the layer's dropout where it meets the residual stream
+    /// and inside the feed-forward (dropout1, dropout2 and its `dropout`);
+    /// PyTorch's also drops attention weights, which this leaves whole. Its parameters are named as a module holding `pos`,
     /// `layers` (the blocks) and `norm` names them: without a `"name"` they
     /// take no prefix (`pos.weight`, `layers.0.self_attn.in_proj_weight`,
     /// `norm.weight`), with one they take it (`"name": "body"`:
@@ -184,6 +186,8 @@ pub enum LayerKind {
         heads: usize,
         dim_feedforward: usize,
         context: usize,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        dropout: f32,
     },
 }
 
@@ -248,8 +252,16 @@ impl LayerKind {
                 heads,
                 dim_feedforward,
                 context,
+                dropout,
             } => {
-                format!("{t} {blocks} blocks {heads} heads ff {dim_feedforward} context {context}")
+                let drop = if *dropout > 0.0 {
+                    format!(" dropout {dropout}")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{t} {blocks} blocks {heads} heads ff {dim_feedforward} context {context}{drop}"
+                )
             }
         }
     }
@@ -619,6 +631,7 @@ pub fn transformer_char() -> NetworkSpec {
                 heads: 4,
                 dim_feedforward: 512,
                 context: 128,
+                dropout: 0.0,
             }
             .into(),
             named(softmax_head(), "head"),

@@ -1,8 +1,8 @@
 //! The Transformer body of a character model: learned positions added to
 //! the embedded characters, `blocks` of PyTorch's
 //! nn.TransformerEncoderLayer(d, heads, dim_feedforward, activation="gelu",
-//! batch_first=True, norm_first=True, dropout=0.0) under a causal mask, and
-//! a final LayerNorm, in PyTorch's layouts and names:
+//! batch_first=True, norm_first=True) under a causal mask, and a final
+//! LayerNorm, in PyTorch's layouts and names:
 //!
 //! ```text
 //! x0 = x + pos[position]                         position_forward
@@ -11,10 +11,15 @@
 //!   qkv = a in_proj_weight^T + in_proj_bias      dense_forward   [n, 3d]: q, k, v
 //!   att = softmax(q k^T / sqrt(d / heads)) v     attention_scores_forward, attention_values_forward
 //!         (each head on its d / heads columns; position t sees 0..=t)
-//!   x1  = x + att out_proj.weight^T + out_proj.bias            dense_forward, residual_forward
-//!   x'  = x1 + linear2(gelu(linear1(norm2(x1))))               dense, gelu_forward, residual
+//!   x1  = x + D1(att out_proj.weight^T + out_proj.bias)        dense_forward, residual_forward
+//!   x'  = x1 + D3(linear2(D2(gelu(linear1(norm2(x1))))))       dense, gelu_forward, residual
 //! out = norm(x of the last block)
 //! ```
+//!
+//! D1, D2, D3 are the block's dropout1, feed-forward dropout and dropout2
+//! (dropout_forward at the plan's rate, in training only; identity
+//! otherwise). PyTorch's layer also drops attention weights: this one keeps
+//! them whole, so that the fused attention backward needs no mask.
 //!
 //! Sequences are time-major like the recurrent layers' ([steps * rows, d],
 //! row t * rows + r), so every op but attention and the positions reads it
@@ -33,7 +38,7 @@ use rand::Rng;
 use super::Param;
 use super::init::{glorot_uniform, standard_normal, uniform};
 use super::plan::TransformerPlan;
-use crate::backend::{Act, Backend, KeyRows, Tensor};
+use crate::backend::{Act, Backend, KeyRows, Mask, Tensor};
 use crate::error::{Error, Result};
 
 /// PyTorch's nn.LayerNorm default.
@@ -231,6 +236,9 @@ struct BlockActs<B: Backend> {
     g: B::Tensor,
     /// out_proj's, then linear2's output [n, d] (backward needs neither).
     proj: B::Tensor,
+    /// With dropout, in a window pass: GELU's output after D2 (linear2's
+    /// input) [n, ff], and `proj` after D1 or D3 [n, d].
+    dropped: Option<(B::Tensor, B::Tensor)>,
     /// The block's output [n, d].
     out: B::Tensor,
     /// Decoding: every position's qkv row [rows * context, 3d], one row's
@@ -248,6 +256,9 @@ struct Grads<B: Backend> {
     dln: B::Tensor,
     /// d loss / d GELU's output, then its input [n, ff].
     dg: B::Tensor,
+    /// With dropout: d loss / d linear2's input [n, ff], and d loss / d a
+    /// projection's output, before D1 or D3 [n, d].
+    dropped: Option<(B::Tensor, B::Tensor)>,
     datt: B::Tensor,
     dscores: B::Tensor,
     dqkv: B::Tensor,
@@ -377,6 +388,51 @@ impl<B: Backend> TransformerSeq<B> {
     }
 }
 
+/// Block b's three masks, D1, D2, D3 (none when `masks` is short: a
+/// caller outside training may pass none).
+fn block_masks(masks: &[Mask], b: usize) -> [Mask; 3] {
+    std::array::from_fn(|k| masks.get(3 * b + k).copied().unwrap_or(Mask::NONE))
+}
+
+fn active(m: Mask) -> bool {
+    m.rate > 0.0
+}
+
+/// x after the dropout `m`, written to `y` when it is active (and `y` is
+/// there: window passes of a layer with dropout); else x itself.
+fn dropped<'t, B: Backend>(
+    be: &B,
+    x: &'t B::Tensor,
+    y: Option<&'t mut B::Tensor>,
+    m: Mask,
+) -> Result<&'t B::Tensor> {
+    match y {
+        Some(y) if active(m) => {
+            be.dropout_forward(x, y, m, x.len())?;
+            Ok(y)
+        }
+        _ => Ok(x),
+    }
+}
+
+/// d loss / d x for y = dropout(x) under `m`, given dy: written to `dx`
+/// when the mask is active; else dy itself.
+fn undropped<'t, B: Backend>(
+    be: &B,
+    dy: &'t B::Tensor,
+    dx: Option<&'t mut B::Tensor>,
+    m: Mask,
+) -> Result<&'t B::Tensor> {
+    match dx {
+        Some(dx) if active(m) => {
+            be.fill_zero(dx);
+            be.dropout_backward(dy, dx, m, dy.len())?;
+            Ok(dx)
+        }
+        _ => Ok(dy),
+    }
+}
+
 /// Characters a full row keeps when it is refilled.
 pub fn refill_len(context: usize) -> usize {
     context / 2
@@ -460,6 +516,8 @@ impl<B: Backend> Transformer<B> {
                 h: be.zeros(&[n, ff]),
                 g: be.zeros(&[n, ff]),
                 proj: be.zeros(&[n, d]),
+                dropped: (p.dropout > 0.0 && !decoding)
+                    .then(|| (be.zeros(&[n, ff]), be.zeros(&[n, d]))),
                 out: be.zeros(&[n, d]),
                 cache: decoding.then(|| be.zeros(&[rows * p.context, 3 * d])),
             })
@@ -483,13 +541,15 @@ impl<B: Backend> Transformer<B> {
     /// Record the forward pass over x [steps * rows, d] (the embedded
     /// characters `ids`, time-major): the output lands in `s.out`. A
     /// decoding pass reads and extends each row's cache; its rows must not
-    /// be full (see [`TransformerSeq::full_rows`]).
+    /// be full (see [`TransformerSeq::full_rows`]). `masks` holds block b's
+    /// D1, D2, D3 at 3b .. 3b + 3 (all [`Mask::NONE`] outside training).
     pub fn forward(
         &self,
         be: &B,
         x: &B::Tensor,
         s: &mut TransformerSeq<B>,
         ids: &[u32],
+        masks: &[Mask],
     ) -> Result<()> {
         let p = self.plan;
         if s.steps > p.context {
@@ -533,13 +593,22 @@ impl<B: Backend> Transformer<B> {
             };
             be.attention_scores_forward(&a.qkv, kv, &s.starts, &mut a.weights, keys)?;
             be.attention_values_forward(&a.weights, kv, &s.starts, &mut a.att, keys)?;
+            let m = block_masks(masks, i);
+            let (g_dropped, proj_dropped) = match &mut a.dropped {
+                Some((g, p)) => (Some(g), Some(p)),
+                None => (None, None),
+            };
             w.out_proj.forward(be, &a.att, &mut a.proj)?;
-            be.residual_forward(input, &a.proj, &mut a.x1)?;
+            let branch = dropped(be, &a.proj, proj_dropped, m[0])?;
+            be.residual_forward(input, branch, &mut a.x1)?;
             w.norm2.forward(be, &a.x1, &mut a.ln2, &mut a.st2)?;
             w.linear1.forward(be, &a.ln2, &mut a.h)?;
             be.gelu_forward(&a.h, &mut a.g)?;
-            w.linear2.forward(be, &a.g, &mut a.proj)?;
-            be.residual_forward(&a.x1, &a.proj, &mut a.out)?;
+            let g = dropped(be, &a.g, g_dropped, m[1])?;
+            w.linear2.forward(be, g, &mut a.proj)?;
+            let proj_dropped = a.dropped.as_mut().map(|(_, p)| p);
+            let branch = dropped(be, &a.proj, proj_dropped, m[2])?;
+            be.residual_forward(&a.x1, branch, &mut a.out)?;
         }
         let last = s.blocks.last().map_or(&s.x0, |b| &b.out);
         self.norm.forward(be, last, &mut s.out, &mut s.stf)?;
@@ -553,13 +622,15 @@ impl<B: Backend> Transformer<B> {
     }
 
     /// Back through a window pass (not a decoding one), given `s.dy` = d
-    /// loss / d out from the layer above: accumulates every parameter's
-    /// gradient and, when asked, dx += d loss / d x.
+    /// loss / d out from the layer above and the forward's `masks`:
+    /// accumulates every parameter's gradient and, when asked, dx += d loss
+    /// / d x.
     pub fn backward(
         &mut self,
         be: &B,
         s: &mut TransformerSeq<B>,
         dx: Option<&mut B::Tensor>,
+        masks: &[Mask],
     ) -> Result<()> {
         if s.decoding() {
             return Err(Error::Input {
@@ -574,6 +645,7 @@ impl<B: Backend> Transformer<B> {
             dx1: be.zeros(&[n, d]),
             dln: be.zeros(&[n, d]),
             dg: be.zeros(&[n, ff]),
+            dropped: (p.dropout > 0.0).then(|| (be.zeros(&[n, ff]), be.zeros(&[n, d]))),
             datt: be.zeros(&[n, d]),
             dscores: be.zeros(&[s.rows, p.heads, s.steps, s.steps]),
             dqkv: be.zeros(&[n, 3 * d]),
@@ -588,18 +660,41 @@ impl<B: Backend> Transformer<B> {
             let input = if i == 0 { &s.x0 } else { &s.blocks[i - 1].out };
             let (dx_in, dx_out) = g.dx.split_at_mut(i + 1);
             let (d_in, d_out) = (&mut dx_in[i], &dx_out[0]);
-            // The feed-forward: out = x1 + linear2(gelu(linear1(norm2(x1)))).
-            be.fill_zero(&mut g.dg);
-            w.linear2.backward(be, &a.g, d_out, Some(&mut g.dg))?;
+            let m = block_masks(masks, i);
+            // The feed-forward: out = x1 + D3(linear2(D2(gelu(linear1(norm2(x1)))))).
+            let (dg_dropped, dproj) = match &mut g.dropped {
+                Some((dgd, dp)) => (Some(dgd), Some(dp)),
+                None => (None, None),
+            };
+            let d_linear2 = undropped(be, d_out, dproj, m[2])?;
+            let g_in = match &a.dropped {
+                Some((gd, _)) if active(m[1]) => gd,
+                _ => &a.g,
+            };
+            match dg_dropped {
+                Some(dgd) if active(m[1]) => {
+                    be.fill_zero(dgd);
+                    w.linear2.backward(be, g_in, d_linear2, Some(&mut *dgd))?;
+                    be.fill_zero(&mut g.dg);
+                    be.dropout_backward(dgd, &mut g.dg, m[1], dgd.len())?;
+                }
+                _ => {
+                    be.fill_zero(&mut g.dg);
+                    w.linear2.backward(be, g_in, d_linear2, Some(&mut g.dg))?;
+                }
+            }
             be.gelu_backward(&a.h, &mut g.dg)?;
             be.fill_zero(&mut g.dln);
             w.linear1.backward(be, &a.ln2, &g.dg, Some(&mut g.dln))?;
             be.fill_zero(&mut g.dx1);
             be.residual_backward(d_out, &mut g.dx1)?;
             w.norm2.backward(be, &a.x1, &a.st2, &g.dln, &mut g.dx1)?;
-            // Attention: x1 = x + out_proj(attention(in_proj(norm1(x)))).
+            // Attention: x1 = x + D1(out_proj(attention(in_proj(norm1(x))))).
+            let dproj = g.dropped.as_mut().map(|(_, dp)| dp);
+            let d_out_proj = undropped(be, &g.dx1, dproj, m[0])?;
             be.fill_zero(&mut g.datt);
-            w.out_proj.backward(be, &a.att, &g.dx1, Some(&mut g.datt))?;
+            w.out_proj
+                .backward(be, &a.att, d_out_proj, Some(&mut g.datt))?;
             be.attention_backward_scores(&a.weights, &a.qkv, &s.starts, &g.datt, &mut g.dscores)?;
             be.fill_zero(&mut g.dqkv);
             be.attention_backward_query(&g.dscores, &a.qkv, &s.starts, &mut g.dqkv)?;

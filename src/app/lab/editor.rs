@@ -72,7 +72,7 @@ pub fn LayerEditor(lab: LabState, words: Signal<&'static LabStrings>) -> impl In
         None => String::new(),
     };
     let fields = move || {
-        let (at, _) = current.get()?;
+        let (at, type_name) = current.get()?;
         let kind = lab.spec_untracked().layers.get(at)?.kind.clone();
         Some(
             edit::fields(&kind)
@@ -111,7 +111,7 @@ pub fn LayerEditor(lab: LabState, words: Signal<&'static LabStrings>) -> impl In
                         }
                         .into_any(),
                     };
-                    view! { <label>{move || w().field(key)}" "{input}</label> }
+                    view! { <label>{move || w().field(type_name, key)}" "{input}</label> }
                 })
                 .collect_view(),
         )

@@ -109,6 +109,7 @@ pub struct LabStrings {
     pub field_layers: &'static str,
     pub field_dropout: &'static str,
     pub field_recurrent_dropout: &'static str,
+    pub field_block_dropout: &'static str,
     pub field_blocks: &'static str,
     pub field_heads: &'static str,
     pub field_dim_feedforward: &'static str,
@@ -135,9 +136,11 @@ impl LabStrings {
         }
     }
 
-    /// A layer setting's label, by its key in the spec.
-    pub fn field(&self, key: &str) -> &'static str {
+    /// A setting's label, by its layer's type and its key in the spec: a
+    /// Transformer's dropout is inside its blocks, not between layers.
+    pub fn field(&self, type_name: &str, key: &str) -> &'static str {
         match key {
+            "dropout" if type_name == "transformer" => self.field_block_dropout,
             "filters" => self.field_filters,
             "kernel" => self.field_kernel,
             "activation" => self.field_activation,
@@ -268,6 +271,7 @@ static EN: LabStrings = LabStrings {
     field_layers: "Stacked layers",
     field_dropout: "Dropout between layers",
     field_recurrent_dropout: "Recurrent dropout",
+    field_block_dropout: "Dropout inside each block",
     field_blocks: "Blocks",
     field_heads: "Attention heads",
     field_dim_feedforward: "Feed-forward width",
@@ -376,6 +380,7 @@ static ZH: LabStrings = LabStrings {
     field_layers: "堆叠层数",
     field_dropout: "层间 Dropout",
     field_recurrent_dropout: "循环 Dropout",
+    field_block_dropout: "块内 Dropout",
     field_blocks: "块数",
     field_heads: "注意力头数",
     field_dim_feedforward: "前馈层宽度",

@@ -19,9 +19,10 @@ use crate::networks::network_arg;
 
 #[derive(Args)]
 pub struct TrainText {
-    /// A preset (`neuralpad networks` lists them) or a JSON spec file.
-    #[arg(long, default_value = "seed-lstm")]
-    pub network: String,
+    /// A preset (`neuralpad networks` lists them) or a JSON spec file
+    /// (default: seed-lstm, or with --init the network of that file).
+    #[arg(long)]
+    pub network: Option<String>,
     #[arg(long, value_enum, default_value = "gpu")]
     pub backend: Device,
     /// A UTF-8 text file (its last 5% held out); "sotu", the State of the
@@ -67,8 +68,10 @@ pub struct TrainText {
     pub seed: u64,
     #[arg(long, default_value = "char_lstm.safetensors")]
     pub out: PathBuf,
-    /// Start from these weights (their network and vocabulary, which must
-    /// be the corpus's) instead of fresh ones: a run that goes on.
+    /// Start from these weights (their vocabulary, which must be the
+    /// corpus's, and their network unless --network names one their
+    /// tensors fit, e.g. the same with dropout) instead of fresh ones: a
+    /// run that goes on.
     #[arg(long)]
     pub init: Option<PathBuf>,
 }
@@ -175,7 +178,7 @@ pub fn load_corpus(name: &str) -> neuralpad::Result<Corpus> {
 }
 
 pub fn train(o: &TrainText) -> neuralpad::Result<()> {
-    let spec = network_arg(&o.network)?;
+    let spec = network_arg(o.network.as_deref().unwrap_or("seed-lstm"))?;
     let corpus = load_corpus(&o.corpus)?;
     on_device!(o.backend, be => train_on(be, &spec, &corpus, o))
 }
@@ -197,7 +200,8 @@ fn train_on<B: Backend>(
     let mut model = match &o.init {
         None => CharModel::init(be, spec, c.vocab.clone(), &mut rng)?,
         Some(path) => {
-            let m = CharModel::from_safetensors(be, &read(path)?)?;
+            let named = o.network.as_ref().map(|_| spec);
+            let m = CharModel::from_safetensors_as(be, &read(path)?, named)?;
             if m.vocab() != &c.vocab {
                 return Err(neuralpad::Error::Input {
                     what: "--init",

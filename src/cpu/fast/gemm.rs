@@ -1,9 +1,10 @@
 //! A safe face on `matrixmultiply::sgemm`: matrices are slices with explicit
 //! strides, checked to lie inside their slice before the unsafe call.
 //! Natively a large product is cut into blocks of rows or columns, one per
-//! thread, on a rayon pool: matrixmultiply's own threading shares only its
-//! inner loops, packs the whole right-hand matrix on one thread first and
-//! allocates per call, which gave a second core only 1.28x on the LSTM.
+//! thread, the caller's and those of the spinning helpers below:
+//! matrixmultiply's own threading shares only its inner loops, packs the
+//! whole right-hand matrix on one thread first and allocates per call,
+//! which gave a second core only 1.28x on the LSTM.
 
 /// A read-only view: element (i, j) of a `rows` x `cols` matrix is
 /// `data[i * rs + j * cs]`.
