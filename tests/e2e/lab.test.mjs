@@ -258,6 +258,15 @@ for (const cfg of CONFIGS) {
       show: '#lab-picture',
     });
     assert.deepEqual(await variants(page), ['seed-lstm', 'transformer-char']);
+    // Its dropout is the blocks' own (PyTorch's dropout1, feed-forward
+    // dropout and dropout2), so training below runs its masks on this backend.
+    await page.click('#lab-picture-layer-1');
+    const dropout = page.locator('label', { has: page.locator('#lab-field-dropout') });
+    assert.match(await dropout.innerText(), /Dropout inside each block/);
+    await setValue(page, '#lab-field-dropout', 0.1);
+    await until(run, 'the dropout in the picture', () => /dropout 0\.1/.test(document.querySelector('#lab-picture-layer-1')?.innerText ?? ''), null, {
+      show: '#lab-picture',
+    });
     const versus = await trainAll(run);
     t.diagnostic(`${cfg.title}: ${versus.map((r) => r.cells.slice(0, 5).join(' | ')).join('  ;  ')}`);
     assert.equal(versus.length, 2, 'one row per network');
