@@ -399,7 +399,9 @@ fn active(m: Mask) -> bool {
 }
 
 /// x after the dropout `m`, written to `y` when it is active (and `y` is
-/// there: window passes of a layer with dropout); else x itself.
+/// there: window passes of a layer with dropout); else x itself. The mask
+/// is elementwise, so the same gives d loss / d input from d loss / d
+/// output on the way back.
 fn dropped<'t, B: Backend>(
     be: &B,
     x: &'t B::Tensor,
@@ -412,24 +414,6 @@ fn dropped<'t, B: Backend>(
             Ok(y)
         }
         _ => Ok(x),
-    }
-}
-
-/// d loss / d x for y = dropout(x) under `m`, given dy: written to `dx`
-/// when the mask is active; else dy itself.
-fn undropped<'t, B: Backend>(
-    be: &B,
-    dy: &'t B::Tensor,
-    dx: Option<&'t mut B::Tensor>,
-    m: Mask,
-) -> Result<&'t B::Tensor> {
-    match dx {
-        Some(dx) if active(m) => {
-            be.fill_zero(dx);
-            be.dropout_backward(dy, dx, m, dy.len())?;
-            Ok(dx)
-        }
-        _ => Ok(dy),
     }
 }
 
@@ -666,7 +650,7 @@ impl<B: Backend> Transformer<B> {
                 Some((dgd, dp)) => (Some(dgd), Some(dp)),
                 None => (None, None),
             };
-            let d_linear2 = undropped(be, d_out, dproj, m[2])?;
+            let d_linear2 = dropped(be, d_out, dproj, m[2])?;
             let g_in = match &a.dropped {
                 Some((gd, _)) if active(m[1]) => gd,
                 _ => &a.g,
@@ -691,7 +675,7 @@ impl<B: Backend> Transformer<B> {
             w.norm2.backward(be, &a.x1, &a.st2, &g.dln, &mut g.dx1)?;
             // Attention: x1 = x + D1(out_proj(attention(in_proj(norm1(x))))).
             let dproj = g.dropped.as_mut().map(|(_, dp)| dp);
-            let d_out_proj = undropped(be, &g.dx1, dproj, m[0])?;
+            let d_out_proj = dropped(be, &g.dx1, dproj, m[0])?;
             be.fill_zero(&mut g.datt);
             w.out_proj
                 .backward(be, &a.att, d_out_proj, Some(&mut g.datt))?;
