@@ -388,14 +388,9 @@ impl<B: Backend> TransformerSeq<B> {
     }
 }
 
-/// Block b's three masks, D1, D2, D3 (none when `masks` is short: a
-/// caller outside training may pass none).
+/// Block b's three masks, D1, D2, D3.
 fn block_masks(masks: &[Mask], b: usize) -> [Mask; 3] {
-    std::array::from_fn(|k| masks.get(3 * b + k).copied().unwrap_or(Mask::NONE))
-}
-
-fn active(m: Mask) -> bool {
-    m.rate > 0.0
+    [masks[3 * b], masks[3 * b + 1], masks[3 * b + 2]]
 }
 
 /// x after the dropout `m`, written to `y` when it is active (and `y` is
@@ -409,7 +404,7 @@ fn dropped<'t, B: Backend>(
     m: Mask,
 ) -> Result<&'t B::Tensor> {
     match y {
-        Some(y) if active(m) => {
+        Some(y) if m.is_active() => {
             be.dropout_forward(x, y, m, x.len())?;
             Ok(y)
         }
@@ -652,11 +647,11 @@ impl<B: Backend> Transformer<B> {
             };
             let d_linear2 = dropped(be, d_out, dproj, m[2])?;
             let g_in = match &a.dropped {
-                Some((gd, _)) if active(m[1]) => gd,
+                Some((gd, _)) if m[1].is_active() => gd,
                 _ => &a.g,
             };
             match dg_dropped {
-                Some(dgd) if active(m[1]) => {
+                Some(dgd) if m[1].is_active() => {
                     be.fill_zero(dgd);
                     w.linear2.backward(be, g_in, d_linear2, Some(&mut *dgd))?;
                     be.fill_zero(&mut g.dg);
