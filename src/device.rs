@@ -5,7 +5,7 @@
 pub enum Device {
     /// WGSL kernels through wgpu (Vulkan, Metal or DX12).
     Gpu,
-    /// The fast CPU path: im2col and matrixmultiply, on every core.
+    /// The fast CPU path: im2col and SGEMM, on every core.
     Cpu,
     /// The plain-loop CPU twins: the specification, slow.
     CpuReference,

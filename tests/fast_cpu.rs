@@ -1,5 +1,5 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! The fast CPU backend (im2col + matrixmultiply) against the plain-loop
+//! The fast CPU backend (im2col + SGEMM) against the plain-loop
 //! twins it must agree with: every op on the shared self-test cases, then
 //! whole training steps of the digit classifier.
 

@@ -10,10 +10,13 @@
 //!
 //! Y and dY are [O, NP] here, NCHW ([N, O, OH*OW]) in the tensors: one
 //! GEMM over the batch beats N small ones, and the transposing copy is
-//! cheap beside it.
+//! cheap beside it. The copies around a product (im2col, col2im, the
+//! epilogue) are shared between the threads whenever the product is: on
+//! one thread they took half of a training step's time on this path.
 
 use super::activation::activate_in_place;
 use super::gemm::{MatMut, MatRef, gemm};
+use super::threads::{RowsMut, for_blocks};
 use crate::params::Conv2dParams;
 
 /// Sizes as usize: (n, c, h, w, o, oh, ow, k).
@@ -31,43 +34,51 @@ fn scratch(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// col [C*k*k, N*OH*OW] from x [N, C, H, W], one contiguous output row
-/// (OW values) at a time.
-fn im2col(p: &Conv2dParams, x: &[f32], col: &mut [f32]) {
+/// (OW values) at a time; blocks of col's rows on the threads when the
+/// product of `macs` multiply-adds that reads it is shared.
+fn im2col(p: &Conv2dParams, x: &[f32], col: &mut [f32], macs: usize) {
     let [n, c, h, w, _, oh, ow, k] = dims(p);
     let np = n * oh * ow;
-    for ci in 0..c {
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = &mut col[((ci * k + ky) * k + kx) * np..][..np];
-                for (r, dst) in row.chunks_exact_mut(ow).enumerate() {
-                    let (ni, oy) = (r / oh, r % oh);
-                    let src = ((ni * c + ci) * h + oy + ky) * w + kx;
-                    dst.copy_from_slice(&x[src..src + ow]);
-                }
+    let col = RowsMut::new(&mut col[..c * k * k * np]);
+    for_blocks(c * k * k, 1, macs, &|taps| {
+        // SAFETY: a block writes only its own rows of col.
+        let rows = unsafe { col.get(taps.start * np..taps.end * np) };
+        for (tap, row) in taps.zip(rows.chunks_exact_mut(np)) {
+            let (ci, ky, kx) = (tap / (k * k), tap / k % k, tap % k);
+            for (r, dst) in row.chunks_exact_mut(ow).enumerate() {
+                let (ni, oy) = (r / oh, r % oh);
+                let src = ((ni * c + ci) * h + oy + ky) * w + kx;
+                dst.copy_from_slice(&x[src..src + ow]);
             }
         }
-    }
+    });
 }
 
 /// dx [N, C, H, W] += every tap of col [C*k*k, N*OH*OW] at the input pixel
-/// it was read from: the adjoint of [`im2col`].
-fn col2im(p: &Conv2dParams, col: &[f32], dx: &mut [f32]) {
+/// it was read from: the adjoint of [`im2col`]. Blocks of input channels
+/// (which write disjoint planes of dx) on the threads as in `im2col`.
+fn col2im(p: &Conv2dParams, col: &[f32], dx: &mut [f32], macs: usize) {
     let [n, c, h, w, _, oh, ow, k] = dims(p);
     let np = n * oh * ow;
-    for ci in 0..c {
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = &col[((ci * k + ky) * k + kx) * np..][..np];
-                for (r, src) in row.chunks_exact(ow).enumerate() {
-                    let (ni, oy) = (r / oh, r % oh);
-                    let at = ((ni * c + ci) * h + oy + ky) * w + kx;
-                    for (d, s) in dx[at..at + ow].iter_mut().zip(src) {
-                        *d += s;
+    let dx = RowsMut::new(&mut dx[..n * c * h * w]);
+    for_blocks(c, 1, macs, &|channels| {
+        for ci in channels {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let row = &col[((ci * k + ky) * k + kx) * np..][..np];
+                    for (r, src) in row.chunks_exact(ow).enumerate() {
+                        let (ni, oy) = (r / oh, r % oh);
+                        let at = ((ni * c + ci) * h + oy + ky) * w + kx;
+                        // SAFETY: channel ci's planes of dx are this block's alone.
+                        let dst = unsafe { dx.get(at..at + ow) };
+                        for (d, s) in dst.iter_mut().zip(src) {
+                            *d += s;
+                        }
                     }
                 }
             }
         }
-    }
+    });
 }
 
 /// rows [O, N*P] from t [N, O, P] (P = OH*OW): the batch side by side.
@@ -96,23 +107,31 @@ pub fn conv2d_forward(
     let np = n * plane;
     let col = scratch(col, taps * np);
     let rows = scratch(rows, o * np);
-    im2col(p, x, col);
+    let macs = o * taps * np;
+    im2col(p, x, col, macs);
     gemm(
         MatRef::rows(w, o, taps),
         MatRef::rows(col, taps, np),
         0.0,
         MatMut::rows(rows, o, np),
     );
-    // Back to NCHW, adding the bias and applying the activation on the way.
-    for (i, dst) in y.chunks_exact_mut(plane).enumerate() {
-        let (ni, oi) = (i / o, i % o);
-        let src = &rows[(oi * n + ni) * plane..][..plane];
-        let bias = b[oi];
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = s + bias;
+    // Back to NCHW, adding the bias and applying the activation on the
+    // way, blocks of y's planes on the threads.
+    let rows = &*rows;
+    let y = RowsMut::new(&mut y[..n * o * plane]);
+    for_blocks(n * o, 1, macs, &|planes| {
+        // SAFETY: a block writes only its own planes of y.
+        let dst = unsafe { y.get(planes.start * plane..planes.end * plane) };
+        for (i, dst) in planes.zip(dst.chunks_exact_mut(plane)) {
+            let (ni, oi) = (i / o, i % o);
+            let src = &rows[(oi * n + ni) * plane..][..plane];
+            let bias = b[oi];
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = s + bias;
+            }
+            activate_in_place(p.act, dst);
         }
-        activate_in_place(p.act, dst);
-    }
+    });
 }
 
 /// dx [N, C, H, W] += full correlation of dy [N, O, OH, OW] with w.
@@ -135,7 +154,7 @@ pub fn conv2d_backward_input(
         0.0,
         MatMut::rows(col, taps, np),
     );
-    col2im(p, col, dx);
+    col2im(p, col, dx, o * taps * np);
 }
 
 /// dw [O, C, k, k] += correlation of x [N, C, H, W] with dy [N, O, OH, OW],
@@ -152,7 +171,7 @@ pub fn conv2d_backward_weight(
     let (taps, np) = (c * k * k, n * oh * ow);
     let col = scratch(col, taps * np);
     let rows = scratch(rows, o * np);
-    im2col(p, x, col);
+    im2col(p, x, col, o * taps * np);
     nchw_to_rows(p, dy, rows);
     gemm(
         MatRef::rows(rows, o, np),

@@ -2,13 +2,16 @@
 
 use super::activation::activate_in_place;
 use super::gemm::{MatMut, MatRef, gemm};
+use super::threads::{RowsMut, for_blocks};
 use crate::params::DenseParams;
 
 fn dims(p: &DenseParams) -> (usize, usize, usize) {
     (p.n as usize, p.inp as usize, p.out as usize)
 }
 
-/// y = act(x . w^T + b), act being `p.act`.
+/// y = act(x . w^T + b), act being `p.act`: the product, then the bias
+/// and activation in blocks of rows on the threads when the product was
+/// shared.
 pub fn dense_forward(p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
     let (n, inp, out) = dims(p);
     gemm(
@@ -20,12 +23,17 @@ pub fn dense_forward(p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [
     if out == 0 {
         return;
     }
-    for row in y[..n * out].chunks_exact_mut(out) {
-        for (v, bias) in row.iter_mut().zip(b) {
-            *v += bias;
+    let y = RowsMut::new(&mut y[..n * out]);
+    for_blocks(n, 1, n * inp * out, &|rows| {
+        // SAFETY: a block writes only its own rows of y.
+        let block = unsafe { y.get(rows.start * out..rows.end * out) };
+        for row in block.chunks_exact_mut(out) {
+            for (v, bias) in row.iter_mut().zip(b) {
+                *v += bias;
+            }
         }
-    }
-    activate_in_place(p.act, &mut y[..n * out]);
+        activate_in_place(p.act, block);
+    });
 }
 
 /// dx += dy . w.

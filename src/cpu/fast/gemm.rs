@@ -1,10 +1,15 @@
-//! A safe face on `matrixmultiply::sgemm`: matrices are slices with explicit
+//! A safe face on the SGEMM kernels: matrices are slices with explicit
 //! strides, checked to lie inside their slice before the unsafe call.
-//! Natively a large product is cut into blocks of rows or columns, one per
-//! thread, the caller's and those of the spinning helpers below:
-//! matrixmultiply's own threading shares only its inner loops, packs the
-//! whole right-hand matrix on one thread first and allocates per call,
-//! which gave a second core only 1.28x on the LSTM.
+//! Natively the kernels are the `gemm` crate's (1.1-1.5x matrixmultiply's
+//! on this project's shapes, single-threaded) and a large product is cut
+//! into blocks of rows or columns, one per thread, on the caller and the
+//! spinning helpers of `threads`: a kernel crate's own threading (rayon's
+//! pool, or matrixmultiply's shared inner loops after packing on one
+//! thread) loses more to waking and waiting than a second core gains on an
+//! LSTM step's products. In wasm32 the kernel is matrixmultiply's simd128
+//! one, on the page's one thread.
+
+use super::threads;
 
 /// A read-only view: element (i, j) of a `rows` x `cols` matrix is
 /// `data[i * rs + j * cs]`.
@@ -73,30 +78,34 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
     rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
 }
 
+/// Blocks of a shared product are multiples of this along m or n: whole
+/// AVX2 vectors of c.
+const TILE: usize = 8;
+
 /// c = a . b + beta * c. With beta = 0, c's old values are never read (they
 /// may be uninitialised scratch or NaN); with beta = 1 the product
-/// accumulates, which is what the `*_backward_*` ops need.
+/// accumulates, which is what the `*_backward_*` ops need. A large product
+/// is cut into blocks along the longer of m and n, one per thread.
 pub fn gemm(a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
     let whole = Product::checked(a, b, beta, c);
+    let along_n = whole.n >= whole.m;
+    let macs = whole.m * whole.k * whole.n;
     // SAFETY: the asserts of `Product::checked` keep every element the
     // product touches inside its slice; `c` is a unique borrow, so it
     // aliases neither `a` nor `b`, and row-major strides (n, 1) never map
-    // two elements to one address. The parts of a split write disjoint
-    // blocks of `c`, and all of them finish before this returns (the
-    // borrows outlive them).
-    unsafe {
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Some(parts) = whole.split(threads::count()) {
-            let (running, left) = threads::share(&parts[1..]);
-            for part in std::iter::once(&parts[0]).chain(left) {
-                part.run();
-            }
-            // Dropping a running part waits for it (also when unwinding).
-            drop(running);
-            return;
-        }
-        whole.run();
-    }
+    // two elements to one address. The blocks write disjoint parts of `c`,
+    // and all of them finish before `for_blocks` returns (the borrows
+    // outlive them).
+    threads::for_blocks(whole.m.max(whole.n), TILE, macs, &|r| unsafe {
+        whole.block(along_n, r).run()
+    });
+}
+
+/// `gemm` on the calling thread alone: for the products inside a block of
+/// a `threads::for_blocks` job, whose other threads are busy with theirs.
+pub fn gemm_here(a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
+    // SAFETY: as in `gemm`, on one thread.
+    unsafe { Product::checked(a, b, beta, c).run() }
 }
 
 /// A pointer into a slice that `gemm` has bounds-checked, handed to the
@@ -124,13 +133,6 @@ struct Product {
     c: Shared,
     c_row: usize,
 }
-
-/// Fewer multiply-adds than this run on one thread: handing half of a
-/// product to the other core costs a few microseconds, which only a product
-/// of some tens of microseconds repays (an LSTM step's recurrent product,
-/// 32 x 128 x 512, is 2.1 million).
-#[cfg(not(target_arch = "wasm32"))]
-const SPLIT_MACS: usize = 1 << 19;
 
 impl Product {
     /// The product of views whose every element lies inside its slice
@@ -167,43 +169,30 @@ impl Product {
         }
     }
 
-    /// `parts` blocks of about equal size along the longer of m and n, in
-    /// multiples of 8 (the micro-kernel's tile), or None when the product
-    /// is too small to share.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn split(&self, parts: usize) -> Option<Vec<Product>> {
-        const TILE: usize = 8;
-        let long = self.m.max(self.n);
-        if parts < 2 || self.m * self.k * self.n < SPLIT_MACS || long < 2 * TILE {
-            return None;
-        }
-        let step = long.div_ceil(parts).next_multiple_of(TILE);
-        let along_n = self.n >= self.m;
+    /// Rows (`along_n` false) or columns `r` of the product.
+    fn block(&self, along_n: bool, r: std::ops::Range<usize>) -> Product {
         let (ars, _) = self.a_strides;
         let (_, bcs) = self.b_strides;
-        let blocks = (0..long).step_by(step).map(|start| {
-            let len = step.min(long - start);
-            // SAFETY: start < m (or n), so every offset stays inside the
-            // slices `gemm` checked; `add` only computes the address.
-            unsafe {
-                if along_n {
-                    Product {
-                        n: len,
-                        b: Shared(self.b.0.add(start * bcs)),
-                        c: Shared(self.c.0.add(start)),
-                        ..*self
-                    }
-                } else {
-                    Product {
-                        m: len,
-                        a: Shared(self.a.0.add(start * ars)),
-                        c: Shared(self.c.0.add(start * self.c_row)),
-                        ..*self
-                    }
+        assert!(r.end <= if along_n { self.n } else { self.m });
+        // SAFETY: r.start < m (or n), so every offset stays inside the
+        // slices `gemm` checked; `add` only computes the address.
+        unsafe {
+            if along_n {
+                Product {
+                    n: r.len(),
+                    b: Shared(self.b.0.add(r.start * bcs)),
+                    c: Shared(self.c.0.add(r.start)),
+                    ..*self
+                }
+            } else {
+                Product {
+                    m: r.len(),
+                    a: Shared(self.a.0.add(r.start * ars)),
+                    c: Shared(self.c.0.add(r.start * self.c_row)),
+                    ..*self
                 }
             }
-        });
-        Some(blocks.collect())
+        }
     }
 
     /// # Safety
@@ -212,6 +201,34 @@ impl Product {
     unsafe fn run(&self) {
         let (ars, acs) = self.a_strides;
         let (brs, bcs) = self.b_strides;
+        // SAFETY: the caller's contract, passed on to the kernel.
+        #[cfg(not(target_arch = "wasm32"))]
+        unsafe {
+            // gemm's dst = alpha * dst + beta * lhs . rhs; with read_dst
+            // false dst is never read, which beta = 0 promises here.
+            gemm::gemm(
+                self.m,
+                self.n,
+                self.k,
+                self.c.0.cast_mut(),
+                1,
+                self.c_row as isize,
+                self.beta != 0.0,
+                self.a.0,
+                acs as isize,
+                ars as isize,
+                self.b.0,
+                bcs as isize,
+                brs as isize,
+                self.beta,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        #[cfg(target_arch = "wasm32")]
         unsafe {
             matrixmultiply::sgemm(
                 self.m,
@@ -230,178 +247,6 @@ impl Product {
                 1,
             );
         }
-    }
-}
-
-/// The helper threads of the native products: each spins for a while
-/// after its last part, so the next product (an LSTM step's comes some tens
-/// of microseconds later) starts at once, then sleeps. A pool that puts the
-/// caller to sleep until the parts are done (rayon's, tried first) loses
-/// more to the wake-up than the second core gains on such products.
-#[cfg(not(target_arch = "wasm32"))]
-mod threads {
-    use std::cell::UnsafeCell;
-    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-    use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-    use std::thread::Thread;
-    use std::time::{Duration, Instant};
-
-    use super::Product;
-
-    /// How long a helper keeps looking for work before it sleeps.
-    pub(super) const SPIN: Duration = Duration::from_micros(500);
-
-    const IDLE: u8 = 0;
-    const POSTED: u8 = 1;
-    const DONE: u8 = 2;
-
-    struct Slot {
-        state: AtomicU8,
-        sleeping: AtomicBool,
-        /// Written by the owner while IDLE, read by the helper once POSTED.
-        part: UnsafeCell<Option<Product>>,
-    }
-
-    // SAFETY: `part` is handed over by `state` (release on post, acquire
-    // on take), so the owner and the helper never touch it at once.
-    unsafe impl Sync for Slot {}
-
-    struct Helper {
-        /// Held by the one `gemm` that uses this helper.
-        owner: Mutex<()>,
-        slot: Arc<Slot>,
-        thread: Thread,
-    }
-
-    /// A part a helper is computing; dropping it waits until the part is
-    /// done, so no part outlives the borrows of `gemm`.
-    pub struct Running {
-        _owner: MutexGuard<'static, ()>,
-        helper: &'static Helper,
-    }
-
-    impl Running {
-        /// Hands `part` to the helper `owner` holds.
-        fn post(owner: MutexGuard<'static, ()>, helper: &'static Helper, part: Product) -> Self {
-            let slot = &helper.slot;
-            // SAFETY: the state is IDLE (the last owner waited for DONE and
-            // reset it), so the helper does not read `part` now.
-            unsafe { *slot.part.get() = Some(part) };
-            // SeqCst on both sides of the handshake with `sleeping`: with a
-            // release store here the load below may pass it (x86's store
-            // buffer), the helper then parks unseen and this waits forever.
-            slot.state.store(POSTED, Ordering::SeqCst);
-            if slot.sleeping.load(Ordering::SeqCst) {
-                helper.thread.unpark();
-            }
-            Self {
-                _owner: owner,
-                helper,
-            }
-        }
-    }
-
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let state = &self.helper.slot.state;
-            let mut spins = 0u32;
-            while state.load(Ordering::Acquire) != DONE {
-                spins += 1;
-                if spins < 1 << 16 {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            state.store(IDLE, Ordering::Relaxed);
-        }
-    }
-
-    fn work(slot: &Slot) {
-        loop {
-            let mut since = Instant::now();
-            let mut n = 0u32;
-            while slot.state.load(Ordering::Acquire) != POSTED {
-                n += 1;
-                if n % 64 == 0 && since.elapsed() > SPIN {
-                    slot.sleeping.store(true, Ordering::SeqCst);
-                    // A post before the store above is seen by this check;
-                    // one after it sees `sleeping` and unparks (an unpark
-                    // before `park` makes it return at once).
-                    if slot.state.load(Ordering::SeqCst) != POSTED {
-                        std::thread::park();
-                    }
-                    slot.sleeping.store(false, Ordering::SeqCst);
-                    since = Instant::now();
-                }
-                std::hint::spin_loop();
-            }
-            // SAFETY: POSTED: the owner wrote `part` and waits for DONE.
-            if let Some(part) = unsafe { (*slot.part.get()).take() } {
-                // SAFETY: `gemm` checked the part's matrices and gives no
-                // other thread its block of c until DONE.
-                unsafe { part.run() };
-            }
-            slot.state.store(DONE, Ordering::Release);
-        }
-    }
-
-    /// Threads in all, the caller's included: MATMUL_NUM_THREADS (the
-    /// variable matrixmultiply's own threading read, kept so that a
-    /// training run can still be held to one core), else every core.
-    fn wanted() -> usize {
-        std::env::var("MATMUL_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .clamp(1, 64)
-    }
-
-    fn helpers() -> &'static [Helper] {
-        static HELPERS: OnceLock<Vec<Helper>> = OnceLock::new();
-        HELPERS.get_or_init(|| {
-            (1..wanted())
-                .filter_map(|i| {
-                    let slot = Arc::new(Slot {
-                        state: AtomicU8::new(IDLE),
-                        sleeping: AtomicBool::new(false),
-                        part: UnsafeCell::new(None),
-                    });
-                    let for_thread = Arc::clone(&slot);
-                    let handle = std::thread::Builder::new()
-                        .name(format!("gemm-{i}"))
-                        .spawn(move || work(&for_thread))
-                        .ok()?;
-                    Some(Helper {
-                        owner: Mutex::new(()),
-                        slot,
-                        thread: handle.thread().clone(),
-                    })
-                })
-                .collect()
-        })
-    }
-
-    /// Threads a product may be cut for, the caller's included.
-    pub fn count() -> usize {
-        helpers().len() + 1
-    }
-
-    /// Posts the first parts to the helpers no other product is using now
-    /// (products on several threads at once, as in the service, share
-    /// them); returns those running and the parts left to the caller.
-    pub fn share(parts: &[Product]) -> (Vec<Running>, &[Product]) {
-        let mut running = Vec::with_capacity(parts.len());
-        for helper in helpers() {
-            let Some(&part) = parts.get(running.len()) else {
-                break;
-            };
-            if let Ok(owner) = helper.owner.try_lock() {
-                running.push(Running::post(owner, helper, part));
-            }
-        }
-        let posted = running.len();
-        (running, &parts[posted..])
     }
 }
 
@@ -428,11 +273,11 @@ mod tests {
             .collect()
     }
 
-    /// Products large enough to be split, along m and along n, of sizes no
-    /// multiple of the tile, with a transposed operand and beta 0 and 1:
-    /// each block computed alone, and the whole through `gemm` (on the
-    /// helper threads when one is free), equal the definition, and the
-    /// blocks equal the unsplit product exactly.
+    /// Products large enough to be shared, cut along m and along n, of
+    /// sizes no multiple of the tile, with a transposed operand and beta 0
+    /// and 1: three blocks computed one by one, and the whole through
+    /// `gemm` (on the helper threads when one is free), equal the
+    /// definition, and the blocks equal the uncut product exactly.
     #[test]
     fn split_products_equal_the_whole() {
         for (m, k, n, beta) in [(37, 130, 517, 0.0), (515, 64, 21, 1.0), (32, 128, 512, 1.0)] {
@@ -453,10 +298,10 @@ mod tests {
 
             let mut c = c0.clone();
             let whole = Product::checked(a, b, beta, MatMut::rows(&mut c, m, n));
-            let parts = whole.split(3).expect("large enough to split");
-            assert_eq!(parts.len(), 3);
-            assert_eq!(parts.iter().map(|p| p.m * p.n).sum::<usize>(), m * n);
-            for part in &parts {
+            let (along_n, long) = (n >= m, m.max(n));
+            let step = long.div_ceil(3).next_multiple_of(TILE);
+            for start in (0..long).step_by(step) {
+                let part = whole.block(along_n, start..(start + step).min(long));
                 // SAFETY: the blocks lie inside a, b and c, one at a time.
                 unsafe { part.run() };
             }
@@ -473,37 +318,5 @@ mod tests {
             unsafe { alone.run() };
             assert_eq!(one, c, "{m}x{k}x{n} split and whole");
         }
-    }
-
-    /// Products back to back and after pauses longer than the helper's spin
-    /// (so it has gone to sleep and must be woken) all finish: a lost
-    /// wake-up would hang here, so the products run on a thread watched
-    /// with a deadline.
-    #[test]
-    fn helpers_wake_for_every_product() {
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let (m, k, n) = (32, 128, 512);
-            let (a, b) = (values(m * k, 4), values(n * k, 5));
-            let mut c = vec![0.0; m * n];
-            for i in 0..400 {
-                if i % 2 == 1 {
-                    std::thread::sleep(
-                        threads::SPIN + std::time::Duration::from_micros(i % 7 * 50),
-                    );
-                }
-                gemm(
-                    MatRef::rows(&a, m, k),
-                    MatRef::rows(&b, n, k).t(),
-                    0.0,
-                    MatMut::rows(&mut c, m, n),
-                );
-            }
-            done.send(c[0]).unwrap();
-        });
-        let first = finished
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("400 products within a minute: a helper was never woken");
-        assert!(first.is_finite());
     }
 }

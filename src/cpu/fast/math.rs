@@ -73,20 +73,56 @@ pub fn gelu_derivative(x: f32) -> f32 {
 }
 
 pub fn sigmoid_in_place(v: &mut [f32]) {
-    for x in v {
-        *x = sigmoid(*x);
-    }
+    map_in_place(v, sigmoid);
 }
 
 pub fn tanh_in_place(v: &mut [f32]) {
+    map_in_place(v, tanh);
+}
+
+/// v = f(v) in place, 8 lanes at a time where the CPU has AVX2 (checked at
+/// run time: the build targets plain x86-64, whose 4-lane SSE2 loops made
+/// an LSTM step's activations a tenth of its time). Only the vector width
+/// differs: without fast-math nothing is fused or reordered, so the results
+/// are the same bits either way.
+#[inline(always)]
+fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present, as just checked.
+        unsafe { map_avx2(v, f) };
+        return;
+    }
     for x in v {
-        *x = tanh(*x);
+        *x = f(*x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn map_avx2(v: &mut [f32], f: impl Fn(f32) -> f32) {
+    for x in v {
+        *x = f(*x);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The slice functions (8 lanes where there is AVX2) give the same bits
+    /// as the scalar functions, value by value.
+    #[test]
+    fn slices_equal_the_scalar_functions() {
+        let xs: Vec<f32> = (-4000..=4000).map(|i| i as f32 * 0.0271).collect();
+        let (mut s, mut t) = (xs.clone(), xs.clone());
+        sigmoid_in_place(&mut s);
+        tanh_in_place(&mut t);
+        for ((&x, s), t) in xs.iter().zip(s).zip(t) {
+            assert_eq!(s.to_bits(), sigmoid(x).to_bits(), "sigmoid({x})");
+            assert_eq!(t.to_bits(), tanh(x).to_bits(), "tanh({x})");
+        }
+    }
 
     #[test]
     fn match_the_standard_library() {

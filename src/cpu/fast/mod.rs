@@ -1,9 +1,12 @@
 //! The fast CPU backend: conv2d and dense as matrix products (im2col plus
-//! `matrixmultiply`'s blocked SGEMM, threaded natively, single-threaded in
-//! wasm32) with the activation fused into the epilogue; the recurrent
-//! cells' products as SGEMM over the batch; the 2x2 max-pool, relu's
-//! backward, sigmoid, tanh, GELU, layer norm's weight gradient and the bias
-//! gradients as loops over slices that the compiler vectorises; attention
+//! blocked SGEMM: the `gemm` crate's natively, on every core;
+//! `matrixmultiply`'s simd128 one in wasm32, on the page's one thread) with
+//! the activation fused into the epilogue; an LSTM or RNN step as one job
+//! per block of the batch's rows (the recurrent product and the cell's
+//! arithmetic of those rows on one thread, so the second core shares both);
+//! the 2x2 max-pool, every max-pool's backward, dropout, relu's backward,
+//! sigmoid, tanh, GELU, layer norm's weight gradient and the bias gradients
+//! as loops over slices that the compiler vectorises; attention
 //! as SGEMM per (row, head). Every other kernel is the plain-loop twin,
 //! inherited from [`CpuKernels`]'s defaults. Same tensors as
 //! [`CpuBackend`](super::CpuBackend), so the two mix freely, and the twins
@@ -13,17 +16,19 @@ mod activation;
 mod attention;
 mod conv2d;
 mod dense;
+mod dropout;
 mod gemm;
 mod math;
 mod max_pool2d;
 mod recurrent;
+mod threads;
 
 use std::cell::RefCell;
 
 use super::CpuKernels;
 use crate::params::{
-    AttentionParams, Conv2dParams, DenseParams, ElementwiseParams, LayerNormParams, PoolParams,
-    RecurrentParams,
+    AttentionParams, Conv2dParams, DenseParams, DropoutParams, ElementwiseParams, LayerNormParams,
+    PoolParams, RecurrentParams,
 };
 
 /// im2col matrices and transposed activations live here between calls, so
@@ -33,16 +38,18 @@ pub struct FastCpuBackend {
     /// [C*k*k, N*OH*OW]: the im2col matrix, or its gradient.
     col: RefCell<Vec<f32>>,
     /// [O, N*OH*OW]: a conv output or output gradient, batch side by side;
-    /// or a recurrent step's products [batch, G*H].
+    /// or a GRU step's recurrent products [batch, 3H].
     rows: RefCell<Vec<f32>>,
     /// Attention's products of one (sequence, head), and its masked weights.
     attn: RefCell<Vec<f32>>,
     masked: RefCell<Vec<f32>>,
+    /// A recurrent layer's W_hh^T over the steps of a sequence.
+    w_hh_t: RefCell<recurrent::TransposedWeights>,
 }
 
 impl CpuKernels for FastCpuBackend {
     fn describe(&self) -> String {
-        "CPU (fast: im2col + matrixmultiply)".to_string()
+        "CPU (fast: im2col + SGEMM)".to_string()
     }
 
     fn conv2d_forward(&self, p: &Conv2dParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
@@ -86,6 +93,9 @@ impl CpuKernels for FastCpuBackend {
             super::max_pool2d::max_pool2d_forward(p, x, y, argmax);
         }
     }
+    fn max_pool2d_backward(&self, p: &PoolParams, dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
+        max_pool2d::max_pool2d_backward(p, dy, argmax, dx);
+    }
     fn dense_forward(&self, p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32]) {
         dense::dense_forward(p, x, w, b, y);
     }
@@ -97,6 +107,12 @@ impl CpuKernels for FastCpuBackend {
     }
     fn dense_backward_bias(&self, p: &DenseParams, dy: &[f32], db: &mut [f32]) {
         dense::dense_backward_bias(p, dy, db);
+    }
+    fn dropout_forward(&self, p: &DropoutParams, x: &[f32], y: &mut [f32]) {
+        dropout::dropout_forward(p, x, y);
+    }
+    fn dropout_backward(&self, p: &DropoutParams, dy: &[f32], dx: &mut [f32]) {
+        dropout::dropout_backward(p, dy, dx);
     }
     fn relu_backward(&self, p: &ElementwiseParams, y: &[f32], grad: &mut [f32]) {
         let n = p.len as usize;
@@ -156,7 +172,9 @@ impl CpuKernels for FastCpuBackend {
         h_in: &mut [f32],
         h_out: &mut [f32],
     ) {
-        recurrent::rnn_step_forward(p, xg, w_hh, b_hh, h_in, h_out, &mut self.rows.borrow_mut());
+        let mut w_hh_t = self.w_hh_t.borrow_mut();
+        let w_hh_t = w_hh_t.get(p, w_hh, h_in, p.hidden as usize);
+        recurrent::rnn_step_forward(p, xg, w_hh_t, b_hh, h_in, h_out);
     }
     fn rnn_step_backward(
         &self,
@@ -188,10 +206,12 @@ impl CpuKernels for FastCpuBackend {
         h_out: &mut [f32],
         gates: &mut [f32],
     ) {
+        let mut w_hh_t = self.w_hh_t.borrow_mut();
+        let w_hh_t = w_hh_t.get(p, w_hh, h_in, 3 * p.hidden as usize);
         recurrent::gru_step_forward(
             p,
             xg,
-            w_hh,
+            w_hh_t,
             b_hh,
             h0,
             h_in,
@@ -233,17 +253,9 @@ impl CpuKernels for FastCpuBackend {
         c: &mut [f32],
         gates: &mut [f32],
     ) {
-        recurrent::lstm_step_forward(
-            p,
-            xg,
-            w_hh,
-            b_hh,
-            h_in,
-            h_out,
-            c,
-            gates,
-            &mut self.rows.borrow_mut(),
-        );
+        let mut w_hh_t = self.w_hh_t.borrow_mut();
+        let w_hh_t = w_hh_t.get(p, w_hh, h_in, 4 * p.hidden as usize);
+        recurrent::lstm_step_forward(p, xg, w_hh_t, b_hh, h_in, h_out, c, gates);
     }
     fn lstm_step_backward(
         &self,
