@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ANSWER_TIMEOUT_MS, CONFIGS, dist, launchPage, serve, until, exitWithFailures, median, table } from '../tests/e2e/harness.mjs';
+import { ANSWER_TIMEOUT_MS, CONFIGS, dist, launchPage, serve, show, until, exitWithFailures, median, table } from '../tests/e2e/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -113,6 +113,8 @@ async function measure(run, prefix, { selects, numbers, warm, steps, itemsPerSte
   const { page } = run;
   const waitFor = (what, fn, arg, timeout) =>
     until(run, what, fn, arg, { timeout, polling: POLL_MS, show: `#${prefix}-status, #${prefix}-message` });
+  // The panels live in the page's sections: open this one's first.
+  await show(page, { td: 'train', tt: 'text' }[prefix]);
   for (const [key, value] of Object.entries(selects)) await page.selectOption(`#${prefix}-${key}`, value);
   for (const [key, value] of Object.entries(numbers)) await setNumber(page, `#${prefix}-${key}`, value);
   await page.click(`#${prefix}-start`);
