@@ -16,7 +16,7 @@
 
 use super::activation::activate_in_place;
 use super::gemm::{MatMut, MatRef, gemm};
-use super::threads::{RowsMut, for_blocks};
+use super::threads::{RowsMut, for_blocks, for_row_blocks};
 use crate::params::Conv2dParams;
 
 /// Sizes as usize: (n, c, h, w, o, oh, ow, k).
@@ -39,10 +39,7 @@ fn scratch(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 fn im2col(p: &Conv2dParams, x: &[f32], col: &mut [f32], macs: usize) {
     let [n, c, h, w, _, oh, ow, k] = dims(p);
     let np = n * oh * ow;
-    let col = RowsMut::new(&mut col[..c * k * k * np]);
-    for_blocks(c * k * k, 1, macs, &|taps| {
-        // SAFETY: a block writes only its own rows of col.
-        let rows = unsafe { col.get(taps.start * np..taps.end * np) };
+    for_row_blocks(col, c * k * k, np, 1, macs, &|taps, rows| {
         for (tap, row) in taps.zip(rows.chunks_exact_mut(np)) {
             let (ci, ky, kx) = (tap / (k * k), tap / k % k, tap % k);
             for (r, dst) in row.chunks_exact_mut(ow).enumerate() {
@@ -118,10 +115,7 @@ pub fn conv2d_forward(
     // Back to NCHW, adding the bias and applying the activation on the
     // way, blocks of y's planes on the threads.
     let rows = &*rows;
-    let y = RowsMut::new(&mut y[..n * o * plane]);
-    for_blocks(n * o, 1, macs, &|planes| {
-        // SAFETY: a block writes only its own planes of y.
-        let dst = unsafe { y.get(planes.start * plane..planes.end * plane) };
+    for_row_blocks(y, n * o, plane, 1, macs, &|planes, dst| {
         for (i, dst) in planes.zip(dst.chunks_exact_mut(plane)) {
             let (ni, oi) = (i / o, i % o);
             let src = &rows[(oi * n + ni) * plane..][..plane];

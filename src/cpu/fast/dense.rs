@@ -2,7 +2,7 @@
 
 use super::activation::activate_in_place;
 use super::gemm::{MatMut, MatRef, gemm};
-use super::threads::{RowsMut, for_blocks};
+use super::threads::for_row_blocks;
 use crate::params::DenseParams;
 
 fn dims(p: &DenseParams) -> (usize, usize, usize) {
@@ -23,10 +23,7 @@ pub fn dense_forward(p: &DenseParams, x: &[f32], w: &[f32], b: &[f32], y: &mut [
     if out == 0 {
         return;
     }
-    let y = RowsMut::new(&mut y[..n * out]);
-    for_blocks(n, 1, n * inp * out, &|rows| {
-        // SAFETY: a block writes only its own rows of y.
-        let block = unsafe { y.get(rows.start * out..rows.end * out) };
+    for_row_blocks(y, n, out, 1, n * inp * out, &|_, block| {
         for row in block.chunks_exact_mut(out) {
             for (v, bias) in row.iter_mut().zip(b) {
                 *v += bias;

@@ -41,6 +41,23 @@ pub fn for_blocks(len: usize, align: usize, macs: usize, job: &Job<'_>) {
     job(0..len);
 }
 
+/// `for_blocks` over the first `rows` rows of `row` values of `data`, each
+/// block handed its own rows: `job(rows, block)`.
+pub fn for_row_blocks(
+    data: &mut [f32],
+    rows: usize,
+    row: usize,
+    align: usize,
+    macs: usize,
+    job: &(dyn Fn(Range<usize>, &mut [f32]) + Sync),
+) {
+    let data = RowsMut::new(&mut data[..rows * row]);
+    for_blocks(rows, align, macs, &|r| {
+        // SAFETY: the blocks of one job are disjoint ranges of rows.
+        job(r.clone(), unsafe { data.get(r.start * row..r.end * row) });
+    });
+}
+
 /// Threads a job may be cut for, the caller's included (1 in wasm32).
 #[cfg(test)]
 pub fn count() -> usize {
@@ -255,10 +272,10 @@ mod helpers {
         helpers().len() + 1
     }
 
-    /// Runs the first block here and posts the others to the helpers no
-    /// other job is using now (jobs on several threads at once, as in the
-    /// service, share them); runs the blocks no helper was free for here
-    /// too, then waits for the helpers' blocks.
+    /// Posts the blocks after the first to the helpers no other job is
+    /// using now (jobs on several threads at once, as in the service, share
+    /// them), runs the first and those no helper was free for here, then
+    /// waits for the helpers' blocks.
     pub fn share(job: &Job<'_>, mut blocks: impl Iterator<Item = Range<usize>>) {
         let Some(first) = blocks.next() else {
             return;
@@ -268,24 +285,25 @@ mod helpers {
         let job_static: &'static Job<'static> = unsafe { std::mem::transmute(job) };
         let mut running = Vec::new();
         let mut free = helpers().iter();
-        let mut here = vec![first];
-        for range in blocks {
+        // Once no helper is free none is left: that block and the rest run
+        // here, after the first.
+        let mut unposted = None;
+        for range in blocks.by_ref() {
             let helper = free
                 .by_ref()
                 .find_map(|h| h.owner.try_lock().ok().map(|g| (g, h)));
-            match helper {
-                Some((owner, helper)) => running.push(Running::post(
-                    owner,
-                    helper,
-                    Task {
-                        job: job_static,
-                        range,
-                    },
-                )),
-                None => here.push(range),
-            }
+            let Some((owner, helper)) = helper else {
+                unposted = Some(range);
+                break;
+            };
+            let task = Task {
+                job: job_static,
+                range,
+            };
+            running.push(Running::post(owner, helper, task));
         }
-        for range in here {
+        job(first);
+        for range in unposted.into_iter().chain(blocks) {
             job(range);
         }
         // Dropping a running block waits for it (also when unwinding).
@@ -313,10 +331,8 @@ mod tests {
                         helpers::SPIN + std::time::Duration::from_micros(i % 7 * 50),
                     );
                 }
-                let rows = RowsMut::new(&mut data);
-                for_blocks(512, 8, SHARE_MACS, &|r| {
-                    // SAFETY: the blocks are disjoint.
-                    for v in unsafe { rows.get(r) } {
+                for_row_blocks(&mut data, 512, 1, 8, SHARE_MACS, &|_, block| {
+                    for v in block {
                         *v += 1.0;
                     }
                 });
