@@ -60,6 +60,37 @@ fn scratch_reuse_across_shapes_agrees_too() {
 }
 
 #[test]
+fn the_ops_shared_over_threads_match_too() {
+    // The self-test shapes are too small for attention and GELU to be cut
+    // over the threads (threads::SHARE_MACS): at a Transformer's shape they
+    // are, each block of rows on its own thread, and must still agree.
+    // Attention: 8 rows of 64 steps, 4 heads of 32 (8 * 4 * 64 * 64 * 32 =
+    // 4.2 million multiply-adds a product); GELU: 131,072 values.
+    let dims = selftest::Dims {
+        n: 8,
+        c: 32,
+        h: 64,
+        w: 8,
+        o: 1,
+        k: 1,
+        pool: 4,
+    };
+    let fast = FastCpuBackend::default();
+    let ops = OPS.iter().filter(|op| {
+        let name = op.entry();
+        name.starts_with("attention") || name.starts_with("gelu")
+    });
+    let mut results = Vec::new();
+    for &op in ops {
+        results.push(
+            pollster::block_on(selftest::compare(&fast, &CpuBackend, op, dims, 7)).expect("op ran"),
+        );
+    }
+    assert_eq!(results.len(), 9);
+    assert_all_pass(&results);
+}
+
+#[test]
 fn a_shape_error_names_the_op() {
     let fast = FastCpuBackend::default();
     let x = fast.zeros(&[1, 2, 5, 5]);

@@ -2,7 +2,13 @@
 //! fused epilogue of the fast conv2d and dense, and the elementwise kernels
 //! whose twins would call libm or branch per value.
 
-use super::math::{sigmoid, tanh};
+use super::math::{self, gelu, gelu_derivative, sigmoid, tanh};
+use super::threads;
+
+/// Multiply-adds one GELU value is worth (erf and exp as polynomials, a
+/// division), for `threads::for_blocks`' judgement of whether a slice
+/// repays the second core: a Transformer layer's 4096 x 512 does.
+const GELU_MACS: usize = 32;
 
 /// v = act(v) in place, for the activation of `code` (`shapes::Act::code`).
 pub fn activate_in_place(code: u32, v: &mut [f32]) {
@@ -27,4 +33,20 @@ pub fn relu_backward(y: &[f32], grad: &mut [f32]) {
     for (g, &v) in grad.iter_mut().zip(y) {
         *g = if v <= 0.0 { 0.0 } else { *g };
     }
+}
+
+/// y = gelu(x), on every core for a long slice.
+pub fn gelu_forward(x: &[f32], y: &mut [f32]) {
+    let n = y.len();
+    threads::for_row_blocks(y, n, 1, 64, n * GELU_MACS, &|r, y| {
+        math::zip_map(&x[r], y, |x, _| gelu(x));
+    });
+}
+
+/// grad *= gelu'(x), in place, on every core for a long slice.
+pub fn gelu_backward(x: &[f32], grad: &mut [f32]) {
+    let n = grad.len();
+    threads::for_row_blocks(grad, n, 1, 64, n * GELU_MACS, &|r, g| {
+        math::zip_map(&x[r], g, |x, g| g * gelu_derivative(x));
+    });
 }

@@ -4,9 +4,24 @@
 //! or v), with the mask and the softmax as loops over the product. The
 //! weights that feed a product are first copied with the mask applied, so
 //! this agrees with the twins (src/cpu/attention.rs) on any input.
+//!
+//! A head's products are small (128 x 32 x 128 in the character
+//! Transformer): cut further they cost more in hand-offs than they gain, so
+//! the threads take whole sequences instead, each a block of the batch's
+//! rows with every head of them, writing only those rows' values.
 
-use super::gemm::{MatMut, MatRef, gemm};
+use std::cell::RefCell;
+use std::ops::Range;
+
+use super::gemm::{MatMut, MatRef, gemm_here};
+use super::threads::{self, RowsMut};
 use crate::params::AttentionParams;
+
+thread_local! {
+    /// A (sequence, head)'s product and its masked weights, kept between
+    /// calls on each thread (the caller's and the helpers').
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
 
 struct At {
     b: usize,
@@ -31,6 +46,29 @@ impl At {
             ks: p.k_step_stride as usize,
             kr: p.k_row_stride as usize,
         }
+    }
+    /// Multiply-adds of one of the six products over every row and head.
+    fn macs(&self) -> usize {
+        self.b * self.heads * self.tq * self.tk * self.hd
+    }
+    /// Whether key step s of row r is a position of its own for every
+    /// (s, r), so that blocks of rows add into disjoint key rows: the
+    /// training layout (kv = qkv, s * b + r) and the cache's (r * Tk + s).
+    fn key_rows_disjoint(&self) -> bool {
+        self.kr >= self.ks * self.tk || self.ks >= self.kr * self.b
+    }
+    /// `job(rows, product, masked)` over blocks of the batch's rows, on the
+    /// threads when `shared` and the work repays it, with this thread's
+    /// scratch.
+    fn for_rows(
+        &self,
+        shared: bool,
+        job: &(dyn Fn(Range<usize>, &mut Vec<f32>, &mut Vec<f32>) + Sync),
+    ) {
+        let macs = if shared { self.macs() } else { 0 };
+        threads::for_blocks(self.b, 1, macs, &|rows| {
+            SCRATCH.with_borrow_mut(|(c, m)| job(rows, c, m));
+        });
     }
     fn pos(&self, starts: &[u32], t: usize, r: usize) -> usize {
         (starts[r] as usize + t).min(self.tk - 1)
@@ -80,8 +118,9 @@ impl At {
     fn masked(&self, w: &[f32], starts: &[u32], r: usize, h: usize, n: usize, out: &mut Vec<f32>) {
         out.clear();
         for t in 0..self.tq {
-            let (at, pos) = (self.w(t, r, h), self.pos(starts, t, r));
-            out.extend((0..n).map(|s| if s <= pos { w[at + s] } else { 0.0 }));
+            let (at, seen) = (self.w(t, r, h), (self.pos(starts, t, r) + 1).min(n));
+            out.extend_from_slice(&w[at..at + seen]);
+            out.resize(out.len() + n - seen, 0.0);
         }
     }
 }
@@ -99,38 +138,45 @@ pub fn attention_scores_forward(
     kv: &[f32],
     starts: &[u32],
     weights: &mut [f32],
-    scratch: &mut Vec<f32>,
 ) {
     let a = At::of(p);
-    for r in 0..a.b {
-        let n = a.keys(starts, r);
-        for h in 0..a.heads {
-            let c = sized(scratch, a.tq * n);
-            gemm(
-                a.q_mat(qkv, r, h),
-                a.k_mat(kv, r, h, n, 0).t(),
-                0.0,
-                MatMut::rows(c, a.tq, n),
-            );
-            for t in 0..a.tq {
-                let pos = a.pos(starts, t, r);
-                let row = &mut weights[a.w(t, r, h)..a.w(t, r, h) + a.tk];
-                let scores = &c[t * n..t * n + pos + 1];
-                let max = scores
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v * p.scale));
-                let mut sum = 0.0;
-                for (w, &v) in row.iter_mut().zip(scores) {
-                    *w = (v * p.scale - max).exp();
-                    sum += *w;
+    let per_row = a.heads * a.tq * a.tk;
+    let weights = RowsMut::new(&mut weights[..a.b * per_row]);
+    a.for_rows(true, &|rows, scratch, _| {
+        // SAFETY: row r's weights are its own per_row values.
+        let weights = unsafe { weights.get(rows.start * per_row..rows.end * per_row) };
+        let base = rows.start * per_row;
+        for r in rows {
+            let n = a.keys(starts, r);
+            for h in 0..a.heads {
+                let c = sized(scratch, a.tq * n);
+                gemm_here(
+                    a.q_mat(qkv, r, h),
+                    a.k_mat(kv, r, h, n, 0).t(),
+                    0.0,
+                    MatMut::rows(c, a.tq, n),
+                );
+                for t in 0..a.tq {
+                    let pos = a.pos(starts, t, r);
+                    let at = a.w(t, r, h) - base;
+                    let row = &mut weights[at..at + a.tk];
+                    let scores = &c[t * n..t * n + pos + 1];
+                    let max = scores
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |m, &v| m.max(v * p.scale));
+                    let mut sum = 0.0;
+                    for (w, &v) in row.iter_mut().zip(scores) {
+                        *w = (v * p.scale - max).exp();
+                        sum += *w;
+                    }
+                    for w in &mut row[..=pos] {
+                        *w /= sum;
+                    }
+                    row[pos + 1..].fill(0.0);
                 }
-                for w in &mut row[..=pos] {
-                    *w /= sum;
-                }
-                row[pos + 1..].fill(0.0);
             }
         }
-    }
+    });
 }
 
 pub fn attention_values_forward(
@@ -139,27 +185,29 @@ pub fn attention_values_forward(
     kv: &[f32],
     starts: &[u32],
     out: &mut [f32],
-    scratch: &mut Vec<f32>,
-    masked: &mut Vec<f32>,
 ) {
     let a = At::of(p);
-    for r in 0..a.b {
-        let n = a.keys(starts, r);
-        for h in 0..a.heads {
-            a.masked(weights, starts, r, h, n, masked);
-            let c = sized(scratch, a.tq * a.hd);
-            gemm(
-                MatRef::rows(masked, a.tq, n),
-                a.k_mat(kv, r, h, n, a.dim),
-                0.0,
-                MatMut::rows(c, a.tq, a.hd),
-            );
-            for t in 0..a.tq {
-                let o = a.o(t, r, h);
-                out[o..o + a.hd].copy_from_slice(&c[t * a.hd..(t + 1) * a.hd]);
+    let out = RowsMut::new(out);
+    a.for_rows(true, &|rows, scratch, masked| {
+        for r in rows {
+            let n = a.keys(starts, r);
+            for h in 0..a.heads {
+                a.masked(weights, starts, r, h, n, masked);
+                let c = sized(scratch, a.tq * a.hd);
+                gemm_here(
+                    MatRef::rows(masked, a.tq, n),
+                    a.k_mat(kv, r, h, n, a.dim),
+                    0.0,
+                    MatMut::rows(c, a.tq, a.hd),
+                );
+                for t in 0..a.tq {
+                    let o = a.o(t, r, h);
+                    // SAFETY: position (t, r) is row t * b + r of out: r's own.
+                    unsafe { out.get(o..o + a.hd) }.copy_from_slice(&c[t * a.hd..(t + 1) * a.hd]);
+                }
             }
         }
-    }
+    });
 }
 
 pub fn attention_backward_scores(
@@ -169,32 +217,38 @@ pub fn attention_backward_scores(
     starts: &[u32],
     dout: &[f32],
     dscores: &mut [f32],
-    scratch: &mut Vec<f32>,
 ) {
     let a = At::of(p);
-    for r in 0..a.b {
-        let n = a.keys(starts, r);
-        for h in 0..a.heads {
-            let c = sized(scratch, a.tq * n);
-            gemm(
-                a.o_mat(dout, r, h),
-                a.k_mat(qkv, r, h, n, a.dim).t(),
-                0.0,
-                MatMut::rows(c, a.tq, n),
-            );
-            for t in 0..a.tq {
-                let (at, pos) = (a.w(t, r, h), a.pos(starts, t, r));
-                let dp = &c[t * n..t * n + pos + 1];
-                let w = &weights[at..at + pos + 1];
-                let dot: f32 = w.iter().zip(dp).map(|(w, d)| w * d).sum();
-                let row = &mut dscores[at..at + a.tk];
-                for ((ds, &w), &d) in row.iter_mut().zip(w).zip(dp) {
-                    *ds = w * (d - dot);
+    let per_row = a.heads * a.tq * a.tk;
+    let dscores = RowsMut::new(&mut dscores[..a.b * per_row]);
+    a.for_rows(true, &|rows, scratch, _| {
+        // SAFETY: row r's score gradients are its own per_row values.
+        let dscores = unsafe { dscores.get(rows.start * per_row..rows.end * per_row) };
+        let base = rows.start * per_row;
+        for r in rows {
+            let n = a.keys(starts, r);
+            for h in 0..a.heads {
+                let c = sized(scratch, a.tq * n);
+                gemm_here(
+                    a.o_mat(dout, r, h),
+                    a.k_mat(qkv, r, h, n, a.dim).t(),
+                    0.0,
+                    MatMut::rows(c, a.tq, n),
+                );
+                for t in 0..a.tq {
+                    let (at, pos) = (a.w(t, r, h), a.pos(starts, t, r));
+                    let dp = &c[t * n..t * n + pos + 1];
+                    let w = &weights[at..at + pos + 1];
+                    let dot: f32 = w.iter().zip(dp).map(|(w, d)| w * d).sum();
+                    let row = &mut dscores[at - base..at - base + a.tk];
+                    for ((ds, &w), &d) in row.iter_mut().zip(w).zip(dp) {
+                        *ds = w * (d - dot);
+                    }
+                    row[pos + 1..].fill(0.0);
                 }
-                row[pos + 1..].fill(0.0);
             }
         }
-    }
+    });
 }
 
 pub fn attention_backward_query(
@@ -203,64 +257,71 @@ pub fn attention_backward_query(
     qkv: &[f32],
     starts: &[u32],
     dqkv: &mut [f32],
-    scratch: &mut Vec<f32>,
-    masked: &mut Vec<f32>,
 ) {
     let a = At::of(p);
-    for r in 0..a.b {
-        let n = a.keys(starts, r);
-        for h in 0..a.heads {
-            a.masked(dscores, starts, r, h, n, masked);
-            let c = sized(scratch, a.tq * a.hd);
-            gemm(
-                MatRef::rows(masked, a.tq, n),
-                a.k_mat(qkv, r, h, n, 0),
-                0.0,
-                MatMut::rows(c, a.tq, a.hd),
-            );
-            for t in 0..a.tq {
-                let q = a.q(t, r, h);
-                for (d, v) in dqkv[q..q + a.hd].iter_mut().zip(&c[t * a.hd..]) {
-                    *d += p.scale * v;
+    let dqkv = RowsMut::new(dqkv);
+    a.for_rows(true, &|rows, scratch, masked| {
+        for r in rows {
+            let n = a.keys(starts, r);
+            for h in 0..a.heads {
+                a.masked(dscores, starts, r, h, n, masked);
+                let c = sized(scratch, a.tq * a.hd);
+                gemm_here(
+                    MatRef::rows(masked, a.tq, n),
+                    a.k_mat(qkv, r, h, n, 0),
+                    0.0,
+                    MatMut::rows(c, a.tq, a.hd),
+                );
+                for t in 0..a.tq {
+                    let q = a.q(t, r, h);
+                    // SAFETY: position (t, r) is row t * b + r of qkv: r's own.
+                    let dq = unsafe { dqkv.get(q..q + a.hd) };
+                    for (d, v) in dq.iter_mut().zip(&c[t * a.hd..]) {
+                        *d += p.scale * v;
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 /// dk (`extra` = 0, from q) or dv (`extra` = dim, from dout): the keys'
 /// side, masked^T [n, Tq] . rhs [Tq, hd], scaled, added at the key rows.
-#[allow(clippy::too_many_arguments)]
+/// Blocks of rows share the threads only where their key rows are
+/// disjoint.
 fn key_side<'a>(
     a: &At,
     w: &[f32],
-    rhs: &dyn Fn(usize, usize) -> MatRef<'a>,
+    rhs: &(dyn Fn(usize, usize) -> MatRef<'a> + Sync),
     starts: &[u32],
     dqkv: &mut [f32],
-    extra: usize,
-    scale: f32,
-    scratch: &mut Vec<f32>,
-    masked: &mut Vec<f32>,
+    (extra, scale): (usize, f32),
 ) {
-    for r in 0..a.b {
-        let n = a.keys(starts, r);
-        for h in 0..a.heads {
-            a.masked(w, starts, r, h, n, masked);
-            let c = sized(scratch, n * a.hd);
-            gemm(
-                MatRef::rows(masked, a.tq, n).t(),
-                rhs(r, h),
-                0.0,
-                MatMut::rows(c, n, a.hd),
-            );
-            for s in 0..n {
-                let k = a.k(s, r, h) + extra;
-                for (d, v) in dqkv[k..k + a.hd].iter_mut().zip(&c[s * a.hd..]) {
-                    *d += scale * v;
+    let dqkv = RowsMut::new(dqkv);
+    a.for_rows(a.key_rows_disjoint(), &|rows, scratch, masked| {
+        for r in rows {
+            let n = a.keys(starts, r);
+            for h in 0..a.heads {
+                a.masked(w, starts, r, h, n, masked);
+                let c = sized(scratch, n * a.hd);
+                gemm_here(
+                    MatRef::rows(masked, a.tq, n).t(),
+                    rhs(r, h),
+                    0.0,
+                    MatMut::rows(c, n, a.hd),
+                );
+                for s in 0..n {
+                    let k = a.k(s, r, h) + extra;
+                    // SAFETY: key step s of row r is r's own position
+                    // (key_rows_disjoint), or this is the only block.
+                    let dk = unsafe { dqkv.get(k..k + a.hd) };
+                    for (d, v) in dk.iter_mut().zip(&c[s * a.hd..]) {
+                        *d += scale * v;
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 pub fn attention_backward_key(
@@ -269,12 +330,10 @@ pub fn attention_backward_key(
     qkv: &[f32],
     starts: &[u32],
     dqkv: &mut [f32],
-    scratch: &mut Vec<f32>,
-    masked: &mut Vec<f32>,
 ) {
     let a = At::of(p);
     let q = |r, h| a.q_mat(qkv, r, h);
-    key_side(&a, dscores, &q, starts, dqkv, 0, p.scale, scratch, masked);
+    key_side(&a, dscores, &q, starts, dqkv, (0, p.scale));
 }
 
 pub fn attention_backward_value(
@@ -283,10 +342,8 @@ pub fn attention_backward_value(
     dout: &[f32],
     starts: &[u32],
     dqkv: &mut [f32],
-    scratch: &mut Vec<f32>,
-    masked: &mut Vec<f32>,
 ) {
     let a = At::of(p);
     let d = |r, h| a.o_mat(dout, r, h);
-    key_side(&a, weights, &d, starts, dqkv, a.dim, 1.0, scratch, masked);
+    key_side(&a, weights, &d, starts, dqkv, (a.dim, 1.0));
 }

@@ -19,7 +19,8 @@ pub fn exp(x: f32) -> f32 {
     // Beyond these bounds e^x leaves the normal range; the clamp keeps the
     // exponent arithmetic below valid and sends overflow to about 1.6e38.
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let k = x * LOG2E + ROUND;
+    let n = k - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_199_9e-3;
@@ -28,7 +29,13 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
-    er * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // n is read from k's bits rather than by `n as i32`: Rust's saturating
+    // float-to-int conversion (NaN to 0) does not vectorise, and its
+    // per-lane compares and moves were most of a GELU loop's time. k lies
+    // in [2^23, 2^24), where the float's unit in the last place is 1, so
+    // its bits less ROUND's are n exactly (for NaN, er is NaN anyway).
+    let n_bits = k.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    er * f32::from_bits((n_bits.wrapping_add(127) << 23) as u32)
 }
 
 #[inline(always)]
@@ -106,6 +113,29 @@ unsafe fn map_avx2(v: &mut [f32], f: impl Fn(f32) -> f32) {
     }
 }
 
+/// v[i] = f(x[i], v[i]), 8 lanes at a time where the CPU has AVX2, the
+/// same bits either way (as `map_in_place`).
+#[inline(always)]
+pub fn zip_map(x: &[f32], v: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present, as just checked.
+        unsafe { zip_map_avx2(x, v, f) };
+        return;
+    }
+    for (v, &x) in v.iter_mut().zip(x) {
+        *v = f(x, *v);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn zip_map_avx2(x: &[f32], v: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+    for (v, &x) in v.iter_mut().zip(x) {
+        *v = f(x, *v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,9 +148,18 @@ mod tests {
         let (mut s, mut t) = (xs.clone(), xs.clone());
         sigmoid_in_place(&mut s);
         tanh_in_place(&mut t);
-        for ((&x, s), t) in xs.iter().zip(s).zip(t) {
-            assert_eq!(s.to_bits(), sigmoid(x).to_bits(), "sigmoid({x})");
-            assert_eq!(t.to_bits(), tanh(x).to_bits(), "tanh({x})");
+        let (mut g, mut d) = (vec![0.0; xs.len()], vec![1.5; xs.len()]);
+        zip_map(&xs, &mut g, |x, _| gelu(x));
+        zip_map(&xs, &mut d, |x, v| v * gelu_derivative(x));
+        for (i, &x) in xs.iter().enumerate() {
+            assert_eq!(s[i].to_bits(), sigmoid(x).to_bits(), "sigmoid({x})");
+            assert_eq!(t[i].to_bits(), tanh(x).to_bits(), "tanh({x})");
+            assert_eq!(g[i].to_bits(), gelu(x).to_bits(), "gelu({x})");
+            assert_eq!(
+                d[i].to_bits(),
+                (1.5 * gelu_derivative(x)).to_bits(),
+                "gelu'({x})"
+            );
         }
     }
 

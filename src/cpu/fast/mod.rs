@@ -5,9 +5,9 @@
 //! per block of the batch's rows (the recurrent product and the cell's
 //! arithmetic of those rows on one thread, so the second core shares both);
 //! the 2x2 max-pool, every max-pool's backward, dropout, relu's backward,
-//! sigmoid, tanh, GELU, layer norm's weight gradient and the bias gradients
-//! as loops over slices that the compiler vectorises; attention
-//! as SGEMM per (row, head). Every other kernel is the plain-loop twin,
+//! sigmoid, tanh, GELU (on every core), layer norm's weight gradient and
+//! the bias gradients as loops over slices that the compiler vectorises;
+//! attention as SGEMM per (row, head), blocks of rows on every core. Every other kernel is the plain-loop twin,
 //! inherited from [`CpuKernels`]'s defaults. Same tensors as
 //! [`CpuBackend`](super::CpuBackend), so the two mix freely, and the twins
 //! stay the specification that tests/fast_cpu.rs holds this backend to.
@@ -40,9 +40,6 @@ pub struct FastCpuBackend {
     /// [O, N*OH*OW]: a conv output or output gradient, batch side by side;
     /// or a GRU step's recurrent products [batch, 3H].
     rows: RefCell<Vec<f32>>,
-    /// Attention's products of one (sequence, head), and its masked weights.
-    attn: RefCell<Vec<f32>>,
-    masked: RefCell<Vec<f32>>,
     /// A recurrent layer's W_hh^T over the steps of a sequence.
     w_hh_t: RefCell<recurrent::TransposedWeights>,
 }
@@ -145,15 +142,11 @@ impl CpuKernels for FastCpuBackend {
     }
     fn gelu_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
         let n = p.len as usize;
-        for (y, &x) in y[..n].iter_mut().zip(&x[..n]) {
-            *y = math::gelu(x);
-        }
+        activation::gelu_forward(&x[..n], &mut y[..n]);
     }
     fn gelu_backward(&self, p: &ElementwiseParams, x: &[f32], grad: &mut [f32]) {
         let n = p.len as usize;
-        for (g, &x) in grad[..n].iter_mut().zip(&x[..n]) {
-            *g *= math::gelu_derivative(x);
-        }
+        activation::gelu_backward(&x[..n], &mut grad[..n]);
     }
     fn sigmoid_forward(&self, p: &ElementwiseParams, x: &[f32], y: &mut [f32]) {
         let n = p.len as usize;
@@ -285,14 +278,7 @@ impl CpuKernels for FastCpuBackend {
         starts: &[u32],
         weights: &mut [f32],
     ) {
-        attention::attention_scores_forward(
-            p,
-            qkv,
-            kv,
-            starts,
-            weights,
-            &mut self.attn.borrow_mut(),
-        );
+        attention::attention_scores_forward(p, qkv, kv, starts, weights);
     }
     fn attention_values_forward(
         &self,
@@ -302,15 +288,7 @@ impl CpuKernels for FastCpuBackend {
         starts: &[u32],
         out: &mut [f32],
     ) {
-        attention::attention_values_forward(
-            p,
-            weights,
-            kv,
-            starts,
-            out,
-            &mut self.attn.borrow_mut(),
-            &mut self.masked.borrow_mut(),
-        );
+        attention::attention_values_forward(p, weights, kv, starts, out);
     }
     fn attention_backward_scores(
         &self,
@@ -321,15 +299,7 @@ impl CpuKernels for FastCpuBackend {
         dout: &[f32],
         dscores: &mut [f32],
     ) {
-        attention::attention_backward_scores(
-            p,
-            weights,
-            qkv,
-            starts,
-            dout,
-            dscores,
-            &mut self.attn.borrow_mut(),
-        );
+        attention::attention_backward_scores(p, weights, qkv, starts, dout, dscores);
     }
     fn attention_backward_query(
         &self,
@@ -339,15 +309,7 @@ impl CpuKernels for FastCpuBackend {
         starts: &[u32],
         dqkv: &mut [f32],
     ) {
-        attention::attention_backward_query(
-            p,
-            dscores,
-            qkv,
-            starts,
-            dqkv,
-            &mut self.attn.borrow_mut(),
-            &mut self.masked.borrow_mut(),
-        );
+        attention::attention_backward_query(p, dscores, qkv, starts, dqkv);
     }
     fn attention_backward_key(
         &self,
@@ -357,15 +319,7 @@ impl CpuKernels for FastCpuBackend {
         starts: &[u32],
         dqkv: &mut [f32],
     ) {
-        attention::attention_backward_key(
-            p,
-            dscores,
-            qkv,
-            starts,
-            dqkv,
-            &mut self.attn.borrow_mut(),
-            &mut self.masked.borrow_mut(),
-        );
+        attention::attention_backward_key(p, dscores, qkv, starts, dqkv);
     }
     fn attention_backward_value(
         &self,
@@ -375,14 +329,6 @@ impl CpuKernels for FastCpuBackend {
         starts: &[u32],
         dqkv: &mut [f32],
     ) {
-        attention::attention_backward_value(
-            p,
-            weights,
-            dout,
-            starts,
-            dqkv,
-            &mut self.attn.borrow_mut(),
-            &mut self.masked.borrow_mut(),
-        );
+        attention::attention_backward_value(p, weights, dout, starts, dqkv);
     }
 }
