@@ -70,6 +70,39 @@ impl At {
             SCRATCH.with_borrow_mut(|(c, m)| job(rows, c, m));
         });
     }
+    /// Per (row, head): the product lhs . rhs^T [Tq, n], then for each
+    /// query step t `row_of(at, seen, out_row)` with `at` the row's offset
+    /// in `out` (laid out like the weights), `seen` the products of the
+    /// keys t may see, and the masked rest of the row zeroed.
+    fn score_rows<'m>(
+        &self,
+        starts: &[u32],
+        out: &mut [f32],
+        product: &(dyn Fn(usize, usize, usize) -> (MatRef<'m>, MatRef<'m>) + Sync),
+        row_of: &(dyn Fn(usize, &[f32], &mut [f32]) + Sync),
+    ) {
+        let per_row = self.heads * self.tq * self.tk;
+        let out = RowsMut::new(&mut out[..self.b * per_row]);
+        self.for_rows(true, &|rows, scratch, _| {
+            // SAFETY: row r's values are its own per_row ones.
+            let out = unsafe { out.get(rows.start * per_row..rows.end * per_row) };
+            let base = rows.start * per_row;
+            for r in rows {
+                let n = self.keys(starts, r);
+                for h in 0..self.heads {
+                    let c = sized(scratch, self.tq * n);
+                    let (lhs, rhs) = product(r, h, n);
+                    gemm_here(lhs, rhs.t(), 0.0, MatMut::rows(c, self.tq, n));
+                    for t in 0..self.tq {
+                        let (at, pos) = (self.w(t, r, h), self.pos(starts, t, r));
+                        let row = &mut out[at - base..at - base + self.tk];
+                        row_of(at, &c[t * n..t * n + pos + 1], row);
+                        row[pos + 1..].fill(0.0);
+                    }
+                }
+            }
+        });
+    }
     fn pos(&self, starts: &[u32], t: usize, r: usize) -> usize {
         (starts[r] as usize + t).min(self.tk - 1)
     }
@@ -140,41 +173,18 @@ pub fn attention_scores_forward(
     weights: &mut [f32],
 ) {
     let a = At::of(p);
-    let per_row = a.heads * a.tq * a.tk;
-    let weights = RowsMut::new(&mut weights[..a.b * per_row]);
-    a.for_rows(true, &|rows, scratch, _| {
-        // SAFETY: row r's weights are its own per_row values.
-        let weights = unsafe { weights.get(rows.start * per_row..rows.end * per_row) };
-        let base = rows.start * per_row;
-        for r in rows {
-            let n = a.keys(starts, r);
-            for h in 0..a.heads {
-                let c = sized(scratch, a.tq * n);
-                gemm_here(
-                    a.q_mat(qkv, r, h),
-                    a.k_mat(kv, r, h, n, 0).t(),
-                    0.0,
-                    MatMut::rows(c, a.tq, n),
-                );
-                for t in 0..a.tq {
-                    let pos = a.pos(starts, t, r);
-                    let at = a.w(t, r, h) - base;
-                    let row = &mut weights[at..at + a.tk];
-                    let scores = &c[t * n..t * n + pos + 1];
-                    let max = scores
-                        .iter()
-                        .fold(f32::NEG_INFINITY, |m, &v| m.max(v * p.scale));
-                    let mut sum = 0.0;
-                    for (w, &v) in row.iter_mut().zip(scores) {
-                        *w = (v * p.scale - max).exp();
-                        sum += *w;
-                    }
-                    for w in &mut row[..=pos] {
-                        *w /= sum;
-                    }
-                    row[pos + 1..].fill(0.0);
-                }
-            }
+    let product = |r, h, n| (a.q_mat(qkv, r, h), a.k_mat(kv, r, h, n, 0));
+    a.score_rows(starts, weights, &product, &|_, scores, row| {
+        let max = scores
+            .iter()
+            .fold(f32::NEG_INFINITY, |m, &v| m.max(v * p.scale));
+        let mut sum = 0.0;
+        for (w, &v) in row.iter_mut().zip(scores) {
+            *w = (v * p.scale - max).exp();
+            sum += *w;
+        }
+        for w in &mut row[..scores.len()] {
+            *w /= sum;
         }
     });
 }
@@ -219,34 +229,12 @@ pub fn attention_backward_scores(
     dscores: &mut [f32],
 ) {
     let a = At::of(p);
-    let per_row = a.heads * a.tq * a.tk;
-    let dscores = RowsMut::new(&mut dscores[..a.b * per_row]);
-    a.for_rows(true, &|rows, scratch, _| {
-        // SAFETY: row r's score gradients are its own per_row values.
-        let dscores = unsafe { dscores.get(rows.start * per_row..rows.end * per_row) };
-        let base = rows.start * per_row;
-        for r in rows {
-            let n = a.keys(starts, r);
-            for h in 0..a.heads {
-                let c = sized(scratch, a.tq * n);
-                gemm_here(
-                    a.o_mat(dout, r, h),
-                    a.k_mat(qkv, r, h, n, a.dim).t(),
-                    0.0,
-                    MatMut::rows(c, a.tq, n),
-                );
-                for t in 0..a.tq {
-                    let (at, pos) = (a.w(t, r, h), a.pos(starts, t, r));
-                    let dp = &c[t * n..t * n + pos + 1];
-                    let w = &weights[at..at + pos + 1];
-                    let dot: f32 = w.iter().zip(dp).map(|(w, d)| w * d).sum();
-                    let row = &mut dscores[at - base..at - base + a.tk];
-                    for ((ds, &w), &d) in row.iter_mut().zip(w).zip(dp) {
-                        *ds = w * (d - dot);
-                    }
-                    row[pos + 1..].fill(0.0);
-                }
-            }
+    let product = |r, h, n| (a.o_mat(dout, r, h), a.k_mat(qkv, r, h, n, a.dim));
+    a.score_rows(starts, dscores, &product, &|at, dp, row| {
+        let w = &weights[at..at + dp.len()];
+        let dot: f32 = w.iter().zip(dp).map(|(w, d)| w * d).sum();
+        for ((ds, &w), &d) in row.iter_mut().zip(w).zip(dp) {
+            *ds = w * (d - dot);
         }
     });
 }
