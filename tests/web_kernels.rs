@@ -5,7 +5,7 @@
 
 use neuralpad::backend::Act;
 use neuralpad::selftest::{self, DIMS, OPS};
-use neuralpad::{Backend, CpuBackend, GpuBackend};
+use neuralpad::{Backend, CpuBackend, FastCpuBackend, GpuBackend};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -17,12 +17,11 @@ async fn gpu() -> GpuBackend {
     }
 }
 
-#[wasm_bindgen_test]
-async fn every_kernel_matches_its_cpu_twin_in_the_browser() {
-    let gpu = gpu().await;
-    let results = selftest::compare_all(&gpu, &CpuBackend, &DIMS, 1)
+/// Every op of `be` on every shape of `DIMS` against the plain-loop twins.
+async fn assert_matches_twins<B: Backend>(be: &B, what: &str) {
+    let results = selftest::compare_all(be, &CpuBackend, &DIMS, 1)
         .await
-        .expect("kernels ran");
+        .expect("ops ran");
     assert_eq!(results.len(), OPS.len() * DIMS.len());
     let failed: Vec<String> = results
         .iter()
@@ -31,13 +30,25 @@ async fn every_kernel_matches_its_cpu_twin_in_the_browser() {
         .collect();
     assert!(
         failed.is_empty(),
-        "{} on {}: {} of {} comparisons failed:\n{}",
-        gpu.name(),
-        "WebGPU",
+        "{what}: {} of {} comparisons failed:\n{}",
         failed.len(),
         results.len(),
         failed.join("\n")
     );
+}
+
+#[wasm_bindgen_test]
+async fn every_kernel_matches_its_cpu_twin_in_the_browser() {
+    let gpu = gpu().await;
+    assert_matches_twins(&gpu, &format!("{} on WebGPU", gpu.name())).await;
+}
+
+/// The page's CPU fallback as compiled for the page: wasm simd128, with
+/// its activations in explicit 4-lane loops (src/cpu/fast/math.rs) that no
+/// native test runs.
+#[wasm_bindgen_test]
+async fn the_fast_cpu_path_matches_its_twins_in_the_browser() {
+    assert_matches_twins(&FastCpuBackend::default(), "the fast CPU path").await;
 }
 
 #[wasm_bindgen_test]

@@ -2,7 +2,7 @@
 //! fused epilogue of the fast conv2d and dense, and the elementwise kernels
 //! whose twins would call libm or branch per value.
 
-use super::math::{self, gelu, gelu_derivative, sigmoid, tanh};
+use super::math;
 use super::threads;
 
 /// Multiply-adds one GELU value is worth (erf and exp as polynomials, a
@@ -14,8 +14,8 @@ const GELU_MACS: usize = 32;
 pub fn activate_in_place(code: u32, v: &mut [f32]) {
     match code {
         1 => v.iter_mut().for_each(|x| *x = x.max(0.0)),
-        2 => v.iter_mut().for_each(|x| *x = sigmoid(*x)),
-        3 => v.iter_mut().for_each(|x| *x = tanh(*x)),
+        2 => math::sigmoid_in_place(v),
+        3 => math::tanh_in_place(v),
         _ => {}
     }
 }
@@ -39,7 +39,7 @@ pub fn relu_backward(y: &[f32], grad: &mut [f32]) {
 pub fn gelu_forward(x: &[f32], y: &mut [f32]) {
     let n = y.len();
     threads::for_row_blocks(y, n, 1, 64, n * GELU_MACS, &|r, y| {
-        math::zip_map(&x[r], y, |x, _| gelu(x));
+        math::gelu_into(&x[r], y);
     });
 }
 
@@ -47,6 +47,6 @@ pub fn gelu_forward(x: &[f32], y: &mut [f32]) {
 pub fn gelu_backward(x: &[f32], grad: &mut [f32]) {
     let n = grad.len();
     threads::for_row_blocks(grad, n, 1, 64, n * GELU_MACS, &|r, g| {
-        math::zip_map(&x[r], g, |x, g| g * gelu_derivative(x));
+        math::gelu_grad_in_place(&x[r], g);
     });
 }
